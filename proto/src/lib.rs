@@ -1,0 +1,18 @@
+//! hopcap-proto: everything the agent and the collector share, with no I/O and no clock.
+//!
+//! Data flow: a captured frame is walked by [`decode`] into a bounded [`layer`] stack
+//! (zero-copy views in [`wire`] read the bytes in place), condensed into a
+//! [`summary::Summary`], hashed into a hop-invariant [`fingerprint`], wrapped in an
+//! [`record::Observation`] and shipped in versioned [`frame`]s.
+//! Time and bytes always come in as arguments (sans-IO, like quinn-proto).
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod types;
+pub mod wire;
+pub mod layer;
+pub mod summary;
+pub mod record;
