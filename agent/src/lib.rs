@@ -1,0 +1,7 @@
+//! hopcap-agent as a library, so integration tests and benches reach its parts.
+//! Data flow: sys (sockets, rings, netns, netlink) → links (what to capture) → capture
+//! (frames from all rings, decoded in place) → export (batches to the collector) or print.
+
+pub mod sys;
+pub mod offline;
+pub mod links;
