@@ -5,3 +5,4 @@
 pub mod sys;
 pub mod offline;
 pub mod links;
+pub mod logger;
