@@ -18,7 +18,11 @@ impl Log for StderrLogger {
             return;
         }
         // One write per line so lines from several threads never interleave.
-        let line = format!("hopcap-agent {}: {}\n", record.level().as_str().to_lowercase(), record.args());
+        let line = format!(
+            "hopcap-agent {}: {}\n",
+            record.level().as_str().to_lowercase(),
+            record.args()
+        );
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
