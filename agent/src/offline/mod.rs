@@ -10,8 +10,10 @@
 mod error;
 mod pcap;
 mod pcapng;
+mod print;
 
 pub use error::OfflineError;
+pub use print::{format_packet, print_file, OutputMode};
 
 use hopcap_proto::types::LinkType;
 use std::fs::File;
