@@ -14,6 +14,12 @@ mod field {
 
 pub const HEADER_LEN: usize = field::SEQ_NO.end;
 
+/// Error messages quote the offending IP header (+ at least 8 bytes) after the header:
+/// destination unreachable, source quench, redirect, time exceeded, parameter problem.
+pub fn is_error_type(ty: u8) -> bool {
+    matches!(ty, 3 | 4 | 5 | 11 | 12)
+}
+
 /// A view of an ICMP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet<T: AsRef<[u8]>> {
@@ -49,10 +55,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
         matches!(self.msg_type(), 0 | 8 | 13..=18)
     }
 
-    /// Error messages quote the offending IP header (+ at least 8 bytes) after the header:
-    /// destination unreachable, source quench, redirect, time exceeded, parameter problem.
+    /// See [`is_error_type`].
     pub fn is_error(&self) -> bool {
-        matches!(self.msg_type(), 3 | 4 | 5 | 11 | 12)
+        is_error_type(self.msg_type())
     }
 
     pub fn ident(&self) -> u16 {

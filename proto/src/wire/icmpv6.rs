@@ -18,6 +18,12 @@ pub const HEADER_LEN: usize = field::SEQ_NO.end;
 pub const NEIGHBOR_SOLICIT: u8 = 135;
 pub const NEIGHBOR_ADVERT: u8 = 136;
 
+/// Destination unreachable, packet too big, time exceeded, parameter problem: they quote
+/// the offending IPv6 packet after the 8-byte header.
+pub fn is_error_type(ty: u8) -> bool {
+    matches!(ty, 1..=4)
+}
+
 /// A view of an ICMPv6 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet<T: AsRef<[u8]>> {
@@ -54,10 +60,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
         matches!(self.msg_type(), 128 | 129)
     }
 
-    /// Destination unreachable, packet too big, time exceeded, parameter problem: they
-    /// quote the offending IPv6 packet after the 8-byte header.
+    /// See [`is_error_type`].
     pub fn is_error(&self) -> bool {
-        matches!(self.msg_type(), 1..=4)
+        is_error_type(self.msg_type())
     }
 
     pub fn is_neighbor_discovery(&self) -> bool {
