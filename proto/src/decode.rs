@@ -11,7 +11,7 @@ mod net;
 mod tunnel;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 use crate::layer::{Decoded, Layer, LayerKind, Stop, StopReason};
 use crate::types::{EtherType, IpProto, LinkType};
