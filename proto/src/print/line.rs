@@ -127,7 +127,8 @@ fn write_tunnel<W: Write + ?Sized>(w: &mut W, t: &Tunnel) -> fmt::Result {
     write_endpoints(w, t.src, t.src_port, t.dst, t.dst_port)?;
     match t.kind {
         TunnelKind::Vxlan { vni } => write!(w, "VXLAN vni {vni}: "),
-        TunnelKind::Geneve { vni } => write!(w, "Geneve vni {vni}: "),
+        // tcpdump prints the Geneve VNI in hex, the VXLAN one in decimal.
+        TunnelKind::Geneve { vni } => write!(w, "Geneve vni 0x{vni:x}: "),
         TunnelKind::Gre { key: Some(key) } => write!(w, "GRE key {key}: "),
         TunnelKind::Gre { key: None } => w.write_str("GRE: "),
         TunnelKind::Gtpu { teid } => write!(w, "GTPv1-U teid {teid}: "),

@@ -329,6 +329,6 @@ fn vlan_prefix_and_ipv6_tunnel_endpoints() {
     };
     s.tunnels.push(outer).unwrap();
     assert!(line(None, "", &s, 60).ends_with(
-        " vlan 100: IP6 ::1.1 > ::1.6081: Geneve vni 11: IP 10.0.0.1.5 > 10.0.0.2.6: UDP, length 0"
+        " vlan 100: IP6 ::1.1 > ::1.6081: Geneve vni 0xb: IP 10.0.0.1.5 > 10.0.0.2.6: UDP, length 0"
     ));
 }
