@@ -105,7 +105,10 @@ mod tests {
         let cli = parse(&["-r", "b.pcapng", "--print"]).unwrap();
         assert_eq!(cli.output, Some(OutputMode::Print));
         let cli = parse(&["--read=c.pcap"]).unwrap();
-        assert_eq!((cli.read, cli.output), (Some(PathBuf::from("c.pcap")), None));
+        assert_eq!(
+            (cli.read, cli.output),
+            (Some(PathBuf::from("c.pcap")), None)
+        );
     }
 
     #[test]

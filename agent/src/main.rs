@@ -46,6 +46,6 @@ fn main() -> ExitCode {
 }
 
 fn usage_error(e: &CliError) -> ExitCode {
-    eprintln!("hopcap-agent: {e}\n\n{USAGE}");
+    eprintln!("hopcap-agent: {e}\nTry 'hopcap-agent --help' for more information.");
     ExitCode::from(EXIT_USAGE)
 }

@@ -43,11 +43,18 @@ fn read_testlist() -> Vec<Case> {
             continue;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
-        assert!(words.len() >= 3, "TESTLIST line {}: too few fields: {line}", n + 1);
+        assert!(
+            words.len() >= 3,
+            "TESTLIST line {}: too few fields: {line}",
+            n + 1
+        );
         cases.push(Case {
             name: words[0].to_owned(),
             pcap: words[1].to_owned(),
-            options: words[2..words.len() - 1].iter().map(|s| s.to_string()).collect(),
+            options: words[2..words.len() - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             expected: words[words.len() - 1].to_owned(),
         });
     }
@@ -58,8 +65,17 @@ fn read_testlist() -> Vec<Case> {
 /// the file read the same on every machine.
 fn run(case: &Case) -> (Vec<u8>, Option<String>) {
     let local = golden_dir().join(&case.pcap);
-    let dir = if local.is_file() { golden_dir() } else { corpus_dir() };
-    assert!(dir.join(&case.pcap).is_file(), "{}: no file {}", case.name, case.pcap);
+    let dir = if local.is_file() {
+        golden_dir()
+    } else {
+        corpus_dir()
+    };
+    assert!(
+        dir.join(&case.pcap).is_file(),
+        "{}: no file {}",
+        case.name,
+        case.pcap
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_hopcap-agent"))
         .current_dir(&dir)
         .arg("--read")
@@ -111,12 +127,25 @@ fn golden_outputs() {
         }
         let want = fs::read(&out_path).unwrap_or_default();
         if want != stdout {
-            failures.push(format!("{}: stdout differs, {}", case.name, first_difference(&want, &stdout)));
+            failures.push(format!(
+                "{}: stdout differs, {}",
+                case.name,
+                first_difference(&want, &stdout)
+            ));
         }
         let want_err = fs::read_to_string(&err_path).ok();
         if want_err != stderr {
-            failures.push(format!("{}: stderr/exit: want {want_err:?}, got {stderr:?}", case.name));
+            failures.push(format!(
+                "{}: stderr/exit: want {want_err:?}, got {stderr:?}",
+                case.name
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} golden tests failed (HOPCAP_BLESS=1 rewrites them after checking by eye):\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden tests failed (HOPCAP_BLESS=1 rewrites them after checking by eye):\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -11,6 +11,7 @@ mod error;
 mod pcap;
 mod pcapng;
 mod print;
+mod timestamp;
 
 pub use error::OfflineError;
 pub use print::{format_packet, print_file, OutputMode};

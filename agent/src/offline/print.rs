@@ -21,7 +21,11 @@ pub enum OutputMode {
 
 /// Prints every packet of the file, one line each, and returns how many. A damaged file
 /// prints its readable packets, then returns the error.
-pub fn print_file(path: &Path, mode: OutputMode, out: &mut impl Write) -> Result<u64, OfflineError> {
+pub fn print_file(
+    path: &Path,
+    mode: OutputMode,
+    out: &mut impl Write,
+) -> Result<u64, OfflineError> {
     let mut file = CaptureFile::open(path)?;
     let opts = DecodeOptions::default();
     let mut line = String::new();
@@ -31,7 +35,8 @@ pub fn print_file(path: &Path, mode: OutputMode, out: &mut impl Write) -> Result
         line.clear();
         format_packet(&mut line, &packet, mode, &opts);
         line.push('\n');
-        out.write_all(line.as_bytes()).map_err(OfflineError::output)?;
+        out.write_all(line.as_bytes())
+            .map_err(OfflineError::output)?;
         count += 1;
     }
     Ok(count)
