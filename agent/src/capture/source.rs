@@ -72,8 +72,13 @@ pub struct SourceStats {
     pub cut_frames: u64,
     /// recvmsg errors other than "nothing queued".
     pub errors: u64,
+    /// Frames without a kernel timestamp, stamped when read instead (recv mode only).
+    pub receipt_stamped: u64,
     /// False where PACKET_STATISTICS is unsupported (qemu-user): kernel_* stay 0.
     pub kernel_stats: bool,
+    /// False where PACKET_AUXDATA is unsupported (recv mode under qemu-user): wire_len is
+    /// then the captured length, because the kernel reports only that.
+    pub exact_wire_len: bool,
 }
 
 /// The classic BPF program `ret #snaplen`: accept every frame, keep `snaplen` bytes of it.
@@ -125,7 +130,7 @@ impl CaptureSource {
         socket.attach_filter(filter)?;
         let ring = RxRing::new(&socket, &config.ring)?;
         socket.start()?;
-        Ok(Self::new(socket, Reader::Ring(ring)))
+        Ok(Self::new(socket, Reader::Ring(ring), true))
     }
 
     fn open_recv(config: &CaptureConfig, filter: &[libc::sock_filter]) -> io::Result<Self> {
@@ -133,11 +138,14 @@ impl CaptureSource {
         socket.attach_filter(filter)?;
         // Optional: without auxdata wire_len falls back to the captured length, without
         // kernel timestamps the receive time is used.
-        if let Err(e) = socket.enable_auxdata() {
+        let auxdata = socket.enable_auxdata();
+        if let Err(e) = &auxdata {
             log::info!("PACKET_AUXDATA unavailable ({e}): wire length = captured length");
         }
-        if let Err(e) = socket.enable_timestamps() {
-            log::info!("SO_TIMESTAMPNS unavailable ({e}): frames stamped on receipt");
+        match socket.enable_timestamps() {
+            Ok(1) => {}
+            Ok(ns) => log::info!("kernel timestamps in steps of {ns} ns"),
+            Err(e) => log::info!("no kernel timestamps ({e}): frames stamped on receipt"),
         }
         if let Err(e) = socket.set_recv_buffer(config.recv_queue_bytes) {
             log::info!("receive queue size unchanged ({e})");
@@ -146,13 +154,15 @@ impl CaptureSource {
         Ok(Self::new(
             socket,
             Reader::Recv(vec![0; config.recv_frame_bytes.max(64)]),
+            auxdata.is_ok(),
         ))
     }
 
-    fn new(socket: PacketSocket, reader: Reader) -> Self {
+    fn new(socket: PacketSocket, reader: Reader, exact_wire_len: bool) -> Self {
         let kernel_stats = socket.statistics().is_ok();
         let stats = SourceStats {
             kernel_stats,
+            exact_wire_len,
             ..SourceStats::default()
         };
         Self {
@@ -199,7 +209,7 @@ impl CaptureSource {
             f(stats.frames, frame);
             stats.frames += 1;
         };
-        let (mut taken, mut malformed, mut cut, mut errors) = (0, 0, 0, 0);
+        let (mut taken, mut malformed, mut cut, mut errors, mut stamped) = (0, 0, 0, 0, 0);
         match &mut self.reader {
             Reader::Ring(ring) => {
                 while taken < budget {
@@ -242,6 +252,7 @@ impl CaptureSource {
                     let cap = meta.len.min(buf.len());
                     cut += u64::from(meta.truncated);
                     let status = meta.aux.map_or(0, |a| a.status);
+                    stamped += u64::from(meta.timestamp.is_none());
                     let ts_ns = meta.timestamp.map_or_else(now_ns, |(sec, nsec)| {
                         (sec as u64)
                             .wrapping_mul(1_000_000_000)
@@ -269,6 +280,7 @@ impl CaptureSource {
         self.stats.malformed_blocks += malformed;
         self.stats.cut_frames += cut;
         self.stats.errors += errors;
+        self.stats.receipt_stamped += stamped;
         taken
     }
 

@@ -46,13 +46,15 @@ pub struct RecvMeta {
     pub protocol: u16,
     /// Absent when PACKET_AUXDATA could not be enabled (qemu-user).
     pub aux: Option<AuxData>,
-    /// SO_TIMESTAMPNS: (seconds, nanoseconds) since the Unix epoch.
+    /// The kernel's receive time: (seconds, nanoseconds) since the Unix epoch.
     pub timestamp: Option<(i64, i64)>,
 }
 
-// The two SO_TIMESTAMPNS cmsg types: 35 carries the platform's timespec, 64 (32-bit platforms
-// with a 64-bit time_t) a __kernel_timespec.
+// Timestamp cmsg types: the _OLD ones carry the platform's timespec/timeval (two longs), the
+// _NEW ones (32-bit platforms with a 64-bit time_t) two i64.
+const SCM_TIMESTAMP_OLD: libc::c_int = 29;
 const SCM_TIMESTAMPNS_OLD: libc::c_int = 35;
+const SCM_TIMESTAMP_NEW: libc::c_int = 63;
 const SCM_TIMESTAMPNS_NEW: libc::c_int = 64;
 /// Classic BPF programs may hold at most this many instructions (BPF_MAXINSNS).
 pub const BPF_MAX_INSNS: usize = 4096;
@@ -151,9 +153,16 @@ impl PacketSocket {
         self.set_option(libc::SOL_PACKET, libc::PACKET_AUXDATA, &(1 as libc::c_int))
     }
 
-    /// Asks for a SO_TIMESTAMPNS cmsg with every recvmsg.
-    pub fn enable_timestamps(&self) -> io::Result<()> {
-        self.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &(1 as libc::c_int))
+    /// Asks for a kernel timestamp cmsg with every recvmsg: SO_TIMESTAMPNS, else (qemu-user
+    /// only emulates this one) SO_TIMESTAMP in microseconds. Returns the resolution in ns.
+    pub fn enable_timestamps(&self) -> io::Result<u32> {
+        let on: libc::c_int = 1;
+        self.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &on)
+            .map(|()| 1)
+            .or_else(|_| {
+                self.set_option(libc::SOL_SOCKET, libc::SO_TIMESTAMP, &on)
+                    .map(|()| 1000)
+            })
     }
 
     /// Sets the kernel receive queue for the recv path: SO_RCVBUFFORCE (root may exceed
@@ -313,18 +322,22 @@ fn parse_cmsg(level: libc::c_int, kind: libc::c_int, payload: &[u8], meta: &mut 
             })
         })();
         meta.aux = aux.or(meta.aux);
-    } else if level == libc::SOL_SOCKET
-        && (kind == SCM_TIMESTAMPNS_OLD || kind == SCM_TIMESTAMPNS_NEW)
-    {
-        // 16 bytes: two 64-bit fields (64-bit platforms, or __kernel_timespec); 8: two i32.
-        meta.timestamp = match payload.len() {
+    } else if level == libc::SOL_SOCKET {
+        let sub_second_ns = match kind {
+            SCM_TIMESTAMPNS_OLD | SCM_TIMESTAMPNS_NEW => 1,
+            SCM_TIMESTAMP_OLD | SCM_TIMESTAMP_NEW => 1000,
+            _ => return,
+        };
+        // 16 bytes: two 64-bit fields (64-bit platforms, or the _NEW layouts); 8: two i32.
+        let time = match payload.len() {
             16.. => ne_i64(payload, 0).zip(ne_i64(payload, 8)),
             8.. => ne_i32(payload, 0)
                 .zip(ne_i32(payload, 4))
                 .map(|(s, n)| (s.into(), n.into())),
             _ => None,
-        }
-        .or(meta.timestamp);
+        };
+        let time = time.map(|(sec, sub)| (sec, sub.saturating_mul(sub_second_ns)));
+        meta.timestamp = time.or(meta.timestamp);
     }
 }
 
@@ -396,5 +409,11 @@ mod tests {
         let mut m = meta();
         parse_cmsg(libc::SOL_SOCKET, SCM_TIMESTAMPNS_OLD, &narrow, &mut m);
         assert_eq!(m.timestamp, Some((1_600_000_000, 5)));
+        let mut m = meta();
+        parse_cmsg(libc::SOL_SOCKET, SCM_TIMESTAMP_OLD, &narrow, &mut m);
+        assert_eq!(m.timestamp, Some((1_600_000_000, 5000)), "microseconds");
+        let mut m = meta();
+        parse_cmsg(libc::SOL_SOCKET, SCM_TIMESTAMP_NEW, &wide, &mut m);
+        assert_eq!(m.timestamp, Some((1_700_000_000, 123_456_789_000)));
     }
 }
