@@ -113,6 +113,7 @@ impl Capture {
     }
 
     /// Stops capturing namespace `index` (closing its socket); false if there was none.
+    /// Call it when a namespace goes away: an open packet socket keeps its namespace alive.
     pub fn remove_namespace(&mut self, index: usize) -> bool {
         let removed = self.slots.get_mut(index).and_then(Option::take).is_some();
         while matches!(self.slots.last(), Some(None)) {
@@ -234,6 +235,12 @@ mod tests {
     fn accept_filter_is_ret_k() {
         let [insn] = accept_filter(96);
         assert_eq!((insn.code, insn.jt, insn.jf, insn.k), (0x06, 0, 0, 96));
+    }
+
+    #[test]
+    fn capture_can_move_to_a_capture_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<Capture>();
     }
 
     #[test]

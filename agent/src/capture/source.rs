@@ -119,7 +119,11 @@ impl CaptureSource {
         if !config.force_recv {
             match Self::open_ring(config, filter) {
                 Ok(source) => return Ok(source),
-                Err(e) => log::info!("packet ring unavailable ({e}); using recvmsg"),
+                // ENOPROTOOPT is qemu-user; anything else deserves a look.
+                Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+                    log::info!("packet ring unavailable ({e}); using recvmsg")
+                }
+                Err(e) => log::warn!("packet ring setup failed ({e}); using recvmsg"),
             }
         }
         Self::open_recv(config, filter)
