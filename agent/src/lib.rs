@@ -8,4 +8,5 @@ pub mod export;
 pub mod links;
 pub mod logger;
 pub mod offline;
+pub mod pipeline;
 pub mod sys;
