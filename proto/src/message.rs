@@ -140,6 +140,9 @@ impl MessageType {
 
 /// One message. `Batch` borrows the received bytes (decode them with
 /// [`crate::batch::BatchDecoder`]).
+// Links is large (5 KB) but a message only lives on the stack while it is encoded or
+// handled, and there is no heap to box it on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     Hello(Hello),
