@@ -6,27 +6,46 @@
 //! Every namespace name starts with a prefix unique to this process; a guard deletes them by
 //! exact name, also when a test panics. No traffic is sent at all.
 
-use hopcap_agent::links::kernel;
+use hopcap_agent::links::{kernel, Change, LinkTable, NetnsSpec, Options};
 use hopcap_agent::sys::netlink::{groups, NetlinkSocket};
+use hopcap_proto::record::{LinkAddr, LinkInfo, LinkKind, Peer};
+use hopcap_proto::types::{Addr, Mac};
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sched::{setns, CloneFlags};
 use std::fs::File;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Namespaces made by one test, deleted (by exact name) when dropped.
 struct Bed {
+    prefix: String,
     names: Vec<String>,
 }
 
 impl Bed {
     fn new(tag: &str, roles: &[&str]) -> Bed {
         let prefix = format!("hclk{}{tag}", std::process::id());
-        let mut bed = Bed { names: Vec::new() };
+        let mut bed = Bed {
+            prefix,
+            names: Vec::new(),
+        };
         for role in roles {
-            let name = format!("{prefix}{role}");
-            ip(&["netns", "add", &name]);
-            bed.names.push(name);
+            bed.add(role);
         }
         bed
+    }
+
+    /// Adds a namespace `<prefix><role>` (deleted with the bed).
+    fn add(&mut self, role: &str) {
+        let name = self.reserve(role);
+        ip(&["netns", "add", &name]);
+    }
+
+    /// A name for a namespace the test makes later: deleted with the bed if it exists then.
+    fn reserve(&mut self, role: &str) -> String {
+        let name = format!("{}{role}", self.prefix);
+        self.names.push(name.clone());
+        name
     }
 
     fn ns(&self, role: &str) -> &str {
@@ -45,7 +64,11 @@ impl Bed {
 impl Drop for Bed {
     fn drop(&mut self) {
         for name in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
+            let mut del = Command::new("ip");
+            let _ = del
+                .args(["netns", "del", name])
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
@@ -184,4 +207,223 @@ fn write_fixtures() {
         }
         std::fs::write(dir.join("board_events.bin"), raw).unwrap();
     });
+}
+
+/// ifindex and peer ifindex of `dev` in namespace `ns`, as `ip -o link` prints them
+/// ("7: eth0@if5: <...>"): an oracle independent of the code under test.
+fn ip_ifindex(ns: &str, dev: &str) -> (u32, Option<u32>) {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-o", "link", "show", "dev", dev])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut parts = text.split(": ");
+    let ifindex = parts.next().unwrap().trim().parse().unwrap();
+    let name = parts.next().unwrap();
+    let peer = name.split_once("@if").map(|(_, p)| p.parse().unwrap());
+    (ifindex, peer)
+}
+
+fn find<'a>(table: &'a LinkTable, netns: &str, name: &str) -> &'a LinkInfo {
+    let mut links = table.links();
+    links
+        .find(|l| l.netns == netns && l.name == name)
+        .unwrap_or_else(|| panic!("{netns}:{name}"))
+}
+
+/// Polls the table's event sockets until `done` holds for the changes seen, or 2 s pass.
+fn wait_for(table: &mut LinkTable, done: impl Fn(&LinkTable, &[Change]) -> bool) -> Vec<Change> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut seen = Vec::new();
+    while !done(table, &seen) {
+        assert!(
+            Instant::now() < deadline,
+            "no such change in 2 s; seen: {seen:#?}"
+        );
+        let ready: Vec<usize> = {
+            let fds = table.event_fds();
+            let mut polled: Vec<PollFd> = fds
+                .iter()
+                .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN))
+                .collect();
+            poll(&mut polled, 100u16).unwrap();
+            let readable = polled
+                .iter()
+                .map(|p| p.revents().is_some_and(|r| !r.is_empty()));
+            fds.iter()
+                .zip(readable)
+                .filter(|(_, r)| *r)
+                .map(|((i, _), _)| *i)
+                .collect()
+        };
+        for ns in ready {
+            seen.extend(table.read_events(ns).unwrap());
+        }
+    }
+    seen
+}
+
+fn added<'a>(changes: &'a [Change], netns: &str, name: &str) -> Option<&'a LinkInfo> {
+    changes.iter().find_map(|c| match c {
+        Change::Added(l) if l.netns == netns && l.name == name => Some(l),
+        _ => None,
+    })
+}
+
+fn v4(a: [u8; 4], prefix: u8) -> LinkAddr {
+    LinkAddr {
+        addr: Addr::V4(a),
+        prefix,
+    }
+}
+
+#[test]
+fn board_topology_is_discovered_and_follows_hot_plug() {
+    let mut bed = board_bed("t");
+    let (board, ctr, rtr) = (
+        bed.ns("board").to_owned(),
+        bed.ns("ctr").to_owned(),
+        bed.ns("rtr").to_owned(),
+    );
+    let (vc0, vc0_peer) = ip_ifindex(&board, "vc0");
+    let (ctr_eth0, ctr_eth0_peer) = ip_ifindex(&ctr, "eth0");
+    let (up0, up0_peer) = ip_ifindex(&board, "up0");
+    let (rtr_eth0, _) = ip_ifindex(&rtr, "eth0");
+    let (br0, _) = ip_ifindex(&board, "br0");
+    assert_eq!(
+        (vc0_peer, ctr_eth0_peer, up0_peer),
+        (Some(ctr_eth0), Some(vc0), Some(rtr_eth0))
+    );
+
+    let opts = Options {
+        netns: NetnsSpec::Named(vec![format!("{}*", bed.prefix)]),
+        ..Options::default()
+    };
+    let new_ns = bed.reserve("new");
+    let peer = |ifindex, netns: &str| {
+        Some(Peer {
+            ifindex,
+            netns: netns.try_into().unwrap(),
+        })
+    };
+    in_ns(&board, || {
+        let mut table = LinkTable::discover(opts).unwrap();
+        let labels: Vec<&str> = table.namespaces().map(|(_, n)| n.label.as_str()).collect();
+        assert_eq!(labels, ["", ctr.as_str(), rtr.as_str()]);
+
+        let l_br0 = find(&table, "", "br0");
+        assert_eq!(
+            (l_br0.kind, l_br0.ifindex, l_br0.mtu, l_br0.up),
+            (LinkKind::Bridge, br0, 1500, true)
+        );
+        assert!(l_br0.addrs.contains(&v4([10, 77, 0, 1], 24)));
+        let fd77_1 = Addr::V6([0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert!(l_br0.addrs.contains(&LinkAddr {
+            addr: fd77_1,
+            prefix: 64
+        }));
+        let l_vc0 = find(&table, "", "vc0");
+        assert_eq!(
+            (l_vc0.kind, l_vc0.ifindex, l_vc0.master),
+            (LinkKind::Veth, vc0, Some(br0))
+        );
+        assert_eq!(l_vc0.mac, Mac([2, 0, 0, 0, 0x0c, 0]));
+        assert_eq!(l_vc0.peer, peer(ctr_eth0, &ctr));
+        let l_up0 = find(&table, "", "up0");
+        assert_eq!(
+            (l_up0.mtu, l_up0.master, l_up0.peer.clone()),
+            (1400, None, peer(rtr_eth0, &rtr))
+        );
+        assert!(l_up0.addrs.contains(&v4([10, 78, 0, 2], 24)));
+        let l_ctr = find(&table, &ctr, "eth0");
+        assert_eq!(
+            (l_ctr.kind, l_ctr.ifindex, l_ctr.peer.clone()),
+            (LinkKind::Veth, ctr_eth0, peer(vc0, ""))
+        );
+        assert_eq!(l_ctr.mac, Mac([2, 0, 0, 0, 0x0c, 1]));
+        assert!(l_ctr.addrs.contains(&v4([10, 77, 0, 2], 24)));
+        assert_eq!(find(&table, "", "lo").kind, LinkKind::Loopback);
+
+        let mut own = vec![br0, vc0, up0];
+        own.sort();
+        assert_eq!(table.selected_ifindexes(0), own);
+        let keys: std::collections::HashSet<_> = table.links().map(|l| l.key).collect();
+        assert_eq!(keys.len(), table.links().count());
+        assert_eq!(table.key_of(0, vc0), Some(l_vc0.key));
+
+        // Hot-plug: a new container veth, its end created straight in ctr.
+        ip(&[
+            "link", "add", "hp0", "type", "veth", "peer", "name", "hp1", "netns", &ctr,
+        ]);
+        let changes = wait_for(&mut table, |_, c| {
+            added(c, "", "hp0").is_some() && added(c, &ctr, "hp1").is_some()
+        });
+        let (hp0, hp1) = (
+            added(&changes, "", "hp0").unwrap().clone(),
+            added(&changes, &ctr, "hp1").unwrap().clone(),
+        );
+        assert_eq!(hp0.kind, LinkKind::Veth);
+        assert!(!table.is_selected(hp0.key), "a down link is not captured");
+        assert_eq!(table.link(hp0.key).unwrap().peer, peer(hp1.ifindex, &ctr));
+        assert_eq!(table.link(hp1.key).unwrap().peer, peer(hp0.ifindex, ""));
+
+        ip(&["link", "set", "hp0", "up", "master", "br0"]);
+        ip(&["addr", "add", "10.77.0.9/24", "dev", "hp0"]);
+        wait_for(&mut table, |table, _| {
+            table_link_has(table, hp0.key, |l| {
+                l.up && l.master == Some(br0) && l.addrs.contains(&v4([10, 77, 0, 9], 24))
+            })
+        });
+        assert!(table.is_selected(hp0.key));
+        assert!(table.selected_ifindexes(0).contains(&hp0.ifindex));
+
+        ip(&["link", "del", "hp0"]);
+        let changes = wait_for(&mut table, |_, c| {
+            c.contains(&Change::Removed(hp0.key)) && c.contains(&Change::Removed(hp1.key))
+        });
+        assert!(
+            changes.iter().all(|c| !matches!(c, Change::Added(_))),
+            "{changes:#?}"
+        );
+        assert!(
+            table.link(hp0.key).is_none() && !table.selected_ifindexes(0).contains(&hp0.ifindex)
+        );
+
+        // A new namespace (a container starting) is found by a rescan; when it goes, so do its links.
+        assert!(table.rescan().is_empty());
+        ip(&["netns", "add", &new_ns]);
+        ip(&[
+            "link", "add", "vn0", "type", "veth", "peer", "name", "eth0", "netns", &new_ns,
+        ]);
+        let changes = table.rescan();
+        let index = changes.iter().find_map(|c| match c {
+            Change::NetnsAdded(i) => Some(*i),
+            _ => None,
+        });
+        let index = index.expect("new namespace captured");
+        assert_eq!(table.netns(index).unwrap().label, new_ns.as_str());
+        let new_eth0 = added(&changes, &new_ns, "eth0").expect("its link").clone();
+        let vn0 = wait_for(&mut table, |_, c| added(c, "", "vn0").is_some());
+        let vn0 = added(&vn0, "", "vn0").unwrap().clone();
+        assert_eq!(
+            table.link(vn0.key).unwrap().peer,
+            peer(new_eth0.ifindex, &new_ns)
+        );
+        assert_eq!(
+            table.link(new_eth0.key).unwrap().peer,
+            peer(vn0.ifindex, "")
+        );
+        ip(&["netns", "del", &new_ns]);
+        let changes = table.rescan();
+        assert!(changes.contains(&Change::Removed(new_eth0.key)));
+        assert_eq!(changes.last(), Some(&Change::NetnsRemoved(index)));
+        assert!(table.netns(index).is_none());
+        // With the namespace closed, the kernel destroys it and vn0 with it.
+        wait_for(&mut table, |_, c| c.contains(&Change::Removed(vn0.key)));
+    });
+    drop(bed);
+}
+
+fn table_link_has(table: &LinkTable, key: u16, pred: impl Fn(&LinkInfo) -> bool) -> bool {
+    table.link(key).is_some_and(pred)
 }
