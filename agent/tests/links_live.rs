@@ -427,3 +427,105 @@ fn board_topology_is_discovered_and_follows_hot_plug() {
 fn table_link_has(table: &LinkTable, key: u16, pred: impl Fn(&LinkInfo) -> bool) -> bool {
     table.link(key).is_some_and(pred)
 }
+
+#[test]
+fn a_veth_end_moved_and_renamed_as_docker_does_keeps_its_peer() {
+    let bed = Bed::new("d", &["board", "ctr"]);
+    let (board, ctr) = (bed.ns("board").to_owned(), bed.ns("ctr").to_owned());
+    let opts = Options {
+        netns: NetnsSpec::Named(vec![ctr.clone()]),
+        ..Options::default()
+    };
+    in_ns(&board, || {
+        let mut table = LinkTable::discover(opts).unwrap();
+        ip(&["link", "add", "dk0", "type", "veth", "peer", "name", "dk1"]);
+        let changes = wait_for(&mut table, |_, c| {
+            added(c, "", "dk0").is_some() && added(c, "", "dk1").is_some()
+        });
+        let dk0 = added(&changes, "", "dk0").unwrap().clone();
+        let dk1 = added(&changes, "", "dk1").unwrap().clone();
+        assert_eq!(
+            dk0.peer,
+            Some(Peer {
+                ifindex: dk1.ifindex,
+                netns: "".try_into().unwrap()
+            })
+        );
+        ip(&["link", "set", "dk1", "netns", &ctr]);
+        ip(&["-n", &ctr, "link", "set", "dk1", "name", "eth1"]);
+        let (eth1, eth1_peer) = ip_ifindex(&ctr, "eth1");
+        assert_eq!(eth1_peer, Some(dk0.ifindex));
+        let want_dk0 = Some(Peer {
+            ifindex: eth1,
+            netns: ctr.as_str().try_into().unwrap(),
+        });
+        let want_eth1 = Some(Peer {
+            ifindex: dk0.ifindex,
+            netns: "".try_into().unwrap(),
+        });
+        let changes = wait_for(&mut table, |t, _| {
+            let ctr_eth1 = t
+                .links()
+                .find(|l| l.netns == ctr.as_str() && l.name == "eth1");
+            t.link(dk0.key).is_some_and(|l| l.peer == want_dk0)
+                && ctr_eth1.is_some_and(|l| l.peer == want_eth1)
+        });
+        assert!(table.link(dk1.key).is_none(), "{changes:#?}");
+    });
+}
+
+/// Kills (by PID) and reaps a child when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_process_namespace_is_found_by_rescan_and_named_by_its_hostname() {
+    let bed = Bed::new("p", &["board"]);
+    let host = format!("{}h", bed.prefix);
+    let script = format!("echo {host} > /proc/sys/kernel/hostname && exec sleep 60");
+    let mut child = Child(
+        Command::new("unshare")
+            .args(["--net", "--uts", "sh", "-c", &script])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    // Wait until the hostname is set (the shell then became `sleep`): a label is chosen once.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "child did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let opts = Options {
+        netns: NetnsSpec::Named(vec![host.clone()]),
+        ..Options::default()
+    };
+    in_ns(bed.ns("board"), || {
+        let mut table = LinkTable::discover(opts).unwrap();
+        let (index, netns) = table
+            .namespaces()
+            .find(|(_, n)| n.label == host.as_str())
+            .unwrap();
+        assert_ne!(index, 0);
+        let id = netns.id;
+        let lo = find(&table, &host, "lo").clone();
+        assert_eq!((lo.kind, lo.up), (LinkKind::Loopback, false));
+        assert!(table.selected_ifindexes(index).is_empty());
+        let meta = std::fs::metadata(format!("/proc/{pid}/ns/net")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((id.dev, id.ino), (meta.dev(), meta.ino()));
+        assert!(table.rescan().is_empty());
+
+        let _ = child.0.kill();
+        let _ = child.0.wait();
+        let changes = table.rescan();
+        assert!(changes.contains(&Change::Removed(lo.key)), "{changes:#?}");
+        assert_eq!(changes.last(), Some(&Change::NetnsRemoved(index)));
+    });
+}
