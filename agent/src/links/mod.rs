@@ -12,6 +12,7 @@
 //! when the agent cannot find it.
 
 pub mod kernel;
+pub mod link_msg;
 pub mod namespaces;
 pub mod nlmsg;
 pub mod rtnl;
