@@ -529,3 +529,35 @@ fn a_process_namespace_is_found_by_rescan_and_named_by_its_hostname() {
         assert_eq!(changes.last(), Some(&Change::NetnsRemoved(index)));
     });
 }
+
+#[test]
+fn a_peer_in_a_namespace_found_later_is_named_by_the_next_rescan() {
+    let mut bed = Bed::new("u", &["board"]);
+    let late = bed.reserve("late");
+    // Nothing captured besides the board itself (the default `--netns none`).
+    in_ns(bed.ns("board"), || {
+        let mut table = LinkTable::discover(Options::default()).unwrap();
+        ip(&["netns", "add", &late]);
+        ip(&[
+            "link", "add", "vl0", "type", "veth", "peer", "name", "eth0", "netns", &late,
+        ]);
+        let (_, vl0_peer) = ip_ifindex(bed.ns("board"), "vl0");
+        let changes = wait_for(&mut table, |_, c| added(c, "", "vl0").is_some());
+        let vl0 = added(&changes, "", "vl0").unwrap().clone();
+        let unknown = Peer {
+            ifindex: vl0_peer.unwrap(),
+            netns: "?".try_into().unwrap(),
+        };
+        assert_eq!(vl0.peer, Some(unknown), "the namespace was not scanned yet");
+        let changes = table.rescan();
+        let named = Peer {
+            ifindex: vl0_peer.unwrap(),
+            netns: late.as_str().try_into().unwrap(),
+        };
+        assert!(changes
+            .iter()
+            .any(|c| matches!(c, Change::Updated(l) if l.key == vl0.key)));
+        assert_eq!(table.link(vl0.key).unwrap().peer, Some(named));
+        assert_eq!(table.namespaces().count(), 1, "found, named, not captured");
+    });
+}

@@ -172,7 +172,7 @@ impl LinkTable {
                 let mut changes: Vec<Change> =
                     self.store.remove(ns, msg.ifindex).into_iter().collect();
                 // A veth whose peer vanished here may have a new one (the peer moved away).
-                for (at_ns, ifindex) in self.store.veths_facing(&label, msg.ifindex) {
+                for (at_ns, ifindex) in self.store.veths_facing(&label, Some(msg.ifindex)) {
                     changes.extend(self.refresh(at_ns, ifindex));
                 }
                 changes
@@ -215,6 +215,7 @@ impl LinkTable {
     /// Looks for namespaces that appeared or vanished (call every second or two): captures the
     /// new ones `--netns` wants, drops the gone ones.
     pub fn rescan(&mut self) -> Vec<Change> {
+        let before: HashSet<NsId> = self.registry.known().map(|f| f.id).collect();
         let found = self.registry.scan();
         let mut changes = Vec::new();
         for index in 1..self.namespaces.len() {
@@ -230,13 +231,19 @@ impl LinkTable {
             self.namespaces[index] = None;
             changes.push(Change::NetnsRemoved(index));
         }
+        let mut alive: HashSet<NsId> = found.iter().map(|f| f.id).collect();
+        alive.extend(self.namespaces().map(|(_, n)| n.id));
         for netns in self.namespaces.iter_mut().flatten() {
-            netns
-                .nsids
-                .retain(|_, id| found.iter().any(|f| f.id == *id));
+            netns.nsids.retain(|_, id| alive.contains(id));
             netns.unresolved.clear();
         }
         changes.extend(self.capture_new(&found));
+        // A veth whose peer's namespace was not found yet may be named now.
+        if found.iter().any(|f| !before.contains(&f.id)) {
+            for (ns, ifindex) in self.store.veths_facing(UNKNOWN_NETNS, None) {
+                changes.extend(self.refresh(ns, ifindex));
+            }
+        }
         changes
     }
 
@@ -257,12 +264,7 @@ impl LinkTable {
 
     fn open_netns(&mut self, f: &namespaces::Found) -> io::Result<Vec<Change>> {
         let file = File::open(&f.path)?;
-        let meta = file.metadata()?;
-        if (NsId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        }) != f.id
-        {
+        if !same_ns(&file, f.id) {
             // The process exited and its PID went to another namespace's process.
             return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
@@ -363,7 +365,8 @@ impl LinkTable {
         let mut learnt = Vec::new();
         for (id, path) in candidates {
             let opened = match &path {
-                Some(p) => File::open(p).ok(),
+                // A /proc/PID path may have gone to another process (and namespace) since.
+                Some(p) => File::open(p).ok().filter(|f| same_ns(f, id)),
                 None => self
                     .namespaces()
                     .find(|(_, n)| n.id == id)
@@ -397,4 +400,15 @@ impl LinkTable {
         }
         out
     }
+}
+
+/// Whether the open namespace file `file` is the namespace `id`.
+fn same_ns(file: &File, id: NsId) -> bool {
+    let meta = file.metadata();
+    meta.is_ok_and(|m| {
+        NsId {
+            dev: m.dev(),
+            ino: m.ino(),
+        } == id
+    })
 }

@@ -132,10 +132,13 @@ impl LinkStore {
             };
             if info.peer.is_none() {
                 // Announced after its other end, whose announcement named it.
-                info.peer = self.facing(label, msg.ifindex).next().map(|(_, e)| Peer {
-                    ifindex: e.info.ifindex,
-                    netns: e.info.netns.clone(),
-                });
+                info.peer = self
+                    .facing(label, Some(msg.ifindex))
+                    .next()
+                    .map(|(_, e)| Peer {
+                        ifindex: e.info.ifindex,
+                        netns: e.info.netns.clone(),
+                    });
             }
         }
         let selected = opts.selects(label, &info.name, info.up, msg.loopback());
@@ -222,19 +225,20 @@ impl LinkStore {
 
     /// Veths (anywhere in the table) whose peer is the link `ifindex` of namespace `label`:
     /// after that link vanished, they may have a new peer (it moved to another namespace).
-    pub fn veths_facing(&self, label: &str, ifindex: u32) -> Vec<(usize, u32)> {
+    /// `ifindex` `None`: every link of that namespace.
+    pub fn veths_facing(&self, label: &str, ifindex: Option<u32>) -> Vec<(usize, u32)> {
         self.facing(label, ifindex).map(|(&at, _)| at).collect()
     }
 
     fn facing<'a>(
         &'a self,
         label: &'a str,
-        ifindex: u32,
+        ifindex: Option<u32>,
     ) -> impl Iterator<Item = (&'a (usize, u32), &'a Entry)> + 'a {
         self.entries.iter().filter(move |(_, e)| {
             let peer = e.info.peer.as_ref();
             e.info.kind == LinkKind::Veth
-                && peer.is_some_and(|p| p.ifindex == ifindex && p.netns == label)
+                && peer.is_some_and(|p| ifindex.is_none_or(|i| p.ifindex == i) && p.netns == label)
         })
     }
 
@@ -416,8 +420,9 @@ mod tests {
                 .map(|p| p.netns.as_str()),
             Some("ctr")
         );
-        assert_eq!(store.veths_facing("ctr", 2), vec![(0, 5)]);
-        assert!(store.veths_facing("", 2).is_empty());
+        assert_eq!(store.veths_facing("ctr", Some(2)), vec![(0, 5)]);
+        assert_eq!(store.veths_facing("ctr", None), vec![(0, 5)]);
+        assert!(store.veths_facing("", Some(2)).is_empty());
     }
 
     #[test]
