@@ -561,3 +561,34 @@ fn a_peer_in_a_namespace_found_later_is_named_by_the_next_rescan() {
         assert_eq!(table.namespaces().count(), 1, "found, named, not captured");
     });
 }
+
+#[test]
+fn resync_after_lost_events_reports_the_difference_once() {
+    let bed = Bed::new("r", &["board"]);
+    in_ns(bed.ns("board"), || {
+        ip(&[
+            "link", "add", "old0", "type", "veth", "peer", "name", "old1",
+        ]);
+        let mut table = LinkTable::discover(Options::default()).unwrap();
+        let old0 = find(&table, "", "old0").key;
+        let old1 = find(&table, "", "old1").key;
+        // Changes the table does not read as events, as when the kernel drops them (ENOBUFS).
+        ip(&["link", "del", "old0"]);
+        ip(&[
+            "link", "add", "new0", "type", "veth", "peer", "name", "new1",
+        ]);
+        ip(&["link", "set", "lo", "mtu", "1400"]);
+        let changes = table.resync(0).unwrap();
+        assert!(
+            changes.contains(&Change::Removed(old0)) && changes.contains(&Change::Removed(old1))
+        );
+        assert!(added(&changes, "", "new0").is_some() && added(&changes, "", "new1").is_some());
+        let lo = find(&table, "", "lo").clone();
+        assert_eq!(lo.mtu, 1400);
+        assert!(changes.contains(&Change::Updated(lo)));
+        assert_eq!(changes.len(), 5, "{changes:#?}");
+        // The events of those changes predate the dump: dropped, not applied again.
+        assert_eq!(table.read_events(0).unwrap(), Vec::new());
+        assert!(table.resync(0).unwrap().is_empty());
+    });
+}

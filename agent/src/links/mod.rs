@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod link_msg;
 pub mod namespaces;
 pub mod nlmsg;
+mod peers;
 pub mod rtnl;
 pub mod select;
 pub mod store;
@@ -24,15 +25,15 @@ pub use select::{NetnsSpec, Options};
 pub use store::Change;
 
 use crate::sys::netlink::{groups, NetlinkSocket};
-use hopcap_proto::record::{LinkAddr, LinkInfo, LinkKey, LinkKind, Peer};
+use hopcap_proto::record::{LinkAddr, LinkInfo, LinkKey};
 use namespaces::Registry;
-use rtnl::{Event, LinkMsg};
+use rtnl::Event;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
-use store::{LinkStore, ResolvedPeer};
+use store::LinkStore;
 
 const EVENT_GROUPS: u32 = groups::LINK | groups::IPV4_IFADDR | groups::IPV6_IFADDR;
 /// The label of a veth peer's namespace that the agent cannot find.
@@ -307,103 +308,10 @@ impl LinkTable {
             }
         }
     }
-
-    /// Asks the kernel about one link again (its peer may have changed).
-    fn refresh(&mut self, ns: usize, ifindex: u32) -> Vec<Change> {
-        let Some(netns) = self.namespaces.get_mut(ns).and_then(Option::as_mut) else {
-            return Vec::new();
-        };
-        let label = netns.label.clone();
-        match kernel::link(&mut netns.query, ifindex) {
-            Ok(Some(msg)) => {
-                let peer = self.resolve_peer(ns, &msg);
-                self.store.upsert(ns, &label, &msg, peer, None, &self.opts)
-            }
-            Ok(None) => self.store.remove(ns, ifindex).into_iter().collect(),
-            Err(e) => {
-                log::debug!("netns {ns}: link {ifindex} not refreshed: {e}");
-                Vec::new()
-            }
-        }
-    }
-
-    /// Where a veth's other end is: its namespace's label, and its place in the table when that
-    /// namespace is captured. `None` for other kinds and for a veth that names no peer yet.
-    fn resolve_peer(&mut self, ns: usize, msg: &LinkMsg) -> Option<ResolvedPeer> {
-        let ifindex = msg.link.filter(|_| msg.link_kind() == LinkKind::Veth)?;
-        let here = self.netns(ns)?.id;
-        let there = match msg.link_netnsid {
-            None => Some(here),
-            Some(nsid) => self.nsid_target(ns, nsid),
-        };
-        let label = there
-            .and_then(|id| self.registry.label(id))
-            .unwrap_or(UNKNOWN_NETNS);
-        let peer = Peer {
-            ifindex,
-            netns: label.try_into().unwrap_or_default(),
-        };
-        let at = there
-            .and_then(|id| self.namespaces().find(|(_, n)| n.id == id))
-            .map(|(i, _)| (i, ifindex));
-        Some(ResolvedPeer { peer, at })
-    }
-
-    /// Which namespace `nsid` means in namespace `ns`: learnt by asking, for each namespace the
-    /// agent knows, which id `ns` gives it (RTM_GETNSID with its fd).
-    fn nsid_target(&mut self, ns: usize, nsid: i32) -> Option<NsId> {
-        let netns = self.namespaces.get(ns)?.as_ref()?;
-        if let Some(&id) = netns.nsids.get(&nsid) {
-            return Some(id);
-        }
-        if netns.unresolved.contains(&nsid) {
-            return None;
-        }
-        let here = netns.id;
-        let mut candidates: Vec<(NsId, Option<std::path::PathBuf>)> = self.registry_ids();
-        candidates.retain(|(id, _)| *id != here && !netns.nsids.values().any(|v| v == id));
-        let mut learnt = Vec::new();
-        for (id, path) in candidates {
-            let opened = match &path {
-                // A /proc/PID path may have gone to another process (and namespace) since.
-                Some(p) => File::open(p).ok().filter(|f| same_ns(f, id)),
-                None => self
-                    .namespaces()
-                    .find(|(_, n)| n.id == id)
-                    .and_then(|(_, n)| n.file.try_clone().ok()),
-            };
-            let Some(file) = opened else { continue };
-            let netns = self.namespaces.get_mut(ns)?.as_mut()?;
-            if let Ok(Some(got)) = kernel::nsid(&mut netns.query, file.as_fd()) {
-                learnt.push((got, id));
-                if got == nsid {
-                    break;
-                }
-            }
-        }
-        let netns = self.namespaces.get_mut(ns)?.as_mut()?;
-        netns.nsids.extend(learnt);
-        let found = netns.nsids.get(&nsid).copied();
-        if found.is_none() {
-            netns.unresolved.insert(nsid);
-        }
-        found
-    }
-
-    /// Every namespace the agent knows: captured ones (no path needed) and found ones.
-    fn registry_ids(&self) -> Vec<(NsId, Option<std::path::PathBuf>)> {
-        let mut out: Vec<_> = self.namespaces().map(|(_, n)| (n.id, None)).collect();
-        for f in self.registry.known() {
-            if !out.iter().any(|(id, _)| *id == f.id) {
-                out.push((f.id, Some(f.path.clone())));
-            }
-        }
-        out
-    }
 }
 
 /// Whether the open namespace file `file` is the namespace `id`.
-fn same_ns(file: &File, id: NsId) -> bool {
+pub(crate) fn same_ns(file: &File, id: NsId) -> bool {
     let meta = file.metadata();
     meta.is_ok_and(|m| {
         NsId {
