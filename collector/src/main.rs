@@ -1,8 +1,8 @@
 //! hopcap-collector: ingest from many boards, embedded store, merged timeline and paths.
 
-mod store;
-mod ingest;
 mod correlate;
+mod ingest;
 mod render;
+mod store;
 
 fn main() {}

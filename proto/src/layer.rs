@@ -12,20 +12,56 @@ pub const MAX_LAYERS: usize = 16;
 /// One parsed header. Fields are the values on the wire (host byte order), not interpreted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Layer {
-    Ethernet { src: Mac, dst: Mac, ethertype: EtherType },
+    Ethernet {
+        src: Mac,
+        dst: Mac,
+        ethertype: EtherType,
+    },
     /// An 802.1Q (tpid 0x8100) or 802.1ad (0x88a8) tag. `stripped` marks a tag the NIC removed,
     /// given to the decoder from the ring's tp_vlan_tci.
-    Vlan { tpid: u16, pcp: u8, dei: bool, id: u16, ethertype: EtherType, stripped: bool },
+    Vlan {
+        tpid: u16,
+        pcp: u8,
+        dei: bool,
+        id: u16,
+        ethertype: EtherType,
+        stripped: bool,
+    },
     /// Linux cooked capture v1 (LINKTYPE_LINUX_SLL).
-    Sll { pkttype: PacketType, hatype: u16, addr: Mac, addr_len: u16, protocol: EtherType },
+    Sll {
+        pkttype: PacketType,
+        hatype: u16,
+        addr: Mac,
+        addr_len: u16,
+        protocol: EtherType,
+    },
     /// Linux cooked capture v2 (LINKTYPE_LINUX_SLL2).
-    Sll2 { protocol: EtherType, ifindex: u32, hatype: u16, pkttype: PacketType, addr: Mac, addr_len: u8 },
+    Sll2 {
+        protocol: EtherType,
+        ifindex: u32,
+        hatype: u16,
+        pkttype: PacketType,
+        addr: Mac,
+        addr_len: u8,
+    },
     /// BSD loopback / LINKTYPE_NULL and LINKTYPE_LOOP: the address family word.
-    Loopback { family: u32 },
+    Loopback {
+        family: u32,
+    },
     /// MPLS label stack entry.
-    Mpls { label: u32, tc: u8, bottom: bool, ttl: u8 },
+    Mpls {
+        label: u32,
+        tc: u8,
+        bottom: bool,
+        ttl: u8,
+    },
     /// PPPoE session header (+ the PPP protocol field).
-    Pppoe { code: u8, session_id: u16, length: u16, ppp_proto: u16 },
+    Pppoe {
+        code: u8,
+        session_id: u16,
+        length: u16,
+        ppp_proto: u16,
+    },
     Arp {
         htype: u16,
         ptype: u16,
@@ -71,8 +107,14 @@ pub enum Layer {
         /// For a Fragment header: raw 13-bit offset (8-byte units), M flag, identification.
         frag: Option<Ipv6Frag>,
     },
-    Icmp { ty: u8, code: u8, checksum: u16, /// Echo/timestamp identifier and sequence; 0 otherwise.
-        id: u16, seq: u16 },
+    Icmp {
+        ty: u8,
+        code: u8,
+        checksum: u16,
+        /// Echo/timestamp identifier and sequence; 0 otherwise.
+        id: u16,
+        seq: u16,
+    },
     Icmpv6 {
         ty: u8,
         code: u8,
@@ -95,9 +137,24 @@ pub enum Layer {
         window: u16,
         checksum: u16,
     },
-    Udp { src_port: u16, dst_port: u16, length: u16, checksum: u16 },
-    Vxlan { flags: u8, vni: u32 },
-    Geneve { version: u8, opt_len: u8, oam: bool, critical: bool, protocol: EtherType, vni: u32 },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        length: u16,
+        checksum: u16,
+    },
+    Vxlan {
+        flags: u8,
+        vni: u32,
+    },
+    Geneve {
+        version: u8,
+        opt_len: u8,
+        oam: bool,
+        critical: bool,
+        protocol: EtherType,
+        vni: u32,
+    },
     Gre {
         version: u8,
         protocol: EtherType,
@@ -106,14 +163,34 @@ pub enum Layer {
         seq: Option<u32>,
     },
     /// GTP-U (UDP 2152): the tunnel endpoint id.
-    Gtpu { msg_type: u8, teid: u32 },
+    Gtpu {
+        msg_type: u8,
+        teid: u32,
+    },
 }
 
 /// A layer's protocol without its fields: names a [`Stop`] and a printed `[|proto]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LayerKind {
-    Ethernet, Vlan, Sll, Sll2, Loopback, Mpls, Pppoe, Arp, Ipv4, Ipv6, Ipv6Ext, Icmp, Icmpv6,
-    Tcp, Udp, Vxlan, Geneve, Gre, Gtpu,
+    Ethernet,
+    Vlan,
+    Sll,
+    Sll2,
+    Loopback,
+    Mpls,
+    Pppoe,
+    Arp,
+    Ipv4,
+    Ipv6,
+    Ipv6Ext,
+    Icmp,
+    Icmpv6,
+    Tcp,
+    Udp,
+    Vxlan,
+    Geneve,
+    Gre,
+    Gtpu,
     /// A payload type the decoder does not know (the stop names the number in `Unsupported`).
     Other,
 }

@@ -11,15 +11,16 @@
 #[cfg(feature = "std")]
 extern crate std;
 
-pub mod types;
-pub mod wire;
-pub mod layer;
-pub mod summary;
-pub mod record;
+pub mod batch;
 pub mod decode;
+pub mod filter;
 pub mod fingerprint;
 pub mod frame;
+pub mod layer;
 pub mod message;
-pub mod batch;
 pub mod print;
-pub mod filter;
+pub mod record;
+pub mod summarize;
+pub mod summary;
+pub mod types;
+pub mod wire;

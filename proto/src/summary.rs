@@ -48,10 +48,18 @@ pub struct Tunnel {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TunnelKind {
-    Vxlan { vni: u32 },
-    Geneve { vni: u32 },
-    Gre { key: Option<u32> },
-    Gtpu { teid: u32 },
+    Vxlan {
+        vni: u32,
+    },
+    Geneve {
+        vni: u32,
+    },
+    Gre {
+        key: Option<u32>,
+    },
+    Gtpu {
+        teid: u32,
+    },
     /// IPv4 or IPv6 carried directly in IP (IP-in-IP, 6in4, 4in6).
     IpInIp,
 }
@@ -60,7 +68,11 @@ pub enum TunnelKind {
 pub enum Net {
     /// No network layer decoded (unknown EtherType, or stopped before it).
     None,
-    Arp { op: u16, spa: [u8; 4], tpa: [u8; 4] },
+    Arp {
+        op: u16,
+        spa: [u8; 4],
+        tpa: [u8; 4],
+    },
     Ip(Ip),
 }
 
@@ -85,10 +97,26 @@ pub struct Ip {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Transport {
     None,
-    Tcp { src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: u16, window: u16 },
-    Udp { src_port: u16, dst_port: u16, length: u16 },
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        ack: u32,
+        flags: u16,
+        window: u16,
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        length: u16,
+    },
     /// ICMP or ICMPv6 (the `Ip::proto` says which). `id`/`seq` are 0 unless echo.
-    Icmp { ty: u8, code: u8, id: u16, seq: u16 },
+    Icmp {
+        ty: u8,
+        code: u8,
+        id: u16,
+        seq: u16,
+    },
 }
 
 impl Summary {

@@ -96,7 +96,11 @@ number_type!(
 impl PacketType {
     /// tcpdump's word for it: "Out" for frames we sent, "In" for every received kind.
     pub fn direction(self) -> &'static str {
-        if self == PacketType::OUTGOING { "Out" } else { "In" }
+        if self == PacketType::OUTGOING {
+            "Out"
+        } else {
+            "In"
+        }
     }
 }
 
@@ -129,7 +133,11 @@ pub struct Mac(pub [u8; 6]);
 impl core::fmt::Display for Mac {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine, as root (CI runs exactly this via .ci/run):
+# formatting, lints, unit + differential + golden + live-capture integration tests, doc tests,
+# the no_std build of proto, and the ARM builds with their unit tests under qemu-user.
+# Set HOPCAP_SKIP_ARM=1 to skip the ARM part while iterating.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
+
+[ "$(id -u)" = 0 ] || { echo "scripts/test.sh: the live-capture tests need root (network namespaces, AF_PACKET)" >&2; exit 2; }
+
+echo "== installing what is missing"
+need_pkgs iproute2 iptables iputils-ping python3 procps file
+rustup component add clippy rustfmt >/dev/null
+rustup target add thumbv7em-none-eabihf >/dev/null
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== proto builds without std (bare metal)"
+cargo build -q -p hopcap-proto --target thumbv7em-none-eabihf
+
+echo "== tests (unit, differential vs tshark, golden, live capture in private namespaces, doc)"
+# One test thread per binary at a time is not needed: every live test uses its own namespaces.
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+echo "== agent size (release, x86_64 host)"
+cargo build -q --release -p hopcap-agent
+ls -l target/release/hopcap-agent | awk '{print "hopcap-agent x86_64: " $5 " bytes"}'
+
+if [ "${HOPCAP_SKIP_ARM:-0}" != 1 ]; then
+  echo "== ARM static builds + unit tests under qemu-user"
+  scripts/build-arm.sh --test
+fi
+echo "== all tests passed"
