@@ -220,7 +220,7 @@ fn a_gap_is_detected_and_a_reset_batch_recovers_counting_the_loss() {
     let obs = generate(Mix::TcpBulk, Emit::TimeOrder, 300, 9);
     let mut enc = Box::new(BatchEncoder::new("b", MAX_BATCH_BYTES));
     let mut dec = Box::new(BatchDecoder::new());
-    let mut batch = |range: core::ops::Range<usize>, enc: &mut BatchEncoder| {
+    let batch = |range: core::ops::Range<usize>, enc: &mut BatchEncoder| {
         for o in &obs[range] {
             enc.push(o).unwrap();
         }
