@@ -293,3 +293,6 @@ fn ser<T: Serialize>(value: &T, buf: &mut [u8]) -> Result<usize, FrameError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

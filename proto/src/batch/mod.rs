@@ -71,7 +71,8 @@ pub struct BatchHeader {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchInfo {
     pub header: BatchHeader,
-    /// Batches missing between the previous one decoded and this one.
+    /// Batches not decoded (lost, or rejected after a gap) between the previous batch decoded
+    /// and this one.
     pub lost_before: u64,
 }
 
@@ -382,6 +383,8 @@ mod sim_prelude {
     pub use crate::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
     pub use crate::types::{Addr, EtherType, IpProto, PacketType};
 }
+#[cfg(test)]
+mod robustness;
 #[cfg(test)]
 pub(crate) mod sim;
 #[cfg(test)]
