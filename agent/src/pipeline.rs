@@ -55,14 +55,25 @@ impl FramePipeline {
 
     /// The observation of `frame` on link `link`, or `None` when sampling leaves it out.
     /// `order` is the frame's capture order within its socket.
-    pub fn observe(&mut self, link: LinkKey, order: u64, frame: &FrameRef<'_>) -> Option<Observation> {
+    pub fn observe(
+        &mut self,
+        link: LinkKey,
+        order: u64,
+        frame: &FrameRef<'_>,
+    ) -> Option<Observation> {
         self.seen += 1;
-        let opts = DecodeOptions { stripped_vlan_tci: frame.vlan_tci, ..self.decode };
+        let opts = DecodeOptions {
+            stripped_vlan_tci: frame.vlan_tci,
+            ..self.decode
+        };
         let decoded = decode(link_type_of(frame.hatype), frame.data, &opts);
         let summary = Summary::from_decoded(&decoded);
         let start = usize::from(decoded.payload_offset);
         let len = usize::from(decoded.payload_len).min(FP_PAYLOAD_BYTES);
-        let payload = frame.data.get(start..).map_or(&[][..], |p| p.get(..len).unwrap_or(p));
+        let payload = frame
+            .data
+            .get(start..)
+            .map_or(&[][..], |p| p.get(..len).unwrap_or(p));
         let fp = fingerprint(&summary, payload);
         // Consistent hash-based selection (RFC 5475): every link and board keeps the same
         // packets, so a sampled packet's path stays complete.
@@ -93,8 +104,8 @@ mod tests {
     pub(crate) fn icmp_frame(src: [u8; 4], id: u16, seq: u16) -> Vec<u8> {
         let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
         let ip = [
-            0x45, 0, 0, 84, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0, src[0], src[1], src[2], src[3], 198, 51,
-            100, 101,
+            0x45, 0, 0, 84, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0, src[0], src[1], src[2], src[3], 198,
+            51, 100, 101,
         ];
         f.extend_from_slice(&ip);
         f.extend_from_slice(&[8, 0, 0, 0]);
@@ -124,18 +135,37 @@ mod tests {
         let data = icmp_frame([172, 17, 0, 2], 0x4000, 1);
         let mut p = FramePipeline::new(1, 0);
         let obs = p.observe(7, 42, &frame(&data, 1_000)).expect("kept");
-        assert_eq!((obs.link, obs.order, obs.ts_ns, obs.wire_len), (7, 42, 1_000, 98));
-        let Net::Ip(ip) = obs.summary.net else { panic!("{:?}", obs.summary.net) };
+        assert_eq!(
+            (obs.link, obs.order, obs.ts_ns, obs.wire_len),
+            (7, 42, 1_000, 98)
+        );
+        let Net::Ip(ip) = obs.summary.net else {
+            panic!("{:?}", obs.summary.net)
+        };
         assert_eq!(ip.src, Addr::V4([172, 17, 0, 2]));
-        assert_eq!(obs.summary.transport, Transport::Icmp { ty: 8, code: 0, id: 0x4000, seq: 1 });
+        assert_eq!(
+            obs.summary.transport,
+            Transport::Icmp {
+                ty: 8,
+                code: 0,
+                id: 0x4000,
+                seq: 1
+            }
+        );
     }
 
     #[test]
     fn nat_rewrite_keeps_the_fingerprint_and_seq_changes_it() {
         let mut p = FramePipeline::new(1, 0);
-        let before = p.observe(1, 0, &frame(&icmp_frame([172, 17, 0, 2], 0x4000, 1), 0)).unwrap();
-        let after = p.observe(2, 1, &frame(&icmp_frame([192, 168, 43, 116], 0x9999, 1), 5)).unwrap();
-        let next = p.observe(1, 2, &frame(&icmp_frame([172, 17, 0, 2], 0x4000, 2), 9)).unwrap();
+        let before = p
+            .observe(1, 0, &frame(&icmp_frame([172, 17, 0, 2], 0x4000, 1), 0))
+            .unwrap();
+        let after = p
+            .observe(2, 1, &frame(&icmp_frame([192, 168, 43, 116], 0x9999, 1), 5))
+            .unwrap();
+        let next = p
+            .observe(1, 2, &frame(&icmp_frame([172, 17, 0, 2], 0x4000, 2), 9))
+            .unwrap();
         assert_eq!(before.fingerprint, after.fingerprint);
         assert_ne!(before.fingerprint, next.fingerprint);
     }
@@ -154,7 +184,10 @@ mod tests {
             assert_eq!(ka, kb, "seq {seq}");
             kept += usize::from(ka);
         }
-        assert!((120..=280).contains(&kept), "kept {kept} of 2000 at 1 in 10");
+        assert!(
+            (120..=280).contains(&kept),
+            "kept {kept} of 2000 at 1 in 10"
+        );
     }
 
     #[test]

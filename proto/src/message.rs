@@ -50,6 +50,9 @@ pub struct Hello {
     /// /proc/sys/kernel/random/boot_id as 16 bytes: a new value means the board rebooted
     /// (its monotonic clock and link ifindexes restarted).
     pub boot_id: [u8; 16],
+    /// Distinguishes runs of the agent on one boot (its start time in ns): batch sequence
+    /// numbers restart at 0 with each run.
+    pub run_id: u64,
     pub clock: ClockInfo,
     pub capture: CaptureMode,
     /// Bytes captured per frame at most.
@@ -112,6 +115,15 @@ pub struct Bye {
     pub batches_sent: u64,
 }
 
+/// The collector's reply: every batch with a sequence number up to `seq` (of this agent
+/// run) is stored. The agent keeps a batch until it is acknowledged, so a connection that
+/// breaks loses nothing: unacknowledged batches are sent again and the collector drops
+/// the copies it already has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub seq: u64,
+}
+
 /// The one-byte message type of a frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -122,6 +134,7 @@ pub enum MessageType {
     Batch = 4,
     Stats = 5,
     Bye = 6,
+    Ack = 7,
 }
 
 impl MessageType {
@@ -133,6 +146,7 @@ impl MessageType {
             4 => MessageType::Batch,
             5 => MessageType::Stats,
             6 => MessageType::Bye,
+            7 => MessageType::Ack,
             _ => return None,
         })
     }
@@ -151,6 +165,8 @@ pub enum Message<'a> {
     Batch(&'a [u8]),
     Stats(Stats),
     Bye(Bye),
+    /// Collector → agent.
+    Ack(Ack),
 }
 
 impl Message<'_> {
@@ -162,6 +178,7 @@ impl Message<'_> {
             Message::Batch(_) => MessageType::Batch,
             Message::Stats(_) => MessageType::Stats,
             Message::Bye(_) => MessageType::Bye,
+            Message::Ack(_) => MessageType::Ack,
         }
     }
 }
@@ -176,7 +193,7 @@ mod tests {
             if let Some(t) = MessageType::from_u8(n) {
                 assert_eq!(t as u8, n);
             } else {
-                assert!(n == 0 || n > 6, "{n}");
+                assert!(n == 0 || n > 7, "{n}");
             }
         }
     }

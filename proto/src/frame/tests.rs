@@ -11,6 +11,7 @@ fn hello() -> Hello {
         version: PROTOCOL_VERSION,
         agent_id: String::try_from("pi-01").unwrap(),
         boot_id: [7; 16],
+        run_id: 99,
         clock: ClockInfo {
             realtime_ns: 1_780_000_000_000_000_000,
             monotonic_ns: 12_345,
