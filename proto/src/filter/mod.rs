@@ -33,10 +33,19 @@
 //!   (tcpdump's rule); non-first fragments match `tcp`/`udp` but never a port.
 //! - No host or service names, no `ether`, `less`/`greater`, arithmetic or byte tests.
 
+mod asm;
+pub mod bpf;
+pub mod bpf_vm;
 mod eval;
 mod lex;
+pub mod op;
 mod parse;
+mod walk;
 
+#[cfg(test)]
+mod tests;
+
+pub use bpf::{compile, BpfInsn, CompileError, CompileOptions, Endpoint, Program, BPF_MAXINSNS};
 pub use parse::{Expected, ParseError, ParseErrorKind};
 
 use crate::types::{Addr, EtherType, IpProto};
