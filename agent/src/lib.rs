@@ -3,5 +3,6 @@
 //! (frames from all rings, decoded in place) → export (batches to the collector) or print.
 
 pub mod sys;
+pub mod cli;
 pub mod offline;
 pub mod links;

@@ -15,6 +15,7 @@ pub mod types;
 pub mod wire;
 pub mod layer;
 pub mod summary;
+pub mod summarize;
 pub mod record;
 pub mod decode;
 pub mod fingerprint;
