@@ -16,6 +16,7 @@ pub(crate) mod fixtures;
 use crate::layer::{Decoded, Layer, LayerKind, Stop, StopReason};
 use crate::types::{EtherType, IpProto, LinkType};
 use crate::wire;
+use crate::wire::cisco::ShimKind;
 
 /// Where the tunnels live and what the NIC told us; `Copy`, so every ring keeps its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,8 +87,8 @@ enum Next {
     Vlan {
         tpid: u16,
     },
-    /// A Cisco MetaData or VN-Tag shim (named by its EtherType).
-    Shim(EtherType),
+    /// A Cisco MetaData or VN-Tag shim.
+    Shim(ShimKind),
     Mpls,
     Pppoe {
         session: bool,
@@ -227,7 +228,8 @@ impl<'f> Walk<'f, '_> {
             EtherType::PPPOE_SESS => Ok(Next::Pppoe { session: true }),
             EtherType::PPPOE_DISC => Ok(Next::Pppoe { session: false }),
             EtherType::TEB => Ok(Next::Ethernet),
-            wire::cisco::METADATA | wire::cisco::VNTAG => Ok(Next::Shim(ethertype)),
+            wire::cisco::METADATA => Ok(Next::Shim(ShimKind::MetaData)),
+            wire::cisco::VNTAG => Ok(Next::Shim(ShimKind::VnTag)),
             other => Err(Halt::unsupported(other.0)),
         }
     }

@@ -1,0 +1,264 @@
+//! A classic-BPF assembler with symbolic labels. Conditional jumps reach at most 255
+//! instructions ahead; a jump that lands farther is rewritten as `jxx 0,1; ja T; ja F`
+//! (`ja` takes a 32-bit offset), repeating the layout until no jump is too far.
+
+use super::bpf::{BpfInsn, CompileError, Program, BPF_MAXINSNS};
+use super::op;
+use heapless::Vec;
+
+/// A position in the program, resolved when the program is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Label(u16);
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Stmt {
+        code: u16,
+        k: u32,
+    },
+    Jump {
+        code: u16,
+        k: u32,
+        jt: Label,
+        jf: Label,
+    },
+    Ja(Label),
+}
+
+const UNPLACED: u16 = u16::MAX;
+
+#[derive(Debug)]
+pub(crate) struct Asm {
+    ops: Vec<Op, BPF_MAXINSNS>,
+    /// Op index of each label, or UNPLACED.
+    labels: Vec<u16, BPF_MAXINSNS>,
+    /// Set when ops or labels ran out of room; reported by `finish`.
+    full: bool,
+}
+
+impl Asm {
+    pub fn new() -> Asm {
+        Asm {
+            ops: Vec::new(),
+            labels: Vec::new(),
+            full: false,
+        }
+    }
+
+    pub fn label(&mut self) -> Label {
+        let id = self.labels.len() as u16; // capacity 4096 < u16::MAX
+        if self.labels.push(UNPLACED).is_err() {
+            self.full = true;
+        }
+        Label(id)
+    }
+
+    /// Puts `l` before the next instruction emitted.
+    pub fn place(&mut self, l: Label) {
+        let here = self.ops.len() as u16;
+        if let Some(slot) = self.labels.get_mut(usize::from(l.0)) {
+            *slot = here;
+        }
+    }
+
+    fn push(&mut self, op: Op) {
+        if self.ops.push(op).is_err() {
+            self.full = true;
+        }
+    }
+
+    /// A non-jump instruction.
+    pub fn stmt(&mut self, code: u16, k: u32) {
+        self.push(Op::Stmt { code, k });
+    }
+
+    /// A conditional jump (`code` includes BPF_JMP, the test and BPF_K/BPF_X).
+    pub fn jump(&mut self, code: u16, k: u32, jt: Label, jf: Label) {
+        self.push(Op::Jump { code, k, jt, jf });
+    }
+
+    pub fn ja(&mut self, to: Label) {
+        self.push(Op::Ja(to));
+    }
+
+    /// Lays the program out and writes the instructions.
+    pub fn finish(&self) -> Result<Program, CompileError> {
+        if self.full {
+            return Err(CompileError::TooLong);
+        }
+        let n = self.ops.len();
+        let mut long: Vec<bool, BPF_MAXINSNS> = Vec::new();
+        long.resize(n, false).map_err(|_| CompileError::TooLong)?;
+        // addr[i] = address of op i; addr[n] = program length.
+        let mut addr: Vec<u32, { BPF_MAXINSNS + 1 }> = Vec::new();
+        loop {
+            addr.clear();
+            let mut at = 0u32;
+            for (op, &is_long) in self.ops.iter().zip(long.iter()) {
+                addr.push(at).map_err(|_| CompileError::TooLong)?;
+                at += if is_long && matches!(op, Op::Jump { .. }) {
+                    3
+                } else {
+                    1
+                };
+            }
+            addr.push(at).map_err(|_| CompileError::TooLong)?;
+            let mut changed = false;
+            for (i, op) in self.ops.iter().enumerate() {
+                if let (Op::Jump { jt, jf, .. }, Some(false)) = (op, long.get(i).copied()) {
+                    let base = addr[i] + 1;
+                    let far = |l: &Label| {
+                        self.target(&addr, *l)
+                            .map(|t| t.checked_sub(base).is_none_or(|d| d > 255))
+                    };
+                    if far(jt)? || far(jf)? {
+                        long[i] = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        if addr.last().is_none_or(|&len| len as usize > BPF_MAXINSNS) {
+            return Err(CompileError::TooLong);
+        }
+        let mut out = Program::new();
+        for (i, op) in self.ops.iter().enumerate() {
+            let here = addr[i];
+            let offset = |l: Label, from: u32| -> Result<u32, CompileError> {
+                self.target(&addr, l)?
+                    .checked_sub(from)
+                    .ok_or(CompileError::Internal)
+            };
+            let mut emit = |insn: BpfInsn| out.push(insn).map_err(|_| CompileError::TooLong);
+            match *op {
+                Op::Stmt { code, k } => emit(BpfInsn {
+                    code,
+                    jt: 0,
+                    jf: 0,
+                    k,
+                })?,
+                Op::Ja(l) => emit(BpfInsn {
+                    code: op::JMP | op::JA,
+                    jt: 0,
+                    jf: 0,
+                    k: offset(l, here + 1)?,
+                })?,
+                Op::Jump { code, k, jt, jf } if !long[i] => {
+                    let (t, f) = (offset(jt, here + 1)?, offset(jf, here + 1)?);
+                    let (t, f) = (u8::try_from(t), u8::try_from(f));
+                    let (Ok(jt), Ok(jf)) = (t, f) else {
+                        return Err(CompileError::Internal);
+                    };
+                    emit(BpfInsn { code, jt, jf, k })?;
+                }
+                Op::Jump { code, k, jt, jf } => {
+                    emit(BpfInsn {
+                        code,
+                        jt: 0,
+                        jf: 1,
+                        k,
+                    })?;
+                    emit(BpfInsn {
+                        code: op::JMP | op::JA,
+                        jt: 0,
+                        jf: 0,
+                        k: offset(jt, here + 2)?,
+                    })?;
+                    emit(BpfInsn {
+                        code: op::JMP | op::JA,
+                        jt: 0,
+                        jf: 0,
+                        k: offset(jf, here + 3)?,
+                    })?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Address of a label; it must be placed at an instruction (not past the end).
+    fn target(&self, addr: &[u32], l: Label) -> Result<u32, CompileError> {
+        let at = *self
+            .labels
+            .get(usize::from(l.0))
+            .ok_or(CompileError::Internal)?;
+        if usize::from(at) >= self.ops.len() {
+            return Err(CompileError::Internal);
+        }
+        addr.get(usize::from(at))
+            .copied()
+            .ok_or(CompileError::Internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::bpf_vm::{self, Ancillary};
+
+    #[test]
+    fn short_jumps_resolve_to_offsets() {
+        let mut a = Asm::new();
+        let (yes, no) = (a.label(), a.label());
+        a.stmt(op::LD | op::H | op::ABS, 12);
+        a.jump(op::JMP | op::JEQ | op::K, 0x800, yes, no);
+        a.place(yes);
+        a.stmt(op::RET | op::K, 96);
+        a.place(no);
+        a.stmt(op::RET | op::K, 0);
+        let p = a.finish().unwrap();
+        assert_eq!(p.len(), 4);
+        assert_eq!((p[1].jt, p[1].jf), (0, 1));
+    }
+
+    /// A jump over more than 255 instructions must still land where the label is.
+    #[test]
+    fn far_jumps_are_expanded_and_still_correct() {
+        for filler in [250usize, 254, 255, 256, 300, 1000] {
+            let mut a = Asm::new();
+            let (far, near) = (a.label(), a.label());
+            a.stmt(op::LD | op::B | op::ABS, 0);
+            a.jump(op::JMP | op::JEQ | op::K, 7, far, near);
+            a.place(near);
+            for _ in 0..filler {
+                a.stmt(op::ALU | op::ADD | op::K, 1);
+            }
+            a.stmt(op::RET | op::A, 0);
+            a.place(far);
+            a.stmt(op::RET | op::K, 1234);
+            let p = a.finish().unwrap();
+            bpf_vm::validate(&p).unwrap();
+            let anc = Ancillary::default();
+            assert_eq!(bpf_vm::run(&p, &[7], &anc), 1234, "filler {filler}");
+            assert_eq!(
+                bpf_vm::run(&p, &[8], &anc),
+                8 + filler as u32,
+                "filler {filler}"
+            );
+            assert_eq!(
+                p.len() > filler + 4,
+                filler >= 255,
+                "filler {filler}: expanded only when needed"
+            );
+        }
+    }
+
+    #[test]
+    fn too_long_and_backward_jumps_are_errors() {
+        let mut a = Asm::new();
+        for _ in 0..BPF_MAXINSNS {
+            a.stmt(op::RET | op::K, 0);
+        }
+        a.stmt(op::RET | op::K, 0);
+        assert_eq!(a.finish(), Err(CompileError::TooLong));
+        let mut b = Asm::new();
+        let back = b.label();
+        b.place(back);
+        b.stmt(op::LD | op::B | op::ABS, 0);
+        b.jump(op::JMP | op::JEQ | op::K, 0, back, back);
+        assert_eq!(b.finish(), Err(CompileError::Internal));
+    }
+}
