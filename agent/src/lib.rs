@@ -2,6 +2,7 @@
 //! Data flow: sys (sockets, rings, netns, netlink) → links (what to capture) → capture
 //! (frames from all rings, decoded in place) → export (batches to the collector) or print.
 
+pub mod capture;
 pub mod cli;
 pub mod export;
 pub mod links;
