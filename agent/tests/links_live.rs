@@ -326,6 +326,14 @@ fn board_topology_is_discovered_and_follows_hot_plug() {
         let mut table = LinkTable::discover(opts).unwrap();
         let labels: Vec<&str> = table.namespaces().map(|(_, n)| n.label.as_str()).collect();
         assert_eq!(labels, ["", ctr.as_str(), rtr.as_str()]);
+        for (_, netns) in table.namespaces() {
+            assert_eq!(
+                hopcap_agent::sys::netns::netns_id(&netns.path()).unwrap(),
+                netns.id
+            );
+        }
+        let ctr_id = hopcap_agent::sys::netns::netns_id(format!("/run/netns/{ctr}").as_ref());
+        assert_eq!(table.netns(1).unwrap().id, ctr_id.unwrap());
 
         let l_br0 = find(&table, "", "br0");
         assert_eq!(
