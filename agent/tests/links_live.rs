@@ -96,6 +96,18 @@ fn in_ns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// Every datagram pending on an event socket, concatenated.
+fn drain_raw(events: &NetlinkSocket, buf: &mut [u8]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    loop {
+        match events.recv(buf) {
+            Ok(len) => raw.extend_from_slice(&buf[..len]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return raw,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 /// The board: br0 with vc0 (peer: eth0 in ctr), uplink up0 (peer: eth0 in rtr).
 fn board_bed(tag: &str) -> Bed {
     let bed = Bed::new(tag, &["board", "ctr", "rtr"]);
@@ -196,16 +208,20 @@ fn write_fixtures() {
         ip(&["link", "add", "hp0", "type", "veth", "peer", "name", "hp1"]);
         ip(&["addr", "add", "10.79.0.1/24", "dev", "hp0"]);
         ip(&["link", "del", "hp0"]);
-        let mut raw = Vec::new();
         let mut buf = vec![0u8; kernel::RECV_BUF];
-        loop {
-            match events.recv(&mut buf) {
-                Ok(len) => raw.extend_from_slice(&buf[..len]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
+        let raw = drain_raw(&events, &mut buf);
         std::fs::write(dir.join("board_events.bin"), raw).unwrap();
+
+        // A port joining and leaving a bridge: the kernel adds AF_BRIDGE link messages.
+        ip(&["link", "add", "bp0", "type", "veth", "peer", "name", "bp1"]);
+        drain_raw(&events, &mut buf);
+        ip(&["link", "set", "bp0", "master", "br0"]);
+        ip(&["link", "set", "bp0", "nomaster"]);
+        std::fs::write(
+            dir.join("bridge_port_events.bin"),
+            drain_raw(&events, &mut buf),
+        )
+        .unwrap();
     });
 }
 
@@ -310,6 +326,14 @@ fn board_topology_is_discovered_and_follows_hot_plug() {
         let mut table = LinkTable::discover(opts).unwrap();
         let labels: Vec<&str> = table.namespaces().map(|(_, n)| n.label.as_str()).collect();
         assert_eq!(labels, ["", ctr.as_str(), rtr.as_str()]);
+        for (_, netns) in table.namespaces() {
+            assert_eq!(
+                hopcap_agent::sys::netns::netns_id(&netns.path()).unwrap(),
+                netns.id
+            );
+        }
+        let ctr_id = hopcap_agent::sys::netns::netns_id(format!("/run/netns/{ctr}").as_ref());
+        assert_eq!(table.netns(1).unwrap().id, ctr_id.unwrap());
 
         let l_br0 = find(&table, "", "br0");
         assert_eq!(
@@ -376,6 +400,17 @@ fn board_topology_is_discovered_and_follows_hot_plug() {
         });
         assert!(table.is_selected(hp0.key));
         assert!(table.selected_ifindexes(0).contains(&hp0.ifindex));
+        // Joining and leaving a bridge also makes the kernel send bridge-family link messages
+        // (without a kind, and a DELLINK for the port): the link stays, a veth. Events of one
+        // socket come in order, so once the MTU change is seen the bridge news were read.
+        assert_eq!(table.link(hp0.key).unwrap().kind, LinkKind::Veth);
+        ip(&["link", "set", "hp0", "nomaster"]);
+        ip(&["link", "set", "hp0", "mtu", "1300"]);
+        wait_for(&mut table, |table, _| {
+            table_link_has(table, hp0.key, |l| l.mtu == 1300)
+        });
+        let l_hp0 = table.link(hp0.key).unwrap();
+        assert_eq!((l_hp0.kind, l_hp0.master), (LinkKind::Veth, None));
 
         ip(&["link", "del", "hp0"]);
         let changes = wait_for(&mut table, |_, c| {

@@ -26,6 +26,7 @@ const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 /// struct ifinfomsg: family, pad, type (ARPHRD_*), index, flags, change.
 mod ifinfo {
     use core::ops::Range;
+    pub const FAMILY: usize = 0;
     pub const TYPE: Range<usize> = 2..4;
     pub const INDEX: Range<usize> = 4..8;
     pub const FLAGS: Range<usize> = 8..12;
@@ -40,6 +41,9 @@ pub struct LinkMsg {
     pub flags: u32,
     /// ARPHRD_* hardware type.
     pub hw_type: u16,
+    /// AF_UNSPEC (0) for the link itself; AF_BRIDGE (7) for a bridge port's news, which the
+    /// bridge sends about its ports (no kind there, and a DELLINK when a port leaves).
+    pub family: u8,
     pub name: heapless::String<MAX_NAME>,
     pub mtu: u32,
     /// IFLA_ADDRESS when it is 6 bytes long (tunnels have none or an IP there).
@@ -117,6 +121,7 @@ pub fn parse_link(payload: &[u8]) -> Result<LinkMsg, Error> {
         ifindex: ne_u32(fixed, ifinfo::INDEX).unwrap_or(0),
         flags: ne_u32(fixed, ifinfo::FLAGS).unwrap_or(0),
         hw_type: ne_u16(fixed, ifinfo::TYPE).unwrap_or(0),
+        family: fixed.get(ifinfo::FAMILY).copied().unwrap_or(0),
         ..LinkMsg::default()
     };
     for attr in Attrs::new(payload.get(ifinfo::LEN..).unwrap_or(&[])) {

@@ -10,6 +10,9 @@
 //! A veth's [`Peer::netns`] is the label of the namespace its other end is in ("" = the agent's
 //! own, see [`namespaces`] for the others), also when that namespace is not captured, and `?`
 //! when the agent cannot find it.
+//!
+//! A captured namespace is held open (its file and sockets): when its last process exits, it
+//! lives on, links included, until the next rescan lets it go.
 
 pub mod kernel;
 pub mod link_msg;
@@ -58,6 +61,13 @@ impl Netns {
     /// The open namespace: enter it (setns) to create a socket that belongs to it.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
+    }
+
+    /// A path to this very namespace for `sys::netns::in_netns` (through the fd the table
+    /// holds, so it cannot lead to another namespace whatever happened to /proc/PID since).
+    pub fn path(&self) -> std::path::PathBuf {
+        use std::os::fd::AsRawFd;
+        format!("/proc/thread-self/fd/{}", self.file.as_raw_fd()).into()
     }
 }
 

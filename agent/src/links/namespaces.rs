@@ -18,38 +18,15 @@
 //! The hostname is read from /proc/sys/kernel/hostname by a short-lived thread that entered the
 //! process's UTS namespace, never through the container's files (which it controls).
 
+use crate::sys::netns::netns_id;
+pub use crate::sys::netns::NsId;
 use hopcap_proto::record::MAX_NAME;
 use nix::sched::{setns, CloneFlags};
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub type Label = heapless::String<MAX_NAME>;
-
-/// A network namespace's identity: its nsfs inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NsId {
-    pub dev: u64,
-    pub ino: u64,
-}
-
-impl NsId {
-    /// The namespace `path` (a /proc/PID/ns/net link or a /run/netns entry) refers to.
-    pub fn of(path: &Path) -> io::Result<NsId> {
-        let meta = fs::metadata(path)?;
-        Ok(NsId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
-    }
-
-    /// The calling thread's network namespace.
-    pub fn current() -> io::Result<NsId> {
-        NsId::of(Path::new("/proc/thread-self/ns/net"))
-    }
-}
 
 /// A namespace found by a scan: how to open it, and its label.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,7 +100,7 @@ impl Registry {
         };
         // Named namespaces first: their name wins over a process label.
         for (name, path) in named(&self.run_netns) {
-            let Ok(id) = NsId::of(&path) else { continue };
+            let Ok(id) = netns_id(&path) else { continue };
             // An entry not (yet) bind-mounted is a plain file on tmpfs, not an nsfs inode.
             if id.dev != self.own.dev {
                 continue;
@@ -133,7 +110,7 @@ impl Registry {
         }
         for pid in pids(&self.proc) {
             let path = self.proc.join(pid.to_string()).join("ns/net");
-            let Ok(id) = NsId::of(&path) else { continue };
+            let Ok(id) = netns_id(&path) else { continue };
             let proc = self.proc.clone();
             add(&mut self.found, id, path, &|| process_label(&proc, pid));
         }
@@ -208,9 +185,9 @@ pub fn valid_label(name: &str) -> Option<Label> {
 
 fn process_label(proc: &Path, pid: u32) -> Label {
     let dir = proc.join(pid.to_string());
-    let own_uts = NsId::of(&proc.join("thread-self/ns/uts")).ok();
+    let own_uts = netns_id(&proc.join("thread-self/ns/uts")).ok();
     let uts_path = dir.join("ns/uts");
-    if NsId::of(&uts_path)
+    if netns_id(&uts_path)
         .ok()
         .is_some_and(|uts| Some(uts) != own_uts)
     {
@@ -309,7 +286,7 @@ mod tests {
 
     #[test]
     fn own_namespace_is_labelled_empty_and_never_listed() {
-        let own = NsId::current().unwrap();
+        let own = crate::sys::netns::current_netns_id().unwrap();
         let mut reg = Registry::new(own);
         assert_eq!(reg.label(own), Some(""));
         assert!(reg.scan().iter().all(|f| f.id != own));

@@ -26,6 +26,7 @@ const IFA_LOCAL: u16 = 2;
 const NETNSA_NSID: u16 = 1;
 const NETNSA_FD: u16 = 3;
 
+const AF_UNSPEC: u8 = 0;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
@@ -105,8 +106,13 @@ pub enum Event {
 /// news (DONE, ERROR and anything else the caller handles itself).
 pub fn parse_event(msg: &Message<'_>) -> Result<Option<Event>, Error> {
     Ok(match msg.ty {
-        RTM_NEWLINK => Some(Event::NewLink(parse_link(msg.payload)?)),
-        RTM_DELLINK => Some(Event::DelLink(parse_link(msg.payload)?)),
+        // Only AF_UNSPEC messages describe a link: a bridge's AF_BRIDGE ones describe a port.
+        RTM_NEWLINK => Some(parse_link(msg.payload)?)
+            .filter(|l| l.family == AF_UNSPEC)
+            .map(Event::NewLink),
+        RTM_DELLINK => Some(parse_link(msg.payload)?)
+            .filter(|l| l.family == AF_UNSPEC)
+            .map(Event::DelLink),
         RTM_NEWADDR => parse_addr(msg.payload)?.map(Event::NewAddr),
         RTM_DELADDR => parse_addr(msg.payload)?.map(Event::DelAddr),
         _ => None,
@@ -163,6 +169,8 @@ mod tests {
     const ADDRS: &[u8] = include_bytes!("fixtures/board_addrs.bin");
     const NSID: &[u8] = include_bytes!("fixtures/board_nsid_of_ctr.bin");
     const EVENTS: &[u8] = include_bytes!("fixtures/board_events.bin");
+    /// bp0 (a veth) joining br0, then leaving it.
+    const BRIDGE_PORT: &[u8] = include_bytes!("fixtures/bridge_port_events.bin");
 
     fn links() -> Vec<LinkMsg> {
         crate::links::link_msg::tests::links()
@@ -253,8 +261,29 @@ mod tests {
     }
 
     #[test]
+    fn bridge_port_news_are_not_link_news() {
+        // The raw stream holds AF_BRIDGE (7) messages without a kind, a DELLINK among them.
+        let raw: Vec<Message> = Messages::new(BRIDGE_PORT).map(Result::unwrap).collect();
+        let bridge_family = |m: &&Message| m.payload.first() == Some(&7);
+        assert!(raw
+            .iter()
+            .filter(bridge_family)
+            .any(|m| m.ty == RTM_DELLINK));
+        let events = read_events(BRIDGE_PORT).unwrap();
+        let masters: Vec<Option<u32>> = events
+            .iter()
+            .map(|e| match e {
+                Event::NewLink(l) if l.name == "bp0" && l.link_kind() == LinkKind::Veth => l.master,
+                other => panic!("not bp0's own news: {other:?}"),
+            })
+            .collect();
+        assert!(masters.len() < raw.len());
+        assert!(masters.first().unwrap().is_some() && masters.last().unwrap().is_none());
+    }
+
+    #[test]
     fn any_cut_or_corruption_of_real_messages_is_safe() {
-        for fixture in [LINKS, ADDRS, NSID, EVENTS] {
+        for fixture in [LINKS, ADDRS, NSID, EVENTS, BRIDGE_PORT] {
             for cut in 0..fixture.len() {
                 let _ = read_events(&fixture[..cut]);
             }

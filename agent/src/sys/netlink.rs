@@ -2,19 +2,20 @@
 //! other listens (link and address events) on a nonblocking fd the agent polls.
 //!
 //! A netlink socket belongs to the network namespace it was created in, so a socket for another
-//! namespace is created while the calling thread is inside it ([`NetlinkSocket::open_in`]).
+//! namespace is created while the calling thread is inside it ([`NetlinkSocket::open_in`], through
+//! [`super::netns::in_netns`]).
 //! nix wraps every call used here safely, so this file holds no `unsafe` block. Parsing of what
 //! the sockets receive is safe code in `crate::links`.
 
-use nix::sched::{setns, CloneFlags};
+use super::netns::in_netns;
 use nix::sys::socket::{
     bind, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag,
     SockProtocol, SockType,
 };
 use nix::sys::time::TimeVal;
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 /// Multicast groups (RTMGRP_* bits) for [`NetlinkSocket::open_events`].
 pub mod groups {
@@ -67,7 +68,10 @@ impl NetlinkSocket {
         netns: BorrowedFd<'_>,
         open: impl FnOnce() -> io::Result<Self>,
     ) -> io::Result<Self> {
-        in_netns(netns, open)?
+        // Through the fd itself, not the path it came from: a /proc/PID may belong to another
+        // process (and namespace) by now.
+        let path = format!("/proc/thread-self/fd/{}", netns.as_raw_fd());
+        in_netns(Path::new(&path), open)?
     }
 
     /// A fresh sequence number for the next request.
@@ -111,18 +115,4 @@ fn new_socket(flags: SockFlag) -> io::Result<OwnedFd> {
         flags,
         SockProtocol::NetlinkRoute,
     )?)
-}
-
-/// Runs `f` with the calling thread inside the network namespace `netns`, then enters again the
-/// namespace the thread was in. Private stand-in until `sys::netns::in_netns` exists.
-fn in_netns<T>(netns: BorrowedFd<'_>, f: impl FnOnce() -> T) -> io::Result<T> {
-    let home = File::open("/proc/thread-self/ns/net")?;
-    setns(netns, CloneFlags::CLONE_NEWNET)?;
-    let out = f();
-    if let Err(e) = setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
-        // A thread left in a foreign namespace would silently capture the wrong links.
-        log::error!("cannot return to the home network namespace: {e}");
-        std::process::abort();
-    }
-    Ok(out)
 }
