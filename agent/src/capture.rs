@@ -166,7 +166,10 @@ impl Capture {
     pub fn set_filter_of(&mut self, index: usize, program: &[libc::sock_filter]) -> io::Result<()> {
         match self.slots.get(index) {
             Some(Some(ns)) => ns.source.set_filter(program),
-            _ => Err(io::Error::new(io::ErrorKind::NotFound, "no such capture namespace")),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no such capture namespace",
+            )),
         }
     }
 

@@ -9,4 +9,5 @@ pub mod links;
 pub mod logger;
 pub mod offline;
 pub mod pipeline;
+pub mod run;
 pub mod sys;

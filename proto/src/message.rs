@@ -104,6 +104,12 @@ pub struct Stats {
     /// Observations and batches handed to the connection.
     pub records_sent: u64,
     pub batches_sent: u64,
+    /// Socket-wide kernel counters summed over the agent's capture sockets (one per
+    /// namespace), cumulative: PACKET_STATISTICS drops, ring freezes, frames flagged
+    /// TP_STATUS_LOSING. Sent in full with the first message of a report, 0 in the others.
+    pub kernel_drops: u64,
+    pub freeze_count: u64,
+    pub losing_frames: u64,
     /// A subset of the links when there are more than [`STATS_PER_MESSAGE`].
     pub links: Vec<LinkStats, STATS_PER_MESSAGE>,
 }

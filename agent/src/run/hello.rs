@@ -1,0 +1,163 @@
+//! What opens every connection to the collector (hello, then the full link table), kept
+//! current by the capture loop, and the parser of the collector's acks.
+
+use crate::capture::CaptureMode;
+use crate::cli::LiveOptions;
+use crate::export::{AckParser, Greeting as GreetingFn};
+use crate::links::LinkTable;
+use hopcap_proto::frame::{encode, FrameDecoder};
+use hopcap_proto::message::{
+    self, ClockInfo, Hello, Links, Message, LINKS_PER_CHUNK, PROTOCOL_VERSION,
+};
+use hopcap_proto::record::{LinkInfo, LinkKey};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The link table as the collector should know it, shared with the exporter thread.
+pub type Topology = Arc<Mutex<BTreeMap<LinkKey, LinkInfo>>>;
+
+/// Room for one encoded control frame (a Links chunk of 16 links is ~4 KB).
+pub const CONTROL_FRAME_BYTES: usize = 16 * 1024;
+
+pub struct Greeting {
+    hello: Hello,
+    topology: Topology,
+}
+
+impl Greeting {
+    pub fn new(board: &str, links: &LinkTable, opts: &LiveOptions, mode: CaptureMode) -> Greeting {
+        let mut agent_id = heapless::String::new();
+        for c in board.chars() {
+            if agent_id.push(c).is_err() {
+                break;
+            }
+        }
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            agent_id,
+            boot_id: boot_id(),
+            run_id: realtime_ns(),
+            clock: ClockInfo {
+                realtime_ns: 0,
+                monotonic_ns: 0,
+                debug_offset_ns: opts.clock_offset_us * 1000,
+            },
+            capture: match mode {
+                CaptureMode::Ring => message::CaptureMode::Ring,
+                CaptureMode::Recv => message::CaptureMode::Recv,
+            },
+            snaplen: opts.snaplen,
+            sample: opts.sample,
+        };
+        let table = links.links().map(|l| (l.key, l.clone())).collect();
+        Greeting {
+            hello,
+            topology: Arc::new(Mutex::new(table)),
+        }
+    }
+
+    pub fn topology(&self) -> Topology {
+        Arc::clone(&self.topology)
+    }
+
+    /// The exporter calls this at every (re)connect.
+    pub fn into_fn(self) -> GreetingFn {
+        Box::new(move || {
+            let mut hello = self.hello.clone();
+            hello.clock = ClockInfo {
+                realtime_ns: realtime_ns().saturating_add_signed(hello.clock.debug_offset_ns),
+                monotonic_ns: monotonic_ns(),
+                debug_offset_ns: hello.clock.debug_offset_ns,
+            };
+            let mut frames = vec![control_frame(&Message::Hello(hello))];
+            let links: Vec<LinkInfo> = lock(&self.topology).values().cloned().collect();
+            frames.extend(links_frames(&links, true));
+            frames.into_iter().flatten().collect()
+        })
+    }
+}
+
+/// `Links` frames for `links`, in chunks; `replace` for a full dump.
+pub fn links_frames(links: &[LinkInfo], replace: bool) -> Vec<Option<Vec<u8>>> {
+    let chunks: Vec<&[LinkInfo]> = if links.is_empty() {
+        vec![&[]]
+    } else {
+        links.chunks(LINKS_PER_CHUNK).collect()
+    };
+    let count = chunks.len() as u16;
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut m = Links {
+                chunk: i as u16,
+                count,
+                replace,
+                links: heapless::Vec::new(),
+            };
+            for l in chunk.iter() {
+                let _ = m.links.push(l.clone());
+            }
+            control_frame(&Message::Links(m))
+        })
+        .collect()
+}
+
+/// One encoded frame; `None` (logged) if it does not fit, which bounded types rule out.
+pub fn control_frame(msg: &Message<'_>) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; CONTROL_FRAME_BYTES];
+    match encode(msg, &mut buf) {
+        Ok(n) => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        Err(e) => {
+            log::error!("cannot encode {:?} message: {e:?}", msg.message_type());
+            None
+        }
+    }
+}
+
+pub fn ack_parser() -> AckParser {
+    let mut decoder = FrameDecoder::new(1024);
+    Box::new(move |buf: &[u8]| match decoder.decode(buf) {
+        Ok(None) => Ok(None),
+        Ok(Some((frame, used))) => match frame.message {
+            Message::Ack(a) => Ok(Some((used, a.seq))),
+            other => Err(format!(
+                "unexpected {:?} from the collector",
+                other.message_type()
+            )),
+        },
+        Err(e) => Err(format!("{e:?}")),
+    })
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn realtime_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
+}
+
+/// /proc/sys/kernel/random/boot_id as 16 bytes (zeros if unreadable).
+fn boot_id() -> [u8; 16] {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).take(16).enumerate() {
+        let s = std::str::from_utf8(pair).unwrap_or("0");
+        out[i] = u8::from_str_radix(s, 16).unwrap_or(0);
+    }
+    out
+}
