@@ -6,6 +6,7 @@ use crate::cli::time::format_rfc3339;
 use crate::cli::{CmdResult, TimelineArgs};
 use crate::store::query::{self, TimelineQuery, TimelineRow};
 use crate::store::writer::now_ns;
+use hopcap_proto::filter::Filter;
 use hopcap_proto::record::Observation;
 use hopcap_proto::summary::{Net, Transport};
 use rusqlite::Connection;
@@ -111,19 +112,20 @@ pub fn write_json(out: &mut dyn Write, row: &TimelineRow) -> std::io::Result<()>
     writeln!(out, "{v}")
 }
 
-/// Passes a row through `--filter`.
-struct RowFilter;
+/// `--filter`, applied to each row after the SQL query.
+#[derive(Debug)]
+pub struct RowFilter(Option<Filter>);
 
 impl RowFilter {
-    fn new(expr: Option<&str>) -> Result<RowFilter, String> {
+    pub fn new(expr: Option<&str>) -> Result<RowFilter, String> {
         match expr {
-            None => Ok(RowFilter),
-            Some(_) => Err("--filter is not available in this build yet".into()),
+            None => Ok(RowFilter(None)),
+            Some(e) => Filter::parse(e).map(|f| RowFilter(Some(f))).map_err(|err| format!("--filter {e:?}: {err}")),
         }
     }
 
-    fn matches(&self, _obs: &Observation) -> bool {
-        true
+    pub fn matches(&self, obs: &Observation) -> bool {
+        self.0.as_ref().is_none_or(|f| f.matches(&obs.summary))
     }
 }
 
