@@ -1,1 +1,180 @@
-//! (stub: being written)
+//! The messages an agent sends to the collector, one per [`crate::frame`].
+//!
+//! Order on a connection: `Hello`, then `Links` (the full topology, possibly in chunks),
+//! then any mix of `Batch`, `Links`, `LinkRemoved` and `Stats`, and finally `Bye`.
+//! Every message except `Batch` is a postcard body; a `Batch` body is the bytes of
+//! [`crate::batch`] verbatim (its own header carries the version, agent and sequence).
+//! All sizes are bounded (heapless), so decoding a message never allocates.
+
+use crate::record::{LinkInfo, LinkKey};
+use heapless::{String, Vec};
+use serde::{Deserialize, Serialize};
+
+/// The version of frames, messages and the batch codec. Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Longest agent id (UTF-8 bytes), e.g. the board's hostname.
+pub const MAX_AGENT_ID: usize = 64;
+/// Links per `Links` message: a larger topology is sent in several chunks.
+pub const LINKS_PER_CHUNK: usize = 16;
+/// Per-link counters per `Stats` message: more links are spread over several messages.
+pub const STATS_PER_MESSAGE: usize = 32;
+
+/// How the agent reads packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureMode {
+    /// TPACKET_V3 mmap rings (the normal path).
+    Ring,
+    /// recvfrom() on plain AF_PACKET sockets, when rings could not be set up.
+    Recv,
+}
+
+/// The agent's clocks read together at hello time, so the collector can relate them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockInfo {
+    /// CLOCK_REALTIME in ns since the Unix epoch, with `debug_offset_ns` already added.
+    pub realtime_ns: u64,
+    /// CLOCK_MONOTONIC in ns, read next to `realtime_ns`.
+    pub monotonic_ns: u64,
+    /// The artificial offset the agent adds to every timestamp (a test knob; 0 normally).
+    /// Observation times carry it too.
+    pub debug_offset_ns: i64,
+}
+
+/// The first message of a connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The [`PROTOCOL_VERSION`] the agent speaks.
+    pub version: u16,
+    pub agent_id: String<MAX_AGENT_ID>,
+    /// /proc/sys/kernel/random/boot_id as 16 bytes: a new value means the board rebooted
+    /// (its monotonic clock and link ifindexes restarted).
+    pub boot_id: [u8; 16],
+    pub clock: ClockInfo,
+    pub capture: CaptureMode,
+    /// Bytes captured per frame at most.
+    pub snaplen: u32,
+    /// Keeps packets with `fingerprint % sample == 0`; 1 keeps all.
+    pub sample: u32,
+}
+
+/// Part of the link table. A dump is `count` chunks numbered `0..count`; a dump replaces the
+/// collector's table for this connection once its last chunk has arrived (links missing from
+/// it are gone). A single changed link may be sent as a dump of one chunk with `replace: false`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Links {
+    pub chunk: u16,
+    pub count: u16,
+    /// `true` for a full topology dump, `false` for an update of the listed links only.
+    pub replace: bool,
+    pub links: Vec<LinkInfo, LINKS_PER_CHUNK>,
+}
+
+/// A link disappeared; its key may be reused by a later `Links`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRemoved {
+    pub key: LinkKey,
+}
+
+/// Counters of one link, cumulative since the hello (a lost or repeated message loses nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStats {
+    pub key: LinkKey,
+    /// Frames the agent read from this link's ring or socket.
+    pub packets: u64,
+    /// PACKET_STATISTICS tp_drops of the socket behind this link.
+    pub kernel_drops: u64,
+    /// PACKET_STATISTICS tp_freeze_q_cnt (TPACKET_V3: times the ring was full).
+    pub freeze_count: u64,
+    /// Blocks seen with TP_STATUS_LOSING set.
+    pub losing_blocks: u64,
+}
+
+/// Periodic health counters, cumulative since the hello.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Agent monotonic time of this report, ns, and the time since the previous report.
+    pub monotonic_ns: u64,
+    pub interval_ns: u64,
+    /// Observations dropped because the agent's send queue was full.
+    pub queue_drops: u64,
+    /// Observations and batches handed to the connection.
+    pub records_sent: u64,
+    pub batches_sent: u64,
+    /// A subset of the links when there are more than [`STATS_PER_MESSAGE`].
+    pub links: Vec<LinkStats, STATS_PER_MESSAGE>,
+}
+
+/// The last message of a clean shutdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bye {
+    /// Batches sent on this connection, so the collector can tell whether it got them all.
+    pub batches_sent: u64,
+}
+
+/// The one-byte message type of a frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MessageType {
+    Hello = 1,
+    Links = 2,
+    LinkRemoved = 3,
+    Batch = 4,
+    Stats = 5,
+    Bye = 6,
+}
+
+impl MessageType {
+    pub fn from_u8(value: u8) -> Option<MessageType> {
+        Some(match value {
+            1 => MessageType::Hello,
+            2 => MessageType::Links,
+            3 => MessageType::LinkRemoved,
+            4 => MessageType::Batch,
+            5 => MessageType::Stats,
+            6 => MessageType::Bye,
+            _ => return None,
+        })
+    }
+}
+
+/// One message. `Batch` borrows the received bytes (decode them with
+/// [`crate::batch::BatchDecoder`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    Hello(Hello),
+    Links(Links),
+    LinkRemoved(LinkRemoved),
+    Batch(&'a [u8]),
+    Stats(Stats),
+    Bye(Bye),
+}
+
+impl Message<'_> {
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Message::Hello(_) => MessageType::Hello,
+            Message::Links(_) => MessageType::Links,
+            Message::LinkRemoved(_) => MessageType::LinkRemoved,
+            Message::Batch(_) => MessageType::Batch,
+            Message::Stats(_) => MessageType::Stats,
+            Message::Bye(_) => MessageType::Bye,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_type_numbers_round_trip() {
+        for n in 0..=255u8 {
+            if let Some(t) = MessageType::from_u8(n) {
+                assert_eq!(t as u8, n);
+            } else {
+                assert!(n == 0 || n > 6, "{n}");
+            }
+        }
+    }
+}
