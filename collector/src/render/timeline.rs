@@ -2,13 +2,12 @@
 //! prefixed with where it was seen (`board:link` or `board:netns:link`) and In/Out, or JSON
 //! lines. `--follow` then polls for rows stored after the last one printed, like tail -f.
 
-use crate::cli::time::format_rfc3339;
 use crate::cli::{CmdResult, TimelineArgs};
 use crate::store::query::{self, TimelineQuery, TimelineRow};
 use crate::store::writer::now_ns;
 use hopcap_proto::filter::Filter;
 use hopcap_proto::record::Observation;
-use hopcap_proto::summary::{Net, Transport};
+use hopcap_proto::print;
 use rusqlite::Connection;
 use std::io::Write;
 use std::time::Duration;
@@ -16,100 +15,23 @@ use std::time::Duration;
 /// How often `--follow` looks for new rows.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
-/// The packet part of a line (after time, label and direction).
-fn describe(obs: &Observation) -> String {
-    let s = &obs.summary;
-    let mut out = String::new();
-    for t in &s.tunnels {
-        out.push_str(&format!("[{:?} {} > {}] ", t.kind, t.src, t.dst));
-    }
-    match (&s.net, &s.transport) {
-        (
-            Net::Ip(ip),
-            Transport::Tcp {
-                src_port,
-                dst_port,
-                seq,
-                ack,
-                flags,
-                window,
-            },
-        ) => {
-            out.push_str(&format!(
-                "IP {}.{src_port} > {}.{dst_port}: tcp flags {flags:#05x}, seq {seq}, ack {ack}, win {window}",
-                ip.src, ip.dst
-            ));
-        }
-        (
-            Net::Ip(ip),
-            Transport::Udp {
-                src_port,
-                dst_port,
-                length,
-            },
-        ) => {
-            out.push_str(&format!(
-                "IP {}.{src_port} > {}.{dst_port}: UDP, length {length}",
-                ip.src, ip.dst
-            ));
-        }
-        (Net::Ip(ip), Transport::Icmp { ty, code, id, seq }) => {
-            out.push_str(&format!(
-                "IP {} > {}: ICMP type {ty} code {code}, id {id}, seq {seq}",
-                ip.src, ip.dst
-            ));
-        }
-        (Net::Ip(ip), Transport::None) => {
-            out.push_str(&format!("IP {} > {}: proto {}", ip.src, ip.dst, ip.proto.0));
-        }
-        (Net::Arp { op, spa, tpa }, _) => {
-            let (spa, tpa) = (
-                std::net::Ipv4Addr::from(*spa),
-                std::net::Ipv4Addr::from(*tpa),
-            );
-            out.push_str(&format!("ARP op {op}, {spa} > {tpa}"));
-        }
-        (Net::None, _) => out.push_str(&format!("ethertype {:#06x}", s.ethertype.0)),
-    }
-    out.push_str(&format!(", length {}", obs.wire_len));
-    if let Some(stop) = s.stop {
-        out.push_str(&format!(" [|{}]", stop.kind.name()));
-    }
-    out
-}
-
-/// One text line.
+/// One text line: tcpdump's time of day (UTC), where, In/Out, the packet.
 pub fn write_text(out: &mut dyn Write, row: &TimelineRow) -> std::io::Result<()> {
-    let ts = format_rfc3339(row.obs.ts_ns as i64);
-    writeln!(
-        out,
-        "{} {} {} {}",
-        ts,
-        row.label(),
-        row.obs.pkttype.direction(),
-        describe(&row.obs)
-    )
+    let o = &row.obs;
+    let mut line = String::with_capacity(160);
+    let label = row.label();
+    // Writing into a String cannot fail.
+    let _ = print::write_line(&mut line, o.ts_ns, &label, Some(o.pkttype), &o.summary, o.wire_len);
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
-/// One JSON line.
+/// One JSON line (hopcap_proto's observation object).
 pub fn write_json(out: &mut dyn Write, row: &TimelineRow) -> std::io::Result<()> {
-    let o = &row.obs;
-    let v = serde_json::json!({
-        "id": row.id,
-        "ts_ns": o.ts_ns,
-        "time": format_rfc3339(o.ts_ns as i64),
-        "board": row.board,
-        "netns": row.netns,
-        "link": row.link,
-        "direction": o.pkttype.direction(),
-        "pkttype": o.pkttype.0,
-        "order": o.order,
-        "wire_len": o.wire_len,
-        "cap_len": o.cap_len,
-        "fingerprint": format!("{:016x}", o.fingerprint),
-        "summary": describe(o),
-    });
-    writeln!(out, "{v}")
+    let mut line = String::with_capacity(512);
+    let _ = print::write_json_observation(&mut line, &row.board, &row.netns, &row.link, &row.obs);
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 /// `--filter`, applied to each row after the SQL query.
