@@ -6,8 +6,8 @@ use crate::cli::{CmdResult, TimelineArgs};
 use crate::store::query::{self, TimelineQuery, TimelineRow};
 use crate::store::writer::now_ns;
 use hopcap_proto::filter::Filter;
-use hopcap_proto::record::Observation;
 use hopcap_proto::print;
+use hopcap_proto::record::Observation;
 use rusqlite::Connection;
 use std::io::Write;
 use std::time::Duration;
@@ -21,7 +21,14 @@ pub fn write_text(out: &mut dyn Write, row: &TimelineRow) -> std::io::Result<()>
     let mut line = String::with_capacity(160);
     let label = row.label();
     // Writing into a String cannot fail.
-    let _ = print::write_line(&mut line, o.ts_ns, &label, Some(o.pkttype), &o.summary, o.wire_len);
+    let _ = print::write_line(
+        &mut line,
+        o.ts_ns,
+        &label,
+        Some(o.pkttype),
+        &o.summary,
+        o.wire_len,
+    );
     line.push('\n');
     out.write_all(line.as_bytes())
 }
@@ -42,7 +49,9 @@ impl RowFilter {
     pub fn new(expr: Option<&str>) -> Result<RowFilter, String> {
         match expr {
             None => Ok(RowFilter(None)),
-            Some(e) => Filter::parse(e).map(|f| RowFilter(Some(f))).map_err(|err| format!("--filter {e:?}: {err}")),
+            Some(e) => Filter::parse(e)
+                .map(|f| RowFilter(Some(f)))
+                .map_err(|err| format!("--filter {e:?}: {err}")),
         }
     }
 

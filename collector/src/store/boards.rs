@@ -17,7 +17,7 @@ pub struct BoardHello {
     pub board_clock_ns: Option<i64>,
 }
 
-/// One statistics report: totals since the agent started.
+/// One statistics report: totals since the connection's hello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BoardStats {
     pub kernel_packets: u64,
@@ -45,28 +45,54 @@ pub struct BoardRow {
     pub links_present: i64,
 }
 
-/// Inserts or refreshes a board at hello; returns its id.
-pub fn upsert_board(conn: &Connection, hello: &BoardHello, now_ns: i64) -> rusqlite::Result<i64> {
+/// A board as a new connection finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardState {
+    pub id: i64,
+    /// The last batch sequence number stored from this boot of the board, if any.
+    pub last_seq: Option<u64>,
+}
+
+/// Inserts or refreshes a board at hello. A new boot id forgets the batch sequence, and the
+/// drop counters of earlier connections become the base the new connection's add to.
+pub fn upsert_board(
+    conn: &Connection,
+    hello: &BoardHello,
+    now_ns: i64,
+) -> rusqlite::Result<BoardState> {
     let offset = hello.board_clock_ns.map(|b| now_ns.saturating_sub(b));
-    conn.prepare_cached(
-        "INSERT INTO boards (name, boot_id, agent_version, remote, first_seen_ns, last_seen_ns,
-                             state, clock_offset_ns)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'connected', ?6)
-         ON CONFLICT(name) DO UPDATE SET boot_id = ?2, agent_version = ?3, remote = ?4,
-             last_seen_ns = ?5, state = 'connected', clock_offset_ns = ?6
-         RETURNING id",
-    )?
-    .query_row(
-        (
-            &hello.name,
-            &hello.boot_id,
-            &hello.agent_version,
-            &hello.remote,
-            now_ns,
-            offset,
-        ),
-        |r| r.get(0),
-    )
+    let before: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT boot_id, last_seq FROM boards WHERE name = ?1")?
+        .query_row([&hello.name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let last_seq = match before {
+        Some((Some(boot), seq)) if boot == hello.boot_id => seq.map(|s| s as u64),
+        _ => None,
+    };
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO boards (name, boot_id, agent_version, remote, first_seen_ns,
+                                 last_seen_ns, state, clock_offset_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'connected', ?6)
+             ON CONFLICT(name) DO UPDATE SET boot_id = ?2, agent_version = ?3, remote = ?4,
+                 last_seen_ns = ?5, state = 'connected', clock_offset_ns = ?6,
+                 last_seq = ?7, kernel_drops_base = kernel_drops,
+                 queue_drops_base = queue_drops
+             RETURNING id",
+        )?
+        .query_row(
+            rusqlite::params![
+                &hello.name,
+                &hello.boot_id,
+                &hello.agent_version,
+                &hello.remote,
+                now_ns,
+                offset,
+                last_seq.map(|s| s as i64)
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(BoardState { id, last_seq })
 }
 
 /// Marks a board disconnected (its connection ended).
@@ -78,19 +104,27 @@ pub fn set_disconnected(conn: &Connection, board: i64, now_ns: i64) -> rusqlite:
     Ok(())
 }
 
-/// Counts a stored batch and the batches found missing before it.
+/// Counts a stored batch (sequence number `seq`) and the batches found missing before it.
 pub fn count_batch(
     conn: &Connection,
     board: i64,
+    seq: Option<u64>,
     observations: usize,
     lost_batches: u64,
     now_ns: i64,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE boards SET batches = batches + 1, observations = observations + ?2,
-             lost_batches = lost_batches + ?3, last_seen_ns = max(last_seen_ns, ?4) WHERE id = ?1",
+             lost_batches = lost_batches + ?3, last_seen_ns = max(last_seen_ns, ?4),
+             last_seq = coalesce(?5, last_seq) WHERE id = ?1",
     )?
-    .execute((board, observations as i64, lost_batches as i64, now_ns))?;
+    .execute((
+        board,
+        observations as i64,
+        lost_batches as i64,
+        now_ns,
+        seq.map(|s| s as i64),
+    ))?;
     Ok(())
 }
 
@@ -103,8 +137,9 @@ pub fn insert_stats(
 ) -> rusqlite::Result<()> {
     let lost: i64 = conn
         .prepare_cached(
-            "UPDATE boards SET kernel_drops = ?2, queue_drops = ?3,
-                 last_seen_ns = max(last_seen_ns, ?4) WHERE id = ?1 RETURNING lost_batches",
+            "UPDATE boards SET kernel_drops = kernel_drops_base + ?2,
+                 queue_drops = queue_drops_base + ?3, last_seen_ns = max(last_seen_ns, ?4)
+             WHERE id = ?1 RETURNING lost_batches",
         )?
         .query_row(
             (

@@ -3,6 +3,7 @@
 //! documented in [`schema`].
 
 pub mod boards;
+pub mod command;
 pub mod query;
 pub mod retention;
 pub mod row;
@@ -11,11 +12,12 @@ pub mod schema;
 pub mod scratch;
 pub mod writer;
 
+use command::WriteCmd;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
-use writer::{WriteCmd, WriterConfig};
+use writer::WriterConfig;
 
 /// Why a database could not be opened, worded for the command line.
 #[derive(Debug)]

@@ -285,7 +285,7 @@ mod tests {
                 remote: String::new(),
                 board_clock_ns: None,
             };
-            let board = upsert_board(&conn, &hello, 0).unwrap();
+            let board = upsert_board(&conn, &hello, 0).unwrap().id;
             let links = [
                 link(0, "", "eth0"),
                 link(1, "", "cni0"),

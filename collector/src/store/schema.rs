@@ -10,7 +10,10 @@
 //!   clock_offset_ns  collector clock minus board clock, sampled at hello (NULL before one),
 //!   batches, observations      received so far,
 //!   lost_batches               batches missing from the sequence numbers (gaps),
-//!   kernel_drops, queue_drops  the agent's own counters (latest totals it reported)
+//!   kernel_drops, queue_drops  the agents' own counts (kernel ring drops, full send queue),
+//!                              summed over all connections of the board
+//!   last_seq                   the last batch sequence number stored (duplicate detection)
+//!   kernel_drops_base, queue_drops_base   the sums at the start of the current connection
 //!
 //! links         one row per link a board reported (a link re-created with a new name or
 //!               ifindex is a new row); `present` = 1 while the board's latest report lists it
@@ -85,7 +88,10 @@ CREATE TABLE IF NOT EXISTS boards (
     observations INTEGER NOT NULL DEFAULT 0,
     lost_batches INTEGER NOT NULL DEFAULT 0,
     kernel_drops INTEGER NOT NULL DEFAULT 0,
-    queue_drops INTEGER NOT NULL DEFAULT 0
+    queue_drops INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER,
+    kernel_drops_base INTEGER NOT NULL DEFAULT 0,
+    queue_drops_base INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS links (
     id INTEGER PRIMARY KEY,

@@ -7,63 +7,13 @@
 //! which blocks the ingest threads, which stops reading the agents' sockets (backpressure;
 //! the agents count what they then drop).
 
-use super::boards::{self, BoardHello, BoardStats};
+use super::command::{apply, fail_replies, WriteCmd};
 use super::retention::{Retainer, Retention};
 use super::row;
-use hopcap_proto::record::{LinkInfo, LinkKey, Observation};
+use hopcap_proto::record::Observation;
 use rusqlite::{Connection, ErrorCode};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
-
-/// Observations of one received batch, their links already resolved to `links.id`.
-#[derive(Debug, Clone, Default)]
-pub struct ObservationBatch {
-    pub board: i64,
-    /// Batches found missing (sequence gap) just before this one.
-    pub lost_batches: u64,
-    /// (links.id, observation)
-    pub rows: Vec<(i64, Observation)>,
-}
-
-/// The answer to a hello: the board's id and its link keys' row ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoardSession {
-    pub board: i64,
-    pub links: Vec<(LinkKey, i64)>,
-}
-
-pub type Reply<T> = SyncSender<Result<T, String>>;
-
-/// What ingest threads ask of the writer.
-#[derive(Debug)]
-pub enum WriteCmd {
-    Batch(ObservationBatch),
-    Hello {
-        hello: BoardHello,
-        links: Vec<LinkInfo>,
-        reply: Reply<BoardSession>,
-    },
-    /// Links added or changed (`full_report`: the whole table, others are gone).
-    Links {
-        board: i64,
-        links: Vec<LinkInfo>,
-        full_report: bool,
-        reply: Reply<Vec<(LinkKey, i64)>>,
-    },
-    LinksRemoved {
-        board: i64,
-        link_ids: Vec<i64>,
-    },
-    Stats {
-        board: i64,
-        stats: BoardStats,
-    },
-    Disconnected {
-        board: i64,
-    },
-    /// Answered once everything sent before it is committed.
-    Flush(SyncSender<()>),
-}
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -125,69 +75,6 @@ pub fn insert_observations(
     Ok(())
 }
 
-/// Replies to send only once the transaction is committed.
-enum Pending {
-    Session(Reply<BoardSession>, BoardSession),
-    Links(Reply<Vec<(LinkKey, i64)>>, Vec<(LinkKey, i64)>),
-    Flush(SyncSender<()>),
-}
-
-/// Applies the commands in one transaction. Hello/links answers are returned, not sent, so a
-/// rolled-back transaction never hands out a row id that does not exist.
-fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Result<Vec<Pending>> {
-    let now = now_ns();
-    let tx = conn.transaction()?;
-    let mut pending = Vec::new();
-    for cmd in cmds {
-        match cmd {
-            WriteCmd::Batch(b) => {
-                insert_observations(&tx, b.board, &b.rows)?;
-                boards::count_batch(&tx, b.board, b.rows.len(), b.lost_batches, now)?;
-            }
-            WriteCmd::Hello {
-                hello,
-                links,
-                reply,
-            } => {
-                let board = boards::upsert_board(&tx, hello, now)?;
-                let links = boards::upsert_links(&tx, board, links, true, now)?;
-                pending.push(Pending::Session(
-                    reply.clone(),
-                    BoardSession { board, links },
-                ));
-            }
-            WriteCmd::Links {
-                board,
-                links,
-                full_report,
-                reply,
-            } => {
-                let ids = boards::upsert_links(&tx, *board, links, *full_report, now)?;
-                pending.push(Pending::Links(reply.clone(), ids));
-            }
-            WriteCmd::LinksRemoved { board: _, link_ids } => {
-                boards::remove_links(&tx, link_ids, now)?
-            }
-            WriteCmd::Stats { board, stats } => boards::insert_stats(&tx, *board, stats, now)?,
-            WriteCmd::Disconnected { board } => boards::set_disconnected(&tx, *board, now)?,
-            WriteCmd::Flush(reply) => pending.push(Pending::Flush(reply.clone())),
-        }
-    }
-    tx.commit()?;
-    Ok(pending)
-}
-
-fn fail_replies(cmds: &[WriteCmd], err: &str) {
-    for cmd in cmds {
-        match cmd {
-            WriteCmd::Hello { reply, .. } => drop(reply.try_send(Err(err.to_string()))),
-            WriteCmd::Links { reply, .. } => drop(reply.try_send(Err(err.to_string()))),
-            WriteCmd::Flush(reply) => drop(reply.try_send(())),
-            _ => {}
-        }
-    }
-}
-
 fn observation_count(cmd: &WriteCmd) -> usize {
     match cmd {
         WriteCmd::Batch(b) => b.rows.len(),
@@ -208,11 +95,7 @@ fn commit(conn: &mut Connection, cmds: &mut Vec<WriteCmd>, config: &WriterConfig
                     );
                 }
                 for r in replies {
-                    match r {
-                        Pending::Session(tx, s) => drop(tx.try_send(Ok(s))),
-                        Pending::Links(tx, l) => drop(tx.try_send(Ok(l))),
-                        Pending::Flush(tx) => drop(tx.try_send(())),
-                    }
+                    r.send();
                 }
                 cmds.clear();
                 return;
@@ -303,9 +186,12 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::boards::BoardHello;
+    use crate::store::command::{ObservationBatch, WriteCmd};
     use crate::store::sample::SampleGen;
     use crate::store::scratch::ScratchDir;
     use crate::store::{open_for_writing, WriterHandle};
+    use hopcap_proto::record::{LinkInfo, LinkKey};
     use hopcap_proto::record::{LinkKind, MAX_NAME};
     use hopcap_proto::types::Mac;
 
@@ -372,6 +258,7 @@ mod tests {
                     board: session.board,
                     lost_batches: lost,
                     rows,
+                    ..Default::default()
                 }))
                 .unwrap();
         }
@@ -433,6 +320,7 @@ mod tests {
             board: 1,
             lost_batches: 0,
             rows,
+            ..Default::default()
         })];
         let err = apply(&mut conn, &cmds).err().expect("the batch cannot fit");
         assert!(
