@@ -6,7 +6,9 @@ use hopcap_collector::cli;
 
 fn main() {
     let args = cli::Cli::parse();
+    let serving = matches!(args.command, cli::Command::Serve(_));
     let level = match args.verbose {
+        0 if serving => "info",
         0 => "warn",
         1 => "info",
         _ => "debug",
