@@ -70,7 +70,8 @@ struct Agent {
     peer: String,
     /// Set by hello.
     session: Option<Session>,
-    batches: BatchDecoder,
+    /// Made at the first batch.
+    batches: Option<BatchDecoder>,
     /// A link dump being received in chunks.
     dump: Vec<LinkInfo>,
     link_stats: HashMap<LinkKey, LinkStats>,
@@ -229,7 +230,8 @@ impl Agent {
         let board = self.session()?.board;
         self.received_batches += 1;
         let mut decoded: Vec<Observation> = Vec::new();
-        let result = self.batches.decode(bytes, |obs| decoded.push(obs));
+        let decoder = self.batches.get_or_insert_with(BatchDecoder::new);
+        let result = decoder.decode(bytes, |obs| decoded.push(obs));
         let mut rows = Vec::with_capacity(decoded.len());
         for obs in decoded {
             rows.push((self.link_id(obs.link)?, obs));
@@ -375,7 +377,7 @@ pub fn serve_agent(
         tx,
         peer,
         session: None,
-        batches: BatchDecoder::new(),
+        batches: None,
         dump: Vec::new(),
         link_stats: HashMap::new(),
         committed: Arc::new(AtomicU64::new(0)),
