@@ -1,1 +1,3 @@
-//! (stub: being written)
+//! Text and JSON output of what the store holds.
+
+pub mod timeline;
