@@ -125,7 +125,9 @@ impl Agent {
         }
         let hello = BoardHello {
             name: h.agent_id.to_string(),
-            boot_id: hex(&h.boot_id),
+            // Batch sequence numbers restart with every agent run, so the run is part of the
+            // identity that keeps `last_seq` (duplicate detection) valid.
+            boot_id: format!("{}:{:x}", hex(&h.boot_id), h.run_id),
             agent_version: format!(
                 "protocol {} capture {:?} snaplen {} sample 1/{}",
                 h.version, h.capture, h.snaplen, h.sample
@@ -294,7 +296,12 @@ impl Agent {
         }
         let stats = BoardStats {
             kernel_packets: self.link_stats.values().map(|l| l.packets).sum(),
-            kernel_drops: self.link_stats.values().map(|l| l.kernel_drops).sum(),
+            kernel_drops: st.kernel_drops
+                + self
+                    .link_stats
+                    .values()
+                    .map(|l| l.kernel_drops)
+                    .sum::<u64>(),
             queue_drops: st.queue_drops,
         };
         self.tx
@@ -325,6 +332,7 @@ impl Agent {
             }
             Message::Batch(bytes) => self.on_batch(bytes),
             Message::Stats(st) => self.on_stats(st),
+            Message::Ack(_) => Err(Close::Protocol("an ack from an agent".into())),
             Message::Bye(b) => {
                 let s = sess(&mut self.session)?;
                 log::info!(
