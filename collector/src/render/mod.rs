@@ -1,1 +1,4 @@
 //! (stub: being written)
+
+pub mod flows;
+pub mod paths;
