@@ -52,7 +52,12 @@ pub(super) fn assign<'a>(journeys: impl Iterator<Item = Vec<&'a Summary>>) -> Ve
     for hops in journeys {
         // A journey with no tuple is a flow of its own.
         let mut first: Option<usize> = None;
+        let mut last: Option<Key> = None;
         for k in hops.iter().filter_map(|s| key(s)) {
+            // Most hops repeat the tuple before them: look up only changes.
+            if last.replace(k) == Some(k) {
+                continue;
+            }
             let next = uf.0.len();
             let n = *nodes.entry(k).or_insert(next);
             if n == next {

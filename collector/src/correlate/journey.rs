@@ -31,52 +31,69 @@ pub(super) struct Item {
 struct Open {
     first_t: i64,
     last_t: i64,
-    members: Vec<u32>,
-    links: Vec<(u32, u16, bool)>,
-    tuples: Vec<u64>,
+    /// Positions in the sorted items.
+    members: Vec<usize>,
 }
 
 /// Splits one bucket into journeys (lists of view indices, in time order). `items` is sorted
 /// in place.
 pub(super) fn split(items: &mut [Item], window_ns: i64) -> Vec<Vec<u32>> {
     items.sort_unstable_by_key(|it| (it.t, it.socket, it.order));
+    if is_one_packet(items, window_ns) {
+        return vec![items.iter().map(|it| it.idx).collect()];
+    }
     let mut done: Vec<Vec<u32>> = Vec::new();
     let mut open: Vec<Open> = Vec::new();
-    for it in items.iter() {
+    let ids = |o: Open| {
+        o.members
+            .iter()
+            .map(|&m| items[m].idx)
+            .collect::<Vec<u32>>()
+    };
+    for (pos, it) in items.iter().enumerate() {
         // Close what can no longer grow (oldest first, so output stays in time order).
-        while let Some(pos) = open
+        while let Some(i) = open
             .iter()
             .position(|o| it.t.saturating_sub(o.first_t) > window_ns)
         {
-            done.push(open.remove(pos).members);
+            done.push(ids(open.remove(i)));
         }
         let best = open
             .iter()
             .enumerate()
-            .filter(|(_, o)| !o.links.contains(&it.link))
-            .min_by_key(|(_, o)| (!o.tuples.contains(&it.tuple), it.t - o.last_t, o.first_t))
+            .filter(|(_, o)| !o.members.iter().any(|&m| items[m].link == it.link))
+            .min_by_key(|(_, o)| {
+                let same_tuple = o.members.iter().any(|&m| items[m].tuple == it.tuple);
+                (!same_tuple, it.t - o.last_t, o.first_t)
+            })
             .map(|(i, _)| i);
         match best {
             Some(i) => {
-                let o = &mut open[i];
-                o.last_t = it.t;
-                o.members.push(it.idx);
-                o.links.push(it.link);
-                if !o.tuples.contains(&it.tuple) {
-                    o.tuples.push(it.tuple);
-                }
+                open[i].last_t = it.t;
+                open[i].members.push(pos);
             }
             None => open.push(Open {
                 first_t: it.t,
                 last_t: it.t,
-                members: vec![it.idx],
-                links: vec![it.link],
-                tuples: vec![it.tuple],
+                members: vec![pos],
             }),
         }
     }
-    done.extend(open.into_iter().map(|o| o.members));
+    done.extend(open.into_iter().map(ids));
     done
+}
+
+/// The common case, answered without bookkeeping: within the window, no link seen twice.
+fn is_one_packet(items: &[Item], window_ns: i64) -> bool {
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        return true;
+    };
+    last.t.saturating_sub(first.t) <= window_ns
+        && items.len() <= 64
+        && items
+            .iter()
+            .enumerate()
+            .all(|(i, a)| items[..i].iter().all(|b| b.link != a.link))
 }
 
 #[cfg(test)]

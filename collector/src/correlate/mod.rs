@@ -46,7 +46,6 @@ use hopcap_proto::record::{LinkKind, Observation, MAX_NAME};
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::PacketType;
 use journey::Item;
-use std::collections::HashMap;
 use std::fmt::Write;
 use view::View;
 
@@ -149,14 +148,18 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
     let (mut views, names) = (prepared.views, prepared.boards);
     let window = i64::try_from(cfg.window_ns).unwrap_or(i64::MAX);
 
-    let mut by_key: HashMap<(u64, u64), Vec<u32>> = HashMap::new();
-    for (i, h) in hops.iter().enumerate() {
-        by_key
-            .entry(view::bucket_key(h))
-            .or_default()
-            .push(i as u32);
-    }
-    let buckets: Vec<Vec<u32>> = by_key.into_values().collect();
+    // Buckets by sorting rather than hashing: no allocation per bucket key.
+    let mut keyed: Vec<((u64, u64), u32)> = hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (view::bucket_key(h), i as u32))
+        .collect();
+    keyed.sort_unstable();
+    let buckets: Vec<Vec<u32>> = keyed
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|c| c.iter().map(|&(_, i)| i).collect())
+        .collect();
+    drop(keyed);
 
     let samples = if names.len() > 1 {
         segments::samples(&views, &buckets, window)
@@ -184,7 +187,7 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         let mut items: Vec<Item> = b.iter().map(|&i| item(i, &views[i as usize])).collect();
         groups.extend(journey::split(&mut items, window));
     }
-    groups.sort_unstable_by_key(|g| g.iter().map(|&i| (views[i as usize].t, i)).min());
+    groups.sort_by_cached_key(|g| g.iter().map(|&i| (views[i as usize].t, i)).min());
 
     let board_unc: Vec<i64> = clock
         .boards

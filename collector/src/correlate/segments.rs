@@ -24,17 +24,22 @@ struct Seg {
 pub(super) fn samples(views: &[View], buckets: &[Vec<u32>], window_ns: i64) -> Vec<Sample> {
     let mut per_bucket: Vec<Vec<Seg>> = Vec::new();
     for members in buckets {
-        let mut by_board: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
-        for &i in members {
-            let v = &views[i as usize];
-            by_board.entry(v.board).or_default().push(item(i, v));
-        }
-        if by_board.len() < 2 {
+        let board_of = |i: &u32| views[*i as usize].board;
+        let Some(first) = members.first().map(board_of) else {
+            continue;
+        };
+        if members.iter().all(|i| board_of(i) == first) {
             continue;
         }
+        let mut items: Vec<Item> = members
+            .iter()
+            .map(|&i| item(i, &views[i as usize]))
+            .collect();
+        items.sort_unstable_by_key(|it| it.link.0);
         let mut segs = Vec::new();
-        for (board, mut items) in by_board {
-            for seg in split(&mut items, window_ns) {
+        for board_items in items.chunk_by_mut(|a, b| a.link.0 == b.link.0) {
+            let board = board_items[0].link.0;
+            for seg in split(board_items, window_ns) {
                 segs.push(segment(board, &seg, views));
             }
         }

@@ -20,8 +20,9 @@ pub struct Topology {
 #[derive(Clone, Debug, Default)]
 struct BoardLinks {
     by_key: HashMap<LinkKey, LinkInfo>,
-    /// (netns, ifindex) → key: veth peers and bridge masters are named by ifindex.
-    by_ifindex: HashMap<(String, u32), LinkKey>,
+    /// ifindex → keys (one per namespace using it): veth peers and bridge masters are
+    /// named by ifindex.
+    by_ifindex: HashMap<u32, Vec<LinkKey>>,
 }
 
 impl Topology {
@@ -35,7 +36,9 @@ impl Topology {
         for link in links {
             table
                 .by_ifindex
-                .insert((link.netns.as_str().into(), link.ifindex), link.key);
+                .entry(link.ifindex)
+                .or_default()
+                .push(link.key);
             table.by_key.insert(link.key, link);
         }
         self.boards.insert(board.into(), table);
@@ -70,7 +73,10 @@ impl Topology {
 
     fn by_ifindex(&self, board: &str, netns: &str, ifindex: u32) -> Option<&LinkInfo> {
         let t = self.boards.get(board)?;
-        t.by_key.get(t.by_ifindex.get(&(netns.into(), ifindex))?)
+        let keys = t.by_ifindex.get(&ifindex)?;
+        keys.iter()
+            .filter_map(|k| t.by_key.get(k))
+            .find(|l| l.netns.as_str() == netns)
     }
 
     /// A veth's other end on the same board, if the agent captures its namespace.

@@ -38,6 +38,9 @@ pub(super) struct Views<'t> {
     pub boards: Vec<String>,
 }
 
+/// A link as looked up once: its info, its socket number and its veth peer's key.
+type Resolved<'t> = (Option<&'t LinkInfo>, u32, Option<LinkKey>);
+
 pub(super) fn prepare<'t>(hops: &[Hop], topo: &'t Topology) -> Views<'t> {
     let mut boards: Vec<String> = topo.boards().into_iter().map(String::from).collect();
     boards.extend(hops.iter().map(|h| h.board.clone()));
@@ -49,17 +52,30 @@ pub(super) fn prepare<'t>(hops: &[Hop], topo: &'t Topology) -> Views<'t> {
         .map(|(i, b)| (b.as_str(), i as u32))
         .collect();
     let mut sockets: HashMap<(u32, &str), u32> = HashMap::new();
+    // Per (board, key): the link, its socket and its veth peer, looked up once.
+    let mut links: HashMap<(u32, LinkKey), Resolved<'t>> = HashMap::new();
+    let mut last_board: Option<(&str, u32)> = None;
     let mut views = Vec::with_capacity(hops.len());
     for h in hops {
-        let board = board_id.get(h.board.as_str()).copied().unwrap_or(0);
-        let info = topo.link(&h.board, h.obs.link);
-        let netns = info.map_or("", |l| l.netns.as_str());
-        let next = sockets.len() as u32;
-        let socket = *sockets.entry((board, netns)).or_insert(next);
+        let board = match last_board {
+            Some((name, id)) if name == h.board => id,
+            _ => {
+                let id = board_id.get(h.board.as_str()).copied().unwrap_or(0);
+                last_board = Some((h.board.as_str(), id));
+                id
+            }
+        };
+        let (info, socket, peer) = *links.entry((board, h.obs.link)).or_insert_with(|| {
+            let info = topo.link(&h.board, h.obs.link);
+            let netns = info.map_or("", |l| l.netns.as_str());
+            let next = sockets.len() as u32;
+            let socket = *sockets.entry((board, netns)).or_insert(next);
+            let peer = info
+                .and_then(|l| topo.veth_peer(&h.board, l))
+                .map(|p| p.key);
+            (info, socket, peer)
+        });
         let kind = info.map(|l| l.kind);
-        let peer = info
-            .and_then(|l| topo.veth_peer(&h.board, l))
-            .map(|p| p.key);
         let endpoints = Endpoints::of(&h.obs.summary);
         views.push(View {
             board,
