@@ -2,10 +2,11 @@
 //! → veth → docker0 → MASQUERADE → wlan0) next to a second Pi on the same Wi-Fi, and two Pis
 //! joined by flannel's VXLAN (UDP 8472). Also the scoring of a report against the truth.
 
-use super::synth::{icmp_echo, link, vxlan, with_dst, with_src, At, Bed, Rng};
+use super::synth::{icmp_echo, link, tcp4, vxlan, with_dst, with_src, At, Bed, Rng};
 use super::Report;
 use hopcap_proto::record::LinkKind;
-use hopcap_proto::summary::Summary;
+use hopcap_proto::summary::{Net, Summary};
+use hopcap_proto::types::Addr;
 use std::collections::HashMap;
 
 pub const CTR: [u8; 4] = [172, 17, 0, 2];
@@ -70,14 +71,19 @@ impl PiDocker {
         lat: [u64; 3],
     ) -> u64 {
         let req = icmp_echo(CTR, dst, true, 16384, seq, seq.wrapping_mul(7));
-        let out = with_src(&req, PI1_WLAN, None);
+        self.send(bed, pkt, t, &req, lat)
+    }
+
+    /// Any packet from the container out through the masquerade (same hops as `request`).
+    pub fn send(&self, bed: &mut Bed, pkt: usize, t: u64, inner: &Summary, lat: [u64; 3]) -> u64 {
+        let out = with_src(inner, PI1_WLAN, None);
         let mut steps = vec![
-            (self.eth0, true, 0, &req),
-            (self.veth, false, lat[0], &req),
-            (self.docker0, false, 0, &req),
+            (self.eth0, true, 0, inner),
+            (self.veth, false, lat[0], inner),
+            (self.docker0, false, 0, inner),
             (self.wlan0, true, lat[1], &out),
         ];
-        if dst == PI2_WLAN {
+        if matches!(inner.net, Net::Ip(ip) if ip.dst == Addr::V4(PI2_WLAN)) {
             steps.push((self.pi2_wlan0, false, lat[2], &out));
         }
         walk(bed, pkt, t, &steps)
@@ -114,14 +120,17 @@ impl PiDocker {
 }
 
 /// An ICMP flood from the container to Pi 2 with one echo id, one request every `spacing_ns`
-/// and each reply, 5 hops each way; Pi 2's clock is `skew_ns` ahead; delays are jittered
-/// (Wi-Fi: 1.2 ms plus exponential queueing). Packet 2i is request i, 2i+1 its reply.
+/// and each reply, 5 hops each way; beside it a TCP upload, a segment every 4 spacings and
+/// every 10th segment retransmitted 200 ms later (same seq and payload, new IP id, as Linux
+/// does). Pi 2's clock is `skew_ns` ahead; delays are jittered (Wi-Fi: 1.2 ms plus
+/// exponential queueing).
 pub fn flood(n: usize, spacing_ns: u64, skew_ns: i64, seed: u64) -> Bed {
     let mut bed = Bed::new();
     bed.set_skew("pi2", skew_ns);
     let pi = pi_docker(&mut bed);
     let mut rng = Rng::new(seed);
     let t0 = 1_700_000_000_000_000_000u64;
+    let mut pkt = 0;
     for i in 0..n {
         let seq = i as u16;
         let t = t0 + i as u64 * spacing_ns;
@@ -131,13 +140,30 @@ pub fn flood(n: usize, spacing_ns: u64, skew_ns: i64, seed: u64) -> Bed {
             250_000 + rng.exp(100_000.0),
             wifi,
         ];
-        let arrived = pi.request(&mut bed, 2 * i, t, PI2_WLAN, seq, lat);
+        let arrived = pi.request(&mut bed, pkt, t, PI2_WLAN, seq, lat);
         let back = [
             1_200_000 + rng.exp(800_000.0),
             60_000 + rng.exp(20_000.0),
             20_000,
         ];
-        pi.reply(&mut bed, 2 * i + 1, arrived + 40_000, PI2_WLAN, seq, back);
+        pi.reply(&mut bed, pkt + 1, arrived + 40_000, PI2_WLAN, seq, back);
+        pkt += 2;
+        if i % 4 == 2 {
+            let segment = (i / 4) as u32;
+            let tcp_seq = 1_000 + segment * 1448;
+            let sends = if segment % 10 == 0 { 2 } else { 1 };
+            for k in 0..sends {
+                let ip_id = (2 * segment + k) as u16;
+                let s = tcp4((CTR, 40000), (PI2_WLAN, 80), tcp_seq, 0x018, ip_id, 1448);
+                let lat = [
+                    15_000 + rng.exp(5_000.0),
+                    250_000 + rng.exp(100_000.0),
+                    1_200_000 + rng.exp(800_000.0),
+                ];
+                pi.send(&mut bed, pkt, t + u64::from(k) * 200_000_000, &s, lat);
+                pkt += 1;
+            }
+        }
     }
     bed
 }
