@@ -213,58 +213,17 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
     };
 
     let mut slots: Vec<Option<Hop>> = hops.into_iter().map(Some).collect();
-    let mut journeys = Vec::with_capacity(groups.len());
-    for g in groups {
-        let o = order::order(&g, &views, tol);
-        let (fate, nat, tunnels) = {
-            let hop = |i: u32| slots[i as usize].as_ref();
-            let summaries: Vec<&Summary> = o
-                .hops
-                .iter()
-                .filter_map(|&i| hop(i))
-                .map(|h| &h.obs.summary)
-                .collect();
-            let pkttypes: Vec<PacketType> = o
-                .hops
-                .iter()
-                .filter_map(|&i| hop(i))
-                .map(|h| h.obs.pkttype)
-                .collect();
-            let eps: Vec<Option<Endpoints>> = o
-                .hops
-                .iter()
-                .map(|&i| views[i as usize].endpoints)
-                .collect();
-            (
-                vanish::fate(&o, &summaries, &pkttypes, &cx),
-                nat::rewrites(&eps, &o.prev),
-                tunnel::spans(&summaries),
+    let mut journeys: Vec<Journey> = groups
+        .into_iter()
+        .map(|g| {
+            build(
+                &order::order(&g, &views, tol),
+                &mut slots,
+                &uncertainty,
+                &cx,
             )
-        };
-        let mut out = Vec::with_capacity(o.hops.len());
-        for (&i, &prev) in o.hops.iter().zip(&o.prev) {
-            let Some(hop) = slots[i as usize].take() else {
-                continue;
-            };
-            out.push(journey_hop(
-                i,
-                hop,
-                &views,
-                prev.map(|p| o.hops[p]),
-                uncertainty[i as usize],
-                prev,
-            ));
-        }
-        let fingerprint = out.first().map_or(0, |h| h.hop.obs.fingerprint);
-        journeys.push(Journey {
-            fingerprint,
-            hops: out,
-            nat,
-            tunnels,
-            fate,
-            flow: 0,
-        });
-    }
+        })
+        .collect();
     let flow_ids = flow::assign(
         journeys
             .iter()
@@ -278,6 +237,48 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         journeys,
         clock,
         flows,
+    }
+}
+
+/// One journey from its ordered hops: NAT, tunnels and fate, then the hops moved out of
+/// `slots` into it.
+fn build(
+    o: &order::Ordered,
+    slots: &mut [Option<Hop>],
+    unc: &[Option<u64>],
+    cx: &vanish::Context,
+) -> Journey {
+    let views = cx.views;
+    let hops: Vec<&Hop> = o
+        .hops
+        .iter()
+        .filter_map(|&i| slots[i as usize].as_ref())
+        .collect();
+    let summaries: Vec<&Summary> = hops.iter().map(|h| &h.obs.summary).collect();
+    let pkttypes: Vec<PacketType> = hops.iter().map(|h| h.obs.pkttype).collect();
+    let eps: Vec<Option<Endpoints>> = o
+        .hops
+        .iter()
+        .map(|&i| views[i as usize].endpoints)
+        .collect();
+    let fate = vanish::fate(o, &summaries, &pkttypes, cx);
+    let nat = nat::rewrites(&eps, &o.prev);
+    let tunnels = tunnel::spans(&summaries);
+    let mut out = Vec::with_capacity(o.hops.len());
+    for (&i, &prev) in o.hops.iter().zip(&o.prev) {
+        if let Some(hop) = slots[i as usize].take() {
+            let prev_idx = prev.map(|p| o.hops[p]);
+            out.push(journey_hop(i, hop, views, prev_idx, unc[i as usize], prev));
+        }
+    }
+    let fingerprint = out.first().map_or(0, |h| h.hop.obs.fingerprint);
+    Journey {
+        fingerprint,
+        hops: out,
+        nat,
+        tunnels,
+        fate,
+        flow: 0,
     }
 }
 
