@@ -71,7 +71,7 @@ struct Agent {
     /// Set by hello.
     session: Option<Session>,
     /// Made at the first batch.
-    batches: Option<BatchDecoder>,
+    batches: Option<Box<BatchDecoder>>,
     /// A link dump being received in chunks.
     dump: Vec<LinkInfo>,
     link_stats: HashMap<LinkKey, LinkStats>,
@@ -232,7 +232,9 @@ impl Agent {
         let board = self.session()?.board;
         self.received_batches += 1;
         let mut decoded: Vec<Observation> = Vec::new();
-        let decoder = self.batches.get_or_insert_with(BatchDecoder::new);
+        let decoder = self
+            .batches
+            .get_or_insert_with(|| Box::new(BatchDecoder::new()));
         let result = decoder.decode(bytes, |obs| decoded.push(obs));
         let mut rows = Vec::with_capacity(decoded.len());
         for obs in decoded {
