@@ -36,6 +36,8 @@
 mod decode;
 mod encode;
 mod fields;
+mod index;
+mod parts;
 mod state;
 mod varint;
 

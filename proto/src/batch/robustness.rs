@@ -281,3 +281,23 @@ fn reset_during_a_batch_takes_effect_after_it() {
     let info = dec.decode(&empty, |_| panic!("no records")).unwrap();
     assert_eq!((info.header.count, info.header.seq), (0, 2));
 }
+
+/// Writes seed inputs for the fuzz target when `HOPCAP_FUZZ_SEEDS` names a directory:
+/// `HOPCAP_FUZZ_SEEDS=/tmp/seeds cargo test -p hopcap-proto write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("HOPCAP_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut stream = StdVec::new();
+    for (i, b) in sim_batches(700).iter().enumerate().take(6) {
+        std::fs::write(dir.join(std::format!("batch-{i}")), b).unwrap();
+        let mut frame = std::vec![0u8; b.len() + crate::frame::HEADER_LEN];
+        let n = crate::frame::encode(&crate::message::Message::Batch(b), &mut frame).unwrap();
+        stream.extend_from_slice(&frame[..n]);
+    }
+    std::fs::write(dir.join("stream"), stream).unwrap();
+}
