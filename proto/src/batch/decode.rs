@@ -2,7 +2,8 @@
 //! step. Every index and count read from the bytes is checked before use.
 
 use super::fields::*;
-use super::state::{join, Flow, FlowKey, Hop, Inv, SharedState, NET_IP, TR_ICMP};
+use super::parts::join;
+use super::state::{Flow, FlowKey, Hop, Inv, SharedState, NET_IP, TR_ICMP};
 use super::varint::{unzigzag16, unzigzag32, unzigzag64, Reader};
 use super::{Field, RecordError};
 use crate::record::Observation;

@@ -2,23 +2,21 @@
 //! things (a flow by key, a recent record by fingerprint, a good base for a new flow).
 
 use super::fields::*;
-use super::state::{split, Flow, FlowKey, Hop, Inv, SharedState, FLOWS, RING};
+use super::index::{hash_key, FlowIndex};
+use super::parts::split;
+use super::state::{Flow, FlowKey, Hop, Inv, SharedState, RING};
 use super::varint::{zigzag16, zigzag32, zigzag64, Writer};
 use crate::record::Observation;
 
 /// Slots of the fingerprint → ring position cache (direct-mapped).
 const FP_SLOTS: usize = 4096;
-/// Slots of the open-addressing flow index (more than twice [`FLOWS`]).
-const INDEX_SLOTS: usize = 1024;
 /// Slots of the "same hosts, other ports" cache used to pick a base for a new flow.
 const HOST_SLOTS: usize = 256;
 
 #[derive(Clone, Debug)]
 pub struct EncoderState {
     pub shared: SharedState,
-    /// Flow slot + 1 per index slot (0 = empty), linear probing by key hash.
-    index: [u16; INDEX_SLOTS],
-    flow_hash: [u64; FLOWS],
+    index: FlowIndex,
     /// Ring position + 1 of the latest record per fingerprint slot.
     fp_pos: [u64; FP_SLOTS],
     /// Which flow (slot, generation) each ring record belonged to.
@@ -27,97 +25,16 @@ pub struct EncoderState {
     last_flow: Option<(u16, u32)>,
 }
 
-fn hash_key(key: &FlowKey, ports: bool) -> u64 {
-    let mut h = crate::fingerprint::fmix64(u64::from(key.link) << 16 | u64::from(key.ethertype));
-    let mut mix = |v: u64| h = crate::fingerprint::fmix64(h ^ v);
-    mix(u64::from(key.vlan.unwrap_or(0xffff)) << 32
-        | u64::from(key.net_kind) << 24
-        | u64::from(key.proto) << 8);
-    for a in [key.src, key.dst] {
-        let (hi, lo) = match a {
-            crate::types::Addr::V4(b) => (0, u64::from(u32::from_be_bytes(b))),
-            crate::types::Addr::V6(b) => {
-                let v = u128::from_be_bytes(b);
-                ((v >> 64) as u64 | 1 << 63, v as u64)
-            }
-        };
-        mix(hi);
-        mix(lo);
-    }
-    if ports {
-        mix(u64::from(key.src_port) << 32
-            | u64::from(key.dst_port) << 8
-            | u64::from(key.transport_kind));
-    }
-    for t in &key.tunnels {
-        mix(u64::from(t.src_port) << 16 | u64::from(t.dst_port));
-    }
-    h
-}
-
 impl EncoderState {
     pub fn new() -> EncoderState {
         EncoderState {
             shared: SharedState::new(),
-            index: [0; INDEX_SLOTS],
-            flow_hash: [0; FLOWS],
+            index: FlowIndex::new(),
             fp_pos: [0; FP_SLOTS],
             ring_flow: [(0, 0); RING],
             hosts: [(0, 0, false); HOST_SLOTS],
             last_flow: None,
         }
-    }
-
-    fn find(&self, key: &FlowKey, hash: u64) -> Option<usize> {
-        let mut i = (hash as usize) % INDEX_SLOTS;
-        loop {
-            let slot = usize::from(self.index[i]).checked_sub(1)?;
-            if self.flow_hash[slot] == hash
-                && self.shared.flows.get(slot).is_some_and(|f| f.key == *key)
-            {
-                return Some(slot);
-            }
-            i = (i + 1) % INDEX_SLOTS;
-        }
-    }
-
-    fn index_insert(&mut self, slot: usize, hash: u64) {
-        self.flow_hash[slot] = hash;
-        let mut i = (hash as usize) % INDEX_SLOTS;
-        while self.index[i] != 0 {
-            i = (i + 1) % INDEX_SLOTS;
-        }
-        self.index[i] = slot as u16 + 1;
-    }
-
-    /// Removes `slot` from the index (backward-shift deletion keeps probe chains intact).
-    fn index_remove(&mut self, slot: usize) {
-        let home = |s: u16, fh: &[u64; FLOWS]| (fh[usize::from(s) - 1] as usize) % INDEX_SLOTS;
-        let mut i = (self.flow_hash[slot] as usize) % INDEX_SLOTS;
-        while self.index[i] != slot as u16 + 1 {
-            if self.index[i] == 0 {
-                return;
-            }
-            i = (i + 1) % INDEX_SLOTS;
-        }
-        let mut j = i;
-        loop {
-            j = (j + 1) % INDEX_SLOTS;
-            if self.index[j] == 0 {
-                break;
-            }
-            let k = home(self.index[j], &self.flow_hash);
-            let stays = if i <= j {
-                i < k && k <= j
-            } else {
-                i < k || k <= j
-            };
-            if !stays {
-                self.index[i] = self.index[j];
-                i = j;
-            }
-        }
-        self.index[i] = 0;
     }
 
     fn live(&self, (slot, gen): (u16, u32)) -> Option<usize> {
@@ -146,7 +63,7 @@ impl EncoderState {
         });
 
         let hash = hash_key(&key, true);
-        let slot = match self.find(&key, hash) {
+        let slot = match self.index.find(&self.shared.flows, &key, hash) {
             Some(slot) => {
                 w.u8(slot as u8);
                 slot
@@ -210,7 +127,9 @@ impl EncoderState {
             candidates[0] = self.live(self.ring_flow[(p % RING as u64) as usize]);
         }
         let swapped = key.swapped();
-        candidates[1] = self.find(&swapped, hash_key(&swapped, true));
+        candidates[1] = self
+            .index
+            .find(&self.shared.flows, &swapped, hash_key(&swapped, true));
         if let (s, g, true) = self.hosts[host_slot] {
             candidates[2] = self.live((s, g));
         }
@@ -246,9 +165,9 @@ impl EncoderState {
         flow.key = key.clone();
         let (slot, evicted) = self.shared.flows.insert(flow);
         if evicted.is_some() {
-            self.index_remove(slot);
+            self.index.remove(slot);
         }
-        self.index_insert(slot, hash);
+        self.index.insert(slot, hash);
         self.hosts[host_slot] = (slot as u16, self.shared.flows.generation[slot], true);
         slot
     }

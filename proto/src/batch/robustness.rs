@@ -166,7 +166,7 @@ fn sim_batches(max_bytes: usize) -> StdVec<StdVec<u8>> {
 
 #[test]
 fn every_truncation_is_an_error_not_a_panic() {
-    let batch = sim_batches(MAX_BATCH_BYTES).remove(0);
+    let batch = sim_batches(2048).remove(0);
     for cut in 0..batch.len() {
         match decode_err(&batch[..cut]) {
             BatchError::Header(_) => assert!(cut < 20, "{cut}"),
@@ -280,4 +280,24 @@ fn reset_during_a_batch_takes_effect_after_it() {
     let empty = enc.finish().to_vec();
     let info = dec.decode(&empty, |_| panic!("no records")).unwrap();
     assert_eq!((info.header.count, info.header.seq), (0, 2));
+}
+
+/// Writes seed inputs for the fuzz target when `HOPCAP_FUZZ_SEEDS` names a directory:
+/// `HOPCAP_FUZZ_SEEDS=/tmp/seeds cargo test -p hopcap-proto write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("HOPCAP_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut stream = StdVec::new();
+    for (i, b) in sim_batches(700).iter().enumerate().take(6) {
+        std::fs::write(dir.join(std::format!("batch-{i}")), b).unwrap();
+        let mut frame = std::vec![0u8; b.len() + crate::frame::HEADER_LEN];
+        let n = crate::frame::encode(&crate::message::Message::Batch(b), &mut frame).unwrap();
+        stream.extend_from_slice(&frame[..n]);
+    }
+    std::fs::write(dir.join("stream"), stream).unwrap();
 }

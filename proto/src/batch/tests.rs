@@ -395,3 +395,14 @@ fn no_record_exceeds_the_record_bound() {
     dec.decode(&batch, |o| got.push(o)).unwrap();
     assert_eq!(got, [worst]);
 }
+
+#[test]
+fn codec_state_stays_within_the_documented_size() {
+    let (enc, dec) = (
+        core::mem::size_of::<BatchEncoder>(),
+        core::mem::size_of::<BatchDecoder>(),
+    );
+    std::println!("encoder {enc} bytes, decoder {dec} bytes");
+    assert!(enc <= 250 * 1024, "{enc}");
+    assert!(dec <= 140 * 1024, "{dec}");
+}
