@@ -20,7 +20,9 @@ const LINKS: [LinkType; 9] = [
 ];
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let Some((&selector, frame)) = data.split_first() else { return };
+    let Some((&selector, frame)) = data.split_first() else {
+        return;
+    };
     let link = LINKS[usize::from(selector & 0x0f) % LINKS.len()];
     let opts = DecodeOptions {
         stripped_vlan_tci: (selector & 0x80 != 0).then_some(0x2064),
