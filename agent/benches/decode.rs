@@ -6,7 +6,8 @@
 //! otherwise `shared/corpus/pcap` in the nearest ancestor of this crate).
 
 use hopcap_agent::offline::CaptureFile;
-use hopcap_proto::decode::{decode, DecodeOptions};
+use hopcap_proto::decode::{decode, decode_into, DecodeOptions};
+use hopcap_proto::layer::Decoded;
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::LinkType;
 use std::hint::black_box;
@@ -29,6 +30,11 @@ fn main() {
         Some(packets) => {
             measure("corpus: decode", &packets, |link, frame| {
                 black_box(decode(link, frame, &opts));
+            });
+            let mut reused = Decoded::default();
+            measure("corpus: decode_into (reused)", &packets, |link, frame| {
+                decode_into(link, frame, &opts, &mut reused);
+                black_box(&reused);
             });
             measure("corpus: decode + summarize", &packets, |link, frame| {
                 black_box(Summary::from_decoded(&decode(link, frame, &opts)));
