@@ -5,12 +5,15 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
+mod corpus;
 mod frames;
 
 use super::bpf_vm::{self, Ancillary};
 use super::eval::endpoint_at_any_level;
 use super::{compile, CompileError, CompileOptions, Endpoint, Filter};
-use crate::types::Addr;
+use crate::decode::{decode, DecodeOptions};
+use crate::summary::Summary;
+use crate::types::{Addr, LinkType};
 
 const SNAPLEN: u32 = 262_144;
 
@@ -66,6 +69,20 @@ const EXPRESSIONS: &[&str] = &[
     "dst net 2001:db8::/127 and tcp",
 ];
 
+/// The frame as the decoder sees it (Ethernet, or raw IP on other device types).
+fn decoded_summary(f: &frames::Frame) -> Summary {
+    let link = if f.anc.hatype == 1 {
+        LinkType::ETHERNET
+    } else {
+        LinkType::RAW
+    };
+    let opts = DecodeOptions {
+        stripped_vlan_tci: f.anc.vlan_tci,
+        ..DecodeOptions::default()
+    };
+    Summary::from_decoded(&decode(link, &f.bytes, &opts))
+}
+
 fn verdict(prog: &[super::BpfInsn], f: &frames::Frame) -> u32 {
     bpf_vm::run(prog, &f.bytes, &f.anc)
 }
@@ -89,6 +106,14 @@ fn bpf_agrees_with_eval_on_every_frame() {
         for f in &frames {
             let bpf = verdict(&prog, f);
             let eval = filter.matches(&f.summary);
+            // The hand-written summary must say what the decoder says.
+            let decoded = filter.matches(&decoded_summary(f));
+            if decoded != eval {
+                mismatches.push(format!(
+                    "{expr:?} on {:?}: decoded {decoded} hand-made {eval}",
+                    f.name
+                ));
+            }
             assert!(
                 bpf == 0 || bpf == SNAPLEN,
                 "{expr} on {}: returned {bpf}",
