@@ -1,5 +1,5 @@
 //! Compiling a capture program for an AF_PACKET socket (attach with SO_ATTACH_FILTER):
-//! ifindex allow-list, then the header walk ([`super::walk`]), then the exclude list, then the
+//! ifindex allow-list, then the header walk (`walk`), then the exclude list, then the
 //! user filter with the same every-level semantics as [`Filter::matches`]. An accepted frame
 //! returns `snaplen` (the kernel truncates the copy to it), a refused one returns 0.
 
