@@ -37,7 +37,7 @@
 //! - A header counts only if the decoder accepts it: an IPv4 header with IHL < 5 or a total
 //!   length below it has no protocol and no addresses (tcpdump still reads them).
 //! - `host`/`net` with no protocol also match ARP and RARP sender/target addresses (as
-//!   tcpdump does); an ARP that is not Ethernet/IPv4 counts as 0.0.0.0 to 0.0.0.0.
+//!   tcpdump does); an ARP without 6-byte/4-byte addresses counts as 0.0.0.0 to 0.0.0.0.
 //! - Ports exist only on TCP and UDP headers of unfragmented packets or first fragments
 //!   (tcpdump's rule); non-first fragments match `tcp`/`udp` but never a port.
 //! - No host or service names, no `ether`, `less`/`greater`, `gateway`, `protochain`,

@@ -162,6 +162,12 @@ impl Walker<'_> {
             self.ld_mem(SLOT_T2);
             self.st(SLOT_T0);
         }
+        // After the last header followed: the transport, unless yet another extension.
+        self.ld_mem(SLOT_T0);
+        for t in [0, 43, 60, 135, 51] {
+            self.jeq_to(t, stop);
+        }
+        self.a.jump(JMP | JEQ | K, 44, stop, fin);
         // Chain longer than followed, or cut short: the pending header is the protocol.
         self.a.place(stop);
         self.ld_mem(SLOT_T0);

@@ -11,16 +11,18 @@
 //! Entry: Ethernet framing for ARPHRD_ETHER and ARPHRD_LOOPBACK devices; every other device
 //! type is taken as raw IP (tun, WireGuard, ipip, sit, PPP: the frame starts at the IP header,
 //! its version nibble says which), matching a decode with LinkType::RAW.
-//! Looked through: up to 2 VLAN tags per Ethernet header (0x8100, 0x88a8, 0x9100); on the
-//! outer frame MPLS (up to 3 labels, then IP by nibble or a control word and Ethernet) and
-//! PPPoE sessions; IPv6 extension headers (4 on the outer level, 2 inside tunnels) and AH
-//! after IPv4; as tunnels VXLAN (UDP 4789, 8472), Geneve (6081), GTP-U G-PDUs (2152, one
-//! extension header), each by destination port first, then source port; GRE version 0
-//! without routing (IPv4, IPv6, ARP, transparent Ethernet, ERSPAN II/III); IP-in-IP (4, 41).
-//! Not followed (the decoder does): MPLS-in-UDP, PPTP's GRE version 1, GRE routing, Cisco
-//! shims, VLAN tags or MPLS after a GRE/Geneve protocol field, deeper chains than above.
-//! Bounds are the frame's; the decoder also cuts the packet at IP/UDP length fields, so the
-//! two differ on a packet whose length field ends before a header that the frame holds.
+//! Looked through: up to 2 VLAN tags per Ethernet header (0x8100, 0x88a8, 0x9100; on the
+//! wire 3 tags or Cisco VN-Tag/MetaData shims); on the outer frame MPLS (up to 3 labels,
+//! then IP by nibble or a control word and Ethernet) and PPPoE sessions; IPv6 extension
+//! headers (4 on the outer level, 2 inside tunnels) and AH after IPv4; as tunnels VXLAN
+//! (UDP 4789, 8472), Geneve (6081), GTP-U G-PDUs (2152, one extension header), each by
+//! destination port first, then source port; GRE versions 0 and 1 (IPv4, IPv6, ARP,
+//! transparent Ethernet, ERSPAN II/III, Cisco MetaData, PPP); IP-in-IP (4, 41).
+//! The packet ends where the frame ends or, as in the decoder, where an IPv4 total length,
+//! IPv6 payload length, UDP length, GTP-U length or PPPoE length says (SLOT_END).
+//! Not followed (the decoder does): MPLS-in-UDP, GRE version 0 routing entries, VLAN tags
+//! or MPLS after a GRE/Geneve protocol field, MPLS inside PPP, longer chains than above.
+//! Those frames see only the levels before; the tests list where that shows.
 
 use super::asm::{Asm, Label};
 use super::op::*;
@@ -197,17 +199,8 @@ impl Walker<'_> {
         self.st(SLOT_VLAN);
     }
 
-    /// A stripped VLAN tag, then the link type's framing.
+    /// The link type's framing.
     fn start(&mut self, e: Entries) {
-        let (tagged, untagged) = (self.a.label(), self.a.label());
-        self.a
-            .stmt(LD | W | ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT);
-        self.a.jump(JMP | JEQ | K, 0, untagged, tagged);
-        self.a.place(tagged);
-        self.a.stmt(LD | W | ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG);
-        self.alu(AND, 0xfff);
-        self.st(SLOT_VLAN);
-        self.a.place(untagged);
         self.a.stmt(LDX | IMM, 0);
         self.a.stmt(LD | W | ABS, SKF_AD_OFF + SKF_AD_HATYPE);
         self.jeq_to(ARPHRD_ETHER, e.eth);
@@ -252,8 +245,21 @@ impl Walker<'_> {
         let exit = self.section();
         self.a.place(e.eth);
         self.need(14, exit);
-        self.ld_ind(H, 12);
         let outer = mpls_pppoe.is_some();
+        if outer {
+            // A tag the NIC stripped counts once the Ethernet header is there (the decoder
+            // places it after that header; raw-IP devices never report one).
+            let (tagged, untagged) = (self.a.label(), self.a.label());
+            self.a
+                .stmt(LD | W | ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT);
+            self.a.jump(JMP | JEQ | K, 0, untagged, tagged);
+            self.a.place(tagged);
+            self.a.stmt(LD | W | ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG);
+            self.alu(AND, 0xfff);
+            self.st(SLOT_VLAN);
+            self.a.place(untagged);
+        }
+        self.ld_ind(H, 12);
         let tags = if outer {
             MAX_VLAN_TAGS + 1
         } else {
@@ -379,7 +385,8 @@ impl Walker<'_> {
     }
 
     /// ARP/RARP (EtherType in T0). The decoder takes 8 bytes as a header; its addresses
-    /// are those of an Ethernet/IPv4 ARP of 28 bytes, else 0.0.0.0.
+    /// are those of an ARP with 6-byte hardware and 4-byte protocol addresses that is all
+    /// there (28 bytes), else 0.0.0.0.
     fn arp(&mut self, l: usize, entry: Label) {
         let exit = self.section();
         let zero = self.a.label();
@@ -393,12 +400,10 @@ impl Walker<'_> {
         self.alu(OR, ARP_ZERO);
         self.st(slot_et(l));
         self.need(28, exit);
-        for (at, want) in [(0, 1), (2, 0x0800), (4, 0x0604)] {
-            let ok = self.a.label();
-            self.ld_ind(H, at);
-            self.a.jump(JMP | JEQ | K, want, ok, zero);
-            self.a.place(ok);
-        }
+        let sizes_ok = self.a.label();
+        self.ld_ind(H, 4); // hardware and protocol address lengths
+        self.a.jump(JMP | JEQ | K, 0x0604, sizes_ok, zero);
+        self.a.place(sizes_ok);
         self.ld_mem(SLOT_T0);
         self.st(slot_et(l));
         self.a.place(zero);

@@ -111,10 +111,13 @@ impl Walker<'_> {
         self.gtp(gtp, inner);
     }
 
-    /// GRE version 0 without routing: 4 bytes + 4 per checksum, key and sequence flag.
+    /// GRE version 0 (without routing entries) or 1 (PPTP): 4 bytes + 4 for checksum or
+    /// routing, key, sequence number, and (version 1) acknowledgment.
     fn gre(&mut self, entry: Label, inner: Entries) {
         let exit = self.section();
-        let (version0, erspan2, erspan3, cmd) = (
+        let (version_ok, no_route, erspan2, erspan3, cmd, ppp) = (
+            self.a.label(),
+            self.a.label(),
             self.a.label(),
             self.a.label(),
             self.a.label(),
@@ -124,21 +127,31 @@ impl Walker<'_> {
         self.need(4, exit);
         self.ld_ind(H, 0);
         self.st(SLOT_T2);
-        self.alu(AND, 0x4007);
-        self.a.jump(JMP | JEQ | K, 0, version0, exit);
-        self.a.place(version0);
+        self.a.jump(JMP | JSET | K, 0x0006, exit, version_ok);
+        self.a.place(version_ok);
+        self.alu(AND, 0x4001);
+        self.a.jump(JMP | JEQ | K, 0x4000, exit, no_route);
+        self.a.place(no_route);
         self.ld_ind(H, 2);
         self.st(SLOT_T0);
         self.advance(4);
-        for flag in [0x8000, 0x2000, 0x1000] {
+        for (mask, want) in [(0xc000, 0), (0x2000, 0), (0x1000, 0), (0x0081, 0x0081)] {
+            // Present when any bit of `mask` is set (want 0), or all of them (want = mask).
             let (set, clear) = (self.a.label(), self.a.label());
             self.ld_mem(SLOT_T2);
-            self.a.jump(JMP | JSET | K, flag, set, clear);
+            if want == 0 {
+                self.a.jump(JMP | JSET | K, mask, set, clear);
+            } else {
+                self.alu(AND, mask);
+                self.a.jump(JMP | JEQ | K, want, set, clear);
+            }
             self.a.place(set);
             self.advance(4);
             self.a.place(clear);
         }
         self.need(0, exit);
+        self.ld_mem(SLOT_T0);
+        self.jeq_to(0x880b, ppp);
         self.by_protocol(inner, exit, Some((erspan2, erspan3, cmd)));
         // Cisco MetaData inside GRE: 8 bytes, starting with the EtherType that follows.
         self.a.place(cmd);
@@ -167,6 +180,37 @@ impl Walker<'_> {
         self.advance(12);
         self.need(0, exit);
         self.a.ja(inner.eth);
+        // PPP (PPTP): optional ff 03, then a 1-byte (odd) or 2-byte protocol.
+        let (framed, unframed, short, long, dispatch) = (
+            self.a.label(),
+            self.a.label(),
+            self.a.label(),
+            self.a.label(),
+            self.a.label(),
+        );
+        self.a.place(ppp);
+        self.need(2, exit);
+        self.ld_ind(H, 0);
+        self.a.jump(JMP | JEQ | K, 0xff03, framed, unframed);
+        self.a.place(framed);
+        self.advance(2);
+        self.a.place(unframed);
+        self.need(1, exit);
+        self.ld_ind(B, 0);
+        self.a.jump(JMP | JSET | K, 1, short, long);
+        self.a.place(short);
+        self.st(SLOT_T0);
+        self.advance(1);
+        self.a.ja(dispatch);
+        self.a.place(long);
+        self.need(2, exit);
+        self.ld_ind(H, 0);
+        self.st(SLOT_T0);
+        self.advance(2);
+        self.a.place(dispatch);
+        self.ld_mem(SLOT_T0);
+        self.jeq_to(0x0021, inner.ipv);
+        self.a.jump(JMP | JEQ | K, 0x0057, inner.ipv, exit);
         self.end_section(exit);
     }
 
