@@ -26,6 +26,8 @@ enum Op {
 }
 
 const UNPLACED: u16 = u16::MAX;
+const FAR_T: u8 = 1;
+const FAR_F: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct Asm {
@@ -87,32 +89,32 @@ impl Asm {
             return Err(CompileError::TooLong);
         }
         let n = self.ops.len();
-        let mut long: Vec<bool, BPF_MAXINSNS> = Vec::new();
-        long.resize(n, false).map_err(|_| CompileError::TooLong)?;
+        // Per op: FAR_T / FAR_F when that branch goes through a `ja` placed after the jump.
+        let mut far: Vec<u8, BPF_MAXINSNS> = Vec::new();
+        far.resize(n, 0).map_err(|_| CompileError::TooLong)?;
         // addr[i] = address of op i; addr[n] = program length.
         let mut addr: Vec<u32, { BPF_MAXINSNS + 1 }> = Vec::new();
         loop {
             addr.clear();
             let mut at = 0u32;
-            for (op, &is_long) in self.ops.iter().zip(long.iter()) {
+            for &bits in far.iter() {
                 addr.push(at).map_err(|_| CompileError::TooLong)?;
-                at += if is_long && matches!(op, Op::Jump { .. }) {
-                    3
-                } else {
-                    1
-                };
+                at += 1 + (bits & FAR_T != 0) as u32 + (bits & FAR_F != 0) as u32;
             }
             addr.push(at).map_err(|_| CompileError::TooLong)?;
             let mut changed = false;
             for (i, op) in self.ops.iter().enumerate() {
-                if let (Op::Jump { jt, jf, .. }, Some(false)) = (op, long.get(i).copied()) {
-                    let base = addr[i] + 1;
-                    let far = |l: &Label| {
-                        self.target(&addr, *l)
-                            .map(|t| t.checked_sub(base).is_none_or(|d| d > 255))
-                    };
-                    if far(jt)? || far(jf)? {
-                        long[i] = true;
+                let Op::Jump { jt, jf, .. } = op else {
+                    continue;
+                };
+                let base = addr[i] + 1;
+                for (label, bit) in [(jt, FAR_T), (jf, FAR_F)] {
+                    let too_far = self
+                        .target(&addr, *label)?
+                        .checked_sub(base)
+                        .is_none_or(|d| d > 255);
+                    if far[i] & bit == 0 && too_far {
+                        far[i] |= bit;
                         changed = true;
                     }
                 }
@@ -132,6 +134,15 @@ impl Asm {
                     .checked_sub(from)
                     .ok_or(CompileError::Internal)
             };
+            let short = |l: Label, from: u32| -> Result<u8, CompileError> {
+                u8::try_from(offset(l, from)?).map_err(|_| CompileError::Internal)
+            };
+            let ja = |k: u32| BpfInsn {
+                code: op::JMP | op::JA,
+                jt: 0,
+                jf: 0,
+                k,
+            };
             let mut emit = |insn: BpfInsn| out.push(insn).map_err(|_| CompileError::TooLong);
             match *op {
                 Op::Stmt { code, k } => emit(BpfInsn {
@@ -140,40 +151,44 @@ impl Asm {
                     jf: 0,
                     k,
                 })?,
-                Op::Ja(l) => emit(BpfInsn {
-                    code: op::JMP | op::JA,
-                    jt: 0,
-                    jf: 0,
-                    k: offset(l, here + 1)?,
-                })?,
-                Op::Jump { code, k, jt, jf } if !long[i] => {
-                    let (t, f) = (offset(jt, here + 1)?, offset(jf, here + 1)?);
-                    let (t, f) = (u8::try_from(t), u8::try_from(f));
-                    let (Ok(jt), Ok(jf)) = (t, f) else {
-                        return Err(CompileError::Internal);
-                    };
-                    emit(BpfInsn { code, jt, jf, k })?;
-                }
-                Op::Jump { code, k, jt, jf } => {
-                    emit(BpfInsn {
+                Op::Ja(l) => emit(ja(offset(l, here + 1)?))?,
+                // The far branches land on `ja`s right after the jump: T's first, then F's.
+                Op::Jump { code, k, jt, jf } => match far[i] {
+                    0 => emit(BpfInsn {
                         code,
-                        jt: 0,
-                        jf: 1,
+                        jt: short(jt, here + 1)?,
+                        jf: short(jf, here + 1)?,
                         k,
-                    })?;
-                    emit(BpfInsn {
-                        code: op::JMP | op::JA,
-                        jt: 0,
-                        jf: 0,
-                        k: offset(jt, here + 2)?,
-                    })?;
-                    emit(BpfInsn {
-                        code: op::JMP | op::JA,
-                        jt: 0,
-                        jf: 0,
-                        k: offset(jf, here + 3)?,
-                    })?;
-                }
+                    })?,
+                    FAR_T => {
+                        emit(BpfInsn {
+                            code,
+                            jt: 0,
+                            jf: short(jf, here + 1)?,
+                            k,
+                        })?;
+                        emit(ja(offset(jt, here + 2)?))?;
+                    }
+                    FAR_F => {
+                        emit(BpfInsn {
+                            code,
+                            jt: short(jt, here + 1)?,
+                            jf: 0,
+                            k,
+                        })?;
+                        emit(ja(offset(jf, here + 2)?))?;
+                    }
+                    _ => {
+                        emit(BpfInsn {
+                            code,
+                            jt: 0,
+                            jf: 1,
+                            k,
+                        })?;
+                        emit(ja(offset(jt, here + 2)?))?;
+                        emit(ja(offset(jf, here + 3)?))?;
+                    }
+                },
             }
         }
         Ok(out)
