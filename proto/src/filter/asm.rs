@@ -232,32 +232,59 @@ mod tests {
     /// A jump over more than 255 instructions must still land where the label is.
     #[test]
     fn far_jumps_are_expanded_and_still_correct() {
-        for filler in [250usize, 254, 255, 256, 300, 1000] {
-            let mut a = Asm::new();
-            let (far, near) = (a.label(), a.label());
-            a.stmt(op::LD | op::B | op::ABS, 0);
-            a.jump(op::JMP | op::JEQ | op::K, 7, far, near);
-            a.place(near);
-            for _ in 0..filler {
-                a.stmt(op::ALU | op::ADD | op::K, 1);
+        // The far branch as the jump's true side, then as its false side (JEQ vs a JGT
+        // that is false for 7), then both far.
+        for (code, far_when_true, both) in [
+            (op::JEQ, true, false),
+            (op::JGT, false, false),
+            (op::JEQ, true, true),
+        ] {
+            for filler in [250usize, 254, 255, 256, 300, 1000] {
+                let mut a = Asm::new();
+                let (far, near, far2) = (a.label(), a.label(), a.label());
+                a.stmt(op::LD | op::B | op::ABS, 0);
+                let (t, f) = if far_when_true {
+                    (far, near)
+                } else {
+                    (near, far)
+                };
+                let t = if both { far2 } else { t };
+                let f = if both { far } else { f };
+                a.jump(op::JMP | code | op::K, 7, t, f);
+                a.place(near);
+                for _ in 0..filler {
+                    a.stmt(op::ALU | op::ADD | op::K, 1);
+                }
+                a.stmt(op::RET | op::A, 0);
+                a.place(far);
+                a.stmt(op::RET | op::K, 1234);
+                a.place(far2);
+                a.stmt(op::RET | op::K, 4321);
+                let p = a.finish().unwrap();
+                bpf_vm::validate(&p).unwrap();
+                let anc = Ancillary::default();
+                let run = |byte: u8| bpf_vm::run(&p, &[byte], &anc);
+                let case = (code, far_when_true, both, filler);
+                if both {
+                    assert_eq!((run(7), run(8)), (4321, 1234), "{case:?}");
+                } else if far_when_true {
+                    assert_eq!((run(7), run(8)), (1234, 8 + filler as u32), "{case:?}");
+                } else {
+                    assert_eq!(
+                        (run(7), run(8)),
+                        (1234, 8 + filler as u32),
+                        "{case:?}: 7 > 7 is false"
+                    );
+                }
+                // Offsets: `far` is filler + 1 ahead, `far2` filler + 2 (plus any expansion).
+                let extra = p.len() - (filler + 5);
+                let want = match (both, filler) {
+                    (true, 254..) => 2,
+                    (false, 255..) => 1,
+                    _ => 0,
+                };
+                assert_eq!(extra, want, "{case:?}");
             }
-            a.stmt(op::RET | op::A, 0);
-            a.place(far);
-            a.stmt(op::RET | op::K, 1234);
-            let p = a.finish().unwrap();
-            bpf_vm::validate(&p).unwrap();
-            let anc = Ancillary::default();
-            assert_eq!(bpf_vm::run(&p, &[7], &anc), 1234, "filler {filler}");
-            assert_eq!(
-                bpf_vm::run(&p, &[8], &anc),
-                8 + filler as u32,
-                "filler {filler}"
-            );
-            assert_eq!(
-                p.len() > filler + 4,
-                filler >= 255,
-                "filler {filler}: expanded only when needed"
-            );
         }
     }
 

@@ -65,7 +65,8 @@ impl core::fmt::Display for CompileError {
     }
 }
 
-/// Builds the whole socket filter program.
+/// Builds the whole socket filter program. Everything is in bounded buffers on the stack
+/// (about 150 KB at the peak: call it from a thread with a normal-sized stack).
 pub fn compile(opts: &CompileOptions<'_>) -> Result<Program, CompileError> {
     if opts.snaplen == 0 {
         return Err(CompileError::ZeroSnaplen);
