@@ -10,7 +10,7 @@ use crate::wire::{arp, check_len, cisco, ethernet, loopback, mpls, ppp, pppoe, s
 /// PPP protocol numbers this decoder walks into.
 const PPP_MPLS: u16 = 0x0281;
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
     pub(super) fn link(&mut self, link: LinkType) -> Step {
         match link {
             LinkType::ETHERNET => Ok(Next::Ethernet),

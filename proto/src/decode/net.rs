@@ -6,7 +6,7 @@ use crate::layer::LayerKind;
 use crate::types::IpProto;
 use crate::wire::{check_len, gtpu, icmp, icmpv6, ipv4, ipv6, ipv6ext, tcp, udp};
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
     /// IPv4 or IPv6 by the version nibble, whatever the enclosing header announced (as
     /// tshark does); an empty or other version is reported against the announced one.
     pub(super) fn ip(&mut self, announced_v6: bool) -> Step {

@@ -603,3 +603,22 @@ fn frames_longer_than_u16_are_bounded() {
     assert_eq!(kinds(&d), [K::Ethernet, K::Ipv4, K::Tcp]);
     assert_eq!((d.payload_offset, d.payload_len), (54, u16::MAX - 54));
 }
+
+#[test]
+fn decode_into_a_reused_decoded_matches_decode() {
+    let vxlan_frame = eth(
+        IPV4,
+        &ipv4(UDP, &udp(1, 4789, &vxlan(3, &eth(0x0806, &arp_request())))),
+    );
+    let cut = eth(IPV4, &ipv4(TCP, &tcp(1, 2, 0x002, b"")));
+    let mut reused = Decoded::default();
+    for frame in [&vxlan_frame[..], &cut[..40], &vxlan_frame[..], &[][..]] {
+        decode_into(
+            LinkType::ETHERNET,
+            frame,
+            &DecodeOptions::default(),
+            &mut reused,
+        );
+        assert_eq!(reused, eth_run(frame));
+    }
+}

@@ -7,7 +7,7 @@ use crate::types::EtherType;
 use crate::wire::cisco::{self, ShimKind};
 use crate::wire::{check_len, erspan, geneve, gre, gtpu, vxlan};
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
     pub(super) fn vxlan(&mut self) -> Step {
         let vxlan = vxlan::Header::new_checked(self.bytes()).map_err(halt(LayerKind::Vxlan))?;
         self.push(vxlan.layer())?;
