@@ -26,6 +26,8 @@ enum Op {
 }
 
 const UNPLACED: u16 = u16::MAX;
+const FAR_T: u8 = 1;
+const FAR_F: u8 = 2;
 
 #[derive(Debug)]
 pub(crate) struct Asm {
@@ -87,32 +89,32 @@ impl Asm {
             return Err(CompileError::TooLong);
         }
         let n = self.ops.len();
-        let mut long: Vec<bool, BPF_MAXINSNS> = Vec::new();
-        long.resize(n, false).map_err(|_| CompileError::TooLong)?;
+        // Per op: FAR_T / FAR_F when that branch goes through a `ja` placed after the jump.
+        let mut far: Vec<u8, BPF_MAXINSNS> = Vec::new();
+        far.resize(n, 0).map_err(|_| CompileError::TooLong)?;
         // addr[i] = address of op i; addr[n] = program length.
         let mut addr: Vec<u32, { BPF_MAXINSNS + 1 }> = Vec::new();
         loop {
             addr.clear();
             let mut at = 0u32;
-            for (op, &is_long) in self.ops.iter().zip(long.iter()) {
+            for &bits in far.iter() {
                 addr.push(at).map_err(|_| CompileError::TooLong)?;
-                at += if is_long && matches!(op, Op::Jump { .. }) {
-                    3
-                } else {
-                    1
-                };
+                at += 1 + (bits & FAR_T != 0) as u32 + (bits & FAR_F != 0) as u32;
             }
             addr.push(at).map_err(|_| CompileError::TooLong)?;
             let mut changed = false;
             for (i, op) in self.ops.iter().enumerate() {
-                if let (Op::Jump { jt, jf, .. }, Some(false)) = (op, long.get(i).copied()) {
-                    let base = addr[i] + 1;
-                    let far = |l: &Label| {
-                        self.target(&addr, *l)
-                            .map(|t| t.checked_sub(base).is_none_or(|d| d > 255))
-                    };
-                    if far(jt)? || far(jf)? {
-                        long[i] = true;
+                let Op::Jump { jt, jf, .. } = op else {
+                    continue;
+                };
+                let base = addr[i] + 1;
+                for (label, bit) in [(jt, FAR_T), (jf, FAR_F)] {
+                    let too_far = self
+                        .target(&addr, *label)?
+                        .checked_sub(base)
+                        .is_none_or(|d| d > 255);
+                    if far[i] & bit == 0 && too_far {
+                        far[i] |= bit;
                         changed = true;
                     }
                 }
@@ -132,6 +134,15 @@ impl Asm {
                     .checked_sub(from)
                     .ok_or(CompileError::Internal)
             };
+            let short = |l: Label, from: u32| -> Result<u8, CompileError> {
+                u8::try_from(offset(l, from)?).map_err(|_| CompileError::Internal)
+            };
+            let ja = |k: u32| BpfInsn {
+                code: op::JMP | op::JA,
+                jt: 0,
+                jf: 0,
+                k,
+            };
             let mut emit = |insn: BpfInsn| out.push(insn).map_err(|_| CompileError::TooLong);
             match *op {
                 Op::Stmt { code, k } => emit(BpfInsn {
@@ -140,40 +151,44 @@ impl Asm {
                     jf: 0,
                     k,
                 })?,
-                Op::Ja(l) => emit(BpfInsn {
-                    code: op::JMP | op::JA,
-                    jt: 0,
-                    jf: 0,
-                    k: offset(l, here + 1)?,
-                })?,
-                Op::Jump { code, k, jt, jf } if !long[i] => {
-                    let (t, f) = (offset(jt, here + 1)?, offset(jf, here + 1)?);
-                    let (t, f) = (u8::try_from(t), u8::try_from(f));
-                    let (Ok(jt), Ok(jf)) = (t, f) else {
-                        return Err(CompileError::Internal);
-                    };
-                    emit(BpfInsn { code, jt, jf, k })?;
-                }
-                Op::Jump { code, k, jt, jf } => {
-                    emit(BpfInsn {
+                Op::Ja(l) => emit(ja(offset(l, here + 1)?))?,
+                // The far branches land on `ja`s right after the jump: T's first, then F's.
+                Op::Jump { code, k, jt, jf } => match far[i] {
+                    0 => emit(BpfInsn {
                         code,
-                        jt: 0,
-                        jf: 1,
+                        jt: short(jt, here + 1)?,
+                        jf: short(jf, here + 1)?,
                         k,
-                    })?;
-                    emit(BpfInsn {
-                        code: op::JMP | op::JA,
-                        jt: 0,
-                        jf: 0,
-                        k: offset(jt, here + 2)?,
-                    })?;
-                    emit(BpfInsn {
-                        code: op::JMP | op::JA,
-                        jt: 0,
-                        jf: 0,
-                        k: offset(jf, here + 3)?,
-                    })?;
-                }
+                    })?,
+                    FAR_T => {
+                        emit(BpfInsn {
+                            code,
+                            jt: 0,
+                            jf: short(jf, here + 1)?,
+                            k,
+                        })?;
+                        emit(ja(offset(jt, here + 2)?))?;
+                    }
+                    FAR_F => {
+                        emit(BpfInsn {
+                            code,
+                            jt: short(jt, here + 1)?,
+                            jf: 0,
+                            k,
+                        })?;
+                        emit(ja(offset(jf, here + 2)?))?;
+                    }
+                    _ => {
+                        emit(BpfInsn {
+                            code,
+                            jt: 0,
+                            jf: 1,
+                            k,
+                        })?;
+                        emit(ja(offset(jt, here + 2)?))?;
+                        emit(ja(offset(jf, here + 3)?))?;
+                    }
+                },
             }
         }
         Ok(out)
@@ -217,32 +232,59 @@ mod tests {
     /// A jump over more than 255 instructions must still land where the label is.
     #[test]
     fn far_jumps_are_expanded_and_still_correct() {
-        for filler in [250usize, 254, 255, 256, 300, 1000] {
-            let mut a = Asm::new();
-            let (far, near) = (a.label(), a.label());
-            a.stmt(op::LD | op::B | op::ABS, 0);
-            a.jump(op::JMP | op::JEQ | op::K, 7, far, near);
-            a.place(near);
-            for _ in 0..filler {
-                a.stmt(op::ALU | op::ADD | op::K, 1);
+        // The far branch as the jump's true side, then as its false side (JEQ vs a JGT
+        // that is false for 7), then both far.
+        for (code, far_when_true, both) in [
+            (op::JEQ, true, false),
+            (op::JGT, false, false),
+            (op::JEQ, true, true),
+        ] {
+            for filler in [250usize, 254, 255, 256, 300, 1000] {
+                let mut a = Asm::new();
+                let (far, near, far2) = (a.label(), a.label(), a.label());
+                a.stmt(op::LD | op::B | op::ABS, 0);
+                let (t, f) = if far_when_true {
+                    (far, near)
+                } else {
+                    (near, far)
+                };
+                let t = if both { far2 } else { t };
+                let f = if both { far } else { f };
+                a.jump(op::JMP | code | op::K, 7, t, f);
+                a.place(near);
+                for _ in 0..filler {
+                    a.stmt(op::ALU | op::ADD | op::K, 1);
+                }
+                a.stmt(op::RET | op::A, 0);
+                a.place(far);
+                a.stmt(op::RET | op::K, 1234);
+                a.place(far2);
+                a.stmt(op::RET | op::K, 4321);
+                let p = a.finish().unwrap();
+                bpf_vm::validate(&p).unwrap();
+                let anc = Ancillary::default();
+                let run = |byte: u8| bpf_vm::run(&p, &[byte], &anc);
+                let case = (code, far_when_true, both, filler);
+                if both {
+                    assert_eq!((run(7), run(8)), (4321, 1234), "{case:?}");
+                } else if far_when_true {
+                    assert_eq!((run(7), run(8)), (1234, 8 + filler as u32), "{case:?}");
+                } else {
+                    assert_eq!(
+                        (run(7), run(8)),
+                        (1234, 8 + filler as u32),
+                        "{case:?}: 7 > 7 is false"
+                    );
+                }
+                // Offsets: `far` is filler + 1 ahead, `far2` filler + 2 (plus any expansion).
+                let extra = p.len() - (filler + 5);
+                let want = match (both, filler) {
+                    (true, 254..) => 2,
+                    (false, 255..) => 1,
+                    _ => 0,
+                };
+                assert_eq!(extra, want, "{case:?}");
             }
-            a.stmt(op::RET | op::A, 0);
-            a.place(far);
-            a.stmt(op::RET | op::K, 1234);
-            let p = a.finish().unwrap();
-            bpf_vm::validate(&p).unwrap();
-            let anc = Ancillary::default();
-            assert_eq!(bpf_vm::run(&p, &[7], &anc), 1234, "filler {filler}");
-            assert_eq!(
-                bpf_vm::run(&p, &[8], &anc),
-                8 + filler as u32,
-                "filler {filler}"
-            );
-            assert_eq!(
-                p.len() > filler + 4,
-                filler >= 255,
-                "filler {filler}: expanded only when needed"
-            );
         }
     }
 

@@ -1,12 +1,12 @@
 //! Compiling a capture program for an AF_PACKET socket (attach with SO_ATTACH_FILTER):
-//! ifindex allow-list, then the header walk ([`super::walk`]), then the exclude list, then the
+//! ifindex allow-list, then the header walk (`walk`), then the exclude list, then the
 //! user filter with the same every-level semantics as [`Filter::matches`]. An accepted frame
 //! returns `snaplen` (the kernel truncates the copy to it), a refused one returns 0.
 
 use super::asm::{Asm, Label};
 use super::op::*;
 use super::walk::{
-    self, slot_et, slot_net, slot_proto, slot_transport, MAX_LEVELS, SLOT_VLAN, VLAN_NONE,
+    self, slot_et, slot_net, slot_proto, slot_transport, ARP_ZERO, MAX_LEVELS, SLOT_VLAN, VLAN_NONE,
 };
 use super::{AddrQual, Dir, Family, Filter, NetAddr, Node, PortQual, Primitive};
 use crate::types::{Addr, EtherType, IpProto};
@@ -65,7 +65,8 @@ impl core::fmt::Display for CompileError {
     }
 }
 
-/// Builds the whole socket filter program.
+/// Builds the whole socket filter program. Everything is in bounded buffers on the stack
+/// (about 150 KB at the peak: call it from a thread with a normal-sized stack).
 pub fn compile(opts: &CompileOptions<'_>) -> Result<Program, CompileError> {
     if opts.snaplen == 0 {
         return Err(CompileError::ZeroSnaplen);
@@ -229,41 +230,52 @@ impl Gen<'_> {
 
     fn addr_at(&mut self, l: usize, dir: Dir, qual: AddrQual, net: &NetAddr, t: Label, f: Label) {
         self.a.stmt(LD | MEM, slot_et(l));
-        // (EtherType, src offset, dst offset) of the headers this address can be in.
-        let (ip, arp) = match net {
-            NetAddr::V4 { .. } => ((0x0800, 12, 16), Some((0x0806, 14, 24))),
-            NetAddr::V6 { .. } => ((0x86dd, 8, 24), None),
-        };
-        let ip_ok = matches!(qual, AddrQual::Any | AddrQual::Ip | AddrQual::Ip6);
-        let arp = arp.filter(|_| matches!(qual, AddrQual::Any | AddrQual::Arp));
-        let mut headers: Vec<(u32, u32, u32), 2> = Vec::new();
-        if ip_ok {
-            let _ = headers.push(ip);
+        let v4 = net.is_v4();
+        // The EtherType slot values whose header holds such an address, and the offsets of
+        // the source and destination address (None: ARP that the decoder reports as
+        // 0.0.0.0 to 0.0.0.0).
+        let mut cases: Vec<(u32, Option<(u32, u32)>), 5> = Vec::new();
+        if matches!(qual, AddrQual::Any | AddrQual::Ip | AddrQual::Ip6) {
+            let _ = cases.push(if v4 {
+                (0x0800, Some((12, 16)))
+            } else {
+                (0x86dd, Some((8, 24)))
+            });
         }
-        if let Some(arp) = arp {
-            let _ = headers.push(arp);
+        if v4 && matches!(qual, AddrQual::Any | AddrQual::Arp) {
+            for et in [0x0806, 0x8035] {
+                let _ = cases.push((et, Some((14, 24))));
+                let _ = cases.push((et | ARP_ZERO, None));
+            }
         }
-        let bodies: [Label; 2] = [self.a.label(), self.a.label()];
-        for (i, &(et, _, _)) in headers.iter().enumerate() {
-            let next = if i + 1 == headers.len() {
+        let bodies: [Label; 5] = core::array::from_fn(|_| self.a.label());
+        for (i, &(et, _)) in cases.iter().enumerate() {
+            let next = if i + 1 == cases.len() {
                 f
             } else {
                 self.a.label()
             };
             self.jeq(et, bodies[i], next);
-            if i + 1 < headers.len() {
+            if i + 1 < cases.len() {
                 self.a.place(next);
             }
         }
-        if headers.is_empty() {
+        if cases.is_empty() {
             self.a.ja(f);
         }
-        for (i, &(_, src, dst)) in headers.iter().enumerate() {
+        let zero_inside = net.contains(&Addr::V4([0; 4]));
+        for (i, &(_, offsets)) in cases.iter().enumerate() {
             self.a.place(bodies[i]);
-            self.a.stmt(LDX | MEM, slot_net(l));
-            self.by_dir(dir, src, dst, t, f, |g, off, t, f| {
-                g.net_test(off, net, t, f)
-            });
+            match offsets {
+                Some((src, dst)) => {
+                    self.a.stmt(LDX | MEM, slot_net(l));
+                    self.by_dir(dir, src, dst, t, f, |g, off, t, f| {
+                        g.net_test(off, net, t, f)
+                    });
+                }
+                // Source and destination are both 0.0.0.0: every direction agrees.
+                None => self.a.ja(if zero_inside { t } else { f }),
+            }
         }
     }
 

@@ -14,14 +14,14 @@ pub struct Frame {
     pub summary: Summary,
 }
 
-const V4_A: [u8; 4] = [10, 0, 0, 1];
-const V4_B: [u8; 4] = [10, 0, 0, 2];
+pub(super) const V4_A: [u8; 4] = [10, 0, 0, 1];
+pub(super) const V4_B: [u8; 4] = [10, 0, 0, 2];
 
 pub fn v6(s: &str) -> [u8; 16] {
     s.parse::<core::net::Ipv6Addr>().unwrap().octets()
 }
 
-fn cat(parts: &[&[u8]]) -> Vec<u8> {
+pub(super) fn cat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
 
@@ -31,7 +31,7 @@ pub fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Ethernet with in-frame tags (tpid, tci), outermost first.
-fn eth_tagged(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(super) fn eth_tagged(tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut out = eth(0, &[]);
     out.truncate(12);
     for &(tpid, tci) in tags {
@@ -85,11 +85,11 @@ pub fn ipv6(src: [u8; 16], dst: [u8; 16], nh: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A hop-by-hop or destination-options header of 8 bytes (PadN).
-fn ext8(nh: u8, inner: &[u8]) -> Vec<u8> {
+pub(super) fn ext8(nh: u8, inner: &[u8]) -> Vec<u8> {
     cat(&[&[nh, 0, 1, 4, 0, 0, 0, 0], inner])
 }
 
-fn frag6(nh: u8, offset: u16, more: bool, inner: &[u8]) -> Vec<u8> {
+pub(super) fn frag6(nh: u8, offset: u16, more: bool, inner: &[u8]) -> Vec<u8> {
     let field = (offset << 3) | u16::from(more);
     cat(&[
         &[nh, 0],
@@ -121,11 +121,11 @@ pub fn udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
     ])
 }
 
-fn icmp(ty: u8, code: u8) -> Vec<u8> {
+pub(super) fn icmp(ty: u8, code: u8) -> Vec<u8> {
     std::vec![ty, code, 0, 0, 0, 7, 0, 1]
 }
 
-fn arp(op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
+pub(super) fn arp(op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
     let mac = [0x02, 0, 0, 0, 0, 0xaa];
     cat(&[
         &[0, 1, 8, 0, 6, 4],
@@ -137,7 +137,7 @@ fn arp(op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
     ])
 }
 
-fn sum_ip(src: Addr, dst: Addr, proto: IpProto, transport: Transport) -> Summary {
+pub(super) fn sum_ip(src: Addr, dst: Addr, proto: IpProto, transport: Transport) -> Summary {
     let mut s = Summary::empty();
     s.ethertype = if matches!(src, Addr::V4(_)) {
         EtherType::IPV4
@@ -158,7 +158,7 @@ fn sum_ip(src: Addr, dst: Addr, proto: IpProto, transport: Transport) -> Summary
     s
 }
 
-fn t_tcp(sp: u16, dp: u16) -> Transport {
+pub(super) fn t_tcp(sp: u16, dp: u16) -> Transport {
     Transport::Tcp {
         src_port: sp,
         dst_port: dp,
@@ -169,7 +169,7 @@ fn t_tcp(sp: u16, dp: u16) -> Transport {
     }
 }
 
-fn t_udp(sp: u16, dp: u16) -> Transport {
+pub(super) fn t_udp(sp: u16, dp: u16) -> Transport {
     Transport::Udp {
         src_port: sp,
         dst_port: dp,
@@ -177,7 +177,7 @@ fn t_udp(sp: u16, dp: u16) -> Transport {
     }
 }
 
-fn t_icmp(ty: u8) -> Transport {
+pub(super) fn t_icmp(ty: u8) -> Transport {
     Transport::Icmp {
         ty,
         code: 0,
@@ -186,7 +186,7 @@ fn t_icmp(ty: u8) -> Transport {
     }
 }
 
-fn tunnel(kind: TunnelKind, src: Addr, dst: Addr, ports: (u16, u16)) -> Tunnel {
+pub(super) fn tunnel(kind: TunnelKind, src: Addr, dst: Addr, ports: (u16, u16)) -> Tunnel {
     Tunnel {
         kind,
         src,
@@ -197,7 +197,7 @@ fn tunnel(kind: TunnelKind, src: Addr, dst: Addr, ports: (u16, u16)) -> Tunnel {
     }
 }
 
-fn frame(name: &'static str, bytes: Vec<u8>, summary: Summary) -> Frame {
+pub(super) fn frame(name: &'static str, bytes: Vec<u8>, summary: Summary) -> Frame {
     Frame {
         name,
         bytes,
@@ -359,6 +359,7 @@ pub fn all() -> Vec<Frame> {
 
     out.extend(tunnels());
     out.extend(odd_frames());
+    out.extend(super::deep_frames::all());
     out
 }
 
