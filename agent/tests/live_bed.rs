@@ -77,11 +77,13 @@ fn dnat_flow(client: u16) -> Flow<'static> {
     }
 }
 
-fn run_json(bed: &Bed, extra: &[&str], namespaces: usize, traffic: impl FnOnce()) -> Vec<Seen> {
+/// Runs the agent with `--json --netns <ctr>` and `extra` while `traffic` runs; returns the
+/// IP observations and every output line.
+fn run_json(bed: &Bed, extra: &[&str], traffic: impl FnOnce()) -> (Vec<Seen>, Vec<String>) {
     let ctr = bed.ns("ctr");
     let mut args = vec!["--json", "--netns", &ctr];
     args.extend_from_slice(extra);
-    let agent = Agent::start(bed, &args, namespaces);
+    let agent = Agent::start(bed, &args, 2);
     traffic();
     let done = agent.stop();
     assert!(
@@ -90,7 +92,7 @@ fn run_json(bed: &Bed, extra: &[&str], namespaces: usize, traffic: impl FnOnce()
         done.status,
         done.stderr
     );
-    hops::parse_output(&bed.prefix, &done.stdout)
+    (hops::parse_output(&bed.prefix, &done.stdout), done.stdout)
 }
 
 /// TCP segments with SYN (and not ACK) and with SYN+ACK among a flow's packets.
@@ -109,7 +111,7 @@ fn handshake(flow: &Flow<'_>, seen: &[Seen]) -> (usize, usize) {
 fn ping_tcp_udp_cross_every_hop_with_nat() {
     let bed = Bed::up("a");
     let mut ports = (0, 0, 0);
-    let seen = run_json(&bed, &[], 2, || {
+    let (seen, _) = run_json(&bed, &[], || {
         traffic::ping(&bed, "ctr", 3, "0.2");
         ports.0 = traffic::tcp(
             &bed,
@@ -164,4 +166,218 @@ fn ping_tcp_udp_cross_every_hop_with_nat() {
         (3, 3),
         "datagrams, echoes"
     );
+}
+
+/// Now, as the kernel stamps packets: ns since the Unix epoch.
+fn now_ns() -> u64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    d.as_nanos() as u64
+}
+
+#[test]
+fn a_container_started_mid_run_is_captured_within_2s() {
+    let mut bed = Bed::up("b");
+    let ctr = bed.ns("ctr");
+    let agent = Agent::start(&bed, &["--json", "--netns", &ctr], 2);
+    // `docker run` while the agent runs: a new veth joins docker0, the container pings out.
+    let veth = bed.add_container("ct2", "172.17.0.3");
+    let up_ns = now_ns();
+    traffic::ping(&bed, "ct2", 25, "0.1");
+    let done = agent.stop();
+    assert!(done.status.success(), "{:#?}", done.stderr);
+    let seen = hops::parse_output(&bed.prefix, &done.stdout);
+
+    let first = seen
+        .iter()
+        .filter(|s| s.link == veth)
+        .map(|s| s.ts_ns)
+        .min()
+        .unwrap_or_else(|| panic!("nothing on {veth}: {:#?}", done.stderr));
+    let delay_ms = first.saturating_sub(up_ns) as f64 / 1e6;
+    eprintln!("first packet on {veth} {delay_ms:.0} ms after it came up");
+    assert!(
+        delay_ms <= 2000.0,
+        "{veth} captured {delay_ms:.0} ms after it came up"
+    );
+
+    // Once captured, every packet of the new container has its whole path on the board.
+    let ct2 = Flow {
+        inside: Ends {
+            src: "172.17.0.3",
+            ..icmp_flow().inside
+        },
+        ..icmp_flow()
+    };
+    let later: Vec<Seen> = ct2
+        .packets(&seen)
+        .into_values()
+        .filter(|hops| hops.iter().all(|s| s.ts_ns > first))
+        .flatten()
+        .cloned()
+        // The container's own eth0 is in a namespace the agent was not told to capture.
+        .map(|mut s| {
+            if s.link == veth {
+                s.link = "vethctr".into();
+            }
+            s
+        })
+        .collect();
+    let (o, i) = check_flow(&ct2, &later, &|l| l != "ctr:eth0");
+    assert!(
+        o >= 2 && i >= 2,
+        "{o} requests, {i} replies after capture began"
+    );
+    assert!(seen
+        .iter()
+        .all(|s| s.link != "ctr:eth0" || s.src != "172.17.0.3"));
+}
+
+#[test]
+fn filter_keeps_only_matching_packets_on_every_hop() {
+    let bed = Bed::up("c");
+    let mut port = 0;
+    let (seen, lines) = run_json(&bed, &["--filter", "udp and port 5301"], || {
+        traffic::ping(&bed, "ctr", 2, "0.2");
+        traffic::udp(&bed, "rtr", "198.51.100.101:5302", "ctr", 2);
+        port = traffic::udp(&bed, "rtr", "198.51.100.101:5301", "ctr", 3);
+        traffic::tcp(
+            &bed,
+            ("rtr", "198.51.100.101:5201"),
+            ("ctr", "198.51.100.101:5201"),
+            1,
+        );
+    });
+    assert_eq!(seen.len(), lines.len(), "only IP packets pass: {lines:#?}");
+    for s in &seen {
+        assert!(
+            s.l4 == "udp" && (s.sport == 5301 || s.dport == 5301),
+            "{s:?}"
+        );
+    }
+    let udp = snat_flow("udp", port, 5301);
+    assert_eq!(check_flow(&udp, &seen, &hops::all), (3, 3));
+}
+
+#[test]
+fn interface_globs_choose_the_links() {
+    let bed = Bed::up("d");
+    let only = format!("{}:eth0", bed.ns("ctr"));
+    let (seen, _) = run_json(&bed, &["-i", &only, "-i", "wlan*"], || {
+        traffic::ping(&bed, "ctr", 3, "0.2");
+    });
+    let chosen = |l: &str| l == "ctr:eth0" || l == "wlan0";
+    assert!(seen.iter().all(|s| chosen(&s.link)), "{seen:#?}");
+    assert_eq!(check_flow(&icmp_flow(), &seen, &chosen), (3, 3));
+}
+
+#[test]
+fn exclude_leaves_a_link_out() {
+    let bed = Bed::up("e");
+    let (seen, _) = run_json(&bed, &["--exclude", "docker0"], || {
+        traffic::ping(&bed, "ctr", 3, "0.2");
+    });
+    let chosen = |l: &str| l != "docker0";
+    assert!(seen.iter().all(|s| chosen(&s.link)), "{seen:#?}");
+    assert_eq!(check_flow(&icmp_flow(), &seen, &chosen), (3, 3));
+}
+
+#[test]
+fn sampling_keeps_whole_paths_of_one_packet_in_4() {
+    let bed = Bed::up("f");
+    const PINGS: u32 = 400;
+    let (seen, lines) = run_json(&bed, &["--sample", "4"], || {
+        traffic::ping(&bed, "ctr", PINGS, "0.002");
+    });
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        let fp = u64::from_str_radix(v["fingerprint"].as_str().expect("fp"), 16).expect("hex");
+        assert_eq!(fp % 4, 0, "{line}");
+    }
+    let (o, i) = check_flow(&icmp_flow(), &seen, &hops::all);
+    // 800 packets, each kept with probability 1/4 by its hash: 200 ± 12 (one sigma).
+    let kept = o + i;
+    eprintln!("--sample 4 kept {o} requests and {i} replies of {PINGS} each");
+    assert!((100..=300).contains(&kept), "kept {kept} of {}", 2 * PINGS);
+}
+
+#[test]
+fn the_collector_gets_the_traffic_and_never_the_agents_own() {
+    let bed = Bed::up("g");
+    let ctr = bed.ns("ctr");
+    let collector = common::collector::listen(&bed, "rtr", "192.168.43.1:7878");
+    // A second agent that prints, to show the export connection crosses wlan0.
+    let watcher = Agent::start(
+        &bed,
+        &["--json", "-i", "wlan0", "--filter", "tcp port 7878"],
+        1,
+    );
+    let exporter = Agent::start(
+        &bed,
+        &[
+            "--collector",
+            "192.168.43.1:7878",
+            "--id",
+            "board-g",
+            "--netns",
+            &ctr,
+        ],
+        2,
+    );
+    traffic::ping(&bed, "ctr", 3, "0.2");
+    let port = traffic::tcp(
+        &bed,
+        ("rtr", "198.51.100.101:5201"),
+        ("ctr", "198.51.100.101:5201"),
+        2,
+    );
+    let done = exporter.stop();
+    assert!(done.status.success(), "{:#?}", done.stderr);
+    let got = collector.join().expect("collector");
+    let watched = watcher.stop();
+
+    let export_packets = hops::parse_output(&bed.prefix, &watched.stdout);
+    assert!(
+        export_packets.iter().any(|s| s.dport == 7878)
+            && export_packets.iter().any(|s| s.sport == 7878),
+        "the export connection is on wlan0: {:#?}",
+        watched.stdout
+    );
+
+    assert_eq!(
+        got.messages.first(),
+        Some(&hopcap_proto::message::MessageType::Hello)
+    );
+    let hello = got.hello.as_ref().expect("hello");
+    assert_eq!(hello.agent_id.as_str(), "board-g");
+    assert_eq!(
+        got.messages.last(),
+        Some(&hopcap_proto::message::MessageType::Bye)
+    );
+    assert!(got.batches > 0);
+    let mut seen: Vec<Seen> = got
+        .observations
+        .iter()
+        .enumerate()
+        .filter_map(|(n, o)| {
+            let (netns, name) = got.links.get(&o.link).expect("a link announced before use");
+            hops::from_observation(&bed.prefix, n, o, (netns, name))
+        })
+        .collect();
+    // The agent's time order, as its printer sorts: by timestamp, then arrival.
+    seen.sort_by_key(|s| (s.ts_ns, s.line));
+    seen.iter_mut().enumerate().for_each(|(i, s)| s.line = i);
+
+    let own: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.sport == 7878 || s.dport == 7878)
+        .collect();
+    assert!(
+        own.is_empty(),
+        "the agent captured its own export: {own:#?}"
+    );
+    assert_eq!(check_flow(&icmp_flow(), &seen, &hops::all), (3, 3));
+    let (o, i) = check_flow(&snat_flow("tcp", port, 5201), &seen, &hops::all);
+    assert!(o >= 4 && i >= 3, "tcp: {o} outbound, {i} inbound");
 }

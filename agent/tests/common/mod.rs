@@ -4,5 +4,6 @@
 
 pub mod agent;
 pub mod bed;
+pub mod collector;
 pub mod hops;
 pub mod traffic;
