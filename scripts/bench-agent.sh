@@ -56,6 +56,8 @@ profile=release
 target=${CARGO_TARGET_DIR:-$root/target}
 if [ $build = 1 ]; then
   (cd "$root" && cargo build -q --profile $profile -p hopcap-agent)
+else
+  profile="prebuilt ($(file -b "$target/release/hopcap-agent" | grep -o 'not stripped\|stripped'))"
 fi
 bin=$target/release/hopcap-agent
 
@@ -167,7 +169,7 @@ idle_tcpdump=$(cpu_ms $tcpdump_pid); idle_agent=$(cpu_ms $agent_pid)
 agent_hwm_idle=$(hwm_kb $agent_pid)
 
 if [ $perf = 1 ]; then
-  perf record -F 2000 -g -p $agent_pid -o "$work/perf.data" -- sleep $((seconds - 1)) \
+  perf record -F 499 --call-graph dwarf,8192 -p $agent_pid -o "$work/perf.data" -- sleep $((seconds - 1)) \
     > "$work/perf.out" 2>&1 &
   perf_pid=$!
 fi
@@ -219,6 +221,6 @@ grep -h "hopcap-agent: " "$work/agent.err" | sed 's/^/  /'
 if [ $perf = 1 ]; then
   echo "== perf: the agent's hot spots (self time, symbols >= 0.7%)"
   perf report -i "$work/perf.data" --no-children --sort symbol --percent-limit 0.7 --stdio \
-    2>/dev/null | grep -v '^#' | grep '%' | head -40
+    2>/dev/null | grep -v '^#' | grep '%' | head -40  || true
 fi
 echo "(files in $work)"

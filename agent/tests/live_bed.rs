@@ -77,9 +77,15 @@ fn dnat_flow(client: u16) -> Flow<'static> {
     }
 }
 
-/// Runs the agent with `--json --netns <ctr>` and `extra` while `traffic` runs; returns the
-/// IP observations and every output line.
-fn run_json(bed: &Bed, extra: &[&str], traffic: impl FnOnce()) -> (Vec<Seen>, Vec<String>) {
+/// What one `--json` run printed: the IP observations, every stdout line, and stderr.
+struct Run {
+    seen: Vec<Seen>,
+    lines: Vec<String>,
+    log: Vec<String>,
+}
+
+/// Runs the agent with `--json --netns <ctr>` and `extra` while `traffic` runs.
+fn run_json(bed: &Bed, extra: &[&str], traffic: impl FnOnce()) -> Run {
     let ctr = bed.ns("ctr");
     let mut args = vec!["--json", "--netns", &ctr];
     args.extend_from_slice(extra);
@@ -92,7 +98,11 @@ fn run_json(bed: &Bed, extra: &[&str], traffic: impl FnOnce()) -> (Vec<Seen>, Ve
         done.status,
         done.stderr
     );
-    (hops::parse_output(&bed.prefix, &done.stdout), done.stdout)
+    Run {
+        seen: hops::parse_output(&bed.prefix, &done.stdout),
+        lines: done.stdout,
+        log: done.stderr,
+    }
 }
 
 /// TCP segments with SYN (and not ACK) and with SYN+ACK among a flow's packets.
@@ -111,7 +121,7 @@ fn handshake(flow: &Flow<'_>, seen: &[Seen]) -> (usize, usize) {
 fn ping_tcp_udp_cross_every_hop_with_nat() {
     let bed = Bed::up("a");
     let mut ports = (0, 0, 0);
-    let (seen, _) = run_json(&bed, &[], || {
+    let Run { seen, .. } = run_json(&bed, &[], || {
         traffic::ping(&bed, "ctr", 3, "0.2");
         ports.0 = traffic::tcp(
             &bed,
@@ -238,7 +248,7 @@ fn a_container_started_mid_run_is_captured_within_2s() {
 fn filter_keeps_only_matching_packets_on_every_hop() {
     let bed = Bed::up("c");
     let mut port = 0;
-    let (seen, lines) = run_json(&bed, &["--filter", "udp and port 5301"], || {
+    let Run { seen, lines, .. } = run_json(&bed, &["--filter", "udp and port 5301"], || {
         traffic::ping(&bed, "ctr", 2, "0.2");
         traffic::udp(&bed, "rtr", "198.51.100.101:5302", "ctr", 2);
         port = traffic::udp(&bed, "rtr", "198.51.100.101:5301", "ctr", 3);
@@ -264,7 +274,7 @@ fn filter_keeps_only_matching_packets_on_every_hop() {
 fn interface_globs_choose_the_links() {
     let bed = Bed::up("d");
     let only = format!("{}:eth0", bed.ns("ctr"));
-    let (seen, _) = run_json(&bed, &["-i", &only, "-i", "wlan*"], || {
+    let Run { seen, .. } = run_json(&bed, &["-i", &only, "-i", "wlan*"], || {
         traffic::ping(&bed, "ctr", 3, "0.2");
     });
     let chosen = |l: &str| l == "ctr:eth0" || l == "wlan0";
@@ -275,7 +285,7 @@ fn interface_globs_choose_the_links() {
 #[test]
 fn exclude_leaves_a_link_out() {
     let bed = Bed::up("e");
-    let (seen, _) = run_json(&bed, &["--exclude", "docker0"], || {
+    let Run { seen, .. } = run_json(&bed, &["--exclude", "docker0"], || {
         traffic::ping(&bed, "ctr", 3, "0.2");
     });
     let chosen = |l: &str| l != "docker0";
@@ -287,7 +297,7 @@ fn exclude_leaves_a_link_out() {
 fn sampling_keeps_whole_paths_of_one_packet_in_4() {
     let bed = Bed::up("f");
     const PINGS: u32 = 400;
-    let (seen, lines) = run_json(&bed, &["--sample", "4"], || {
+    let Run { seen, lines, .. } = run_json(&bed, &["--sample", "4"], || {
         traffic::ping(&bed, "ctr", PINGS, "0.002");
     });
     for line in &lines {
@@ -380,4 +390,22 @@ fn the_collector_gets_the_traffic_and_never_the_agents_own() {
     assert_eq!(check_flow(&icmp_flow(), &seen, &hops::all), (3, 3));
     let (o, i) = check_flow(&snat_flow("tcp", port, 5201), &seen, &hops::all);
     assert!(o >= 4 && i >= 3, "tcp: {o} outbound, {i} inbound");
+}
+
+#[test]
+fn recv_mode_sees_the_same_paths() {
+    // The path boards under emulation (no TPACKET_V3) take: plain recvmsg() sockets.
+    let bed = Bed::up("h");
+    let mut port = 0;
+    let Run { seen, log, .. } = run_json(&bed, &["--recv"], || {
+        traffic::ping(&bed, "ctr", 3, "0.2");
+        port = traffic::udp(&bed, "rtr", "198.51.100.101:5300", "ctr", 3);
+    });
+    assert_eq!(check_flow(&icmp_flow(), &seen, &hops::all), (3, 3));
+    assert_eq!(
+        check_flow(&snat_flow("udp", port, 5300), &seen, &hops::all),
+        (3, 3)
+    );
+    let recv = log.iter().filter(|l| l.contains("in Recv mode")).count();
+    assert_eq!(recv, 2, "{log:#?}");
 }
