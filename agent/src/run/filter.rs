@@ -6,6 +6,14 @@ use hopcap_proto::filter::Filter;
 use hopcap_proto::types::Addr;
 use std::net::{IpAddr, SocketAddr};
 
+/// `ret #0`: keeps no frame.
+pub const DROP_ALL: [libc::sock_filter; 1] = [libc::sock_filter {
+    code: (libc::BPF_RET | libc::BPF_K) as u16,
+    jt: 0,
+    jf: 0,
+    k: 0,
+}];
+
 pub struct KernelFilter<'a> {
     pub user: Option<&'a Filter>,
     pub exclude: &'a [Endpoint],
@@ -17,12 +25,7 @@ impl KernelFilter<'_> {
     pub fn program(&self, ifindexes: &[u32]) -> Result<Vec<libc::sock_filter>, String> {
         if ifindexes.is_empty() {
             // An empty allow-list means "any link" to the compiler; here it means none.
-            return Ok(vec![libc::sock_filter {
-                code: (libc::BPF_RET | libc::BPF_K) as u16,
-                jt: 0,
-                jf: 0,
-                k: 0,
-            }]);
+            return Ok(DROP_ALL.to_vec());
         }
         let program = compile(&CompileOptions {
             filter: self.user,

@@ -5,9 +5,9 @@ use crate::capture::CaptureMode;
 use crate::cli::LiveOptions;
 use crate::export::{AckParser, Greeting as GreetingFn};
 use crate::links::LinkTable;
-use hopcap_proto::frame::{encode, FrameDecoder};
+use hopcap_proto::frame::{encode, parse_header, HEADER_LEN};
 use hopcap_proto::message::{
-    self, ClockInfo, Hello, Links, Message, LINKS_PER_CHUNK, PROTOCOL_VERSION,
+    self, Ack, ClockInfo, Hello, Links, Message, MessageType, LINKS_PER_CHUNK, PROTOCOL_VERSION,
 };
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use std::collections::BTreeMap;
@@ -119,20 +119,36 @@ pub fn control_frame(msg: &Message<'_>) -> Option<Vec<u8>> {
     }
 }
 
+/// Parses the collector's acks. Only the header and an `Ack` body are ever parsed: the ack
+/// reader thread has a 64 KiB stack, and a general frame decode (which can hold a 5 KB
+/// `Links` several times over in a debug build) overflowed it on the first ack.
 pub fn ack_parser() -> AckParser {
-    let mut decoder = FrameDecoder::new(1024);
-    Box::new(move |buf: &[u8]| match decoder.decode(buf) {
-        Ok(None) => Ok(None),
-        Ok(Some((frame, used))) => match frame.message {
-            Message::Ack(a) => Ok(Some((used, a.seq))),
-            other => Err(format!(
+    Box::new(|buf: &[u8]| {
+        let Some(header) = parse_header(buf).map_err(|e| format!("{e:?}"))? else {
+            return Ok(None);
+        };
+        if header.message_type != MessageType::Ack {
+            return Err(format!(
                 "unexpected {:?} from the collector",
-                other.message_type()
-            )),
-        },
-        Err(e) => Err(format!("{e:?}")),
+                header.message_type
+            ));
+        }
+        if header.body_len > MAX_ACK_BODY {
+            return Err(format!("an ack of {} bytes", header.body_len));
+        }
+        let total = HEADER_LEN + header.body_len as usize;
+        let Some(body) = buf.get(HEADER_LEN..total) else {
+            return Ok(None);
+        };
+        match postcard::from_bytes::<Ack>(body) {
+            Ok(ack) => Ok(Some((total, ack.seq))),
+            Err(e) => Err(format!("bad ack: {e:?}")),
+        }
     })
 }
+
+/// An `Ack` body is one varint.
+const MAX_ACK_BODY: u32 = 16;
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -160,4 +176,48 @@ fn boot_id() -> [u8; 16] {
         out[i] = u8::from_str_radix(s, 16).unwrap_or(0);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hopcap_proto::message::Bye;
+
+    fn frame(msg: &Message<'_>) -> Vec<u8> {
+        control_frame(msg).expect("encodes")
+    }
+
+    #[test]
+    fn acks_in_pieces_and_back_to_back() {
+        let mut bytes = frame(&Message::Ack(Ack { seq: 7 }));
+        let first = bytes.len();
+        bytes.extend(frame(&Message::Ack(Ack { seq: 300 })));
+        let mut parse = ack_parser();
+        for cut in 0..first {
+            assert_eq!(parse(&bytes[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(parse(&bytes), Ok(Some((first, 7))));
+        assert_eq!(parse(&bytes[first..]), Ok(Some((bytes.len() - first, 300))));
+    }
+
+    #[test]
+    fn anything_but_an_ack_is_refused() {
+        let mut parse = ack_parser();
+        let bye = frame(&Message::Bye(Bye { batches_sent: 1 }));
+        assert!(parse(&bye).is_err());
+        assert!(parse(b"GET / HTTP/1.1").is_err());
+    }
+
+    #[test]
+    fn parses_on_the_ack_readers_64_kib_stack() {
+        // The exporter's ack thread has this stack; a debug build must fit too.
+        let bytes = frame(&Message::Ack(Ack { seq: 1 }));
+        let got = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || ack_parser()(&bytes))
+            .expect("spawn")
+            .join()
+            .expect("no overflow");
+        assert_eq!(got.map(|r| r.map(|(_, seq)| seq)), Ok(Some(1)));
+    }
 }

@@ -98,6 +98,14 @@ pub fn run(
         force_recv: opts.force_recv,
         ..CaptureConfig::default()
     });
+    // A new socket drops everything until its namespace's own program is attached: frames
+    // caught in between would bypass --filter, -i/--exclude and the collector exclusion.
+    capture
+        .set_filter(&filter::DROP_ALL)
+        .map_err(|error| RunError::Capture {
+            netns: String::new(),
+            error,
+        })?;
     let exclude: Vec<_> = collector.iter().map(filter::endpoint).collect();
     let kernel_filter = filter::KernelFilter {
         user: filter.as_ref(),

@@ -8,7 +8,7 @@ use crate::export::Exporter;
 use crate::links::{Change, LinkTable};
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::frame::encode;
-use hopcap_proto::message::{LinkRemoved, LinkStats, Message, Stats, STATS_PER_MESSAGE};
+use hopcap_proto::message::{Bye, LinkRemoved, LinkStats, Message, Stats, STATS_PER_MESSAGE};
 use hopcap_proto::print::{write_json_observation, write_line};
 use hopcap_proto::record::{LinkKey, Observation};
 use std::collections::HashMap;
@@ -205,7 +205,11 @@ impl Sink {
         for f in e.stats_frames(ns, per_link, interval) {
             e.control.extend_from_slice(&f);
         }
-        e.ship();
+        // The Bye rides behind the last batch, so the collector reads it last.
+        let bye = Bye {
+            batches_sent: e.encoder.next_seq() + 1,
+        };
+        e.ship_with(&control_frame(&Message::Bye(bye)).unwrap_or_default());
         let Some(exporter) = e.exporter.take() else {
             return Vec::new();
         };
@@ -228,6 +232,11 @@ impl ExportSink {
     /// batch starts from fresh codec state so it decodes on its own: a queue that drops or
     /// resends batches never desynchronises the collector.
     fn ship(&mut self) {
+        self.ship_with(&[]);
+    }
+
+    /// [`ship`](Self::ship), with `trailer` (frames) after the batch.
+    fn ship_with(&mut self, trailer: &[u8]) {
         let seq = self.encoder.next_seq();
         let records = self.encoder.count();
         let body = self.encoder.finish();
@@ -240,6 +249,7 @@ impl ExportSink {
         };
         let mut item = std::mem::take(&mut self.control);
         item.extend_from_slice(&self.frame[..n]);
+        item.extend_from_slice(trailer);
         self.encoder.reset();
         if let Some(x) = &self.exporter {
             x.push(seq, item, records);
