@@ -33,16 +33,16 @@ scripts/testbed.sh up "$p"
 in_ns() { local n=$1; shift; ip netns exec "$p-$n" "$@"; }
 
 echo "== collector on the router (192.168.43.1:7878), agent on the board"
-in_ns rtr "$collector" serve --listen 192.168.43.1:7878 --db "$work/hopcap.db" 2>"$work/collector.log" &
+ip netns exec "$p-rtr" "$collector" serve --listen 192.168.43.1:7878 --db "$work/hopcap.db" 2>"$work/collector.log" &
 pids+=($!)
 sleep 0.5
-in_ns pi "$agent" --id pi1 --netns "$p-ctr" --collector 192.168.43.1:7878 2>"$work/agent.log" &
+ip netns exec "$p-pi" "$agent" --id pi1 --netns "$p-ctr" --collector 192.168.43.1:7878 2>"$work/agent.log" &
 agent_pid=$!
 pids+=($agent_pid)
 sleep 1.5
 
 echo "== traffic: ping, TCP and UDP out through the NAT; TCP in through the port forward"
-in_ns rtr python3 -c '
+ip netns exec "$p-rtr" python3 -c '
 import socket, threading
 def tcp(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,7 +54,7 @@ for f in (lambda: tcp(80), lambda: udp(53)): threading.Thread(target=f, daemon=T
 import time; time.sleep(4)
 ' &
 pids+=($!)
-in_ns ctr python3 -c '
+ip netns exec "$p-ctr" python3 -c '
 import socket, threading
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("172.17.0.2", 80)); s.listen()
@@ -77,7 +77,8 @@ import socket
 c = socket.create_connection(("192.168.43.116", 8080)); c.recv(100); c.close()
 '
 sleep 1
-kill -INT "$agent_pid"; wait "$agent_pid" || true
+# SIGTERM, like systemd: the agent flushes, says bye and prints its summary.
+kill -TERM "$agent_pid"; wait "$agent_pid" || true
 sed 's/^/  agent> /' "$work/agent.log" | tail -8
 sleep 0.5
 
