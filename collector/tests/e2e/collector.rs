@@ -1,0 +1,166 @@
+//! The real hopcap-collector: `serve` inside a bed namespace (killed and restarted on the same
+//! database when a test asks), the query commands run on the database file, and direct
+//! SQLite reads of what it stored (WAL mode lets a reader look while it writes).
+
+use super::bins;
+use super::proc::Proc;
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Generous: a loaded 2-core CI machine, not a timing claim.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct Collector {
+    pub db: PathBuf,
+    netns: String,
+    listen: String,
+    dir: PathBuf,
+    proc: Option<Proc>,
+    starts: usize,
+}
+
+impl Collector {
+    /// `serve --listen listen --db dir/hopcap.db` in `netns`; returns once it listens.
+    pub fn start(netns: &str, listen: &str, dir: &Path) -> Collector {
+        let mut c = Collector {
+            db: dir.join("hopcap.db"),
+            netns: netns.to_string(),
+            listen: listen.to_string(),
+            dir: dir.to_path_buf(),
+            proc: None,
+            starts: 0,
+        };
+        c.restart();
+        c
+    }
+
+    /// Starts it again on the same database (after [`kill9`](Self::kill9)).
+    pub fn restart(&mut self) {
+        assert!(self.proc.is_none(), "the collector still runs");
+        self.starts += 1;
+        let db = self.db.to_string_lossy().into_owned();
+        let mut p = Proc::spawn(
+            &self.netns,
+            bins::collector(),
+            &["serve", "--listen", &self.listen, "--db", &db],
+            &format!("collector{}", self.starts),
+            &self.dir,
+        );
+        p.wait_for("listening", PATIENCE, |p| {
+            p.stderr().contains("listening on")
+        });
+        self.proc = Some(p);
+    }
+
+    /// SIGKILL: no goodbye, no final commit, sockets reset by the kernel.
+    pub fn kill9(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    /// A clean stop (SIGTERM: commit and exit).
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            let status = p.stop();
+            assert!(status.success(), "collector exit: {status}\n{}", p.stderr());
+        }
+    }
+
+    /// Everything this collector (all its starts) logged.
+    pub fn log(&self) -> String {
+        (1..=self.starts)
+            .map(|i| std::fs::read_to_string(self.dir.join(format!("collector{i}.err"))))
+            .filter_map(Result::ok)
+            .collect()
+    }
+
+    /// `hopcap-collector <cmd> --db DB --json [extra...]`, one JSON value per line.
+    pub fn json(&self, cmd: &str, extra: &[&str]) -> Vec<Value> {
+        let out = Command::new(bins::collector())
+            .arg(cmd)
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--json")
+            .args(extra)
+            .output()
+            .expect("run hopcap-collector");
+        assert!(
+            out.status.success(),
+            "hopcap-collector {cmd}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("UTF-8 output")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// A read connection to the database.
+    pub fn sql(&self) -> Connection {
+        let c = Connection::open_with_flags(&self.db, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .expect("open the database");
+        c.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        c
+    }
+
+    /// One integer from a query (0 while the tables do not exist yet).
+    pub fn count(&self, query: &str) -> i64 {
+        if !self.db.exists() {
+            return 0;
+        }
+        self.sql()
+            .query_row(query, [], |r| r.get::<_, Option<i64>>(0))
+            .map(Option::unwrap_or_default)
+            .unwrap_or(0)
+    }
+
+    /// Polls `query` until it returns at least `n`; panics after [`PATIENCE`].
+    pub fn wait_count(&self, what: &str, query: &str, n: i64) -> i64 {
+        let give_up = Instant::now() + PATIENCE;
+        loop {
+            let got = self.count(query);
+            if got >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "{what}: {got} of {n} after {PATIENCE:?}\ncollector log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until `query` gives the same value for `quiet` (the agent has nothing left to
+    /// send); returns that value.
+    pub fn wait_stable(&self, query: &str, quiet: Duration) -> i64 {
+        let give_up = Instant::now() + PATIENCE;
+        let (mut last, mut since) = (self.count(query), Instant::now());
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.count(query);
+            if now != last {
+                (last, since) = (now, Instant::now());
+            } else if since.elapsed() >= quiet {
+                return now;
+            }
+            assert!(Instant::now() < give_up, "{query}: still changing");
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+    }
+}
