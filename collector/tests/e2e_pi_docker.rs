@@ -27,6 +27,7 @@ use e2e::flows::{Ends, Flow, Sighting, Way, L4};
 use e2e::pi::{self, BOARD, COLLECTOR};
 use e2e::{json_lines, scratch, sightings, traffic};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 const ROUNDS: usize = 3;
 const PINGS: usize = 5;
@@ -245,4 +246,145 @@ fn timeline_and_paths_match_the_traffic() {
     assert_eq!(cov.stray_journeys, 0, "{}", cov.summary());
     assert_eq!(summary.records_dropped, 0);
     assert_eq!(summary.kept, summary.records_acked);
+}
+
+#[test]
+fn collector_killed_and_restarted() {
+    let dir = scratch("pi-kill");
+    let bed = Bed::pi_docker("k");
+    let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
+    // A small send queue, so that a flood while the collector is away overflows it.
+    let mut agent = Agent::start(
+        &bed.ns("pi"),
+        &[
+            "--id",
+            BOARD,
+            "--netns",
+            &bed.ns("ctr"),
+            "--collector",
+            COLLECTOR,
+            "--queue-kb",
+            "64",
+        ],
+        2,
+        "agent",
+        dir.path(),
+    );
+    pi::warm_up(&bed, &collector, &[]);
+    let lost = |p: &e2e::proc::Proc| p.stderr().matches("connection to collector").count();
+
+    // 1. Killed at a quiet moment (nothing in flight); a flood fills the agent's queue
+    //    meanwhile, and it drops the oldest batches, counting their records.
+    collector.wait_stable(
+        "SELECT count(*) FROM observations",
+        Duration::from_millis(600),
+    );
+    collector.kill9();
+    agent
+        .proc
+        .wait_for("the lost connection", PATIENCE, |p| lost(p) >= 1);
+    traffic::ping(&bed, "ctr", FAR, 2002, 1500, "0.001");
+    collector.restart();
+    agent
+        .proc
+        .wait_for("a reconnect", PATIENCE, |p| p.connects() >= 2);
+    // The agent reports its queue drops with its next stats (every 5 s).
+    collector.wait_count(
+        "a stats report with the queue drops",
+        "SELECT count(*) FROM stats WHERE queue_drops > 0",
+        1,
+    );
+
+    // 2. Killed while traffic flows: the batch in flight may or may not have been committed
+    //    before the kill; either way it is stored once.
+    let mut ping = traffic::ping_background(
+        &bed,
+        "ctr",
+        FAR,
+        2003,
+        &["-c", "150", "-i", "0.02"],
+        dir.path(),
+    );
+    let flowing = "SELECT count(*) FROM observations WHERE icmp_id = 2003";
+    collector.wait_count("ping 2003 stored", flowing, 40);
+    collector.kill9();
+    agent
+        .proc
+        .wait_for("the lost connection", PATIENCE, |p| lost(p) >= 2);
+    let replies = |p: &e2e::proc::Proc| p.stdout().matches("bytes from").count();
+    let at_kill = replies(&ping);
+    ping.wait_for("replies while the collector is away", PATIENCE, |p| {
+        replies(p) >= at_kill + 20
+    });
+    collector.restart();
+    agent
+        .proc
+        .wait_for("a reconnect", PATIENCE, |p| p.connects() >= 3);
+    assert!(ping.wait(PATIENCE).success(), "ping: {}", ping.stdout());
+    traffic::ping(&bed, "ctr", FAR, MARKER_ID, 1, "0.2");
+    let marker = format!("SELECT count(*) FROM observations WHERE icmp_id = {MARKER_ID}");
+    collector.wait_count("the marker ping", &marker, 8);
+    let summary = agent.stop();
+    collector.stop();
+
+    // Nothing stored twice.
+    let twice = |key: &str| {
+        collector.count(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM observations GROUP BY {key} HAVING count(*) > 1)"
+        ))
+    };
+    assert_eq!(
+        twice("link, fingerprint, ts_ns"),
+        0,
+        "observations stored twice"
+    );
+    assert_eq!(twice("link, fingerprint, ts_ns, agent_order"), 0);
+    // Every packet of the ping that ran across the second kill, on its whole route.
+    let flow = [pi::ping_out(&bed, "ping across the kill", 2003)];
+    let timeline = sightings(&collector.json("timeline", &["--filter", "icmp"]));
+    let mut ways: BTreeMap<Way, usize> = BTreeMap::new();
+    for ((_, fp), hops) in packets(&flow, &timeline) {
+        let way = check_packet(&flow[0], &hops).unwrap_or_else(|e| panic!("{fp:016x}: {e}"));
+        *ways.entry(way).or_default() += 1;
+    }
+    assert_eq!(ways.get(&Way::Forward), Some(&150), "echo requests");
+    assert_eq!(ways.get(&Way::Back), Some(&150), "echo replies");
+
+    // The collector's accounting against the agent's own.
+    let boards = collector.json("boards", &[]);
+    assert_eq!(boards.len(), 1, "{boards:?}");
+    let b = &boards[0];
+    let stored = collector.count("SELECT count(*) FROM observations");
+    let n = |k: &str| b[k].as_u64().unwrap_or_else(|| panic!("{k} in {b}"));
+    eprintln!(
+        "e2e collector kill: agent {summary:?}\n  stored {stored}, boards: observations {}, \
+         queue_drops {}, lost_batches {}, kernel_drops {}",
+        n("observations"),
+        n("queue_drops"),
+        n("lost_batches"),
+        n("kernel_drops")
+    );
+    assert_eq!(summary.connects, 3, "{summary:?}");
+    assert!(
+        summary.records_dropped > 0,
+        "the flood did not overflow the queue: {summary:?}"
+    );
+    assert_eq!(n("observations"), stored as u64);
+    assert_eq!(
+        n("queue_drops"),
+        summary.records_dropped,
+        "queue drops: collector vs agent"
+    );
+    assert_eq!(
+        n("kernel_drops"),
+        summary.kernel_drops,
+        "kernel drops: collector vs agent"
+    );
+    assert_eq!(
+        summary.kept,
+        stored as u64 + summary.records_dropped,
+        "every observation the agent kept is stored or counted dropped"
+    );
+    assert_eq!(summary.records_acked, stored as u64);
+    assert!(n("lost_batches") > 0, "the dropped batches show as a gap");
 }

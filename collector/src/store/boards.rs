@@ -53,8 +53,10 @@ pub struct BoardState {
     pub last_seq: Option<u64>,
 }
 
-/// Inserts or refreshes a board at hello. A new boot id forgets the batch sequence, and the
-/// drop counters of earlier connections become the base the new connection's add to.
+/// Inserts or refreshes a board at hello. A new boot id (a new agent run) forgets the batch
+/// sequence, and the drop totals of earlier runs become the base the new run's add to. The
+/// same run reconnecting keeps both: its counters are totals since it started, not since
+/// this connection, so moving the base would count its earlier drops twice.
 pub fn upsert_board(
     conn: &Connection,
     hello: &BoardHello,
@@ -76,8 +78,11 @@ pub fn upsert_board(
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'connected', ?6)
              ON CONFLICT(name) DO UPDATE SET boot_id = ?2, agent_version = ?3, remote = ?4,
                  last_seen_ns = ?5, state = 'connected', clock_offset_ns = ?6,
-                 last_seq = ?7, kernel_drops_base = kernel_drops,
-                 queue_drops_base = queue_drops
+                 last_seq = ?7,
+                 kernel_drops_base = CASE WHEN boot_id IS ?2 THEN kernel_drops_base
+                                          ELSE kernel_drops END,
+                 queue_drops_base = CASE WHEN boot_id IS ?2 THEN queue_drops_base
+                                         ELSE queue_drops END
              RETURNING id",
         )?
         .query_row(
@@ -277,4 +282,48 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
         })
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema;
+
+    fn hello(boot: &str) -> BoardHello {
+        BoardHello {
+            name: "pi1".into(),
+            boot_id: boot.into(),
+            agent_version: "test".into(),
+            remote: "192.168.43.116:40000".into(),
+            board_clock_ns: None,
+        }
+    }
+
+    fn queue_drops(conn: &Connection) -> i64 {
+        conn.query_row("SELECT queue_drops FROM boards", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn drop_totals_of_one_run_are_not_counted_again_after_a_reconnect() {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::create(&conn, false).unwrap();
+        let stats = |queue_drops| BoardStats {
+            queue_drops,
+            ..BoardStats::default()
+        };
+        let b = upsert_board(&conn, &hello("run1"), 1).unwrap().id;
+        insert_stats(&conn, b, &stats(10), 2).unwrap();
+        // The same run reconnects; its totals since it started go on from 10.
+        upsert_board(&conn, &hello("run1"), 3).unwrap();
+        insert_stats(&conn, b, &stats(25), 4).unwrap();
+        assert_eq!(queue_drops(&conn), 25);
+        // A new run counts from zero again, on top of what the earlier runs lost.
+        upsert_board(&conn, &hello("run2"), 5).unwrap();
+        insert_stats(&conn, b, &stats(4), 6).unwrap();
+        assert_eq!(queue_drops(&conn), 29);
+        upsert_board(&conn, &hello("run2"), 7).unwrap();
+        insert_stats(&conn, b, &stats(6), 8).unwrap();
+        assert_eq!(queue_drops(&conn), 31);
+    }
 }
