@@ -11,9 +11,10 @@
 //!   batches, observations      received so far,
 //!   lost_batches               batches missing from the sequence numbers (gaps),
 //!   kernel_drops, queue_drops  the agents' own counts (kernel ring drops, full send queue),
-//!                              summed over all connections of the board
+//!                              summed over all runs of the board
 //!   last_seq                   the last batch sequence number stored (duplicate detection)
-//!   kernel_drops_base, queue_drops_base   the sums at the start of the current connection
+//!   kernel_drops_base, queue_drops_base   the sums at the start of the current agent run
+//!                              (boot_id); the run's own counters are totals since it started
 //!
 //! links         one row per link a board reported (a link re-created with a new name or
 //!               ifindex is a new row); `present` = 1 while the board's latest report lists it
