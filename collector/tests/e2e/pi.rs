@@ -3,11 +3,10 @@
 //! of every packet between the container and the world, and the readiness check.
 
 use super::bed::{Bed, CTR, FAR, WLAN};
-use super::collector::{Collector, PATIENCE};
+use super::collector::Collector;
 use super::flows::{Ends, Flow, Hop, L4};
 use super::proc::Proc;
 use super::traffic;
-use std::time::{Duration, Instant};
 
 pub const BOARD: &str = "pi1";
 pub const COLLECTOR: &str = "192.168.43.1:7878";
@@ -49,34 +48,9 @@ pub fn ping_out(bed: &Bed, name: &'static str, id: u16) -> Flow {
     )
 }
 
-/// The collector starts, then the agents: this pings until every agent's output (the
-/// collector's store, `printers`' stdout) shows a ping on all four links, so capture, kernel
-/// filters and the export path all work before the test's own traffic starts.
+/// Pings from the container until the collector's store (and every printing agent's
+/// stdout) shows a ping on all four links: capture, kernel filters and the export path all
+/// work before the test's own traffic starts.
 pub fn warm_up(bed: &Bed, collector: &Collector, printers: &[&Proc]) {
-    let stored = format!(
-        "SELECT count(DISTINCT link) FROM observations WHERE icmp_id = {WARM_UP_ID} AND icmp_type = 8"
-    );
-    let give_up = Instant::now() + PATIENCE;
-    loop {
-        traffic::ping(bed, "ctr", FAR, WARM_UP_ID, 1, "0.2");
-        std::thread::sleep(Duration::from_millis(300));
-        let printed = printers.iter().all(|p| {
-            let mut links: Vec<String> = super::sightings(&super::json_lines(&p.stdout()))
-                .into_iter()
-                .filter(|s| s.l4 == Some(L4::Icmp) && s.sport == WARM_UP_ID)
-                .map(|s| s.hop.name())
-                .collect();
-            links.sort();
-            links.dedup();
-            links.len() >= 4
-        });
-        if printed && collector.count(&stored) >= 4 {
-            return;
-        }
-        assert!(
-            Instant::now() < give_up,
-            "agents not ready after {PATIENCE:?}:\n{}",
-            collector.log()
-        );
-    }
+    traffic::ping_until_seen(bed, "ctr", FAR, WARM_UP_ID, 4, collector, printers);
 }

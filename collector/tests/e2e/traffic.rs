@@ -3,9 +3,11 @@
 //! is known in advance (and MASQUERADE, with no clash in a fresh bed, keeps ids and ports).
 
 use super::bed::Bed;
-use super::collector::PATIENCE;
+use super::collector::{Collector, PATIENCE};
+use super::flows::L4;
 use super::proc::Proc;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Servers echo upper-cased; clients check the echo and say "done".
 const PY: &str = r#"
@@ -143,4 +145,46 @@ pub fn ping_background(
         &format!("ping-{id}"),
         dir,
     )
+}
+
+/// Pings `dst` from `role` with ICMP id `id`, one echo at a time, until one echo request is
+/// stored on `links` links (and printed on as many by every agent in `printers`). A readiness
+/// check, and a marker: once a packet is stored everywhere, so is everything captured before
+/// it. With --sample, it takes as many pings as it takes one to be sampled.
+pub fn ping_until_seen(
+    bed: &Bed,
+    role: &str,
+    dst: &str,
+    id: u16,
+    links: usize,
+    collector: &Collector,
+    printers: &[&Proc],
+) {
+    let stored = format!(
+        "SELECT max(n) FROM (SELECT count(DISTINCT link) AS n FROM observations \
+         WHERE icmp_id = {id} AND icmp_type = 8 GROUP BY fingerprint)"
+    );
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        ping(bed, role, dst, id, 1, "0.2");
+        std::thread::sleep(Duration::from_millis(300));
+        let printed = printers.iter().all(|p| {
+            let mut hops: Vec<_> = super::sightings(&super::json_lines(&p.stdout()))
+                .into_iter()
+                .filter(|s| s.l4 == Some(L4::Icmp) && s.sport == id && s.dst == dst)
+                .map(|s| (s.fingerprint, s.hop))
+                .collect();
+            hops.sort();
+            hops.dedup();
+            hops.chunk_by(|a, b| a.0 == b.0).any(|c| c.len() >= links)
+        });
+        if printed && collector.count(&stored) >= links as i64 {
+            return;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "ping id {id} not seen on {links} links after {PATIENCE:?}:\n{}",
+            collector.log()
+        );
+    }
 }
