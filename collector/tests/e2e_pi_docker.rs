@@ -283,7 +283,7 @@ fn collector_killed_and_restarted() {
     agent
         .proc
         .wait_for("the lost connection", PATIENCE, |p| lost(p) >= 1);
-    traffic::ping(&bed, "ctr", FAR, 2002, 1500, "0.001");
+    traffic::ping(&bed, "ctr", FAR, 2002, 2000, "0.001");
     collector.restart();
     agent
         .proc
@@ -296,13 +296,14 @@ fn collector_killed_and_restarted() {
     );
 
     // 2. Killed while traffic flows: the batch in flight may or may not have been committed
-    //    before the kill; either way it is stored once.
+    //    before the kill; either way it is stored once. 20 pings/s stay far below the queue's
+    //    budget however long the reconnect takes.
     let mut ping = traffic::ping_background(
         &bed,
         "ctr",
         FAR,
         2003,
-        &["-c", "150", "-i", "0.02"],
+        &["-c", "100", "-i", "0.05"],
         dir.path(),
     );
     let flowing = "SELECT count(*) FROM observations WHERE icmp_id = 2003";
@@ -314,7 +315,7 @@ fn collector_killed_and_restarted() {
     let replies = |p: &e2e::proc::Proc| p.stdout().matches("bytes from").count();
     let at_kill = replies(&ping);
     ping.wait_for("replies while the collector is away", PATIENCE, |p| {
-        replies(p) >= at_kill + 20
+        replies(p) >= at_kill + 10
     });
     collector.restart();
     agent
@@ -347,8 +348,8 @@ fn collector_killed_and_restarted() {
         let way = check_packet(&flow[0], &hops).unwrap_or_else(|e| panic!("{fp:016x}: {e}"));
         *ways.entry(way).or_default() += 1;
     }
-    assert_eq!(ways.get(&Way::Forward), Some(&150), "echo requests");
-    assert_eq!(ways.get(&Way::Back), Some(&150), "echo replies");
+    assert_eq!(ways.get(&Way::Forward), Some(&100), "echo requests");
+    assert_eq!(ways.get(&Way::Back), Some(&100), "echo replies");
 
     // The collector's accounting against the agent's own.
     let boards = collector.json("boards", &[]);
@@ -357,8 +358,9 @@ fn collector_killed_and_restarted() {
     let stored = collector.count("SELECT count(*) FROM observations");
     let n = |k: &str| b[k].as_u64().unwrap_or_else(|| panic!("{k} in {b}"));
     eprintln!(
-        "e2e collector kill: agent {summary:?}\n  stored {stored}, boards: observations {}, \
-         queue_drops {}, lost_batches {}, kernel_drops {}",
+        "e2e collector kill: agent {summary:?}\n  stored {stored} ({} of them also counted \
+         dropped), boards: observations {}, queue_drops {}, lost_batches {}, kernel_drops {}",
+        stored as u64 - summary.records_acked.min(stored as u64),
         n("observations"),
         n("queue_drops"),
         n("lost_batches"),
@@ -382,9 +384,22 @@ fn collector_killed_and_restarted() {
     );
     assert_eq!(
         summary.kept,
-        stored as u64 + summary.records_dropped,
-        "every observation the agent kept is stored or counted dropped"
+        summary.records_acked + summary.records_dropped,
+        "the agent accounts for every observation it kept"
     );
-    assert_eq!(summary.records_acked, stored as u64);
+    let stored = stored as u64;
+    assert!(
+        summary.records_acked <= stored && stored <= summary.kept,
+        "stored {stored}: every acknowledged record, nothing the agent did not keep"
+    );
+    // No unexplained gap: what is not stored was counted dropped. The converse need not be
+    // exact: a batch the collector committed but had not acknowledged yet (a kill, or the
+    // moments after a reconnect with a full queue) is stored and, when the agent's queue
+    // overflows before the ack arrives, also counted dropped.
+    assert!(
+        stored + summary.records_dropped >= summary.kept,
+        "{} observations neither stored nor counted dropped",
+        summary.kept - stored - summary.records_dropped
+    );
     assert!(n("lost_batches") > 0, "the dropped batches show as a gap");
 }
