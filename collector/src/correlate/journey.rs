@@ -6,6 +6,9 @@
 //! - an observation joins an open journey only within `window` of that journey's first hop;
 //! - never a journey that already has a hop on the same link in the same direction (a packet
 //!   crosses a link once per direction; a second sighting is a second packet);
+//! - never a journey where this sighting's source (address and port) was a destination, or
+//!   its destination a source: that is the other direction, a reply (an echo of the same
+//!   bytes with IPv4 id 0 hashes like its request), whatever NAT did on the way;
 //! - among the journeys left, prefer one that already saw the same addresses and ports (two
 //!   flows whose hashes collide stay apart), then the one whose last hop is the most recent
 //!   (a journey that stalled long ago was lost; a retransmission continues its own), then the
@@ -26,6 +29,15 @@ pub(super) struct Item {
     pub link: (u32, u16, bool),
     /// Hash of the addresses, ports and ICMP id as seen on this hop.
     pub tuple: u64,
+    /// Hashes of the source and the destination (address, port) (`View::ends`).
+    pub ends: (u64, u64),
+}
+
+impl Item {
+    /// Whether `other` goes the other way: a sender of one is the receiver of the other.
+    fn reverses(&self, other: &Item) -> bool {
+        self.ends.0 != self.ends.1 && (self.ends.0 == other.ends.1 || self.ends.1 == other.ends.0)
+    }
 }
 
 struct Open {
@@ -61,7 +73,11 @@ pub(super) fn split(items: &mut [Item], window_ns: i64) -> Vec<Vec<u32>> {
         let best = open
             .iter()
             .enumerate()
-            .filter(|(_, o)| !o.members.iter().any(|&m| items[m].link == it.link))
+            .filter(|(_, o)| {
+                !o.members
+                    .iter()
+                    .any(|&m| items[m].link == it.link || it.reverses(&items[m]))
+            })
             .min_by_key(|(_, o)| {
                 let same_tuple = o.members.iter().any(|&m| items[m].tuple == it.tuple);
                 (!same_tuple, it.t - o.last_t, o.first_t)
@@ -83,17 +99,19 @@ pub(super) fn split(items: &mut [Item], window_ns: i64) -> Vec<Vec<u32>> {
     done
 }
 
-/// The common case, answered without bookkeeping: within the window, no link seen twice.
+/// The common case, answered without bookkeeping: within the window, no link seen twice,
+/// one direction only.
 fn is_one_packet(items: &[Item], window_ns: i64) -> bool {
     let (Some(first), Some(last)) = (items.first(), items.last()) else {
         return true;
     };
     last.t.saturating_sub(first.t) <= window_ns
         && items.len() <= 64
-        && items
-            .iter()
-            .enumerate()
-            .all(|(i, a)| items[..i].iter().all(|b| b.link != a.link))
+        && items.iter().enumerate().all(|(i, a)| {
+            items[..i]
+                .iter()
+                .all(|b| b.link != a.link && !a.reverses(b))
+        })
 }
 
 #[cfg(test)]
@@ -108,6 +126,7 @@ mod tests {
             order: idx as u64,
             link: (0, link, out),
             tuple: 1,
+            ends: (0, 0),
         }
     }
 
@@ -165,5 +184,36 @@ mod tests {
         let mut items = vec![a(0, 0, 1, 7), a(1, 1, 1, 9), a(2, 10, 2, 9), a(3, 11, 2, 7)];
         let j = sorted(split(&mut items, 1_000));
         assert_eq!(j, vec![vec![0, 3], vec![1, 2]]);
+    }
+
+    #[test]
+    fn a_reply_that_hashes_like_its_request_is_its_own_journey() {
+        // An echo of the same bytes: request a → b over links 1 → 2, the reply b → c (a
+        // after NAT) back over 2 → 1, one fingerprint. Alone (the common case) and among others.
+        let way = |idx, t, link, out, back: bool| Item {
+            ends: if back { (2, 3) } else { (1, 2) },
+            ..item(idx, t, link, out)
+        };
+        let mut echo = vec![
+            way(0, 0, 1, true, false),
+            way(1, 10, 2, true, false),
+            way(2, 500, 2, false, true),
+            way(3, 510, 1, false, true),
+        ];
+        assert_eq!(
+            sorted(split(&mut echo, 1_000)),
+            vec![vec![0, 1], vec![2, 3]]
+        );
+        let mut two = echo.clone();
+        two.extend([
+            way(4, 20, 1, true, false),
+            way(5, 30, 2, true, false),
+            way(6, 520, 2, false, true),
+            way(7, 530, 1, false, true),
+        ]);
+        assert_eq!(
+            sorted(split(&mut two, 1_000)),
+            vec![vec![0, 1], vec![2, 3], vec![4, 5], vec![6, 7]]
+        );
     }
 }

@@ -290,6 +290,7 @@ fn item(i: u32, v: &View) -> Item {
         order: v.order,
         link: (v.board, v.key, v.out),
         tuple: v.tuple,
+        ends: v.ends,
     }
 }
 

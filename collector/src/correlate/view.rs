@@ -29,6 +29,8 @@ pub(super) struct View<'t> {
     pub wire: bool,
     pub endpoints: Option<Endpoints>,
     pub tuple: u64,
+    /// Hashes of the source and of the destination (address, port); equal when not IP.
+    pub ends: (u64, u64),
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +93,9 @@ pub(super) fn prepare<'t>(hops: &[Hop], topo: &'t Topology) -> Views<'t> {
             wire: is_wire(kind),
             endpoints,
             tuple: hash(&endpoints),
+            ends: endpoints.map_or((0, 0), |e| {
+                (hash(&(e.src, e.sport)), hash(&(e.dst, e.dport)))
+            }),
         });
     }
     // Sockets were numbered in input order; only equality matters.
