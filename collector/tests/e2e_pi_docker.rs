@@ -102,26 +102,11 @@ fn expected(name: &str) -> (usize, bool) {
 fn timeline_and_paths_match_the_traffic() {
     let dir = scratch("pi-paths");
     let bed = Bed::pi_docker("a");
-    bed.exec("rtr", &["ip", "route", "add", "172.17.0.0/16", "via", WLAN]);
-    bed.exec(
+    // The router reaches the container directly; a UDP port forward beside the bed's TCP one.
+    bed.sh("rtr", &format!("ip route add 172.17.0.0/16 via {WLAN}"));
+    bed.sh(
         "pi",
-        &[
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "PREROUTING",
-            "-i",
-            "wlan0",
-            "-p",
-            "udp",
-            "--dport",
-            "5353",
-            "-j",
-            "DNAT",
-            "--to-destination",
-            "172.17.0.2:5353",
-        ],
+        "iptables -t nat -A PREROUTING -i wlan0 -p udp --dport 5353 -j DNAT --to-destination 172.17.0.2:5353",
     );
     let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
     let ctr = bed.ns("ctr");

@@ -54,6 +54,11 @@ impl Bed {
         format!("{}-{role}", self.prefix)
     }
 
+    /// [`exec`](Self::exec) of a command line split at spaces (no quoting).
+    pub fn sh(&self, role: &str, line: &str) -> Output {
+        self.exec(role, &line.split_whitespace().collect::<Vec<_>>())
+    }
+
     /// Runs a command in a role's namespace; panics unless it succeeds.
     pub fn exec(&self, role: &str, args: &[&str]) -> Output {
         run(Command::new("ip")
