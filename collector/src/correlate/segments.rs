@@ -7,10 +7,19 @@
 //! time), so a rough offset per board pair comes first, from buckets with a single segment
 //! on each board (the median of those delays); the crossings are then paired within the
 //! window around it.
+//!
+//! Only packets from one host to one host time a crossing: multicast and broadcast (IPv6
+//! MLD reports, router and neighbour solicitations, IGMP) are sent with the same bytes by
+//! every host, and again by the same host a moment later, and packets from the unspecified
+//! address name no sender; pairing such look-alikes from different hosts would give delays
+//! off by up to the window, and the minimum-delay filter keeps exactly those.
 
 use super::clock::Sample;
 use super::journey::{split, Item};
+use super::nat::Endpoints;
+use super::topology::is_group_or_loopback;
 use super::view::View;
+use hopcap_proto::types::Addr;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug)]
@@ -68,15 +77,25 @@ fn item(i: u32, v: &View) -> Item {
 fn segment(board: u32, members: &[u32], views: &[View]) -> Seg {
     let key = |i: &&u32| (views[**i as usize].ts, views[**i as usize].order);
     let wire = |out: bool| {
-        members
-            .iter()
-            .filter(move |&&i| views[i as usize].wire && views[i as usize].out == out)
+        members.iter().filter(move |&&i| {
+            let v = &views[i as usize];
+            v.wire && v.out == out && v.endpoints.is_some_and(one_to_one)
+        })
     };
     Seg {
         board,
         send: wire(true).max_by_key(key).map(|&i| views[i as usize].ts),
         recv: wire(false).min_by_key(key).map(|&i| views[i as usize].ts),
     }
+}
+
+/// A packet from a named host to a single host.
+fn one_to_one(e: Endpoints) -> bool {
+    let unspecified = match e.src {
+        Addr::V4(b) => b == [0; 4],
+        Addr::V6(b) => b == [0; 16],
+    };
+    !unspecified && !is_group_or_loopback(e.dst)
 }
 
 /// Board pair (lo, hi) → rough θ_hi − θ_lo from unambiguous buckets.

@@ -155,7 +155,7 @@ pub fn is_tunnel_device(kind: LinkKind) -> bool {
     )
 }
 
-fn is_group_or_loopback(a: Addr) -> bool {
+pub(super) fn is_group_or_loopback(a: Addr) -> bool {
     match a {
         Addr::V4(b) => b[0] == 127 || b[0] >= 224 || b == [0, 0, 0, 0],
         Addr::V6(b) => b[0] == 0xff || b == std::net::Ipv6Addr::LOCALHOST.octets(),

@@ -26,6 +26,7 @@ pub(super) struct View<'t> {
     pub kind: Option<LinkKind>,
     /// The veth peer's key (same board, the peer's namespace), when captured.
     pub peer: Option<LinkKey>,
+    /// Carries packets off the board (see `is_wire`; also a veth whose peer is not captured).
     pub wire: bool,
     pub endpoints: Option<Endpoints>,
     pub tuple: u64,
@@ -90,7 +91,9 @@ pub(super) fn prepare<'t>(hops: &[Hop], topo: &'t Topology) -> Views<'t> {
             info,
             kind,
             peer,
-            wire: is_wire(kind),
+            // A veth whose peer is on no captured namespace of the board (the uplink of a
+            // board that is a VM or a container) is the board's wire as well.
+            wire: is_wire(kind) || (kind == Some(LinkKind::Veth) && peer.is_none()),
             endpoints,
             tuple: hash(&endpoints),
             ends: endpoints.map_or((0, 0), |e| {
