@@ -34,6 +34,8 @@ mod view;
 
 #[cfg(test)]
 mod scenarios;
+#[cfg(test)]
+mod scenarios_clock;
 
 pub use clock::{BoardClock, ClockModel, ClockPoint};
 pub use describe::{describe, flow_label};
