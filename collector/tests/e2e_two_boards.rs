@@ -156,9 +156,7 @@ impl Cluster {
         let journeys = self.collector.json("paths", &[]);
         (coverage(flows, &keys, &journeys), per_way)
     }
-}
 
-impl Cluster {
     /// Board b's clock offset against a, as each journey's clock line gives it, sorted.
     fn offsets_of_b(&self) -> Vec<i64> {
         let journeys = self.collector.json("paths", &["--filter", "icmp"]);
