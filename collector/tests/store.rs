@@ -226,7 +226,7 @@ fn query_errors_are_clear() {
             vec!["timeline", "--db", db, "--since", "-1m", "--until", "-2m"],
             "before --until",
         ),
-        (vec!["paths", "--db", db], "not yet implemented"),
+        (vec!["paths", "--db", db, "--filter", "port"], "--filter"),
     ] {
         let o = run(&args);
         let err = String::from_utf8_lossy(&o.stderr);
