@@ -393,7 +393,11 @@ pub fn serve_agent(
         _ => log::warn!("{}: closing: {why}", agent.peer),
     }
     if let Some(s) = &agent.session {
-        let _ = agent.tx.send(WriteCmd::Disconnected { board: s.board });
+        let remote = agent.peer.clone();
+        let _ = agent.tx.send(WriteCmd::Disconnected {
+            board: s.board,
+            remote,
+        });
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
     why

@@ -96,11 +96,17 @@ pub fn upsert_board(
 }
 
 /// Marks a board disconnected (its connection ended).
-pub fn set_disconnected(conn: &Connection, board: i64, now_ns: i64) -> rusqlite::Result<()> {
+pub fn set_disconnected(
+    conn: &Connection,
+    board: i64,
+    remote: &str,
+    now_ns: i64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE boards SET state = 'disconnected', last_seen_ns = max(last_seen_ns, ?2) WHERE id = ?1",
+        "UPDATE boards SET state = 'disconnected', last_seen_ns = max(last_seen_ns, ?2)
+         WHERE id = ?1 AND remote = ?3",
     )?
-    .execute((board, now_ns))?;
+    .execute((board, now_ns, remote))?;
     Ok(())
 }
 

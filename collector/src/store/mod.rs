@@ -3,6 +3,7 @@
 //! documented in [`schema`].
 
 pub mod boards;
+pub mod codes;
 pub mod command;
 pub mod query;
 pub mod retention;

@@ -208,6 +208,9 @@ pub const INDEXES: &[(&str, &str)] = &[
 /// Connection settings; run on every connection (readers too, for busy_timeout).
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // 16 KiB pages (only takes effect on a new file): fewer b-tree levels and page splits
+    // for these ~110-byte rows; measured ~10% faster inserts than 4 KiB.
+    conn.pragma_update(None, "page_size", 16384)?;
     // auto_vacuum must be chosen before the first table exists; INCREMENTAL lets retention
     // hand freed pages back to the filesystem in small steps.
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
@@ -242,7 +245,7 @@ pub fn create(conn: &Connection, with_indexes: bool) -> rusqlite::Result<()> {
 
 fn insert_layer_kinds(conn: &Connection) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare("INSERT OR REPLACE INTO layer_kinds VALUES (?1, ?2)")?;
-    for (code, kind) in super::row::LAYER_KINDS.iter().enumerate() {
+    for (code, kind) in super::codes::LAYER_KINDS.iter().enumerate() {
         stmt.execute((code as i64, kind.name()))?;
     }
     Ok(())
