@@ -46,6 +46,22 @@ const TRIAL_INDEXES: &[(&str, &str)] = &[(
     "CREATE INDEX fp_by_second ON observations(ts_ns / 1000000000, fingerprint)",
 )];
 
+/// Every index the benchmark can build, by name: "ts" (the schema's time index), the
+/// schema's optional ones, and the trial ones.
+fn index_defs() -> Vec<(&'static str, &'static str)> {
+    let mut defs = vec![("ts", schema::TIME_INDEX)];
+    defs.extend(
+        schema::OPTIONAL_INDEXES
+            .iter()
+            .chain(TRIAL_INDEXES)
+            .copied(),
+    );
+    defs
+}
+
+/// What `serve` builds by default.
+const DEFAULT: &[&str] = &["ts"];
+
 fn open(path: &Path, indexes: &[&str]) -> Connection {
     let conn = Connection::open(path).unwrap();
     // HOPCAP_BENCH_PRAGMAS="page_size=16384;wal_autocheckpoint=10000" tries other settings.
@@ -57,9 +73,9 @@ fn open(path: &Path, indexes: &[&str]) -> Connection {
         conn.execute_batch(&format!("PRAGMA {p}")).unwrap();
     }
     schema::configure(&conn).unwrap();
-    schema::create(&conn, false).unwrap();
-    for (name, sql) in schema::INDEXES.iter().chain(TRIAL_INDEXES) {
-        if indexes.contains(name) {
+    schema::create(&conn, false, &[]).unwrap();
+    for (name, sql) in index_defs() {
+        if indexes.contains(&name) {
             conn.execute(sql, []).unwrap();
         }
     }
@@ -158,16 +174,14 @@ fn index_costs(rows_per_run: usize) {
         made as f64 / (cpu_secs() - cpu).max(0.01)
     );
     let only = std::env::var("HOPCAP_BENCH_SETS").ok();
-    let all: Vec<&str> = schema::INDEXES.iter().map(|(n, _)| *n).collect();
-    let mut sets: Vec<Vec<&str>> = vec![vec![]];
-    sets.extend(
-        schema::INDEXES
-            .iter()
-            .chain(TRIAL_INDEXES)
-            .map(|(n, _)| vec![*n]),
-    );
+    let mut sets: Vec<Vec<&str>> = vec![vec![], vec!["ts"]];
+    for (name, _) in index_defs().into_iter().skip(1) {
+        sets.push(vec!["ts", name]);
+    }
+    let mut all: Vec<&str> = vec!["ts"];
+    all.extend(schema::OPTIONAL_INDEXES.iter().map(|(n, _)| *n));
     sets.push(all);
-    // HOPCAP_BENCH_SETS="obs_ts,fp_by_second;obs_ts" measures these sets instead.
+    // HOPCAP_BENCH_SETS="ts,fp_by_second;ts" measures these sets instead.
     if let Some(only) = &only {
         sets = only
             .split(';')
@@ -198,13 +212,10 @@ fn index_costs(rows_per_run: usize) {
 }
 
 fn writer_path(total: usize, producers: usize) {
-    println!("\n== 2a. writer thread fed by {producers} producer threads (ingest minus TCP), all indexes");
+    println!("\n== 2a. writer thread fed by {producers} producer threads (ingest minus TCP), default indexes (time)");
     let dir = ScratchDir::new("bench-writer").unwrap();
     let path = dir.join("w.db");
-    let conn = open(
-        &path,
-        &schema::INDEXES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-    );
+    let conn = open(&path, DEFAULT);
     setup_names(&conn);
     let w = WriterHandle::spawn(conn, WriterConfig::default(), 256).unwrap();
     // Batches made before the clock starts: the figure is the store's, not the generator's.
@@ -256,7 +267,7 @@ fn writer_path(total: usize, producers: usize) {
 
 fn tcp_path(total: usize, conns: usize) {
     use hopcap_proto::batch::BatchEncoder;
-    println!("\n== 2b. TCP ingest from {conns} connections, all indexes");
+    println!("\n== 2b. TCP ingest from {conns} connections, default indexes (time)");
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let codec = std::panic::catch_unwind(|| BatchEncoder::new("probe", 1 << 16));
@@ -266,10 +277,7 @@ fn tcp_path(total: usize, conns: usize) {
         return;
     }
     let dir = ScratchDir::new("bench-tcp").unwrap();
-    let conn = open(
-        &dir.join("t.db"),
-        &schema::INDEXES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-    );
+    let conn = open(&dir.join("t.db"), DEFAULT);
     let w = WriterHandle::spawn(conn, WriterConfig::default(), 256).unwrap();
     let server = Server::start(
         std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
@@ -377,14 +385,11 @@ fn time<T>(what: &str, runs: u32, mut f: impl FnMut() -> T) -> T {
 
 fn queries(total: usize) {
     println!(
-        "\n== 3. {total} rows over 24 h ({BOARDS} boards x {LINKS_PER_BOARD} links), all indexes"
+        "\n== 3. {total} rows over 24 h ({BOARDS} boards x {LINKS_PER_BOARD} links), default indexes (time)"
     );
     let dir = ScratchDir::new("bench-query").unwrap();
     let path = dir.join("q.db");
-    let mut conn = open(
-        &path,
-        &schema::INDEXES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-    );
+    let mut conn = open(&path, DEFAULT);
     setup_names(&conn);
     let (rate, cpu_rate) = fill(&mut conn, total, DAY_NS);
     let bytes = file_bytes(&conn, &path);
@@ -423,26 +428,28 @@ fn queries(total: usize) {
     time("timeline, 10-minute window, one link", 3, || {
         timeline(&conn, &q, &mut |_| true).unwrap()
     });
-    let fps: Vec<i64> = conn
-        .prepare("SELECT fingerprint FROM observations WHERE id % 9973 = 0 LIMIT 1000")
+    // Packets spread over the whole day, each looked up as correlate does: by fingerprint
+    // within +-5 s of one sighting (the time index narrows, the fingerprint filters).
+    let probes: Vec<(i64, i64)> = conn
+        .prepare("SELECT fingerprint, ts_ns FROM observations WHERE id % 9973 = 0 LIMIT 1000")
         .unwrap()
-        .query_map([], |r| r.get(0))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(|r| r.unwrap())
         .collect();
     let mut stmt = conn
-        .prepare("SELECT id, link, ts_ns FROM observations WHERE fingerprint = ?1")
+        .prepare(
+            "SELECT id, link, ts_ns FROM observations
+             WHERE ts_ns BETWEEN ?2 - 5000000000 AND ?2 + 5000000000 AND fingerprint = ?1",
+        )
         .unwrap();
     let hops = time(
-        &format!(
-            "{} fingerprint lookups (all hops of a packet), total",
-            fps.len()
-        ),
+        &format!("{} packets' hops by fingerprint +-5 s, total", probes.len()),
         3,
         || {
             let mut hops = 0;
-            for fp in &fps {
-                hops += stmt.query_map([fp], |_| Ok(())).unwrap().count();
+            for (fp, ts) in &probes {
+                hops += stmt.query_map([fp, ts], |_| Ok(())).unwrap().count();
             }
             hops
         },

@@ -9,7 +9,7 @@ pub mod seq;
 use crate::cli::{CmdResult, ServeArgs};
 use crate::store::command::WriteCmd;
 use crate::store::writer::WriterConfig;
-use crate::store::{open_for_writing, WriterHandle};
+use crate::store::{open_for_writing_with, WriterHandle};
 use conn::{serve_agent, ConnConfig};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -136,7 +136,11 @@ fn accept_loop(
 /// `hopcap-collector serve`: runs until SIGINT/SIGTERM, then commits what it has and exits.
 pub fn serve(args: &ServeArgs) -> CmdResult {
     let retention = args.retention()?;
-    let conn = open_for_writing(&args.db.db)?;
+    let indexes: Vec<&str> = args.index.iter().map(String::as_str).collect();
+    if !indexes.is_empty() {
+        log::info!("building indexes {indexes:?} if missing (long on a large database)");
+    }
+    let conn = open_for_writing_with(&args.db.db, &indexes)?;
     let writer = WriterHandle::spawn(
         conn,
         WriterConfig {

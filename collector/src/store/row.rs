@@ -436,7 +436,7 @@ mod tests {
 
     fn round_trip(obs: &[Observation]) -> Vec<Observation> {
         let conn = Connection::open_in_memory().unwrap();
-        schema::create(&conn, true).unwrap();
+        schema::create(&conn, true, &[]).unwrap();
         let mut stmt = conn.prepare(insert_sql()).unwrap();
         for o in obs {
             stmt.clear_bindings();
@@ -524,7 +524,7 @@ mod tests {
     #[test]
     fn damaged_address_is_reported_by_column() {
         let conn = Connection::open_in_memory().unwrap();
-        schema::create(&conn, false).unwrap();
+        schema::create(&conn, false, &[]).unwrap();
         conn.execute(
             "INSERT INTO observations (board, link, ts_ns, agent_order, pkttype, wire_len, cap_len,
              fingerprint, ethertype, ip_version, src, dst) VALUES (1,1,1,1,0,60,60,0,2048,4,x'0a00',x'0a000001')",

@@ -57,6 +57,13 @@
 //!
 //! layer_kinds, pkttypes, tunnel_kinds   small lookup tables to join for names
 //! timeline      a view: observations joined with board and link names, ordered columns
+//!
+//! indexes       obs_ts (ts_ns), always. Optional, with `serve --index NAME`:
+//!               fingerprint -> obs_fingerprint (fingerprint)
+//!               link        -> obs_link_ts (link, ts_ns)
+//!               flow        -> obs_flow (src, dst, proto, src_port, dst_port)
+//!               Give queries a time window (`ts_ns BETWEEN ...`) and they need no more:
+//!               e.g. one packet's hops: `WHERE ts_ns BETWEEN ?-5e9 AND ?+5e9 AND fingerprint = ?`.
 //! ```
 //!
 //! Example: `SELECT datetime(ts_ns/1e9,'unixepoch'), board_name, link_name, hex(src), dst_port
@@ -72,7 +79,7 @@ use rusqlite::Connection;
 /// Bumped when the layout changes; stored in `PRAGMA user_version`.
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// Tables and lookup rows. Indexes are in [`INDEXES`] so the benchmark can measure them.
+/// Tables and lookup rows. Observation indexes are in [`TIME_INDEX`] and [`OPTIONAL_INDEXES`].
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS boards (
     id INTEGER PRIMARY KEY,
@@ -180,28 +187,30 @@ CREATE VIEW IF NOT EXISTS timeline AS
 CREATE INDEX IF NOT EXISTS stats_board_ts ON stats(board, ts_ns);
 ";
 
-/// Secondary indexes of `observations`, by name: what each costs per row is measured by the
-/// benchmark (collector/benches/ingest.rs).
-pub const INDEXES: &[(&str, &str)] = &[
-    // Time windows: timeline, retention by age; ties resolved without a sort step.
+/// The time index, always built: time windows (timeline, paths, Grafana), retention by age.
+pub const TIME_INDEX: &str = "CREATE INDEX IF NOT EXISTS obs_ts ON observations(ts_ns)";
+
+/// Optional indexes (`serve --index NAME`), by name. Each one is a b-tree keyed by a value
+/// that arrives in random order, so every transaction touches pages all over it: measured
+/// (collector/benches/ingest.rs) it halves the insert rate or worse, and it grows the file
+/// by 15-30 bytes per row. Queries with a time window do not need them: the time index
+/// narrows first, the rest is filtered in the window. Build one for frequent queries over
+/// all of the stored time.
+pub const OPTIONAL_INDEXES: &[(&str, &str)] = &[
+    // One packet's hops by fingerprint alone.
     (
-        "obs_ts",
-        "CREATE INDEX IF NOT EXISTS obs_ts ON observations(ts_ns)",
-    ),
-    // The same packet on every hop (path reconstruction).
-    (
-        "obs_fingerprint",
+        "fingerprint",
         "CREATE INDEX IF NOT EXISTS obs_fingerprint ON observations(fingerprint)",
     ),
-    // One link's (and so one board's) traffic over time.
+    // One link's (and, through its links, one board's) traffic over all time.
     (
-        "obs_link_ts",
+        "link",
         "CREATE INDEX IF NOT EXISTS obs_link_ts ON observations(link, ts_ns)",
     ),
-    // Flows: everything from/to an address, narrowed by ports.
+    // A flow (addresses, protocol, ports) over all time.
     (
-        "obs_flow",
-        "CREATE INDEX IF NOT EXISTS obs_flow ON observations(src, dst, src_port, dst_port)",
+        "flow",
+        "CREATE INDEX IF NOT EXISTS obs_flow ON observations(src, dst, proto, src_port, dst_port)",
     ),
 ];
 
@@ -224,8 +233,9 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates what is missing. `with_indexes` = false is for the benchmark's measurements.
-pub fn create(conn: &Connection, with_indexes: bool) -> rusqlite::Result<()> {
+/// Creates what is missing: tables, the time index (unless `time_index` is false, for the
+/// benchmark's measurements) and the named [`OPTIONAL_INDEXES`]. Indexes built earlier stay.
+pub fn create(conn: &Connection, time_index: bool, optional: &[&str]) -> rusqlite::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
@@ -234,10 +244,18 @@ pub fn create(conn: &Connection, with_indexes: bool) -> rusqlite::Result<()> {
     }
     conn.execute_batch(TABLES)?;
     insert_layer_kinds(conn)?;
-    if with_indexes {
-        for (_, sql) in INDEXES {
-            conn.execute(sql, [])?;
-        }
+    if time_index {
+        conn.execute(TIME_INDEX, [])?;
+    }
+    for name in optional {
+        let sql = OPTIONAL_INDEXES
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, sql)| *sql)
+            .ok_or_else(|| {
+                rusqlite::Error::InvalidParameterName(format!("no index named {name:?}"))
+            })?;
+        conn.execute(sql, [])?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
