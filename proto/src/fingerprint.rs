@@ -12,7 +12,9 @@
 //!    - TCP: seq, ack, the 12 flag bits and the window (the window tells a window update
 //!      from the ACK before it; nothing on the path of a board rewrites it);
 //!    - UDP: the length field; ICMP: type, code, echo sequence;
-//! 4. the first [`FP_PAYLOAD_BYTES`] bytes of the innermost payload and their count. For an
+//! 4. the first [`FP_PAYLOAD_BYTES`] bytes of the innermost payload and their count, no
+//!    further than the IP/UDP lengths allow (Ethernet padding is left out; nothing for ARP).
+//!    The caller passes the payload as captured, bounded by the IP length. For an
 //!    ICMP error (v4 types 3/4/5/11/12, v6 types 1-4) the payload is the quoted packet, whose
 //!    addresses, ports and checksums NAT rewrites; from it only the quoted IP length, id,
 //!    fragment and protocol fields (IPv6: payload length and next header) and the quoted TCP
@@ -32,6 +34,8 @@
 //!   unconnected sockets with id 0), or any identical IPv6 datagrams.
 //! - TCP pure ACKs repeating seq, ack and window (duplicate ACKs); keep-alives.
 //! - ARP requests repeated with the same addresses (retries).
+//! - (Rare split) a TCP segment under 6 bytes with exactly 4 bytes of options, padded on
+//!   one link only: the padding cannot be told from data without the TCP header length.
 //!
 //! # Known splits (one packet, different fingerprints on different hops)
 //! - NAT helpers (FTP, SIP ALG) that rewrite the payload start.
@@ -148,6 +152,7 @@ pub fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
             };
         }
     }
+    let payload = payload.get(..l4_payload_bound(summary)).unwrap_or(payload);
     if icmp_error {
         quoted_packet(&mut h, payload);
     } else {
@@ -156,6 +161,26 @@ pub fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
         h.bytes(start);
     }
     h.finish()
+}
+
+/// The most payload bytes the headers allow, so Ethernet padding after a short packet (a
+/// pure ACK, an ARP) is never hashed: NICs pad on the wire, veths and bridges do not.
+/// For TCP the header length is not in the summary, so 20 (no options) is assumed.
+fn l4_payload_bound(summary: &Summary) -> usize {
+    let ip_payload = match summary.net {
+        Net::Arp { .. } => return 0,
+        Net::Ip(ip) => usize::from(ip.payload_len),
+        Net::None => usize::MAX,
+    };
+    let l4_header = match summary.transport {
+        Transport::Udp { length, .. } => {
+            return usize::from(length).saturating_sub(8).min(ip_payload)
+        }
+        Transport::Tcp { .. } => 20,
+        Transport::Icmp { .. } => 8,
+        Transport::None => 0,
+    };
+    ip_payload.saturating_sub(l4_header)
 }
 
 /// Hashes the NAT-proof fields of the packet quoted in an ICMP error, as far as captured.

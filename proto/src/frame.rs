@@ -164,7 +164,15 @@ impl FrameDecoder {
                 max: self.max_body,
             });
         }
-        let total = HEADER_LEN + header.body_len as usize;
+        let too_large = FrameError::TooLarge {
+            body_len: header.body_len,
+            max: self.max_body,
+        };
+        // (usize may be 32 bits on the boards)
+        let total = usize::try_from(header.body_len)
+            .ok()
+            .and_then(|b| b.checked_add(HEADER_LEN))
+            .ok_or(too_large)?;
         let Some(body) = buf.get(HEADER_LEN..total) else {
             return Ok(None);
         };
@@ -293,3 +301,6 @@ fn ser<T: Serialize>(value: &T, buf: &mut [u8]) -> Result<usize, FrameError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,6 +70,27 @@ pub struct Links {
     pub links: Vec<LinkInfo, LINKS_PER_CHUNK>,
 }
 
+impl Links {
+    /// A full topology dump of `all` as `Links` chunks (one empty chunk if there are no links).
+    pub fn dump(all: &[LinkInfo]) -> impl Iterator<Item = Links> + '_ {
+        let count = all.len().div_ceil(LINKS_PER_CHUNK).max(1);
+        (0..count).map(move |chunk| {
+            let part = all.chunks(LINKS_PER_CHUNK).nth(chunk).unwrap_or(&[]);
+            let mut links = Vec::new();
+            for l in part {
+                // Cannot fail: a chunk holds at most LINKS_PER_CHUNK.
+                let _ = links.push(l.clone());
+            }
+            Links {
+                chunk: chunk as u16,
+                count: count as u16,
+                replace: true,
+                links,
+            }
+        })
+    }
+}
+
 /// A link disappeared; its key may be reused by a later `Links`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkRemoved {
@@ -140,6 +161,9 @@ impl MessageType {
 
 /// One message. `Batch` borrows the received bytes (decode them with
 /// [`crate::batch::BatchDecoder`]).
+// Links is large (5 KB) but a message only lives on the stack while it is encoded or
+// handled, and there is no heap to box it on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     Hello(Hello),
@@ -166,6 +190,41 @@ impl Message<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn link(key: u16) -> LinkInfo {
+        LinkInfo {
+            key,
+            netns: String::new(),
+            name: String::try_from("veth0").unwrap(),
+            ifindex: u32::from(key) + 2,
+            kind: crate::record::LinkKind::Veth,
+            mac: crate::types::Mac::default(),
+            mtu: 1500,
+            addrs: Vec::new(),
+            master: None,
+            peer: None,
+            up: true,
+        }
+    }
+
+    #[test]
+    fn a_dump_numbers_its_chunks_and_keeps_every_link_once() {
+        let all: [LinkInfo; 35] = core::array::from_fn(|i| link(i as u16));
+        let chunks: heapless::Vec<Links, 8> = Links::dump(&all).collect();
+        assert_eq!(chunks.len(), 3);
+        let mut next_key = 0;
+        for (i, c) in chunks.iter().enumerate() {
+            assert_eq!((c.chunk, c.count, c.replace), (i as u16, 3, true));
+            for l in &c.links {
+                assert_eq!(l.key, next_key);
+                next_key += 1;
+            }
+        }
+        assert_eq!(next_key, 35);
+        assert_eq!(chunks[2].links.len(), 3);
+        let none: heapless::Vec<Links, 2> = Links::dump(&[]).collect();
+        assert_eq!((none.len(), none[0].count, none[0].links.len()), (1, 1, 0));
+    }
 
     #[test]
     fn message_type_numbers_round_trip() {
