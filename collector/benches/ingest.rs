@@ -5,7 +5,7 @@
 //!
 //! 1. bytes per stored observation and insert rate, per set of indexes (what each costs);
 //! 2. observations/s through the writer thread fed by several producer threads (the ingest
-//!    path minus TCP), and through real TCP connections when the batch codec is built;
+//!    path minus TCP), and through real TCP connections (agents' encoding done beforehand);
 //! 3. query times on a dataset of N rows spread over 24 h: 10-minute timeline window (all,
 //!    one board, one link), fingerprint lookups, a flow in the window.
 
@@ -266,16 +266,7 @@ fn writer_path(total: usize, producers: usize) {
 }
 
 fn tcp_path(total: usize, conns: usize) {
-    use hopcap_proto::batch::BatchEncoder;
     println!("\n== 2b. TCP ingest from {conns} connections, default indexes (time)");
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let codec = std::panic::catch_unwind(|| BatchEncoder::new("probe", 1 << 16));
-    std::panic::set_hook(quiet);
-    if codec.is_err() {
-        println!("skipped: the batch codec (proto/src/batch) is not built yet");
-        return;
-    }
     let dir = ScratchDir::new("bench-tcp").unwrap();
     let conn = open(&dir.join("t.db"), DEFAULT);
     let w = WriterHandle::spawn(conn, WriterConfig::default(), 256).unwrap();

@@ -318,7 +318,6 @@ fn send_batches(
 }
 
 #[test]
-#[ignore = "needs the batch codec (proto/src/batch, helper wirefmt)"]
 fn hundred_agents_stream_batches_that_are_stored_once_and_acknowledged() {
     let mut c = Collector::start(Duration::from_secs(30));
     let addr = c.addr();
@@ -326,7 +325,7 @@ fn hundred_agents_stream_batches_that_are_stored_once_and_acknowledged() {
         .map(|i| {
             std::thread::spawn(move || {
                 let name = format!("pi{i:03}");
-                let mut enc = BatchEncoder::new(&name, 64 * 1024);
+                let mut enc = Box::new(BatchEncoder::new(&name, 64 * 1024));
                 let mut g = SampleGen::new(i + 1, 1_795_694_400_000_000_000 + i * 1_000);
                 let mut s = connect(addr);
                 s.write_all(&[hello(&name), links(4)].concat()).unwrap();
@@ -352,8 +351,78 @@ fn hundred_agents_stream_batches_that_are_stored_once_and_acknowledged() {
         ),
         100
     );
+    // Three hops per packet: links 0-2 of each board.
     assert_eq!(
         count(&db, "SELECT count(DISTINCT link) FROM observations"),
-        400
+        300
     );
+}
+
+/// One batch of 100 packets x 3 hops, encoded.
+fn batch(enc: &mut BatchEncoder, g: &mut SampleGen) -> Vec<u8> {
+    for _ in 0..100 {
+        for o in g.packet(&[0, 1, 2], 3) {
+            enc.push(&o).expect("a 300-record batch fits");
+        }
+    }
+    enc.finish().to_vec()
+}
+
+/// Reads acknowledgements until `seq` is acknowledged.
+fn wait_ack(s: &mut TcpStream, seq: u64) {
+    let mut buf = Vec::new();
+    loop {
+        let mut b = [0u8; 64];
+        let n = s.read(&mut b).expect("an acknowledgement");
+        assert!(n > 0, "closed before acknowledging #{seq}");
+        buf.extend_from_slice(&b[..n]);
+        while let Some((used, acked)) = parse_ack(&buf).unwrap() {
+            buf.drain(..used);
+            if acked >= seq {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn resent_batches_are_stored_once_and_gaps_counted() {
+    let mut c = Collector::start(Duration::from_secs(30));
+    let mut enc = Box::new(BatchEncoder::new("pi", 64 * 1024));
+    let mut g = SampleGen::new(3, 1_795_694_400_000_000_000);
+    let batches: Vec<Vec<u8>> = (0..5).map(|_| batch(&mut enc, &mut g)).collect();
+    let mut first = connect(c.addr());
+    first.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    for b in &batches {
+        first.write_all(&frame(&Message::Batch(b))).unwrap();
+    }
+    wait_ack(&mut first, 4);
+    drop(first); // the agent never saw that ack: it sends #4 again on its next connection
+    let mut second = connect(c.addr());
+    second.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    second
+        .write_all(&frame(&Message::Batch(&batches[4])))
+        .unwrap();
+    enc.reset();
+    let b5 = batch(&mut enc, &mut g);
+    let _dropped_b6 = batch(&mut enc, &mut g); // the agent's queue overflowed
+    enc.reset();
+    let b7 = batch(&mut enc, &mut g);
+    second
+        .write_all(&[frame(&Message::Batch(&b5)), frame(&Message::Batch(&b7))].concat())
+        .unwrap();
+    wait_ack(&mut second, 7);
+    second
+        .write_all(&frame(&Message::Bye(Bye { batches_sent: 3 })))
+        .unwrap();
+    assert!(closed_by_collector(&mut second));
+    let db = c.finish();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM observations"),
+        7 * 300,
+        "batches 0-5 and 7, once each"
+    );
+    assert_eq!(count(&db, "SELECT batches FROM boards"), 7);
+    assert_eq!(count(&db, "SELECT lost_batches FROM boards"), 1);
+    assert_eq!(count(&db, "SELECT last_seq FROM boards"), 7);
 }

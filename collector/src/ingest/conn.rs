@@ -8,7 +8,7 @@ use super::ack::encode_ack;
 use super::seq::{judge, Verdict};
 use crate::store::boards::{BoardHello, BoardStats};
 use crate::store::command::{BoardSession, ObservationBatch, Reply, WriteCmd};
-use hopcap_proto::batch::BatchDecoder;
+use hopcap_proto::batch::{BatchDecoder, BatchHeader};
 use hopcap_proto::frame::{FrameDecoder, FrameError, HEADER_LEN};
 use hopcap_proto::message::{Hello, LinkStats, Links, Message, Stats};
 use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind, Observation};
@@ -71,7 +71,7 @@ struct Agent {
     /// Set by hello.
     session: Option<Session>,
     /// Made at the first batch.
-    batches: Option<BatchDecoder>,
+    batches: Option<Box<BatchDecoder>>,
     /// A link dump being received in chunks.
     dump: Vec<LinkInfo>,
     link_stats: HashMap<LinkKey, LinkStats>,
@@ -230,57 +230,66 @@ impl Agent {
         let board = self.session()?.board;
         self.received_batches += 1;
         let mut decoded: Vec<Observation> = Vec::new();
-        let decoder = self.batches.get_or_insert_with(BatchDecoder::new);
+        let decoder = self
+            .batches
+            .get_or_insert_with(|| Box::new(BatchDecoder::new()));
         let result = decoder.decode(bytes, |obs| decoded.push(obs));
-        let mut rows = Vec::with_capacity(decoded.len());
-        for obs in decoded {
-            rows.push((self.link_id(obs.link)?, obs));
+        // The sequence number also of a batch that failed to decode, to judge and acknowledge
+        // it (a resent batch after a reconnect fails when it needs the codec state of batches
+        // before it; it is then usually a duplicate anyway).
+        let seq = match &result {
+            Ok(info) => Some(info.header.seq),
+            Err(_) => postcard::take_from_bytes::<BatchHeader>(bytes)
+                .ok()
+                .map(|(h, _)| h.seq),
+        };
+        let s = sess(&mut self.session)?;
+        let verdict = seq.map(|seq| judge(s.last_seq, seq));
+        if let (Some(Verdict::New { .. }), Some(seq)) = (verdict, seq) {
+            s.last_seq = Some(seq);
         }
-        let batch = match result {
-            Ok(info) => {
-                let seq = info.header.seq;
-                let s = sess(&mut self.session)?;
-                let verdict = judge(s.last_seq, seq);
-                if let Verdict::New { .. } = verdict {
-                    s.last_seq = Some(seq);
-                }
-                let (lost, duplicate) = match verdict {
-                    Verdict::New { lost } => (lost, false),
-                    Verdict::Duplicate => (0, true),
-                };
-                if lost > 0 {
-                    log::warn!(
-                        "{}: board {:?} lost {lost} batches before #{seq}",
-                        self.peer,
-                        s.name
-                    );
-                }
-                ObservationBatch {
-                    board,
-                    seq: Some(seq),
-                    lost_batches: lost,
-                    duplicate,
-                    rows,
-                    committed: Some(Arc::clone(&self.committed)),
-                }
-            }
-            Err(e) => {
-                // Keep what decoded; the rest of this batch is lost. The decoder waits for the
-                // agent's next self-contained batch.
-                log::warn!(
-                    "{}: undecodable batch ({} records kept): {e:?}",
-                    self.peer,
-                    rows.len()
+        let (mut lost, duplicate) = match verdict {
+            Some(Verdict::New { lost }) => (lost, false),
+            Some(Verdict::Duplicate) => (0, true),
+            None => (0, false),
+        };
+        if lost > 0 {
+            log::warn!(
+                "{}: board {:?} lost {lost} batches before #{seq:?}",
+                self.peer,
+                s.name
+            );
+        }
+        if let Err(e) = &result {
+            if duplicate {
+                log::debug!(
+                    "{}: resent batch #{seq:?} already stored ({e:?})",
+                    self.peer
                 );
-                ObservationBatch {
-                    board,
-                    seq: None,
-                    lost_batches: 1,
-                    duplicate: false,
-                    rows,
-                    committed: None,
-                }
+            } else {
+                // Keep what decoded; the rest is lost. The decoder waits for a reset batch.
+                log::warn!(
+                    "{}: undecodable batch #{seq:?} ({} records kept): {e:?}",
+                    self.peer,
+                    decoded.len()
+                );
+                lost += 1;
             }
+        }
+        let mut rows = Vec::with_capacity(decoded.len());
+        if !duplicate {
+            for obs in decoded {
+                rows.push((self.link_id(obs.link)?, obs));
+            }
+        }
+        let committed = seq.map(|_| Arc::clone(&self.committed));
+        let batch = ObservationBatch {
+            board,
+            seq,
+            lost_batches: lost,
+            duplicate,
+            rows,
+            committed,
         };
         self.tx
             .send(WriteCmd::Batch(batch))

@@ -108,7 +108,7 @@ fn accept_loop(
                 active.fetch_add(1, Ordering::Relaxed);
                 let spawned = std::thread::Builder::new()
                     .name(format!("agent-{peer}"))
-                    .stack_size(256 * 1024)
+                    .stack_size(1024 * 1024)
                     .spawn(move || {
                         serve_agent(stream, tx, &cfg, &stop);
                         active.fetch_sub(1, Ordering::Relaxed);
