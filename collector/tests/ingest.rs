@@ -426,3 +426,80 @@ fn resent_batches_are_stored_once_and_gaps_counted() {
     assert_eq!(count(&db, "SELECT lost_batches FROM boards"), 1);
     assert_eq!(count(&db, "SELECT last_seq FROM boards"), 7);
 }
+
+/// Ends the child also when an assertion fails.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_binary_ingests_and_stops_cleanly_on_sigint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_hopcap-collector");
+    let dir = ScratchDir::new("serve-bin").unwrap();
+    let db = dir.join("s.db");
+    let db_arg = db.to_str().unwrap();
+    let bad = Command::new(bin)
+        .args(["serve", "--db", db_arg, "--retain-mb", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--retain-mb"));
+    let mut child = Child(
+        Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db_arg,
+                "--retain-hours",
+                "48",
+            ])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = log.next().expect("serve logs its address").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().parse().unwrap();
+        }
+    };
+    let mut enc = Box::new(BatchEncoder::new("edge1", 64 * 1024));
+    let mut g = SampleGen::new(11, 1_795_694_400_000_000_000);
+    let mut s = connect(addr);
+    let b0 = batch(&mut enc, &mut g);
+    s.write_all(&[hello("edge1"), links(3), frame(&Message::Batch(&b0))].concat())
+        .unwrap();
+    wait_ack(&mut s, 0);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(
+        closed_by_collector(&mut s),
+        "shutdown closes agent connections"
+    );
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let out = Command::new(bin)
+        .args(["boards", "--db", db_arg, "--json"])
+        .output()
+        .unwrap();
+    let board: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (board["name"].as_str(), board["observations"].as_i64()),
+        (Some("edge1"), Some(300))
+    );
+    assert_eq!(board["state"], "disconnected");
+}

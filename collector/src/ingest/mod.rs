@@ -164,8 +164,14 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            // A second signal: do not wait (e.g. for a full disk). Committed data is safe.
+            eprintln!("hopcap-collector: stopping now; uncommitted records are lost");
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
