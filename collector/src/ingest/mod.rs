@@ -3,6 +3,7 @@
 //! batches and hand rows to the store's single writer through its bounded channel.
 
 pub mod ack;
+mod agent;
 pub mod conn;
 pub mod seq;
 
