@@ -163,6 +163,14 @@ fn timeline_merges_boards_in_time_order() {
         "1795694400.001",
     ]));
     assert!(window.lines().count() < lines.len() && window.lines().count() > 0);
+    let tcp7 = stdout(&run(&[
+        "timeline", "--db", db, "--filter", "tcp", "--limit", "7",
+    ]));
+    assert_eq!(
+        tcp7.lines().count(),
+        7,
+        "the limit counts lines printed after the filter"
+    );
     let limited = stdout(&run(&["timeline", "--db", db, "--limit", "7"]));
     assert_eq!(limited.lines().collect::<Vec<_>>(), lines[..7]);
 }
