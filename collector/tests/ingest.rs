@@ -368,8 +368,8 @@ fn batch(enc: &mut BatchEncoder, g: &mut SampleGen) -> Vec<u8> {
     enc.finish().to_vec()
 }
 
-/// Reads acknowledgements until `seq` is acknowledged.
-fn wait_ack(s: &mut TcpStream, seq: u64) {
+/// Reads acknowledgements until `seq` is acknowledged; returns the acknowledged number.
+fn wait_ack(s: &mut TcpStream, seq: u64) -> u64 {
     let mut buf = Vec::new();
     loop {
         let mut b = [0u8; 64];
@@ -379,7 +379,7 @@ fn wait_ack(s: &mut TcpStream, seq: u64) {
         while let Some((used, acked)) = parse_ack(&buf).unwrap() {
             buf.drain(..used);
             if acked >= seq {
-                return;
+                return acked;
             }
         }
     }
@@ -502,4 +502,57 @@ fn serve_binary_ingests_and_stops_cleanly_on_sigint() {
         (Some("edge1"), Some(300))
     );
     assert_eq!(board["state"], "disconnected");
+}
+
+#[test]
+fn kill_9_keeps_every_acknowledged_batch_and_a_sound_file() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_hopcap-collector");
+    let dir = ScratchDir::new("kill9").unwrap();
+    let db = dir.join("k.db");
+    let mut child = Child(
+        Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = log.next().expect("serve logs its address").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().parse().unwrap();
+        }
+    };
+    let mut enc = Box::new(BatchEncoder::new("pi", 64 * 1024));
+    let mut g = SampleGen::new(12, 1_795_694_400_000_000_000);
+    let mut s = connect(addr);
+    s.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    for _ in 0..20 {
+        let b = batch(&mut enc, &mut g);
+        s.write_all(&frame(&Message::Batch(&b))).unwrap();
+    }
+    // Killed while later batches may still be in flight or uncommitted.
+    let acked = wait_ack(&mut s, 9);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let conn = Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n = count(&conn, "SELECT count(*) FROM observations");
+    let at_least = (acked as i64 + 1) * 300;
+    assert!(
+        n >= at_least && n % 300 == 0,
+        "{n} rows: every acknowledged batch ({at_least} rows), whole batches only"
+    );
 }
