@@ -2,8 +2,12 @@
 //! Data flow: sys (sockets, rings, netns, netlink) → links (what to capture) → capture
 //! (frames from all rings, decoded in place) → export (batches to the collector) or print.
 
+pub mod capture;
+pub mod cli;
 pub mod export;
 pub mod links;
 pub mod logger;
 pub mod offline;
+pub mod pipeline;
+pub mod run;
 pub mod sys;

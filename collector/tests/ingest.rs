@@ -1,6 +1,6 @@
 //! The ingest server with simulated agents: real frames over loopback TCP into a real store.
 
-use hopcap_collector::ingest::ack::{parse_ack, ACK_LEN};
+use hopcap_collector::ingest::ack::{parse_ack, ACK_MAX_LEN};
 use hopcap_collector::ingest::{IngestConfig, Server};
 use hopcap_collector::store::sample::SampleGen;
 use hopcap_collector::store::scratch::ScratchDir;
@@ -74,6 +74,7 @@ fn hello(name: &str) -> Vec<u8> {
         version: PROTOCOL_VERSION,
         agent_id: heapless::String::try_from(name).unwrap(),
         boot_id: [7; 16],
+        run_id: 1,
         clock: ClockInfo {
             realtime_ns: 1_795_694_400_000_000_000,
             monotonic_ns: 1,
@@ -133,6 +134,9 @@ fn stats(drops: u64) -> Vec<u8> {
         queue_drops: 2,
         records_sent: 0,
         batches_sent: 0,
+        kernel_drops: 0,
+        freeze_count: 0,
+        losing_frames: 0,
         links,
     }))
 }
@@ -305,7 +309,7 @@ fn send_batches(
     let mut acked = None;
     let mut buf = Vec::new();
     while acked != Some(want) {
-        let mut b = [0u8; ACK_LEN];
+        let mut b = [0u8; ACK_MAX_LEN];
         let n = s.read(&mut b).expect("an acknowledgement");
         assert!(n > 0, "closed before acknowledging");
         buf.extend_from_slice(&b[..n]);

@@ -234,7 +234,6 @@ fn query_errors_are_clear() {
             vec!["timeline", "--db", db, "--since", "-1m", "--until", "-2m"],
             "before --until",
         ),
-        (vec!["paths", "--db", db], "not yet implemented"),
     ] {
         let o = run(&args);
         let err = String::from_utf8_lossy(&o.stderr);

@@ -20,6 +20,7 @@ pub mod layer;
 pub mod message;
 pub mod print;
 pub mod record;
+pub mod summarize;
 pub mod summary;
 pub mod types;
 pub mod wire;

@@ -50,6 +50,9 @@ pub struct Hello {
     /// /proc/sys/kernel/random/boot_id as 16 bytes: a new value means the board rebooted
     /// (its monotonic clock and link ifindexes restarted).
     pub boot_id: [u8; 16],
+    /// Distinguishes runs of the agent on one boot (its start time in ns): batch sequence
+    /// numbers restart at 0 with each run.
+    pub run_id: u64,
     pub clock: ClockInfo,
     pub capture: CaptureMode,
     /// Bytes captured per frame at most.
@@ -122,6 +125,12 @@ pub struct Stats {
     /// Observations and batches handed to the connection.
     pub records_sent: u64,
     pub batches_sent: u64,
+    /// Socket-wide kernel counters summed over the agent's capture sockets (one per
+    /// namespace), cumulative: PACKET_STATISTICS drops, ring freezes, frames flagged
+    /// TP_STATUS_LOSING. Sent in full with the first message of a report, 0 in the others.
+    pub kernel_drops: u64,
+    pub freeze_count: u64,
+    pub losing_frames: u64,
     /// A subset of the links when there are more than [`STATS_PER_MESSAGE`].
     pub links: Vec<LinkStats, STATS_PER_MESSAGE>,
 }
@@ -131,6 +140,15 @@ pub struct Stats {
 pub struct Bye {
     /// Batches sent on this connection, so the collector can tell whether it got them all.
     pub batches_sent: u64,
+}
+
+/// The collector's reply: every batch with a sequence number up to `seq` (of this agent
+/// run) is stored. The agent keeps a batch until it is acknowledged, so a connection that
+/// breaks loses nothing: unacknowledged batches are sent again and the collector drops
+/// the copies it already has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub seq: u64,
 }
 
 /// The one-byte message type of a frame header.
@@ -143,6 +161,7 @@ pub enum MessageType {
     Batch = 4,
     Stats = 5,
     Bye = 6,
+    Ack = 7,
 }
 
 impl MessageType {
@@ -154,6 +173,7 @@ impl MessageType {
             4 => MessageType::Batch,
             5 => MessageType::Stats,
             6 => MessageType::Bye,
+            7 => MessageType::Ack,
             _ => return None,
         })
     }
@@ -172,6 +192,8 @@ pub enum Message<'a> {
     Batch(&'a [u8]),
     Stats(Stats),
     Bye(Bye),
+    /// Collector → agent.
+    Ack(Ack),
 }
 
 impl Message<'_> {
@@ -183,6 +205,7 @@ impl Message<'_> {
             Message::Batch(_) => MessageType::Batch,
             Message::Stats(_) => MessageType::Stats,
             Message::Bye(_) => MessageType::Bye,
+            Message::Ack(_) => MessageType::Ack,
         }
     }
 }
@@ -232,7 +255,7 @@ mod tests {
             if let Some(t) = MessageType::from_u8(n) {
                 assert_eq!(t as u8, n);
             } else {
-                assert!(n == 0 || n > 6, "{n}");
+                assert!(n == 0 || n > 7, "{n}");
             }
         }
     }

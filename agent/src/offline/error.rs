@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub enum OfflineError {
     /// The file could not be opened or read.
     Io { path: PathBuf, source: io::Error },
+    /// The output (when printing a file) could not be written.
+    Output { source: io::Error },
     /// The first four bytes are neither a pcap nor a pcapng magic (shown as they appear in the file).
     BadMagic { magic: u32 },
     /// A pcap file header or pcapng section header of a version this reader does not know.
@@ -39,6 +41,7 @@ impl fmt::Display for OfflineError {
             OfflineError::Io { path, source } => {
                 write!(f, "cannot read {}: {}", path.display(), source)
             }
+            OfflineError::Output { source } => write!(f, "cannot write output: {source}"),
             OfflineError::BadMagic { magic } => {
                 write!(f, "not a pcap or pcapng file (magic 0x{magic:08x})")
             }
@@ -80,10 +83,16 @@ impl fmt::Display for OfflineError {
     }
 }
 
+impl OfflineError {
+    pub fn output(source: io::Error) -> OfflineError {
+        OfflineError::Output { source }
+    }
+}
+
 impl std::error::Error for OfflineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            OfflineError::Io { source, .. } => Some(source),
+            OfflineError::Io { source, .. } | OfflineError::Output { source } => Some(source),
             _ => None,
         }
     }

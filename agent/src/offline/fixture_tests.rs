@@ -1,6 +1,6 @@
 //! Hand-made pcap and pcapng byte fixtures, one feature or one damage each.
 
-use super::pcapng::ticks_to_ns;
+use super::timestamp::{ticks_to_ns, units_per_sec};
 use super::*;
 use hopcap_proto::types::LinkType;
 
@@ -498,4 +498,8 @@ fn timestamp_resolutions() {
     assert_eq!(ticks_to_ns(3 << 20, 1 << 20, 0), 3_000_000_000);
     assert_eq!(ticks_to_ns(5, 1, -10), 0);
     assert_eq!(ticks_to_ns(u64::MAX, 1, 0), u64::MAX);
+    assert_eq!(units_per_sec(9), Some(1_000_000_000));
+    assert_eq!(units_per_sec(0x80 | 63), Some(1 << 63));
+    assert_eq!(units_per_sec(0x80 | 64), None);
+    assert_eq!(units_per_sec(20), None);
 }

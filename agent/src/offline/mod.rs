@@ -10,8 +10,11 @@
 mod error;
 mod pcap;
 mod pcapng;
+mod print;
+mod timestamp;
 
 pub use error::OfflineError;
+pub use print::{format_packet, print_file, OutputMode};
 
 use hopcap_proto::types::LinkType;
 use std::fs::File;

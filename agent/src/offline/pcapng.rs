@@ -2,6 +2,7 @@
 //! followed by Interface Description Blocks and packet blocks that name an interface.
 //! Interfaces are numbered per section; blocks this reader has no use for are skipped.
 
+use super::timestamp::{ticks_to_ns, units_per_sec};
 use super::{OfflineError, PacketRecord, Source, MAX_RECORD_LEN};
 use hopcap_proto::types::LinkType;
 use pcap_parser::traits::PcapNGPacketBlock;
@@ -394,23 +395,4 @@ fn take_data(bytes: &mut Vec<u8>, at: usize, len: usize) -> Vec<u8> {
     bytes.truncate(end);
     bytes.drain(..at.min(end));
     std::mem::take(bytes)
-}
-
-/// if_tsresol to timestamp units per second: 10^n, or 2^n when the top bit is set. (Not
-/// pcap-parser's build_ts_resolution: it rejects every binary resolution.)
-fn units_per_sec(tsresol: u8) -> Option<u64> {
-    let n = u32::from(tsresol & 0x7f);
-    if tsresol & 0x80 == 0 {
-        10u64.checked_pow(n)
-    } else {
-        1u64.checked_shl(n)
-    }
-}
-
-/// Timestamp ticks to ns since the epoch: exact for decimal resolutions up to 1 ns, floored
-/// for finer or binary ones, clamped to the u64 range (a negative if_tsoffset can go below 0).
-pub(super) fn ticks_to_ns(ticks: u64, units_per_sec: u64, offset_secs: i64) -> u64 {
-    let ns = i128::from(ticks) * 1_000_000_000 / i128::from(units_per_sec.max(1))
-        + i128::from(offset_secs) * 1_000_000_000;
-    ns.clamp(0, i128::from(u64::MAX)) as u64
 }

@@ -2,6 +2,7 @@
 //! `boards`, `paths`, `flows` that read the store.
 
 pub mod boards;
+pub mod paths;
 pub mod time;
 
 use crate::store::retention::Retention;
@@ -199,8 +200,8 @@ pub fn run(cli: Cli) -> CmdResult {
             crate::render::timeline::run(&open_for_reading(&args.db.db)?, &args)
         }
         Command::Boards(args) => boards::run(&open_for_reading(&args.db.db)?, &args),
-        Command::Paths(args) => crate::correlate::run_paths(&open_for_reading(&args.db.db)?, &args),
-        Command::Flows(args) => crate::correlate::run_flows(&open_for_reading(&args.db.db)?, &args),
+        Command::Paths(args) => paths::run_paths(&open_for_reading(&args.db.db)?, &args),
+        Command::Flows(args) => paths::run_flows(&open_for_reading(&args.db.db)?, &args),
     }
 }
 

@@ -28,6 +28,7 @@ pub(super) struct Agent {
     /// A link dump being received in chunks.
     dump: Vec<LinkInfo>,
     link_stats: HashMap<LinkKey, LinkStats>,
+    socket_kernel_drops: u64,
     /// Raised by the writer after each committed batch (seq + 1); 0 = none yet.
     committed: Arc<AtomicU64>,
     acked: u64,
@@ -73,6 +74,7 @@ impl Agent {
             batches: None,
             dump: Vec::new(),
             link_stats: HashMap::new(),
+            socket_kernel_drops: 0,
             committed: Arc::new(AtomicU64::new(0)),
             acked: 0,
             received_batches: 0,
@@ -92,7 +94,9 @@ impl Agent {
         }
         let hello = BoardHello {
             name: h.agent_id.to_string(),
-            boot_id: hex(&h.boot_id),
+            // Batch sequence numbers restart with every agent run, so the run is part of the
+            // identity that keeps `last_seq` (duplicate detection) valid.
+            boot_id: format!("{}:{:x}", hex(&h.boot_id), h.run_id),
             agent_version: format!(
                 "protocol {} capture {:?} snaplen {} sample 1/{}",
                 h.version, h.capture, h.snaplen, h.sample
@@ -268,9 +272,17 @@ impl Agent {
         for l in &st.links {
             self.link_stats.insert(l.key, *l);
         }
+        // Socket-wide drops come in the first message of a report and 0 in the others; the
+        // counter is cumulative, so the largest value seen is the current one.
+        self.socket_kernel_drops = self.socket_kernel_drops.max(st.kernel_drops);
         let stats = BoardStats {
             kernel_packets: self.link_stats.values().map(|l| l.packets).sum(),
-            kernel_drops: self.link_stats.values().map(|l| l.kernel_drops).sum(),
+            kernel_drops: self.socket_kernel_drops
+                + self
+                    .link_stats
+                    .values()
+                    .map(|l| l.kernel_drops)
+                    .sum::<u64>(),
             queue_drops: st.queue_drops,
         };
         self.tx
@@ -301,6 +313,7 @@ impl Agent {
             }
             Message::Batch(bytes) => self.on_batch(bytes),
             Message::Stats(st) => self.on_stats(st),
+            Message::Ack(_) => Err(Close::Protocol("an ack from an agent".into())),
             Message::Bye(b) => {
                 let s = sess(&mut self.session)?;
                 log::info!(

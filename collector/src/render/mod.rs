@@ -1,3 +1,5 @@
 //! Text and JSON output of what the store holds.
 
+pub mod flows;
+pub mod paths;
 pub mod timeline;

@@ -31,7 +31,8 @@ pub(crate) enum LevelNet {
     },
 }
 
-pub(crate) type Levels = Vec<Level, { MAX_TUNNELS + 1 }>;
+/// Tunnels, the innermost IP header, and an undecoded EtherType after it.
+pub(crate) type Levels = Vec<Level, { MAX_TUNNELS + 2 }>;
 
 fn family_ethertype(a: &Addr) -> EtherType {
     match a {
@@ -71,7 +72,7 @@ pub(crate) fn levels(s: &Summary) -> Levels {
             dst: t.dst,
             proto,
         };
-        // Capacity is MAX_TUNNELS + 1, so the tunnels always fit.
+        // Capacity is MAX_TUNNELS + 2, so the tunnels always fit.
         let _ = out.push(Level {
             ethertype: family_ethertype(&t.src),
             net,
@@ -96,6 +97,26 @@ pub(crate) fn levels(s: &Summary) -> Levels {
         } => Some((src_port, dst_port)),
         _ => None,
     };
+    // The summary's EtherType is the innermost one announced. When that is not the
+    // innermost IP header's own (a tunnel whose inner packet was not decoded: VXLAN to an
+    // unknown EtherType, GRE to a cut-off header), the IP header and the announced
+    // EtherType are two levels, as the BPF walk sees them.
+    if let Net::Ip(ip) = s.net {
+        let own = family_ethertype(&ip.src);
+        if own != s.ethertype {
+            let _ = out.push(Level {
+                ethertype: own,
+                net,
+                ports,
+            });
+            let _ = out.push(Level {
+                ethertype: s.ethertype,
+                net: LevelNet::None,
+                ports: None,
+            });
+            return out;
+        }
+    }
     let _ = out.push(Level {
         ethertype: s.ethertype,
         net,

@@ -16,28 +16,59 @@
 //!
 //! # Semantics: every IP level counts
 //! hopcap follows packets through tunnels, so a filter must keep the underlay copies of the
-//! packets it selects. A frame has one or more *levels*: the header of each tunnel's outer IP
-//! (VXLAN, Geneve, GTP-U, GRE, IP-in-IP; outermost first) and the innermost network layer.
-//! `host`, `net`, `port`, `portrange`, `proto`, `tcp`/`udp`/`icmp`/`icmp6` and
-//! `ip`/`ip6`/`arp` are true when they hold at ANY level; so `host 10.1.0.5` selects both
-//! 10.1.0.5's own packets and the VXLAN frames carrying them, and `udp port 4789` still
-//! selects VXLAN frames. Each primitive is judged on its own, so `src host A and dst host B`
-//! may be satisfied by two different levels.
+//! packets it selects. A frame has one or more *levels*: the outer IP header of each tunnel
+//! (VXLAN, Geneve, GTP-U, GRE, IP-in-IP; outermost first) and the innermost network layer,
+//! as crate::decode and `Summary::from_decoded` see them. `host`, `net`, `port`,
+//! `portrange`, `proto`, `tcp`/`udp`/`icmp`/`icmp6` and `ip`/`ip6`/`arp` are true when they
+//! hold at ANY level; so `host 10.1.0.5` selects both 10.1.0.5's own packets and the VXLAN
+//! frames carrying them, and `udp port 4789` still selects VXLAN frames (the outer UDP
+//! ports are a level's ports too). Each primitive is judged on its own, so
+//! `src host A and dst host B` may be satisfied by two different levels.
+//! The same holds in the compiled BPF program: its prologue (walk) decodes the same levels
+//! and follows the decoder's rules, and the tests check that the program and
+//! [`Filter::matches`] agree on hand-made frames and on every frame of the shared corpus.
 //! Differences from tcpdump, all consequences of that rule or of the decoder's view:
-//! - VLAN tags (in-frame or stripped by the NIC) are always looked through; `vlan` does not
-//!   shift the offsets of later primitives. `vlan` and `vlan N` test the outermost tag.
+//! - VLAN tags (in-frame or stripped by the NIC), MPLS, PPPoE and Cisco shims are always
+//!   looked through; `vlan` does not shift the offsets of later primitives. `vlan` and
+//!   `vlan N` test the first tag met (a NIC-stripped one first), as `Summary::vlan`.
 //! - The transport protocol of IPv6 is the one after the extension-header chain (hop-by-hop,
-//!   routing, fragment, destination options, mobility, AH), not the fixed header's next header.
-//! - `host`/`net` with no protocol also match ARP sender/target addresses (as tcpdump does).
+//!   routing, fragment, destination options, mobility, AH; AH after IPv4 too), not the
+//!   fixed header's next header; ports are found after the chain.
+//! - A header counts only if the decoder accepts it: an IPv4 header with IHL < 5 or a total
+//!   length below it has no protocol and no addresses (tcpdump still reads them).
+//! - `host`/`net` with no protocol also match ARP and RARP sender/target addresses (as
+//!   tcpdump does); an ARP without 6-byte/4-byte addresses counts as 0.0.0.0 to 0.0.0.0.
 //! - Ports exist only on TCP and UDP headers of unfragmented packets or first fragments
 //!   (tcpdump's rule); non-first fragments match `tcp`/`udp` but never a port.
-//! - No host or service names, no `ether`, `less`/`greater`, arithmetic or byte tests.
+//! - No host or service names, no `ether`, `less`/`greater`, `gateway`, `protochain`,
+//!   arithmetic or byte tests.
+//!
+//! # The socket program ([`compile`])
+//! ifindex allow-list (SKF_AD_IFINDEX) → header walk → exclude list (the agent's own TCP/UDP
+//! endpoints, both directions, at any level) → user filter → `ret snaplen` or `ret 0`.
+//! Frames of ARPHRD_ETHER and ARPHRD_LOOPBACK devices are taken as Ethernet, every other
+//! device type as raw IP (tun, WireGuard, ipip, sit, PPP) — decode those with
+//! `LinkType::RAW` to agree. A NIC-stripped VLAN tag is read with SKF_AD_VLAN_TAG(_PRESENT).
+//! The walk is about 1450 instructions of the kernel's 4096; a filter too long for the rest
+//! is an error (`CompileError::TooLong`), never a truncated program. What the walk does not
+//! follow is listed in `walk`'s module docs.
 
+mod asm;
+pub mod bpf;
+pub mod bpf_vm;
+mod error;
 mod eval;
 mod lex;
+pub mod op;
 mod parse;
+mod walk;
 
-pub use parse::{Expected, ParseError, ParseErrorKind};
+#[cfg(test)]
+mod tests;
+
+pub use bpf::{compile, BpfInsn, CompileError, CompileOptions, Endpoint, Program, BPF_MAXINSNS};
+pub use error::{Expected, ParseError, ParseErrorKind};
+pub use parse::MAX_DEPTH;
 
 use crate::types::{Addr, EtherType, IpProto};
 use heapless::Vec;

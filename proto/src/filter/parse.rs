@@ -1,104 +1,17 @@
 //! Recursive-descent parser for the filter subset, into the bounded node list of [`Filter`].
 
+use super::error::{Expected, ParseError, ParseErrorKind};
 use super::lex::{Lexer, Tok, Token};
 use super::{AddrQual, Dir, Family, Filter, NetAddr, Node, PortQual, Primitive, MAX_NODES};
-use crate::types::{Addr, EtherType, IpProto};
+use crate::types::{EtherType, IpProto};
 use core::net::{Ipv4Addr, Ipv6Addr};
 use heapless::Vec;
+use value::{looks_like_id, parse_addr, parse_number, parse_partial_v4, prefix_mask_v4};
+
+mod value;
 
 /// Parentheses and `not`s nest at most this deep (bounds the parser's recursion).
 pub const MAX_DEPTH: usize = 32;
-
-/// Why an expression was rejected, and the byte offset in it where that was noticed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub offset: usize,
-    pub kind: ParseErrorKind,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParseErrorKind {
-    /// Something else was found (or the expression ended) where this was needed.
-    Expected(Expected),
-    /// A byte that starts no token (`&`, `=`, non-ASCII, ...).
-    UnexpectedByte,
-    /// A number too large for its place (port, VLAN id, protocol, prefix length).
-    OutOfRange,
-    /// A network address with bits set outside its mask (`net 10.0.0.1/8`).
-    HostBitsSet,
-    /// A protocol that does not go with the primitive (`tcp host`, `arp port`).
-    IllegalQualifier,
-    /// An address of the wrong IP version for its qualifier (`ip6 host 10.0.0.1`).
-    FamilyMismatch,
-    /// A bare address or number with no earlier qualifiers to repeat (`tcp or 80`).
-    NothingToRepeat,
-    /// More than [`MAX_NODES`] primitives and operators.
-    TooManyNodes,
-    /// Parentheses or `not` nested deeper than [`MAX_DEPTH`].
-    TooDeep,
-}
-
-/// What the parser was looking for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expected {
-    /// A primitive, `not` or `(`.
-    Primitive,
-    /// `and`, `or`, `)` or the end.
-    OperatorOrEnd,
-    CloseParen,
-    /// An IPv4 or IPv6 address.
-    Address,
-    /// A network: partial IPv4 (`10`, `10.1`), address with `/len` or `mask`, IPv6 prefix.
-    Network,
-    /// A dotted IPv4 mask after `mask`.
-    Mask,
-    PrefixLen,
-    Port,
-    /// `low-high`.
-    PortRange,
-    /// A protocol number or name (`6`, `\tcp`).
-    Protocol,
-}
-
-impl core::fmt::Display for Expected {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Expected::Primitive => "a primitive, 'not' or '('",
-            Expected::OperatorOrEnd => "'and', 'or', ')' or the end",
-            Expected::CloseParen => "')'",
-            Expected::Address => "an IPv4 or IPv6 address",
-            Expected::Network => "a network (10.0.0.0/8, 10.1, fd00::/8)",
-            Expected::Mask => "a dotted IPv4 mask",
-            Expected::PrefixLen => "a prefix length",
-            Expected::Port => "a port number",
-            Expected::PortRange => "a port range (low-high)",
-            Expected::Protocol => "a protocol number or name",
-        })
-    }
-}
-
-impl core::fmt::Display for ParseError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "filter error at byte {}: ", self.offset)?;
-        match self.kind {
-            ParseErrorKind::Expected(e) => write!(f, "expected {e}"),
-            ParseErrorKind::UnexpectedByte => f.write_str("unexpected character"),
-            ParseErrorKind::OutOfRange => f.write_str("number out of range"),
-            ParseErrorKind::HostBitsSet => f.write_str("network has bits set outside its mask"),
-            ParseErrorKind::IllegalQualifier => {
-                f.write_str("qualifier does not apply to this primitive")
-            }
-            ParseErrorKind::FamilyMismatch => {
-                f.write_str("address family does not match its qualifier")
-            }
-            ParseErrorKind::NothingToRepeat => {
-                f.write_str("bare value with no qualifiers to repeat")
-            }
-            ParseErrorKind::TooManyNodes => write!(f, "more than {MAX_NODES} terms"),
-            ParseErrorKind::TooDeep => write!(f, "nested deeper than {MAX_DEPTH}"),
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ProtoKw {
@@ -536,53 +449,9 @@ fn addr_qual(proto: ProtoKw, net: &NetAddr, at: usize) -> Result<AddrQual, Parse
     Ok(qual)
 }
 
-/// Keywords never start with a digit; IPv6 addresses may start with a letter but hold ':'.
-fn looks_like_id(w: &str) -> bool {
-    w.starts_with(|c: char| c.is_ascii_digit()) || w.contains(':')
-}
-
-fn parse_addr(w: &str) -> Option<Addr> {
-    if w.contains(':') {
-        w.parse::<Ipv6Addr>().ok().map(|a| Addr::V6(a.octets()))
-    } else {
-        w.parse::<Ipv4Addr>().ok().map(|a| Addr::V4(a.octets()))
-    }
-}
-
-/// Decimal or `0x` hex, as u32 (None if not a number or too large).
-fn parse_number(w: &str) -> Option<u32> {
-    match w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None if w.bytes().all(|b| b.is_ascii_digit()) => w.parse().ok(),
-        None => None,
-    }
-}
-
 fn parse_u16(w: &str, at: usize, want: Expected) -> Result<u16, ParseError> {
     let n = parse_number(w).ok_or(expected(at, want))?;
     u16::try_from(n).map_err(|_| err(at, ParseErrorKind::OutOfRange))
-}
-
-/// `10`, `10.1`, `10.1.2`, `10.1.2.3` and the number of bits they give (8 per part).
-fn parse_partial_v4(w: &str) -> Option<([u8; 4], u8)> {
-    let mut addr = [0u8; 4];
-    let mut parts = 0u8;
-    for part in w.split('.') {
-        let slot = addr.get_mut(usize::from(parts))?;
-        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        *slot = part.parse().ok()?;
-        parts += 1;
-    }
-    Some((addr, parts * 8))
-}
-
-fn prefix_mask_v4(len: u8) -> [u8; 4] {
-    let m = u32::MAX
-        .checked_shl(32 - u32::from(len.min(32)))
-        .unwrap_or(0);
-    m.to_be_bytes()
 }
 
 #[cfg(test)]

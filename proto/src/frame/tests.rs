@@ -11,6 +11,7 @@ fn hello() -> Hello {
         version: PROTOCOL_VERSION,
         agent_id: String::try_from("pi-01").unwrap(),
         boot_id: [7; 16],
+        run_id: 99,
         clock: ClockInfo {
             realtime_ns: 1_780_000_000_000_000_000,
             monotonic_ns: 12_345,
@@ -74,6 +75,9 @@ fn every_message() -> [Message<'static>; 6] {
             queue_drops: 3,
             records_sent: 100,
             batches_sent: 2,
+            kernel_drops: 1,
+            freeze_count: 0,
+            losing_frames: 3,
             links: per_link,
         }),
         Message::Bye(Bye { batches_sent: 2 }),

@@ -13,6 +13,8 @@ use crate::types::{Addr, IpProto, PacketType};
 use core::fmt::{self, Write};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
+/// Type/length values up to this are 802.3 lengths, not EtherTypes.
+const MAX_8023_LENGTH: u16 = 1500;
 
 /// Writes one line (without the newline). An empty `link_label` or a `None` pkttype is left out.
 pub fn write_line<W: Write + ?Sized>(
@@ -66,8 +68,11 @@ pub fn write_summary<W: Write + ?Sized>(w: &mut W, s: &Summary, wire_len: u32) -
                     ..
                 })
             );
-            if decoded_up_to_unknown {
-                let t = s.ethertype;
+            let t = s.ethertype;
+            if decoded_up_to_unknown && t.0 <= MAX_8023_LENGTH {
+                // Not a type but an IEEE 802.3 length: an LLC frame (STP, CDP, ...).
+                write!(w, "802.3, length {wire_len}")?;
+            } else if decoded_up_to_unknown {
                 write!(
                     w,
                     "ethertype {} (0x{:04x}), length {wire_len}",
@@ -127,7 +132,8 @@ fn write_tunnel<W: Write + ?Sized>(w: &mut W, t: &Tunnel) -> fmt::Result {
     write_endpoints(w, t.src, t.src_port, t.dst, t.dst_port)?;
     match t.kind {
         TunnelKind::Vxlan { vni } => write!(w, "VXLAN vni {vni}: "),
-        TunnelKind::Geneve { vni } => write!(w, "Geneve vni {vni}: "),
+        // tcpdump prints the Geneve VNI in hex, the VXLAN one in decimal.
+        TunnelKind::Geneve { vni } => write!(w, "Geneve vni 0x{vni:x}: "),
         TunnelKind::Gre { key: Some(key) } => write!(w, "GRE key {key}: "),
         TunnelKind::Gre { key: None } => w.write_str("GRE: "),
         TunnelKind::Gtpu { teid } => write!(w, "GTPv1-U teid {teid}: "),

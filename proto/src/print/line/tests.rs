@@ -295,6 +295,8 @@ fn stops_truncated_invalid_unsupported() {
         line(None, "", &s, 128),
         "07:28:25.298858 ethertype Unknown (0x8926), length 128"
     );
+    s.ethertype = EtherType(0x0026);
+    assert_eq!(line(None, "", &s, 60), "07:28:25.298858 802.3, length 60");
     let ip = ip4([10, 0, 0, 1], [224, 0, 0, 1], IpProto::IGMP, 8);
     s = summary(Net::Ip(ip), Transport::None);
     s.stop = Some(StopInfo {
@@ -329,6 +331,6 @@ fn vlan_prefix_and_ipv6_tunnel_endpoints() {
     };
     s.tunnels.push(outer).unwrap();
     assert!(line(None, "", &s, 60).ends_with(
-        " vlan 100: IP6 ::1.1 > ::1.6081: Geneve vni 11: IP 10.0.0.1.5 > 10.0.0.2.6: UDP, length 0"
+        " vlan 100: IP6 ::1.1 > ::1.6081: Geneve vni 0xb: IP 10.0.0.1.5 > 10.0.0.2.6: UDP, length 0"
     ));
 }

@@ -1,0 +1,339 @@
+//! One packet socket of one network namespace, read through the TPACKET_V3 ring or, where the
+//! ring is unavailable (qemu-user: ENOPROTOOPT), through recvmsg into a reusable buffer. Both
+//! hand out the same [`FrameRef`].
+
+use crate::sys::ring::{RingGeometry, RxRing};
+use crate::sys::socket::PacketSocket;
+use crate::sys::{FrameRef, PacketType};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How a source reads frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureMode {
+    /// TPACKET_V3 mmap ring: no copy, no syscall per frame.
+    Ring,
+    /// poll + recvmsg per frame into one buffer (emulation, or forced).
+    Recv,
+}
+
+/// Settings for every source.
+///
+/// Memory per namespace: ring mode maps `ring.block_size * ring.block_count` (default 4 x
+/// 64 KiB = 256 KiB); recv mode allocates `recv_frame_bytes` (64 KiB) plus a kernel queue of
+/// up to about 2 x `recv_queue_bytes` (charged as frames arrive, not up front).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureConfig {
+    pub ring: RingGeometry,
+    /// Bytes kept per frame by the default filter (`ret #snaplen`). A filter set later decides
+    /// on its own: the kernel cuts each frame to the filter's return value.
+    pub snaplen: u32,
+    /// Use the recv path even where the ring works (tests, comparison).
+    pub force_recv: bool,
+    /// SO_RCVBUF(FORCE) for the recv path.
+    pub recv_queue_bytes: usize,
+    /// The recv path's frame buffer; longer frames are cut to it.
+    pub recv_frame_bytes: usize,
+    /// Frames taken from one source per poll before the next source's turn. Ring blocks are
+    /// taken whole, so this may be exceeded by up to one block.
+    pub drain_budget: usize,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            ring: RingGeometry::default(),
+            snaplen: 256,
+            force_recv: false,
+            recv_queue_bytes: 1 << 20,
+            recv_frame_bytes: 64 * 1024,
+            drain_budget: 4096,
+        }
+    }
+}
+
+/// Counters of one source since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Frames handed out (the next frame's sequence number).
+    pub frames: u64,
+    /// PACKET_STATISTICS: frames the filter accepted (including drops) ...
+    pub kernel_packets: u64,
+    /// ... and frames the kernel dropped for lack of room.
+    pub kernel_drops: u64,
+    /// Times the ring was full and the kernel froze it.
+    pub freeze_q: u64,
+    /// Frames that came with TP_STATUS_LOSING (drops happened before them).
+    pub losing_frames: u64,
+    /// Ring blocks whose layout failed the checks (the rest of the block was skipped).
+    pub malformed_blocks: u64,
+    /// Frames longer than the recv buffer (cut to it).
+    pub cut_frames: u64,
+    /// recvmsg errors other than "nothing queued".
+    pub errors: u64,
+    /// Frames without a kernel timestamp, stamped when read instead (recv mode only).
+    pub receipt_stamped: u64,
+    /// False where PACKET_STATISTICS is unsupported (qemu-user): kernel_* stay 0.
+    pub kernel_stats: bool,
+    /// False where PACKET_AUXDATA is unsupported (recv mode under qemu-user): wire_len is
+    /// then the captured length, because the kernel reports only that.
+    pub exact_wire_len: bool,
+}
+
+/// The classic BPF program `ret #snaplen`: accept every frame, keep `snaplen` bytes of it.
+pub fn accept_filter(snaplen: u32) -> [libc::sock_filter; 1] {
+    [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: snaplen,
+    }]
+}
+
+#[derive(Debug)]
+enum Reader {
+    Ring(RxRing),
+    Recv(Vec<u8>),
+}
+
+/// One packet socket (one namespace) and the way it is read.
+#[derive(Debug)]
+pub struct CaptureSource {
+    // Declared before the socket: the ring is unmapped first.
+    reader: Reader,
+    socket: PacketSocket,
+    stats: SourceStats,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl CaptureSource {
+    /// Opens a source in the calling thread's network namespace with `filter` attached before
+    /// any frame is received: the ring if it can be set up (and not `force_recv`), else recv.
+    pub fn open(config: &CaptureConfig, filter: &[libc::sock_filter]) -> io::Result<Self> {
+        if !config.force_recv {
+            match Self::open_ring(config, filter) {
+                Ok(source) => return Ok(source),
+                // ENOPROTOOPT is qemu-user; anything else deserves a look.
+                Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+                    log::info!("packet ring unavailable ({e}); using recvmsg")
+                }
+                Err(e) => log::warn!("packet ring setup failed ({e}); using recvmsg"),
+            }
+        }
+        Self::open_recv(config, filter)
+    }
+
+    fn open_ring(config: &CaptureConfig, filter: &[libc::sock_filter]) -> io::Result<Self> {
+        let socket = PacketSocket::open()?;
+        socket.attach_filter(filter)?;
+        let ring = RxRing::new(&socket, &config.ring)?;
+        socket.start()?;
+        Ok(Self::new(socket, Reader::Ring(ring), true))
+    }
+
+    fn open_recv(config: &CaptureConfig, filter: &[libc::sock_filter]) -> io::Result<Self> {
+        let socket = PacketSocket::open()?;
+        socket.attach_filter(filter)?;
+        // Optional: without auxdata wire_len falls back to the captured length, without
+        // kernel timestamps the receive time is used.
+        let auxdata = socket.enable_auxdata();
+        if let Err(e) = &auxdata {
+            log::info!("PACKET_AUXDATA unavailable ({e}): wire length = captured length");
+        }
+        match socket.enable_timestamps() {
+            Ok(1) => {}
+            Ok(ns) => log::info!("kernel timestamps in steps of {ns} ns"),
+            Err(e) => log::info!("no kernel timestamps ({e}): frames stamped on receipt"),
+        }
+        if let Err(e) = socket.set_recv_buffer(config.recv_queue_bytes) {
+            log::info!("receive queue size unchanged ({e})");
+        }
+        socket.start()?;
+        Ok(Self::new(
+            socket,
+            Reader::Recv(vec![0; config.recv_frame_bytes.max(64)]),
+            auxdata.is_ok(),
+        ))
+    }
+
+    fn new(socket: PacketSocket, reader: Reader, exact_wire_len: bool) -> Self {
+        let kernel_stats = socket.statistics().is_ok();
+        let stats = SourceStats {
+            kernel_stats,
+            exact_wire_len,
+            ..SourceStats::default()
+        };
+        Self {
+            reader,
+            socket,
+            stats,
+        }
+    }
+
+    pub fn mode(&self) -> CaptureMode {
+        match self.reader {
+            Reader::Ring(_) => CaptureMode::Ring,
+            Reader::Recv(_) => CaptureMode::Recv,
+        }
+    }
+
+    /// Bytes this source holds for frames (ring mapping or recv buffer).
+    pub fn buffer_bytes(&self) -> usize {
+        match &self.reader {
+            Reader::Ring(ring) => ring.len(),
+            Reader::Recv(buf) => buf.len(),
+        }
+    }
+
+    /// Replaces the filter; frames already captured keep the old filter's verdict.
+    pub fn set_filter(&self, filter: &[libc::sock_filter]) -> io::Result<()> {
+        self.socket.attach_filter(filter)
+    }
+
+    /// Whether frames wait in the ring (recv mode: unknown, false; poll tells).
+    pub fn has_ready(&self) -> bool {
+        match &self.reader {
+            Reader::Ring(ring) => ring.has_ready_block(),
+            Reader::Recv(_) => false,
+        }
+    }
+
+    /// Hands waiting frames to `f(seq, frame)` in capture order, about `budget` of them at
+    /// most; returns how many. Never blocks.
+    pub fn drain(&mut self, budget: usize, mut f: impl FnMut(u64, FrameRef<'_>)) -> usize {
+        let stats = &mut self.stats;
+        let mut deliver = |frame: FrameRef<'_>| {
+            stats.losing_frames += u64::from(frame.losing);
+            f(stats.frames, frame);
+            stats.frames += 1;
+        };
+        let mut tally = Tally::default();
+        match &mut self.reader {
+            Reader::Ring(ring) => drain_ring(ring, budget, &mut tally, &mut deliver),
+            Reader::Recv(buf) => drain_recv(&self.socket, buf, budget, &mut tally, &mut deliver),
+        }
+        self.stats.malformed_blocks += tally.malformed;
+        self.stats.cut_frames += tally.cut;
+        self.stats.errors += tally.errors;
+        self.stats.receipt_stamped += tally.stamped;
+        tally.taken as usize
+    }
+
+    /// Counters, after adding what PACKET_STATISTICS reports since the last call.
+    pub fn stats(&mut self) -> SourceStats {
+        if self.stats.kernel_stats {
+            match self.socket.statistics() {
+                Ok(k) => {
+                    self.stats.kernel_packets += u64::from(k.packets);
+                    self.stats.kernel_drops += u64::from(k.drops);
+                    self.stats.freeze_q += u64::from(k.freeze_q);
+                }
+                Err(e) => log::warn!("PACKET_STATISTICS: {e}"),
+            }
+        }
+        self.stats
+    }
+}
+
+impl AsFd for CaptureSource {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+/// What one drain saw besides the frames it handed out.
+#[derive(Default)]
+struct Tally {
+    taken: u64,
+    malformed: u64,
+    cut: u64,
+    errors: u64,
+    stamped: u64,
+}
+
+/// Takes whole ready blocks until the budget is reached; each block goes back to the kernel
+/// as soon as its frames were handed out.
+fn drain_ring(
+    ring: &mut RxRing,
+    budget: usize,
+    tally: &mut Tally,
+    deliver: &mut impl FnMut(FrameRef<'_>),
+) {
+    while (tally.taken as usize) < budget {
+        let Some(block) = ring.next_block() else {
+            break;
+        };
+        let frames = match block.frames() {
+            Ok(frames) => frames,
+            Err(e) => {
+                log::warn!("skipping malformed ring block: {e:?}");
+                tally.malformed += 1;
+                continue;
+            }
+        };
+        for frame in frames {
+            match frame {
+                Ok(frame) => {
+                    deliver(frame);
+                    tally.taken += 1;
+                }
+                Err(e) => {
+                    log::warn!("skipping rest of ring block: {e:?}");
+                    tally.malformed += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Receives frames one by one into `buf` until none is queued or the budget is reached.
+fn drain_recv(
+    socket: &PacketSocket,
+    buf: &mut [u8],
+    budget: usize,
+    tally: &mut Tally,
+    deliver: &mut impl FnMut(FrameRef<'_>),
+) {
+    while (tally.taken as usize) < budget {
+        let meta = match socket.recv_frame(buf) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => break,
+            Err(e) => {
+                log::warn!("recvmsg on packet socket: {e}");
+                tally.errors += 1;
+                break;
+            }
+        };
+        let cap = meta.len.min(buf.len());
+        tally.cut += u64::from(meta.truncated);
+        tally.stamped += u64::from(meta.timestamp.is_none());
+        let ts_ns = meta.timestamp.map_or_else(now_ns, |(sec, nsec)| {
+            (sec as u64)
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(nsec as u64)
+        });
+        let status = meta.aux.map_or(0, |a| a.status);
+        deliver(FrameRef {
+            data: buf.get(..cap).unwrap_or(&[]),
+            ts_ns,
+            wire_len: meta.aux.map_or(meta.len as u32, |a| a.len),
+            cap_len: cap as u32,
+            ifindex: meta.ifindex,
+            pkttype: PacketType(meta.pkttype),
+            hatype: meta.hatype,
+            protocol: meta.protocol,
+            vlan_tci: meta
+                .aux
+                .filter(|_| status & libc::TP_STATUS_VLAN_VALID != 0)
+                .map(|a| a.vlan_tci),
+            losing: status & libc::TP_STATUS_LOSING != 0,
+        });
+        tally.taken += 1;
+    }
+}
