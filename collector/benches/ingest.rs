@@ -334,6 +334,7 @@ fn agent_stream(c: usize, observations: usize) -> (Vec<u8>, u64) {
         version: PROTOCOL_VERSION,
         agent_id: heapless::String::try_from(name.as_str()).unwrap(),
         boot_id: [c as u8; 16],
+        run_id: 1,
         clock: ClockInfo {
             realtime_ns: T0,
             monotonic_ns: 0,
