@@ -4,16 +4,17 @@
 //!
 //! ```text
 //! boards        one row per board (agent host), keyed by the name its agent reports
-//!   id INTEGER PRIMARY KEY, name TEXT UNIQUE, boot_id TEXT, agent_version TEXT,
+//!   id INTEGER PRIMARY KEY, name TEXT UNIQUE, agent_version TEXT,
+//!   boot_id TEXT (the agent run: the board's boot id and the agent's run id),
 //!   remote TEXT (last peer address), first_seen_ns, last_seen_ns (collector clock, ns since epoch),
 //!   state TEXT ('connected' | 'disconnected'),
 //!   clock_offset_ns  collector clock minus board clock, sampled at hello (NULL before one),
 //!   batches, observations      received so far,
 //!   lost_batches               batches missing from the sequence numbers (gaps),
 //!   kernel_drops, queue_drops  the agents' own counts (kernel ring drops, full send queue),
-//!                              summed over all connections of the board
+//!                              summed over all agent runs on the board
 //!   last_seq                   the last batch sequence number stored (duplicate detection)
-//!   kernel_drops_base, queue_drops_base   the sums at the start of the current connection
+//!   kernel_drops_base, queue_drops_base   the sums of the runs before the current one
 //!
 //! links         one row per link a board reported (a link re-created with a new name or
 //!               ifindex is a new row); `present` = 1 while the board's latest report lists it
@@ -52,8 +53,8 @@
 //!                            3 too deep, 100+n invalid check n (see store/codes.rs)
 //!
 //! stats         one row per statistics report of an agent
-//!   board, ts_ns (collector clock), kernel_packets, kernel_drops, queue_drops (totals of the
-//!   current connection, since its hello), lost_batches (collector-side total for the board)
+//!   board, ts_ns (collector clock), kernel_packets, kernel_drops, queue_drops (the agent's
+//!   totals for its current run), lost_batches (collector-side total for the board)
 //!
 //! layer_kinds, pkttypes, tunnel_kinds   small lookup tables to join for names
 //! timeline      a view: observations joined with board and link names, ordered columns
