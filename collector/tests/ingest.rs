@@ -560,3 +560,43 @@ fn kill_9_keeps_every_acknowledged_batch_and_a_sound_file() {
         "{n} rows: every acknowledged batch ({at_least} rows), whole batches only"
     );
 }
+
+#[test]
+fn connections_beyond_the_limit_are_refused() {
+    let dir = ScratchDir::new("ingest-limit").unwrap();
+    let db = dir.join("l.db");
+    let writer =
+        WriterHandle::spawn(open_for_writing(&db).unwrap(), WriterConfig::default(), 8).unwrap();
+    let cfg = IngestConfig {
+        max_connections: 2,
+        ..IngestConfig::default()
+    };
+    let server = Server::start(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        writer.sender(),
+        cfg,
+    )
+    .unwrap();
+    let mut kept: Vec<TcpStream> = (0..2).map(|_| connect(server.local_addr())).collect();
+    for (i, s) in kept.iter_mut().enumerate() {
+        s.write_all(&hello(&format!("b{i}"))).unwrap();
+    }
+    // Both are being served (their hellos are stored) before the third arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(
+        &Connection::open(&db).unwrap(),
+        "SELECT count(*) FROM boards",
+    ) < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "hellos not stored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut third = connect(server.local_addr());
+    assert!(
+        closed_by_collector(&mut third),
+        "a third connection is over the limit"
+    );
+    drop(kept);
+    server.stop();
+    writer.finish();
+}
