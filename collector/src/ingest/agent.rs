@@ -58,6 +58,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// More links than any board has: a dump past this is refused (it would only grow memory).
+const MAX_LINKS: usize = 16 * 1024;
+
 /// The hello's session (borrowing only that field, so the rest of the agent stays usable).
 fn sess(session: &mut Option<Session>) -> Result<&mut Session, Close> {
     session
@@ -140,13 +143,22 @@ impl Agent {
                 full_report: false,
                 reply,
             })?;
-            self.session()?.links.extend(ids);
+            let links = &mut self.session()?.links;
+            links.extend(ids);
+            if links.len() > MAX_LINKS {
+                return Err(Close::Protocol(format!("over {MAX_LINKS} links")));
+            }
             return Ok(());
         }
         if l.chunk == 0 {
             self.dump.clear();
         }
         self.dump.extend(l.links.iter().cloned());
+        if self.dump.len() > MAX_LINKS {
+            return Err(Close::Protocol(format!(
+                "a link table of over {MAX_LINKS} links"
+            )));
+        }
         if l.chunk + 1 == l.count {
             let links = std::mem::take(&mut self.dump);
             let ids = request(&self.tx, |reply| WriteCmd::Links {
