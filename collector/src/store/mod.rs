@@ -3,6 +3,7 @@
 //! documented in [`schema`].
 
 pub mod boards;
+pub mod codes;
 pub mod command;
 pub mod query;
 pub mod retention;
@@ -51,12 +52,17 @@ impl std::fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
-/// Opens (creating if needed) the database for the writer, with all tables and indexes.
+/// Opens (creating if needed) the database for the writer, with its tables and time index.
 pub fn open_for_writing(path: &Path) -> Result<Connection, OpenError> {
+    open_for_writing_with(path, &[])
+}
+
+/// The same, also building the named optional indexes ([`schema::OPTIONAL_INDEXES`]).
+pub fn open_for_writing_with(path: &Path, indexes: &[&str]) -> Result<Connection, OpenError> {
     let sql = |e| OpenError::Sql(path.to_path_buf(), e);
     let conn = Connection::open(path).map_err(sql)?;
     schema::configure(&conn).map_err(sql)?;
-    schema::create(&conn, true).map_err(sql)?;
+    schema::create(&conn, true, indexes).map_err(sql)?;
     Ok(conn)
 }
 
