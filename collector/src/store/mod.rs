@@ -25,6 +25,8 @@ use writer::WriterConfig;
 pub enum OpenError {
     Missing(PathBuf),
     NotHopcap(PathBuf),
+    /// Written by an older collector (`PRAGMA user_version` below [`schema::SCHEMA_VERSION`]).
+    OldSchema(PathBuf, i64),
     Sql(PathBuf, rusqlite::Error),
 }
 
@@ -45,6 +47,13 @@ impl std::fmt::Display for OpenError {
                     p.display()
                 )
             }
+            OpenError::OldSchema(p, v) => write!(
+                f,
+                "{} has the layout of an older collector (schema version {v}, this one reads {}): \
+                 run this collector's `serve` on it once to upgrade it in place",
+                p.display(),
+                schema::SCHEMA_VERSION
+            ),
             OpenError::Sql(p, e) => write!(f, "{}: {e}", p.display()),
         }
     }
@@ -91,6 +100,13 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, OpenError> {
         })?;
     if !has_table {
         return Err(OpenError::NotHopcap(path.to_path_buf()));
+    }
+    // Queries name every column of the current layout; an older file lacks some.
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql)?;
+    if version < schema::SCHEMA_VERSION {
+        return Err(OpenError::OldSchema(path.to_path_buf(), version));
     }
     Ok(conn)
 }

@@ -39,6 +39,9 @@
 //!   proto, ttl, ip_id, frag_offset (8-byte units), more_frags, ip_payload_len
 //!   src_port, dst_port       TCP or UDP ports
 //!   tcp_seq, tcp_ack, tcp_flags (12-bit, FIN=1 SYN=2 RST=4 PSH=8 ACK=16), tcp_window
+//!   tcp_hdr_len              TCP header length in bytes, options included (0 = unknown);
+//!                            TCP data bytes = ip_payload_len - tcp_hdr_len. The last column
+//!                            of the table (added in schema version 2)
 //!   udp_len
 //!   icmp_type, icmp_code, icmp_id, icmp_seq   ICMP and ICMPv6 (proto says which)
 //!   arp_op                   1 request, 2 reply
@@ -82,8 +85,10 @@
 
 use rusqlite::Connection;
 
-/// Bumped when the layout changes; stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Bumped when the layout changes; stored in `PRAGMA user_version`. The writer upgrades an
+/// older file in place ([`create`]); readers refuse one until it is upgraded.
+/// 2: `observations.tcp_hdr_len`.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Tables and lookup rows. Observation indexes are in [`TIME_INDEX`] and [`OPTIONAL_INDEXES`].
 const TABLES: &str = "
@@ -169,7 +174,8 @@ CREATE TABLE IF NOT EXISTS observations (
     stop_kind INTEGER,
     stop_offset INTEGER,
     stop_reason INTEGER,
-    stop_detail INTEGER
+    stop_detail INTEGER,
+    tcp_hdr_len INTEGER
 );
 CREATE TABLE IF NOT EXISTS stats (
     id INTEGER PRIMARY KEY,
@@ -249,6 +255,7 @@ pub fn create(conn: &Connection, time_index: bool, optional: &[&str]) -> rusqlit
         )));
     }
     conn.execute_batch(TABLES)?;
+    upgrade(conn)?;
     insert_layer_kinds(conn)?;
     if time_index {
         conn.execute(TIME_INDEX, [])?;
@@ -267,10 +274,90 @@ pub fn create(conn: &Connection, time_index: bool, optional: &[&str]) -> rusqlit
     Ok(())
 }
 
+/// Brings a file of an older layout up to date (the tables exist): each step only adds.
+/// Adding a column is instant in SQLite (the rows are not rewritten; old rows read NULL).
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    let has_hdr_len: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('observations') WHERE name = 'tcp_hdr_len'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_hdr_len {
+        conn.execute(
+            "ALTER TABLE observations ADD COLUMN tcp_hdr_len INTEGER",
+            [],
+        )?;
+    }
+    Ok(())
+}
+
 fn insert_layer_kinds(conn: &Connection) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare("INSERT OR REPLACE INTO layer_kinds VALUES (?1, ?2)")?;
     for (code, kind) in super::codes::LAYER_KINDS.iter().enumerate() {
         stmt.execute((code as i64, kind.name()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::row::{row_to_observation, OBS_COLUMNS};
+    use crate::store::scratch::ScratchDir;
+    use crate::store::{open_for_reading, open_for_writing, OpenError};
+    use hopcap_proto::summary::Transport;
+
+    /// A file as collector schema version 1 left it: no `tcp_hdr_len`, one TCP row.
+    fn version_1_file(path: &std::path::Path) {
+        let conn = Connection::open(path).unwrap();
+        create(&conn, true, &[]).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE observations DROP COLUMN tcp_hdr_len;
+             PRAGMA user_version = 1;
+             INSERT INTO observations (board, link, ts_ns, agent_order, pkttype, wire_len,
+                cap_len, fingerprint, ethertype, ip_version, src, dst, proto, ip_payload_len,
+                src_port, dst_port, tcp_seq, tcp_ack, tcp_flags, tcp_window)
+             VALUES (1, 1, 5, 0, 0, 90, 90, 7, 2048, 4, x'0a000001', x'0a000002', 6, 56,
+                40000, 80, 100, 200, 24, 502);",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn an_older_file_is_refused_by_readers_and_upgraded_by_the_writer() {
+        let dir = ScratchDir::new("schema-upgrade").unwrap();
+        let path = dir.join("old.db");
+        version_1_file(&path);
+        let err = open_for_reading(&path).unwrap_err();
+        assert!(matches!(err, OpenError::OldSchema(_, 1)), "{err}");
+        assert!(err.to_string().contains("schema version 1"), "{err}");
+
+        let conn = open_for_writing(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(conn);
+        let conn = open_for_reading(&path).unwrap();
+        let obs = conn
+            .query_row(
+                &format!("SELECT {OBS_COLUMNS} FROM observations"),
+                [],
+                |r| Ok(row_to_observation(r, 0)),
+            )
+            .unwrap()
+            .unwrap();
+        // The old row's header length reads as unknown.
+        assert!(matches!(
+            obs.summary.transport,
+            Transport::Tcp {
+                seq: 100,
+                hdr_len: 0,
+                ..
+            }
+        ));
+        // A second open finds nothing to upgrade.
+        drop(conn);
+        open_for_writing(&path).unwrap();
+    }
 }

@@ -11,13 +11,13 @@ pub use write::bind_observation;
 /// The columns after `board, link`, in bind and read order.
 pub const OBS_COLUMNS: &str = "ts_ns, agent_order, pkttype, wire_len, cap_len, fingerprint, \
     ethertype, vlan, ip_version, src, dst, proto, ttl, ip_id, frag_offset, more_frags, \
-    ip_payload_len, src_port, dst_port, tcp_seq, tcp_ack, tcp_flags, tcp_window, udp_len, \
-    icmp_type, icmp_code, icmp_id, icmp_seq, arp_op, tun_kind, tun_id, tun_src, tun_dst, \
-    tun_outer_id, tun_src_port, tun_dst_port, tun_more, stop_kind, stop_offset, stop_reason, \
-    stop_detail";
+    ip_payload_len, src_port, dst_port, tcp_seq, tcp_ack, tcp_flags, tcp_window, tcp_hdr_len, \
+    udp_len, icmp_type, icmp_code, icmp_id, icmp_seq, arp_op, tun_kind, tun_id, tun_src, \
+    tun_dst, tun_outer_id, tun_src_port, tun_dst_port, tun_more, stop_kind, stop_offset, \
+    stop_reason, stop_detail";
 
 /// How many columns [`OBS_COLUMNS`] names.
-pub const OBS_COLUMN_COUNT: usize = 41;
+pub const OBS_COLUMN_COUNT: usize = 42;
 
 /// Parameters one row binds (board, link and [`OBS_COLUMNS`]).
 pub const ROW_PARAMS: usize = OBS_COLUMN_COUNT + 2;

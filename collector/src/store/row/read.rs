@@ -56,6 +56,7 @@ pub fn row_to_observation(row: &Row<'_>, first: usize) -> Result<Observation, Ba
     let tcp_ack = num!("tcp_ack", u32);
     let tcp_flags = num!("tcp_flags", u16);
     let tcp_window = num!("tcp_window", u16);
+    let tcp_hdr_len = num!("tcp_hdr_len", u8);
     let udp_len = num!("udp_len", u16);
     let icmp_type = num!("icmp_type", u8);
     let icmp_code = num!("icmp_code", u8);
@@ -101,6 +102,8 @@ pub fn row_to_observation(row: &Row<'_>, first: usize) -> Result<Observation, Ba
             ack: tcp_ack.unwrap_or(0),
             flags,
             window: tcp_window.unwrap_or(0),
+            // NULL in rows stored before schema version 2: unknown.
+            hdr_len: tcp_hdr_len.unwrap_or(0),
         }
     } else if let Some(length) = udp_len {
         Transport::Udp {

@@ -122,11 +122,12 @@ pub fn bind_observation(
             ack,
             flags,
             window,
+            hdr_len,
         } => {
             (sport, dport, tcp) = (
                 Some(src_port),
                 Some(dst_port),
-                Some((seq, ack, flags, window)),
+                Some((seq, ack, flags, window, hdr_len)),
             );
         }
         Transport::Udp {
@@ -145,6 +146,7 @@ pub fn bind_observation(
     put(&tcp.map(|t| t.1))?;
     put(&tcp.map(|t| t.2))?;
     put(&tcp.map(|t| t.3))?;
+    put(&tcp.map(|t| t.4))?;
     put(&udp_len)?;
     put(&icmp.map(|t| t.0))?;
     put(&icmp.map(|t| t.1))?;
