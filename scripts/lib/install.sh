@@ -48,16 +48,26 @@ need_armhf_musl() {
   need_foreign_pkgs armhf musl-dev
 }
 
-# need_rustup: rustup and a stable toolchain (with cargo) for root, installed by rustup's own
-# installer when missing (a fresh Debian has no Rust; bookworm packages no rustup).
+# need_rustup: rustup and a stable toolchain (with cargo), installed by rustup-init when missing
+# (a fresh Debian has no Rust; bookworm packages no rustup). rustup-init comes from
+# static.rust-lang.org, the server rustup itself downloads from, rather than through the
+# sh.rustup.rs script, which not every network resolves.
 need_rustup() {
-  if ! command -v rustup >/dev/null && [ -x "$HOME/.cargo/bin/rustup" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
+  local bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+  if ! command -v rustup >/dev/null && [ -x "$bin/rustup" ]; then
+    export PATH="$bin:$PATH"
   fi
   command -v rustup >/dev/null && return 0
   need_pkgs curl ca-certificates
-  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
-  export PATH="$HOME/.cargo/bin:$PATH"
+  local dir
+  dir=$(mktemp -d)
+  # It must be called rustup-init: rustup picks what to do by the name it runs under.
+  curl --proto '=https' --tlsv1.2 -sSf -o "$dir/rustup-init" \
+    "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init"
+  chmod +x "$dir/rustup-init"
+  "$dir/rustup-init" -y --no-modify-path --profile minimal
+  rm -rf "$dir"
+  export PATH="$bin:$PATH"
 }
 
 # need_toolchain NAME [COMPONENT...] : a rustup toolchain, installed when absent but never
