@@ -161,6 +161,18 @@ impl Capture {
         Ok(())
     }
 
+    /// Replaces the filter of one namespace only (ifindexes differ per namespace, so the
+    /// agent's link allow-list is a per-namespace program).
+    pub fn set_filter_of(&mut self, index: usize, program: &[libc::sock_filter]) -> io::Result<()> {
+        match self.slots.get(index) {
+            Some(Some(ns)) => ns.source.set_filter(program),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no such capture namespace",
+            )),
+        }
+    }
+
     /// Waits up to `timeout` for frames, then hands every waiting frame (up to the drain
     /// budget per namespace) to `f(ns_index, seq, frame)`, in capture order per namespace;
     /// `seq` counts that namespace's frames from 0. Returns how many frames were handed out.

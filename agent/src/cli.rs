@@ -7,14 +7,36 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-Usage: hopcap-agent --read FILE [--print | --json]
+Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [OPTIONS]
+       hopcap-agent --read FILE [--print | --json]
 
-Options:
-  -r, --read FILE   read packets from a pcap or pcapng file instead of capturing
-      --print       print one tcpdump-like line per packet (the default)
-      --json        print one JSON object per packet
-  -h, --help        print this help
-  -V, --version     print the version";
+Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
+      --collector HOST:PORT  stream observations to hopcap-collector
+      --print                print one tcpdump-like line per packet (default without --collector)
+      --json                 print one JSON object per packet
+      --id NAME              this board's name at the collector (default: the hostname)
+  -i, --interface GLOB       capture only links matching GLOB (name or netns:name; repeatable,
+                             comma lists allowed; default: every up, non-loopback link)
+      --exclude GLOB         never capture links matching GLOB (repeatable)
+      --netns SPEC           other network namespaces to capture: none (default), all
+                             (/run/netns/* and every container's), or NAME,NAME...
+      --filter EXPR          tcpdump-style filter (host/net/port/proto, tcp/udp/icmp/icmp6/arp,
+                             vlan, and/or/not), compiled to classic BPF in the kernel
+      --sample N             keep 1 packet in N, chosen by fingerprint (same on every board)
+      --snaplen N            bytes captured per frame (default 192: headers + fingerprint)
+      --ring-kb N            ring size per namespace in KiB (default 256)
+      --queue-kb N           send queue in KiB while the collector is away (default 512)
+      --recv                 use recvmsg() instead of the mmap ring
+  -c, --count N              stop after N observations
+      --duration SECS        stop after SECS seconds
+  -v, --verbose / -q, --quiet  more / less logging (or HOPCAP_LOG=debug)
+      --debug-clock-offset-us N  shift every timestamp by N µs (tests of clock-offset recovery)
+
+Offline:
+  -r, --read FILE            read packets from a pcap or pcapng file instead of capturing
+
+  -h, --help                 print this help
+  -V, --version              print the version";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cli {
@@ -24,6 +46,50 @@ pub struct Cli {
     pub read: Option<PathBuf>,
     /// `--print` / `--json`; `None` when neither was given.
     pub output: Option<OutputMode>,
+    pub live: LiveOptions,
+}
+
+/// Everything live capture takes from the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveOptions {
+    pub collector: Option<String>,
+    pub id: Option<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub netns: String,
+    pub filter: Option<String>,
+    pub sample: u32,
+    pub snaplen: u32,
+    pub ring_kb: u32,
+    pub queue_kb: u32,
+    pub force_recv: bool,
+    pub count: Option<u64>,
+    pub duration_secs: Option<u64>,
+    /// -v minus -q.
+    pub verbosity: i8,
+    pub clock_offset_us: i64,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            collector: None,
+            id: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            netns: "none".into(),
+            filter: None,
+            sample: 1,
+            snaplen: 192,
+            ring_kb: 256,
+            queue_kb: 512,
+            force_recv: false,
+            count: None,
+            duration_secs: None,
+            verbosity: 0,
+            clock_offset_us: 0,
+        }
+    }
 }
 
 /// A command line that cannot be run; its Display is the message for stderr.
@@ -32,8 +98,12 @@ pub enum CliError {
     Parse(lexopt::Error),
     /// Two flags that exclude each other.
     Conflict(&'static str, &'static str),
-    /// Nothing to do: no input was named.
-    NoInput,
+    /// A flag's value is out of range or malformed.
+    Value {
+        flag: &'static str,
+        value: String,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for CliError {
@@ -41,7 +111,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Parse(e) => write!(f, "{e}"),
             CliError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
-            CliError::NoInput => write!(f, "live capture is not available yet: use --read FILE"),
+            CliError::Value { flag, value, why } => write!(f, "{flag} {value:?}: {why}"),
         }
     }
 }
@@ -69,11 +139,42 @@ impl Cli {
                 Short('r') | Long("read") => cli.read = Some(parser.value()?.into()),
                 Long("print") => cli.set_output(OutputMode::Print)?,
                 Long("json") => cli.set_output(OutputMode::Json)?,
+                Long("collector") => cli.live.collector = Some(string(&mut parser)?),
+                Long("id") => cli.live.id = Some(string(&mut parser)?),
+                Short('i') | Long("interface") => cli.live.include.push(string(&mut parser)?),
+                Long("exclude") => cli.live.exclude.push(string(&mut parser)?),
+                Long("netns") => cli.live.netns = string(&mut parser)?,
+                Long("filter") => cli.live.filter = Some(string(&mut parser)?),
+                Long("sample") => cli.live.sample = number(&mut parser, "--sample", 1, 1 << 24)?,
+                Long("snaplen") => cli.live.snaplen = number(&mut parser, "--snaplen", 64, 65535)?,
+                Long("ring-kb") => {
+                    cli.live.ring_kb = number(&mut parser, "--ring-kb", 16, 1 << 20)?
+                }
+                Long("queue-kb") => {
+                    cli.live.queue_kb = number(&mut parser, "--queue-kb", 16, 1 << 22)?
+                }
+                Long("recv") => cli.live.force_recv = true,
+                Short('c') | Long("count") => {
+                    cli.live.count = Some(number(&mut parser, "--count", 1, u64::MAX)?)
+                }
+                Long("duration") => {
+                    cli.live.duration_secs = Some(number(&mut parser, "--duration", 1, 1 << 32)?)
+                }
+                Short('v') | Long("verbose") => cli.live.verbosity += 1,
+                Short('q') | Long("quiet") => cli.live.verbosity -= 1,
+                Long("debug-clock-offset-us") => {
+                    cli.live.clock_offset_us = number(
+                        &mut parser,
+                        "--debug-clock-offset-us",
+                        -(1i64 << 40),
+                        1 << 40,
+                    )?
+                }
                 _ => return Err(arg.unexpected().into()),
             }
         }
-        if !cli.help && !cli.version && cli.read.is_none() {
-            return Err(CliError::NoInput);
+        if cli.read.is_some() && cli.live.collector.is_some() {
+            return Err(CliError::Conflict("--read", "--collector"));
         }
         Ok(cli)
     }
@@ -86,6 +187,31 @@ impl Cli {
                 Ok(())
             }
         }
+    }
+}
+
+fn string(parser: &mut lexopt::Parser) -> Result<String, CliError> {
+    use lexopt::ValueExt;
+    Ok(parser.value()?.string()?)
+}
+
+fn number<T>(parser: &mut lexopt::Parser, flag: &'static str, min: T, max: T) -> Result<T, CliError>
+where
+    T: std::str::FromStr + PartialOrd + Copy,
+{
+    let raw = string(parser)?;
+    match raw.parse::<T>() {
+        Ok(v) if v >= min && v <= max => Ok(v),
+        Ok(_) => Err(CliError::Value {
+            flag,
+            value: raw,
+            why: "out of range",
+        }),
+        Err(_) => Err(CliError::Value {
+            flag,
+            value: raw,
+            why: "not a number",
+        }),
     }
 }
 
@@ -125,6 +251,44 @@ mod tests {
         assert!(e.to_string().contains("--read"), "{e}");
         let e = parse(&["--read", "a", "--print", "--json"]).unwrap_err();
         assert!(matches!(e, CliError::Conflict(..)));
-        assert!(matches!(parse(&[]).unwrap_err(), CliError::NoInput));
+        let e = parse(&["--sample", "0"]).unwrap_err();
+        assert_eq!(e.to_string(), "--sample \"0\": out of range");
+        let e = parse(&["--snaplen", "lots"]).unwrap_err();
+        assert_eq!(e.to_string(), "--snaplen \"lots\": not a number");
+    }
+
+    #[test]
+    fn live_flags() {
+        let cli = parse(&[
+            "--collector",
+            "10.0.0.1:7878",
+            "-i",
+            "eth*,wlan0",
+            "--exclude",
+            "veth9",
+            "--netns",
+            "all",
+            "--filter",
+            "icmp or port 53",
+            "--sample",
+            "10",
+            "-vv",
+            "-c",
+            "5",
+            "--debug-clock-offset-us",
+            "-37000",
+        ])
+        .unwrap();
+        assert_eq!(cli.live.collector.as_deref(), Some("10.0.0.1:7878"));
+        assert_eq!(cli.live.include, vec!["eth*,wlan0".to_string()]);
+        assert_eq!(cli.live.exclude, vec!["veth9".to_string()]);
+        assert_eq!(cli.live.netns, "all");
+        assert_eq!(cli.live.filter.as_deref(), Some("icmp or port 53"));
+        assert_eq!(
+            (cli.live.sample, cli.live.verbosity, cli.live.count),
+            (10, 2, Some(5))
+        );
+        assert_eq!(cli.live.clock_offset_us, -37000);
+        assert!(parse(&[]).unwrap().read.is_none());
     }
 }

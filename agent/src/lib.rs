@@ -8,4 +8,6 @@ pub mod export;
 pub mod links;
 pub mod logger;
 pub mod offline;
+pub mod pipeline;
+pub mod run;
 pub mod sys;

@@ -1,9 +1,14 @@
-//! hopcap-agent: for now, reads capture files (`--read FILE --print | --json`).
+//! hopcap-agent: live capture on every relevant link of a board (`--print`, `--json`, or
+//! `--collector HOST:PORT`), or offline decoding of a capture file (`--read FILE`).
 
-use hopcap_agent::cli::{Cli, CliError, USAGE};
+use hopcap_agent::cli::{Cli, CliError, LiveOptions, OutputMode, USAGE};
 use hopcap_agent::offline::{self, OfflineError};
+use hopcap_agent::{logger, run};
 use std::io::{self, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Exit status for a command line that cannot be run (as clap and getopt tools use).
 const EXIT_USAGE: u8 = 2;
@@ -21,12 +26,47 @@ fn main() -> ExitCode {
         println!("hopcap-agent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let Some(path) = cli.read else {
-        return usage_error(&CliError::NoInput);
-    };
+    match &cli.read {
+        Some(path) => read_file(path, cli.output.unwrap_or_default()),
+        None => live(&cli.live, cli.output),
+    }
+}
+
+fn live(opts: &LiveOptions, output: Option<OutputMode>) -> ExitCode {
+    let level = std::env::var("HOPCAP_LOG")
+        .ok()
+        .and_then(|s| logger::parse_level(&s))
+        .unwrap_or(match opts.verbosity {
+            i8::MIN..=-2 => log::LevelFilter::Error,
+            -1 => log::LevelFilter::Warn,
+            0 => log::LevelFilter::Info,
+            1 => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        });
+    logger::init(level);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        log::warn!("cannot catch Ctrl-C/SIGTERM ({e}): stopping will not flush");
+    }
+    match run::run(opts, output, stop) {
+        Ok(summary) => {
+            for line in &summary.lines {
+                eprintln!("hopcap-agent: {line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hopcap-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_file(path: &Path, mode: OutputMode) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = offline::print_file(&path, cli.output.unwrap_or_default(), &mut out);
+    let result = offline::print_file(path, mode, &mut out);
     let flushed = out.flush();
     match result.and_then(|_| flushed.map_err(OfflineError::output)) {
         Ok(_) => ExitCode::SUCCESS,

@@ -534,3 +534,33 @@ fn ring_overflow_is_counted_and_flagged() {
     );
     assert!(seen.iter().all(|f| !f.losing), "{seen:?}");
 }
+
+#[test]
+fn recv_buffer_cuts_long_frames() {
+    let bed = Bed::new('c');
+    let config = CaptureConfig {
+        force_recv: true,
+        recv_frame_bytes: 64,
+        ..CaptureConfig::default()
+    };
+    let (mut capture, a, b) = two_sided_capture(&bed, config);
+    bed.send(0..3);
+    let mut seen = Vec::new();
+    collect(&mut capture, &mut seen, |s| {
+        on(s, a).len() >= 3 && on(s, b).len() >= 3
+    });
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    for s in &seen {
+        // MSG_TRUNC reports the whole captured length even without PACKET_AUXDATA.
+        assert_eq!(
+            (s.wire_len, s.cap_len, s.data_len),
+            (UDP_FRAME, 64, 64),
+            "{s:?}"
+        );
+    }
+    let stats = capture.stats();
+    for ns in [a, b] {
+        let st = stats_of(&stats, ns).stats;
+        assert!(st.cut_frames >= 3, "{st:?}");
+    }
+}

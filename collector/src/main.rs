@@ -1,8 +1,24 @@
 //! hopcap-collector: ingest from many boards, embedded store, merged timeline and paths.
+//! The modules live in the library (src/lib.rs: cli, correlate, ingest, render, store).
 
-mod correlate;
-mod ingest;
-mod render;
-mod store;
+use clap::Parser;
+use hopcap_collector::cli;
 
-fn main() {}
+fn main() {
+    let args = cli::Cli::parse();
+    let serving = matches!(args.command, cli::Command::Serve(_));
+    let level = match args.verbose {
+        0 if serving => "info",
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    if let Err(e) = cli::run(args) {
+        if cli::is_broken_pipe(e.as_ref()) {
+            return;
+        }
+        eprintln!("hopcap-collector: {e}");
+        std::process::exit(1);
+    }
+}

@@ -16,6 +16,7 @@ pub(crate) mod fixtures;
 use crate::layer::{Decoded, Layer, LayerKind, Stop, StopReason};
 use crate::types::{EtherType, IpProto, LinkType};
 use crate::wire;
+use crate::wire::cisco::ShimKind;
 
 /// Where the tunnels live and what the NIC told us; `Copy`, so every ring keeps its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +50,21 @@ pub const MAX_DECODED_LEN: usize = u16::MAX as usize;
 
 /// Decodes `frame`, which starts with a `link` header.
 pub fn decode(link: LinkType, frame: &[u8], opts: &DecodeOptions) -> Decoded {
+    let mut out = Decoded::default();
+    decode_into(link, frame, opts, &mut out);
+    out
+}
+
+/// [`decode`] into a caller's `Decoded` (cleared first): the capture loop reuses one, so
+/// nothing of its ~700 bytes is moved per packet.
+pub fn decode_into(link: LinkType, frame: &[u8], opts: &DecodeOptions, out: &mut Decoded) {
     let frame = frame.get(..MAX_DECODED_LEN).unwrap_or(frame);
+    out.layers.clear();
+    out.stop = None;
     let mut walk = Walk {
         frame,
         opts,
-        out: Decoded::default(),
+        out,
         off: 0,
         end: frame.len(),
         stripped_tci: opts.stripped_vlan_tci,
@@ -75,7 +86,6 @@ pub fn decode(link: LinkType, frame: &[u8], opts: &DecodeOptions) -> Decoded {
     }
     walk.out.payload_offset = walk.off as u16;
     walk.out.payload_len = walk.end.saturating_sub(walk.off) as u16;
-    walk.out
 }
 
 /// The header expected at the current offset.
@@ -86,8 +96,8 @@ enum Next {
     Vlan {
         tpid: u16,
     },
-    /// A Cisco MetaData or VN-Tag shim (named by its EtherType).
-    Shim(EtherType),
+    /// A Cisco MetaData or VN-Tag shim.
+    Shim(ShimKind),
     Mpls,
     Pppoe {
         session: bool,
@@ -152,10 +162,10 @@ fn halt(kind: LayerKind) -> impl Fn(wire::Error) -> Halt {
 }
 
 /// The walk's state. Invariant: `off <= end <= frame.len()`.
-struct Walk<'f, 'o> {
+struct Walk<'f, 'o, 'd> {
     frame: &'f [u8],
     opts: &'o DecodeOptions,
-    out: Decoded,
+    out: &'d mut Decoded,
     /// Where the next header starts.
     off: usize,
     /// End of the innermost packet: the capture, shortened by every length field passed.
@@ -164,7 +174,7 @@ struct Walk<'f, 'o> {
     stripped_tci: Option<u16>,
 }
 
-impl<'f> Walk<'f, '_> {
+impl<'f> Walk<'f, '_, '_> {
     fn step(&mut self, next: Next) -> Step {
         match next {
             Next::Link(link) => self.link(link),
@@ -227,7 +237,8 @@ impl<'f> Walk<'f, '_> {
             EtherType::PPPOE_SESS => Ok(Next::Pppoe { session: true }),
             EtherType::PPPOE_DISC => Ok(Next::Pppoe { session: false }),
             EtherType::TEB => Ok(Next::Ethernet),
-            wire::cisco::METADATA | wire::cisco::VNTAG => Ok(Next::Shim(ethertype)),
+            wire::cisco::METADATA => Ok(Next::Shim(ShimKind::MetaData)),
+            wire::cisco::VNTAG => Ok(Next::Shim(ShimKind::VnTag)),
             other => Err(Halt::unsupported(other.0)),
         }
     }

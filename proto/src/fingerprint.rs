@@ -1,1 +1,218 @@
-//! (stub: being written)
+//! The hop-invariant fingerprint: one 64-bit value that a packet keeps from link to link, so
+//! the collector can find the same packet on every hop (and `--sample N` can keep the same
+//! packets everywhere: `fingerprint % N == 0`).
+//!
+//! # What goes in, in this order (integers big-endian)
+//! 1. the innermost EtherType (IPv4/IPv6/ARP/...);
+//! 2. the network layer, after a tag byte (0 none, 1 ARP, 4 IPv4, 6 IPv6):
+//!    - ARP: op, sender and target protocol address (nothing rewrites ARP);
+//!    - IP: protocol, identification (IPv4 id or IPv6 fragment id, 32 bits), fragment offset,
+//!      more-fragments, and the payload length (bytes after the IP header(s));
+//! 3. the transport layer, after a tag byte (0 none, 1 TCP, 2 UDP, 3 ICMP):
+//!    - TCP: seq, ack, the 12 flag bits and the window (the window tells a window update
+//!      from the ACK before it; nothing on the path of a board rewrites it);
+//!    - UDP: the length field; ICMP: type, code, echo sequence;
+//! 4. the first [`FP_PAYLOAD_BYTES`] bytes of the innermost payload and their count, no
+//!    further than the IP/UDP lengths allow (Ethernet padding is left out; nothing for ARP).
+//!    The caller passes the payload as captured, bounded by the IP length. For an
+//!    ICMP error (v4 types 3/4/5/11/12, v6 types 1-4) the payload is the quoted packet, whose
+//!    addresses, ports and checksums NAT rewrites; from it only the quoted IP length, id,
+//!    fragment and protocol fields (IPv6: payload length and next header) and the quoted TCP
+//!    seq / UDP length / ICMP echo sequence go in.
+//!
+//! # What stays out, and why
+//! TTL/hop limit (every router), checksums (follow every rewrite), DSCP/ECN (remarked on the
+//! way), MAC addresses (every hop), IP addresses, ports and the ICMP echo id (NAT), VLAN tags
+//! (added and removed by bridges and NICs), the outer headers of tunnels (the overlay packet
+//! and its VXLAN/Geneve/GRE copy on the underlay hash the same), IP and TCP options (MSS
+//! clamping rewrites the SYN's MSS in place), the IPv6 flow label (some hosts and tunnels
+//! set it on the way), and where decoding stopped (a shorter snaplen stops elsewhere).
+//!
+//! # Known collisions (different packets, same fingerprint)
+//! - IPv6 (no id unless fragmented) packets with the same lengths and payload start.
+//! - Repeated identical UDP datagrams that carry IPv4 id 0 (Linux sends DF packets of
+//!   unconnected sockets with id 0), or any identical IPv6 datagrams.
+//! - TCP pure ACKs repeating seq, ack and window (duplicate ACKs); keep-alives.
+//! - ARP requests repeated with the same addresses (retries).
+//! - (Rare split) a TCP segment under 6 bytes with exactly 4 bytes of options, padded on
+//!   one link only: the padding cannot be told from data without the TCP header length.
+//!
+//! # Known splits (one packet, different fingerprints on different hops)
+//! - NAT helpers (FTP, SIP ALG) that rewrite the payload start.
+//! - MSS clamping that *adds* an MSS option (TCP header, so IP payload length, grows by 4).
+//! - IP fragmentation on the way: each fragment is its own packet.
+//! - GSO/GRO: a merged super-packet on one link, its segments on another.
+//! - Middleboxes that rewrite the IPv4 id or randomise TCP sequence numbers; NAT64.
+//! - A snaplen that captures fewer than [`FP_PAYLOAD_BYTES`] payload bytes on one link only.
+//!
+//! # Hash
+//! FNV-1a 64 over the bytes above, then the murmur3 `fmix64` finaliser so every output bit,
+//! the low ones included (sampling), depends on every input bit. Fixed forever within a
+//! [`crate::message::PROTOCOL_VERSION`]: agents on different boards must agree.
+
+use crate::summary::{Net, Summary, Transport};
+use crate::types::{Addr, IpProto};
+
+/// How many bytes of the innermost payload go into the fingerprint.
+pub const FP_PAYLOAD_BYTES: usize = 16;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a 64 with a murmur3 fmix64 finish.
+#[derive(Clone, Copy, Debug)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        }
+    }
+    fn u8(&mut self, v: u8) {
+        self.bytes(&[v]);
+    }
+    fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_be_bytes());
+    }
+    fn finish(self) -> u64 {
+        fmix64(self.0)
+    }
+}
+
+/// murmur3's 64-bit finaliser: a bijection with full avalanche.
+pub fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^= k >> 33;
+    k
+}
+
+/// The fingerprint of a packet from its summary and the start of its innermost payload
+/// (any length; the first [`FP_PAYLOAD_BYTES`] are used, more for ICMP errors).
+pub fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
+    let mut h = Fnv(FNV_OFFSET);
+    h.u16(summary.ethertype.0);
+    let mut ip_proto = None;
+    match summary.net {
+        Net::None => h.u8(0),
+        Net::Arp { op, spa, tpa } => {
+            h.u8(1);
+            h.u16(op);
+            h.bytes(&spa);
+            h.bytes(&tpa);
+        }
+        Net::Ip(ip) => {
+            h.u8(match ip.src {
+                Addr::V4(_) => 4,
+                Addr::V6(_) => 6,
+            });
+            h.u8(ip.proto.0);
+            h.u32(ip.id);
+            h.u16(ip.frag_offset);
+            h.u8(u8::from(ip.more_fragments));
+            h.u16(ip.payload_len);
+            ip_proto = Some(ip.proto);
+        }
+    }
+    let mut icmp_error = false;
+    match summary.transport {
+        Transport::None => h.u8(0),
+        Transport::Tcp {
+            seq,
+            ack,
+            flags,
+            window,
+            ..
+        } => {
+            h.u8(1);
+            h.u32(seq);
+            h.u32(ack);
+            h.u16(flags);
+            h.u16(window);
+        }
+        Transport::Udp { length, .. } => {
+            h.u8(2);
+            h.u16(length);
+        }
+        Transport::Icmp { ty, code, seq, .. } => {
+            h.u8(3);
+            h.u8(ty);
+            h.u8(code);
+            h.u16(seq);
+            icmp_error = match ip_proto {
+                Some(IpProto::ICMP) => matches!(ty, 3 | 4 | 5 | 11 | 12),
+                Some(IpProto::ICMPV6) => matches!(ty, 1..=4),
+                _ => false,
+            };
+        }
+    }
+    let payload = payload.get(..l4_payload_bound(summary)).unwrap_or(payload);
+    if icmp_error {
+        quoted_packet(&mut h, payload);
+    } else {
+        let start = payload.get(..FP_PAYLOAD_BYTES).unwrap_or(payload);
+        h.u8(start.len() as u8);
+        h.bytes(start);
+    }
+    h.finish()
+}
+
+/// The most payload bytes the headers allow, so Ethernet padding after a short packet (a
+/// pure ACK, an ARP) is never hashed: NICs pad on the wire, veths and bridges do not.
+/// For TCP the header length is not in the summary, so 20 (no options) is assumed.
+fn l4_payload_bound(summary: &Summary) -> usize {
+    let ip_payload = match summary.net {
+        Net::Arp { .. } => return 0,
+        Net::Ip(ip) => usize::from(ip.payload_len),
+        Net::None => usize::MAX,
+    };
+    let l4_header = match summary.transport {
+        Transport::Udp { length, .. } => {
+            return usize::from(length).saturating_sub(8).min(ip_payload)
+        }
+        Transport::Tcp { .. } => 20,
+        Transport::Icmp { .. } => 8,
+        Transport::None => 0,
+    };
+    ip_payload.saturating_sub(l4_header)
+}
+
+/// Hashes the NAT-proof fields of the packet quoted in an ICMP error, as far as captured.
+fn quoted_packet(h: &mut Fnv, quoted: &[u8]) {
+    let (proto, l4) = match quoted.first().map(|b| b >> 4) {
+        Some(4) => {
+            let ihl = usize::from(quoted[0] & 0x0f) * 4;
+            // total length, id, flags + fragment offset; then protocol
+            h.bytes(quoted.get(2..8).unwrap_or(&[]));
+            let proto = quoted.get(9).copied();
+            h.bytes(quoted.get(9..10).unwrap_or(&[]));
+            (proto, quoted.get(ihl.max(20)..))
+        }
+        Some(6) => {
+            // payload length, next header
+            h.bytes(quoted.get(4..7).unwrap_or(&[]));
+            (quoted.get(6).copied(), quoted.get(40..))
+        }
+        _ => {
+            h.u8(0xff);
+            return;
+        }
+    };
+    let l4 = l4.unwrap_or(&[]);
+    let invariant = match proto.map(IpProto) {
+        Some(IpProto::TCP) => l4.get(4..8),                    // seq
+        Some(IpProto::UDP) => l4.get(4..6),                    // length
+        Some(IpProto::ICMP | IpProto::ICMPV6) => l4.get(6..8), // echo sequence
+        _ => None,
+    };
+    h.bytes(invariant.unwrap_or(&[]));
+}
+
+#[cfg(test)]
+mod tests;

@@ -213,79 +213,16 @@ impl CaptureSource {
             f(stats.frames, frame);
             stats.frames += 1;
         };
-        let (mut taken, mut malformed, mut cut, mut errors, mut stamped) = (0, 0, 0, 0, 0);
+        let mut tally = Tally::default();
         match &mut self.reader {
-            Reader::Ring(ring) => {
-                while taken < budget {
-                    let Some(block) = ring.next_block() else {
-                        break;
-                    };
-                    let frames = match block.frames() {
-                        Ok(frames) => frames,
-                        Err(e) => {
-                            log::warn!("skipping malformed ring block: {e:?}");
-                            malformed += 1;
-                            continue;
-                        }
-                    };
-                    for frame in frames {
-                        match frame {
-                            Ok(frame) => {
-                                deliver(frame);
-                                taken += 1;
-                            }
-                            Err(e) => {
-                                log::warn!("skipping rest of ring block: {e:?}");
-                                malformed += 1;
-                            }
-                        }
-                    }
-                }
-            }
-            Reader::Recv(buf) => {
-                while taken < budget {
-                    let meta = match self.socket.recv_frame(buf) {
-                        Ok(Some(meta)) => meta,
-                        Ok(None) => break,
-                        Err(e) => {
-                            log::warn!("recvmsg on packet socket: {e}");
-                            errors += 1;
-                            break;
-                        }
-                    };
-                    let cap = meta.len.min(buf.len());
-                    cut += u64::from(meta.truncated);
-                    let status = meta.aux.map_or(0, |a| a.status);
-                    stamped += u64::from(meta.timestamp.is_none());
-                    let ts_ns = meta.timestamp.map_or_else(now_ns, |(sec, nsec)| {
-                        (sec as u64)
-                            .wrapping_mul(1_000_000_000)
-                            .wrapping_add(nsec as u64)
-                    });
-                    deliver(FrameRef {
-                        data: buf.get(..cap).unwrap_or(&[]),
-                        ts_ns,
-                        wire_len: meta.aux.map_or(meta.len as u32, |a| a.len),
-                        cap_len: cap as u32,
-                        ifindex: meta.ifindex,
-                        pkttype: PacketType(meta.pkttype),
-                        hatype: meta.hatype,
-                        protocol: meta.protocol,
-                        vlan_tci: meta
-                            .aux
-                            .filter(|_| status & libc::TP_STATUS_VLAN_VALID != 0)
-                            .map(|a| a.vlan_tci),
-                        losing: status & libc::TP_STATUS_LOSING != 0,
-                    });
-                    taken += 1;
-                }
-            }
+            Reader::Ring(ring) => drain_ring(ring, budget, &mut tally, &mut deliver),
+            Reader::Recv(buf) => drain_recv(&self.socket, buf, budget, &mut tally, &mut deliver),
         }
-        self.stats.malformed_blocks += malformed;
-        self.stats.cut_frames += cut;
-        self.stats.errors += errors;
-        self.stats.receipt_stamped += stamped;
-        taken
+        self.stats.malformed_blocks += tally.malformed;
+        self.stats.cut_frames += tally.cut;
+        self.stats.errors += tally.errors;
+        self.stats.receipt_stamped += tally.stamped;
+        tally.taken as usize
     }
 
     /// Counters, after adding what PACKET_STATISTICS reports since the last call.
@@ -307,5 +244,96 @@ impl CaptureSource {
 impl AsFd for CaptureSource {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.as_fd()
+    }
+}
+
+/// What one drain saw besides the frames it handed out.
+#[derive(Default)]
+struct Tally {
+    taken: u64,
+    malformed: u64,
+    cut: u64,
+    errors: u64,
+    stamped: u64,
+}
+
+/// Takes whole ready blocks until the budget is reached; each block goes back to the kernel
+/// as soon as its frames were handed out.
+fn drain_ring(
+    ring: &mut RxRing,
+    budget: usize,
+    tally: &mut Tally,
+    deliver: &mut impl FnMut(FrameRef<'_>),
+) {
+    while (tally.taken as usize) < budget {
+        let Some(block) = ring.next_block() else {
+            break;
+        };
+        let frames = match block.frames() {
+            Ok(frames) => frames,
+            Err(e) => {
+                log::warn!("skipping malformed ring block: {e:?}");
+                tally.malformed += 1;
+                continue;
+            }
+        };
+        for frame in frames {
+            match frame {
+                Ok(frame) => {
+                    deliver(frame);
+                    tally.taken += 1;
+                }
+                Err(e) => {
+                    log::warn!("skipping rest of ring block: {e:?}");
+                    tally.malformed += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Receives frames one by one into `buf` until none is queued or the budget is reached.
+fn drain_recv(
+    socket: &PacketSocket,
+    buf: &mut [u8],
+    budget: usize,
+    tally: &mut Tally,
+    deliver: &mut impl FnMut(FrameRef<'_>),
+) {
+    while (tally.taken as usize) < budget {
+        let meta = match socket.recv_frame(buf) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => break,
+            Err(e) => {
+                log::warn!("recvmsg on packet socket: {e}");
+                tally.errors += 1;
+                break;
+            }
+        };
+        let cap = meta.len.min(buf.len());
+        tally.cut += u64::from(meta.truncated);
+        tally.stamped += u64::from(meta.timestamp.is_none());
+        let ts_ns = meta.timestamp.map_or_else(now_ns, |(sec, nsec)| {
+            (sec as u64)
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(nsec as u64)
+        });
+        let status = meta.aux.map_or(0, |a| a.status);
+        deliver(FrameRef {
+            data: buf.get(..cap).unwrap_or(&[]),
+            ts_ns,
+            wire_len: meta.aux.map_or(meta.len as u32, |a| a.len),
+            cap_len: cap as u32,
+            ifindex: meta.ifindex,
+            pkttype: PacketType(meta.pkttype),
+            hatype: meta.hatype,
+            protocol: meta.protocol,
+            vlan_tci: meta
+                .aux
+                .filter(|_| status & libc::TP_STATUS_VLAN_VALID != 0)
+                .map(|a| a.vlan_tci),
+            losing: status & libc::TP_STATUS_LOSING != 0,
+        });
+        tally.taken += 1;
     }
 }

@@ -1,1 +1,325 @@
-//! (stub: being written)
+//! Path reconstruction: the observations of one packet, from every link, namespace and board,
+//! grouped into a journey; its hops ordered, with latency per hop, NAT rewrites, tunnels,
+//! board clock offsets and where it vanished. Pure logic: the store hands rows in, the
+//! renderers format what comes out.
+//!
+//! The pipeline ([`correlate`]):
+//! 1. resolve every hop's link against the [`Topology`] (`view`);
+//! 2. bucket hops by fingerprint and inner packet shape (protocol, IP payload length,
+//!    fragment): the wire length differs by tunnel overhead, the inner packet does not;
+//! 3. per board, split buckets into segments on the board's own clock, pair segments that
+//!    leave one board with segments that arrive on another, and estimate clock offsets from
+//!    those crossings (`segments`, `clock`);
+//! 4. split buckets into journeys on the corrected clock (`journey`);
+//! 5. per journey: order the hops (`order`), find NAT rewrites (`nat`), tunnels (`tunnel`)
+//!    and whether it vanished (`vanish`);
+//! 6. join request and reply journeys into flows (`flow`).
+
+// Nothing in the binary calls in yet (the store will); tests reach everything.
+#![cfg_attr(not(test), allow(dead_code, unused_imports))]
+
+pub mod beds;
+mod clock;
+mod describe;
+mod flow;
+mod journey;
+mod nat;
+mod order;
+mod segments;
+pub mod synth;
+mod topology;
+mod tunnel;
+mod vanish;
+mod view;
+
+#[cfg(test)]
+mod scenarios;
+
+pub use clock::{BoardClock, ClockModel, ClockPoint};
+pub use describe::{describe, flow_label};
+pub use nat::{Endpoints, NatKind, NatRewrite};
+pub use topology::Topology;
+pub use tunnel::{label as tunnel_label, TunnelSpan};
+pub use vanish::Fate;
+
+use hopcap_proto::record::{LinkKind, Observation, MAX_NAME};
+use hopcap_proto::summary::Summary;
+use hopcap_proto::types::PacketType;
+use journey::Item;
+use std::fmt::Write;
+use view::View;
+
+/// One observation and the board that made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub board: String,
+    pub obs: Observation,
+}
+
+/// Packets the capture itself lost on one board in an interval (the kernel's ring drops or
+/// the agent's queue drops), on that board's clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropInterval {
+    pub board: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub dropped: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Sightings of one packet lie within this span of its first one (after clock correction).
+    pub window_ns: u64,
+    /// Clock offsets are estimated per window of this length (minimum-delay filtering needs
+    /// enough crossings per window; shorter follows drift more closely).
+    pub clock_window_ns: u64,
+    /// The board whose clock the others are corrected to; default the first by name.
+    pub reference_board: Option<String>,
+    /// Capture drops reported by the agents, to tell capture loss from network loss.
+    pub drops: Vec<DropInterval>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            window_ns: 1_000_000_000,
+            clock_window_ns: 10_000_000_000,
+            reference_board: None,
+            drops: Vec::new(),
+        }
+    }
+}
+
+/// One hop of a journey.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JourneyHop {
+    /// Position of this hop in the vector handed to [`correlate`].
+    pub input: usize,
+    pub hop: Hop,
+    /// Namespace and link name from the topology (`link<key>` when the link is unknown).
+    pub netns: heapless::String<MAX_NAME>,
+    pub link: heapless::String<MAX_NAME>,
+    pub kind: Option<LinkKind>,
+    /// The capture time on the reference board's clock.
+    pub t_ns: i64,
+    /// How far that correction may be off (None: this board's clock is not tied to the
+    /// reference by two-way traffic).
+    pub clock_uncertainty_ns: Option<u64>,
+    /// Position of the hop this one came from.
+    pub prev: Option<usize>,
+    /// `t_ns` minus the predecessor's.
+    pub latency_ns: Option<i64>,
+}
+
+impl JourneyHop {
+    pub fn out(&self) -> bool {
+        self.hop.obs.pkttype == PacketType::OUTGOING
+    }
+    pub fn summary(&self) -> &Summary {
+        &self.hop.obs.summary
+    }
+}
+
+/// One packet's way through the captured network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Journey {
+    pub fingerprint: u64,
+    /// In path order.
+    pub hops: Vec<JourneyHop>,
+    pub nat: Vec<NatRewrite>,
+    pub tunnels: Vec<TunnelSpan>,
+    pub fate: Fate,
+    /// Flow number: journeys of one conversation (request and reply, before and after NAT).
+    pub flow: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// In time order of their first hop.
+    pub journeys: Vec<Journey>,
+    pub clock: ClockModel,
+    pub flows: usize,
+}
+
+/// Groups observations into journeys. `topo` must hold the link tables the observations'
+/// link keys refer to.
+pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
+    let prepared = view::prepare(&hops, topo);
+    let (mut views, names) = (prepared.views, prepared.boards);
+    let window = i64::try_from(cfg.window_ns).unwrap_or(i64::MAX);
+
+    // Buckets by sorting rather than hashing: no allocation per bucket key.
+    let mut keyed: Vec<((u64, u64), u32)> = hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (view::bucket_key(h), i as u32))
+        .collect();
+    keyed.sort_unstable();
+    let buckets: Vec<Vec<u32>> = keyed
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|c| c.iter().map(|&(_, i)| i).collect())
+        .collect();
+    drop(keyed);
+
+    let samples = if names.len() > 1 {
+        segments::samples(&views, &buckets, window)
+    } else {
+        Vec::new()
+    };
+    let reference = cfg
+        .reference_board
+        .as_ref()
+        .and_then(|r| names.iter().position(|n| n == r))
+        .unwrap_or(0) as u32;
+    let clock = clock::estimate(&samples, &names, reference, cfg.clock_window_ns);
+    let mut uncertainty: Vec<Option<u64>> = Vec::with_capacity(views.len());
+    for v in &mut views {
+        let (off, unc) = clock
+            .boards
+            .get(v.board as usize)
+            .map_or((0, None), |c| c.at(v.ts));
+        v.t = (v.ts as i64).saturating_sub(off);
+        uncertainty.push(if v.board == reference { Some(0) } else { unc });
+    }
+
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    for b in &buckets {
+        let mut items: Vec<Item> = b.iter().map(|&i| item(i, &views[i as usize])).collect();
+        groups.extend(journey::split(&mut items, window));
+    }
+    groups.sort_by_cached_key(|g| g.iter().map(|&i| (views[i as usize].t, i)).min());
+
+    let board_unc: Vec<i64> = clock
+        .boards
+        .iter()
+        .map(|b| {
+            b.points
+                .iter()
+                .map(|p| p.uncertainty_ns.map_or(window, |u| u as i64))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let tol = |a: u32, b: u32| {
+        board_unc.get(a as usize).unwrap_or(&0) + board_unc.get(b as usize).unwrap_or(&0)
+    };
+    let cx = vanish::Context {
+        views: &views,
+        topo,
+        names: &names,
+        clock: &clock,
+        drops: &cfg.drops,
+        window_ns: cfg.window_ns,
+    };
+
+    let mut slots: Vec<Option<Hop>> = hops.into_iter().map(Some).collect();
+    let mut journeys: Vec<Journey> = groups
+        .into_iter()
+        .map(|g| {
+            build(
+                &order::order(&g, &views, tol),
+                &mut slots,
+                &uncertainty,
+                &cx,
+            )
+        })
+        .collect();
+    let flow_ids = flow::assign(
+        journeys
+            .iter()
+            .map(|j| j.hops.iter().map(JourneyHop::summary).collect()),
+    );
+    let flows = flow_ids.iter().max().map_or(0, |m| m + 1);
+    for (j, f) in journeys.iter_mut().zip(flow_ids) {
+        j.flow = f;
+    }
+    Report {
+        journeys,
+        clock,
+        flows,
+    }
+}
+
+/// One journey from its ordered hops: NAT, tunnels and fate, then the hops moved out of
+/// `slots` into it.
+fn build(
+    o: &order::Ordered,
+    slots: &mut [Option<Hop>],
+    unc: &[Option<u64>],
+    cx: &vanish::Context,
+) -> Journey {
+    let views = cx.views;
+    let hops: Vec<&Hop> = o
+        .hops
+        .iter()
+        .filter_map(|&i| slots[i as usize].as_ref())
+        .collect();
+    let summaries: Vec<&Summary> = hops.iter().map(|h| &h.obs.summary).collect();
+    let pkttypes: Vec<PacketType> = hops.iter().map(|h| h.obs.pkttype).collect();
+    let eps: Vec<Option<Endpoints>> = o
+        .hops
+        .iter()
+        .map(|&i| views[i as usize].endpoints)
+        .collect();
+    let fate = vanish::fate(o, &summaries, &pkttypes, cx);
+    let nat = nat::rewrites(&eps, &o.prev);
+    let tunnels = tunnel::spans(&summaries);
+    let mut out = Vec::with_capacity(o.hops.len());
+    for (&i, &prev) in o.hops.iter().zip(&o.prev) {
+        if let Some(hop) = slots[i as usize].take() {
+            let prev_idx = prev.map(|p| o.hops[p]);
+            out.push(journey_hop(i, hop, views, prev_idx, unc[i as usize], prev));
+        }
+    }
+    let fingerprint = out.first().map_or(0, |h| h.hop.obs.fingerprint);
+    Journey {
+        fingerprint,
+        hops: out,
+        nat,
+        tunnels,
+        fate,
+        flow: 0,
+    }
+}
+
+fn item(i: u32, v: &View) -> Item {
+    Item {
+        idx: i,
+        t: v.t,
+        socket: v.socket,
+        order: v.order,
+        link: (v.board, v.key, v.out),
+        tuple: v.tuple,
+    }
+}
+
+fn journey_hop(
+    i: u32,
+    hop: Hop,
+    views: &[View],
+    prev_idx: Option<u32>,
+    unc: Option<u64>,
+    prev: Option<usize>,
+) -> JourneyHop {
+    let v = &views[i as usize];
+    let (netns, link) = match v.info {
+        Some(l) => (l.netns.clone(), l.name.clone()),
+        None => {
+            let mut name = heapless::String::new();
+            let _ = write!(name, "link{}", v.key);
+            (heapless::String::new(), name)
+        }
+    };
+    let latency_ns = prev_idx.map(|p| v.t - views[p as usize].t);
+    JourneyHop {
+        input: i as usize,
+        hop,
+        netns,
+        link,
+        kind: v.kind,
+        t_ns: v.t,
+        clock_uncertainty_ns: unc,
+        prev,
+        latency_ns,
+    }
+}

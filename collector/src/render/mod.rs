@@ -1,1 +1,5 @@
-//! (stub: being written)
+//! Text and JSON output of what the store holds.
+
+pub mod flows;
+pub mod paths;
+pub mod timeline;

@@ -3,13 +3,14 @@
 use super::{halt, Halt, Next, Step, Walk};
 use crate::layer::LayerKind;
 use crate::types::{EtherType, LinkType};
+use crate::wire::cisco::ShimKind;
 use crate::wire::loopback::Family;
 use crate::wire::{arp, check_len, cisco, ethernet, loopback, mpls, ppp, pppoe, sll, sll2, vlan};
 
 /// PPP protocol numbers this decoder walks into.
 const PPP_MPLS: u16 = 0x0281;
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
     pub(super) fn link(&mut self, link: LinkType) -> Step {
         match link {
             LinkType::ETHERNET => Ok(Next::Ethernet),
@@ -78,7 +79,7 @@ impl Walk<'_, '_> {
         self.by_ethertype(tag.ethertype())
     }
 
-    pub(super) fn shim(&mut self, kind: EtherType) -> Step {
+    pub(super) fn shim(&mut self, kind: ShimKind) -> Step {
         let shim = cisco::Shim::new_checked(self.bytes(), kind).map_err(halt(LayerKind::Other))?;
         self.advance(shim.header_len());
         self.by_ethertype(shim.ethertype())

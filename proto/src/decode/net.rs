@@ -4,9 +4,9 @@
 use super::{halt, Halt, Next, Step, Walk};
 use crate::layer::LayerKind;
 use crate::types::IpProto;
-use crate::wire::{check_len, icmp, icmpv6, ipv4, ipv6, ipv6ext, tcp, udp};
+use crate::wire::{check_len, gtpu, icmp, icmpv6, ipv4, ipv6, ipv6ext, tcp, udp};
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
     /// IPv4 or IPv6 by the version nibble, whatever the enclosing header announced (as
     /// tshark does); an empty or other version is reported against the announced one.
     pub(super) fn ip(&mut self, announced_v6: bool) -> Step {
@@ -127,7 +127,10 @@ impl Walk<'_, '_> {
         } else if port == opts.geneve_port {
             Some(Next::Geneve)
         } else if port == opts.gtpu_port {
-            Some(Next::Gtpu)
+            // Only a GTPv1 header: other traffic on the port (RTP from a phone inside the
+            // tunnel, say) is payload.
+            let first = self.bytes().first().copied().unwrap_or(0x30);
+            gtpu::looks_like_gtpv1(first).then_some(Next::Gtpu)
         } else if port == opts.mpls_udp_port {
             Some(Next::Mpls)
         } else {

@@ -492,6 +492,17 @@ fn gtpu_gpdu_carries_ip() {
             teid: 0x100657
         }
     );
+    // Not GTPv1 on the GTP port (RTP inside the tunnel): payload, not a second tunnel.
+    let rtp = ipv4(UDP, &udp(2152, 2152, &[0x80, 0xe1, 0x42, 0x63, 0, 0, 0, 0]));
+    let d = eth_run(&eth(
+        IPV4,
+        &ipv4(UDP, &udp(2152, 2152, &gtpu(0x3318, &rtp))),
+    ));
+    assert_eq!(
+        kinds(&d),
+        [K::Ethernet, K::Ipv4, K::Udp, K::Gtpu, K::Ipv4, K::Udp]
+    );
+    assert_eq!((d.payload_len, d.stop), (8, None));
 }
 
 #[test]
@@ -538,6 +549,9 @@ fn cisco_shims_are_walked_through() {
         kinds(&eth_run(&eth(0x8909, &cmd))),
         [K::Ethernet, K::Ipv4, K::Udp]
     );
+    let cmd_in_gre = cat(&[&[8, 0, 1, 1, 0, 1, 0, 0], &ip]);
+    let d = eth_run(&eth(IPV4, &ipv4(47, &gre(0x8909, Some(40), &cmd_in_gre))));
+    assert_eq!(kinds(&d), [K::Ethernet, K::Ipv4, K::Gre, K::Ipv4, K::Udp]);
     let vntag = cat(&[&[0x80, 1, 0, 2, 0x81, 0], &tag(11, IPV4, &ip)]);
     assert_eq!(
         kinds(&eth_run(&eth(0x8926, &vntag))),
@@ -588,4 +602,23 @@ fn frames_longer_than_u16_are_bounded() {
     let d = eth_run(&frame);
     assert_eq!(kinds(&d), [K::Ethernet, K::Ipv4, K::Tcp]);
     assert_eq!((d.payload_offset, d.payload_len), (54, u16::MAX - 54));
+}
+
+#[test]
+fn decode_into_a_reused_decoded_matches_decode() {
+    let vxlan_frame = eth(
+        IPV4,
+        &ipv4(UDP, &udp(1, 4789, &vxlan(3, &eth(0x0806, &arp_request())))),
+    );
+    let cut = eth(IPV4, &ipv4(TCP, &tcp(1, 2, 0x002, b"")));
+    let mut reused = Decoded::default();
+    for frame in [&vxlan_frame[..], &cut[..40], &vxlan_frame[..], &[][..]] {
+        decode_into(
+            LinkType::ETHERNET,
+            frame,
+            &DecodeOptions::default(),
+            &mut reused,
+        );
+        assert_eq!(reused, eth_run(frame));
+    }
 }

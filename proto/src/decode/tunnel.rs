@@ -4,9 +4,10 @@
 use super::{halt, Next, Step, Walk};
 use crate::layer::LayerKind;
 use crate::types::EtherType;
+use crate::wire::cisco::{self, ShimKind};
 use crate::wire::{check_len, erspan, geneve, gre, gtpu, vxlan};
 
-impl Walk<'_, '_> {
+impl Walk<'_, '_, '_> {
     pub(super) fn vxlan(&mut self) -> Step {
         let vxlan = vxlan::Header::new_checked(self.bytes()).map_err(halt(LayerKind::Vxlan))?;
         self.push(vxlan.layer())?;
@@ -55,6 +56,7 @@ impl Walk<'_, '_> {
             EtherType::ERSPAN2 if gre.seq_present() => Ok(Next::Erspan { type3: false }),
             EtherType::ERSPAN2 => Ok(Next::Ethernet),
             EtherType::ERSPAN3 => Ok(Next::Erspan { type3: true }),
+            cisco::METADATA => Ok(Next::Shim(ShimKind::MetaDataInGre)),
             other => self.by_ethertype(other),
         }
     }

@@ -26,6 +26,11 @@ const FLAG_PT: u8 = 0x10;
 /// G-PDU: the payload is a user IP packet.
 pub const MSG_GPDU: u8 = 0xff;
 
+/// Does a header starting with `flags` look like GTP-U: version 1, protocol type GTP?
+pub fn looks_like_gtpv1(flags: u8) -> bool {
+    flags >> 5 == 1 && flags & FLAG_PT != 0
+}
+
 /// A view of a GTP-U header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header<T: AsRef<[u8]>> {
@@ -115,6 +120,9 @@ mod tests {
         let h = [0x30, 0xff, 0x00, 0x54, 0x00, 0x10, 0x06, 0x57];
         let g = Header::new_checked(&h[..]).unwrap();
         assert_eq!((g.version(), g.is_gtp(), g.payload_len()), (1, true, 0x54));
+        assert!(looks_like_gtpv1(h[0]));
+        assert!(!looks_like_gtpv1(0x80)); // RTP version 2
+        assert!(!looks_like_gtpv1(0x20)); // GTP'
         assert_eq!(g.header_len(), Ok(8));
         assert_eq!(
             g.layer(),

@@ -1,0 +1,223 @@
+//! What opens every connection to the collector (hello, then the full link table), kept
+//! current by the capture loop, and the parser of the collector's acks.
+
+use crate::capture::CaptureMode;
+use crate::cli::LiveOptions;
+use crate::export::{AckParser, Greeting as GreetingFn};
+use crate::links::LinkTable;
+use hopcap_proto::frame::{encode, parse_header, HEADER_LEN};
+use hopcap_proto::message::{
+    self, Ack, ClockInfo, Hello, Links, Message, MessageType, LINKS_PER_CHUNK, PROTOCOL_VERSION,
+};
+use hopcap_proto::record::{LinkInfo, LinkKey};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The link table as the collector should know it, shared with the exporter thread.
+pub type Topology = Arc<Mutex<BTreeMap<LinkKey, LinkInfo>>>;
+
+/// Room for one encoded control frame (a Links chunk of 16 links is ~4 KB).
+pub const CONTROL_FRAME_BYTES: usize = 16 * 1024;
+
+pub struct Greeting {
+    hello: Hello,
+    topology: Topology,
+}
+
+impl Greeting {
+    pub fn new(board: &str, links: &LinkTable, opts: &LiveOptions, mode: CaptureMode) -> Greeting {
+        let mut agent_id = heapless::String::new();
+        for c in board.chars() {
+            if agent_id.push(c).is_err() {
+                break;
+            }
+        }
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            agent_id,
+            boot_id: boot_id(),
+            run_id: realtime_ns(),
+            clock: ClockInfo {
+                realtime_ns: 0,
+                monotonic_ns: 0,
+                debug_offset_ns: opts.clock_offset_us * 1000,
+            },
+            capture: match mode {
+                CaptureMode::Ring => message::CaptureMode::Ring,
+                CaptureMode::Recv => message::CaptureMode::Recv,
+            },
+            snaplen: opts.snaplen,
+            sample: opts.sample,
+        };
+        let table = links.links().map(|l| (l.key, l.clone())).collect();
+        Greeting {
+            hello,
+            topology: Arc::new(Mutex::new(table)),
+        }
+    }
+
+    pub fn topology(&self) -> Topology {
+        Arc::clone(&self.topology)
+    }
+
+    /// The exporter calls this at every (re)connect.
+    pub fn into_fn(self) -> GreetingFn {
+        Box::new(move || {
+            let mut hello = self.hello.clone();
+            hello.clock = ClockInfo {
+                realtime_ns: realtime_ns().saturating_add_signed(hello.clock.debug_offset_ns),
+                monotonic_ns: monotonic_ns(),
+                debug_offset_ns: hello.clock.debug_offset_ns,
+            };
+            let mut frames = vec![control_frame(&Message::Hello(hello))];
+            let links: Vec<LinkInfo> = lock(&self.topology).values().cloned().collect();
+            frames.extend(links_frames(&links, true));
+            frames.into_iter().flatten().collect()
+        })
+    }
+}
+
+/// `Links` frames for `links`, in chunks; `replace` for a full dump.
+pub fn links_frames(links: &[LinkInfo], replace: bool) -> Vec<Option<Vec<u8>>> {
+    let chunks: Vec<&[LinkInfo]> = if links.is_empty() {
+        vec![&[]]
+    } else {
+        links.chunks(LINKS_PER_CHUNK).collect()
+    };
+    let count = chunks.len() as u16;
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut m = Links {
+                chunk: i as u16,
+                count,
+                replace,
+                links: heapless::Vec::new(),
+            };
+            for l in chunk.iter() {
+                let _ = m.links.push(l.clone());
+            }
+            control_frame(&Message::Links(m))
+        })
+        .collect()
+}
+
+/// One encoded frame; `None` (logged) if it does not fit, which bounded types rule out.
+pub fn control_frame(msg: &Message<'_>) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; CONTROL_FRAME_BYTES];
+    match encode(msg, &mut buf) {
+        Ok(n) => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        Err(e) => {
+            log::error!("cannot encode {:?} message: {e:?}", msg.message_type());
+            None
+        }
+    }
+}
+
+/// Parses the collector's acks. Only the header and an `Ack` body are ever parsed: the ack
+/// reader thread has a 64 KiB stack, and a general frame decode (which can hold a 5 KB
+/// `Links` several times over in a debug build) overflowed it on the first ack.
+pub fn ack_parser() -> AckParser {
+    Box::new(|buf: &[u8]| {
+        let Some(header) = parse_header(buf).map_err(|e| format!("{e:?}"))? else {
+            return Ok(None);
+        };
+        if header.message_type != MessageType::Ack {
+            return Err(format!(
+                "unexpected {:?} from the collector",
+                header.message_type
+            ));
+        }
+        if header.body_len > MAX_ACK_BODY {
+            return Err(format!("an ack of {} bytes", header.body_len));
+        }
+        let total = HEADER_LEN + header.body_len as usize;
+        let Some(body) = buf.get(HEADER_LEN..total) else {
+            return Ok(None);
+        };
+        match postcard::from_bytes::<Ack>(body) {
+            Ok(ack) => Ok(Some((total, ack.seq))),
+            Err(e) => Err(format!("bad ack: {e:?}")),
+        }
+    })
+}
+
+/// An `Ack` body is one varint.
+const MAX_ACK_BODY: u32 = 16;
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn realtime_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
+}
+
+/// /proc/sys/kernel/random/boot_id as 16 bytes (zeros if unreadable).
+fn boot_id() -> [u8; 16] {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).take(16).enumerate() {
+        let s = std::str::from_utf8(pair).unwrap_or("0");
+        out[i] = u8::from_str_radix(s, 16).unwrap_or(0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hopcap_proto::message::Bye;
+
+    fn frame(msg: &Message<'_>) -> Vec<u8> {
+        control_frame(msg).expect("encodes")
+    }
+
+    #[test]
+    fn acks_in_pieces_and_back_to_back() {
+        let mut bytes = frame(&Message::Ack(Ack { seq: 7 }));
+        let first = bytes.len();
+        bytes.extend(frame(&Message::Ack(Ack { seq: 300 })));
+        let mut parse = ack_parser();
+        for cut in 0..first {
+            assert_eq!(parse(&bytes[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(parse(&bytes), Ok(Some((first, 7))));
+        assert_eq!(parse(&bytes[first..]), Ok(Some((bytes.len() - first, 300))));
+    }
+
+    #[test]
+    fn anything_but_an_ack_is_refused() {
+        let mut parse = ack_parser();
+        let bye = frame(&Message::Bye(Bye { batches_sent: 1 }));
+        assert!(parse(&bye).is_err());
+        assert!(parse(b"GET / HTTP/1.1").is_err());
+    }
+
+    #[test]
+    fn parses_on_the_ack_readers_64_kib_stack() {
+        // The exporter's ack thread has this stack; a debug build must fit too.
+        let bytes = frame(&Message::Ack(Ack { seq: 1 }));
+        let got = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || ack_parser()(&bytes))
+            .expect("spawn")
+            .join()
+            .expect("no overflow");
+        assert_eq!(got.map(|r| r.map(|(_, seq)| seq)), Ok(Some(1)));
+    }
+}

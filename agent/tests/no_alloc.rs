@@ -1,0 +1,188 @@
+//! The per-packet path allocates nothing: a counting global allocator watches
+//! `FramePipeline::observe` and `BatchEncoder::push` (with the batch turnover `finish`)
+//! over thousands of frames of every kind a board carries, after a warm-up pass.
+//!
+//! Only allocations made by the measuring thread count, so tests running in parallel
+//! threads do not disturb the figure.
+
+#[path = "common/frames.rs"]
+mod frames;
+
+use hopcap_agent::pipeline::FramePipeline;
+use hopcap_agent::sys::FrameRef;
+use hopcap_proto::batch::BatchEncoder;
+use hopcap_proto::record::Observation;
+use hopcap_proto::summary::{Net, Transport};
+use hopcap_proto::types::{Addr, PacketType};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    // const-initialised and without a destructor: touching them never allocates. Both are
+    // per thread, so tests measuring in parallel do not count each other's allocations.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator, which upholds the
+// GlobalAlloc contract; counting touches only const thread-locals.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller's layout contract is passed through.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: `ptr` came from this allocator (so from System) with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator (so from System) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations `f` makes on this thread.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+const FRAMES: usize = 7 * 1000;
+
+fn frame_ref(data: &[u8], i: usize) -> FrameRef<'_> {
+    FrameRef {
+        data,
+        ts_ns: 1_700_000_000_000_000_000 + i as u64 * 1_000,
+        wire_len: data.len() as u32,
+        cap_len: data.len() as u32,
+        ifindex: 3,
+        pkttype: if i % 2 == 0 {
+            PacketType::OUTGOING
+        } else {
+            PacketType::HOST
+        },
+        hatype: 1,
+        protocol: 0x0800,
+        vlan_tci: (i % 5 == 0).then_some(100),
+        losing: false,
+    }
+}
+
+/// The observations of `frames`, made outside any measurement.
+fn observations(frames: &[Vec<u8>]) -> Vec<Observation> {
+    let mut p = FramePipeline::new(1, 0);
+    frames
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| p.observe((i % 4) as u16, i as u64, &frame_ref(f, i)))
+        .collect()
+}
+
+#[test]
+fn the_mix_covers_every_kind() {
+    let obs = observations(&frames::mix(FRAMES));
+    assert_eq!(obs.len(), FRAMES);
+    let count = |pred: &dyn Fn(&Observation) -> bool| obs.iter().filter(|o| pred(o)).count();
+    let v6 =
+        |o: &Observation| matches!(o.summary.net, Net::Ip(ip) if matches!(ip.src, Addr::V6(_)));
+    assert!(count(&|o| matches!(o.summary.transport, Transport::Icmp { .. })) > 1000);
+    assert!(count(&|o| matches!(o.summary.transport, Transport::Tcp { .. })) > 2000);
+    assert!(count(&|o| matches!(o.summary.transport, Transport::Udp { .. })) > 1000);
+    assert!(count(&|o| !o.summary.tunnels.is_empty()) >= FRAMES / 7);
+    assert!(count(&v6) >= 2 * FRAMES / 7);
+    assert!(
+        obs.iter().all(|o| o.summary.stop.is_none()),
+        "all decode whole"
+    );
+}
+
+#[test]
+fn observe_allocates_nothing_after_warm_up() {
+    let frames = frames::mix(FRAMES);
+    let mut pipeline = FramePipeline::new(1, 0);
+    let mut kept = 0usize;
+    let pass = |pipeline: &mut FramePipeline, kept: &mut usize| {
+        for (i, f) in frames.iter().enumerate() {
+            let obs = pipeline.observe((i % 4) as u16, i as u64, &frame_ref(f, i));
+            *kept += usize::from(std::hint::black_box(obs).is_some());
+        }
+    };
+    pass(&mut pipeline, &mut kept);
+    let n = allocations_in(|| pass(&mut pipeline, &mut kept));
+    assert_eq!(kept, 2 * FRAMES);
+    assert_eq!(n, 0, "allocations in {FRAMES} observe calls");
+}
+
+#[test]
+fn sampling_allocates_nothing_either() {
+    let frames = frames::mix(FRAMES);
+    let mut pipeline = FramePipeline::new(4, 0);
+    let mut kept = 0usize;
+    let n = allocations_in(|| {
+        for (i, f) in frames.iter().enumerate() {
+            kept += usize::from(pipeline.observe(1, i as u64, &frame_ref(f, i)).is_some());
+        }
+    });
+    assert!(kept > 0 && kept < FRAMES, "kept {kept}");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn batch_push_and_finish_allocate_nothing_after_warm_up() {
+    let obs = observations(&frames::mix(FRAMES));
+    let mut encoder = Box::new(BatchEncoder::new("pi-board-01", 16 * 1024));
+    let mut batches = 0u32;
+    let mut bytes = 0usize;
+    let push_all = |encoder: &mut BatchEncoder, batches: &mut u32, bytes: &mut usize| {
+        for o in &obs {
+            if encoder.push(o).is_err() {
+                *bytes += encoder.finish().len();
+                *batches += 1;
+                encoder.push(o).expect("an empty batch takes one record");
+            }
+        }
+        *bytes += encoder.finish().len();
+        *batches += 1;
+    };
+    push_all(&mut encoder, &mut batches, &mut bytes);
+    let warm = batches;
+    let n = allocations_in(|| push_all(&mut encoder, &mut batches, &mut bytes));
+    // 7000 records of up to a few dozen bytes do not fit one 16 KiB batch.
+    assert!(batches - warm > 1, "{} batches", batches - warm);
+    assert!(bytes > 0);
+    assert_eq!(n, 0, "allocations in {} pushes", obs.len());
+    // And after a reset (a dropped batch), the state is rebuilt in place.
+    encoder.reset();
+    let n = allocations_in(|| push_all(&mut encoder, &mut batches, &mut bytes));
+    assert_eq!(n, 0, "allocations after reset");
+}
+
+#[test]
+fn the_counter_counts() {
+    // The measurement itself must be able to fail.
+    let n = allocations_in(|| {
+        std::hint::black_box(vec![1u8; 10]);
+    });
+    assert_eq!(n, 1);
+}

@@ -1,0 +1,208 @@
+//! The command line: `serve` (ingest into the store), and the query commands `timeline`,
+//! `boards`, `paths`, `flows` that read the store.
+
+pub mod boards;
+pub mod paths;
+pub mod time;
+
+use crate::store::retention::Retention;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// hopcap collector: ingests from many boards into one SQLite file, merges one timeline,
+/// rebuilds each packet's path hop by hop.
+#[derive(Parser, Debug)]
+#[command(name = "hopcap-collector", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Accept agent connections and store what they send.
+    Serve(ServeArgs),
+    /// Print the merged timeline of every board, one line per observation.
+    Timeline(TimelineArgs),
+    /// List the boards, their state and their loss counters.
+    Boards(BoardsArgs),
+    /// Rebuild each packet's path hop by hop.
+    Paths(PathsArgs),
+    /// Summarise flows across boards.
+    Flows(FlowsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArg {
+    /// The database file.
+    #[arg(long, value_name = "FILE", default_value = "hopcap.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to accept agents on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:7878")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Delete observations older than this many hours (by capture time).
+    #[arg(long, value_name = "HOURS")]
+    pub retain_hours: Option<f64>,
+    /// Keep the database's data pages under this many MiB, deleting the oldest observations.
+    #[arg(long, value_name = "MIB")]
+    pub retain_mb: Option<u64>,
+    /// Close a connection that sends nothing for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Refuse connections beyond this many at once.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+}
+
+impl ServeArgs {
+    pub fn retention(&self) -> Result<Retention, String> {
+        let max_age_ns = match self.retain_hours {
+            Some(h) if !(h > 0.0 && h.is_finite()) => {
+                return Err(format!("--retain-hours must be a positive number, not {h}"))
+            }
+            Some(h) => Some((h * 3600.0 * 1e9) as i64),
+            None => None,
+        };
+        let max_bytes = match self.retain_mb {
+            Some(0) => return Err("--retain-mb must be at least 1".into()),
+            Some(mb) => Some(mb.saturating_mul(1024 * 1024)),
+            None => None,
+        };
+        Ok(Retention {
+            max_age_ns,
+            max_bytes,
+        })
+    }
+}
+
+/// Which observations: time window, board, link, filter expression.
+#[derive(Args, Debug, Clone, Default)]
+pub struct WindowArgs {
+    /// Start (inclusive): RFC 3339 (2026-11-26T12:00:00Z), Unix seconds, or relative (-10m).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// End (exclusive), same forms as --since.
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Only this board (its name).
+    #[arg(long, value_name = "B")]
+    pub board: Option<String>,
+    /// Only this link: a name (eth0) or a label as printed (pi1:eth0, pi1:netns:veth0).
+    #[arg(long, value_name = "L")]
+    pub link: Option<String>,
+    /// A filter expression (e.g. "tcp and port 80").
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+}
+
+impl WindowArgs {
+    /// The time bounds in ns since the epoch.
+    pub fn bounds(&self, now_ns: i64) -> Result<(Option<i64>, Option<i64>), String> {
+        let since = self
+            .since
+            .as_deref()
+            .map(|s| time::parse_time(s, now_ns))
+            .transpose();
+        let until = self
+            .until
+            .as_deref()
+            .map(|s| time::parse_time(s, now_ns))
+            .transpose();
+        let (since, until) = (
+            since.map_err(|e| format!("--since: {e}"))?,
+            until.map_err(|e| format!("--until: {e}"))?,
+        );
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err("--since must be before --until".into());
+            }
+        }
+        Ok((since, until))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep printing new observations as they arrive (like tail -f).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// At most this many lines (before --follow's new ones).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BoardsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PathsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many packets.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FlowsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many flows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+}
+
+pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> CmdResult {
+    use crate::store::open_for_reading;
+    match cli.command {
+        Command::Serve(args) => crate::ingest::serve(&args),
+        Command::Timeline(args) => {
+            crate::render::timeline::run(&open_for_reading(&args.db.db)?, &args)
+        }
+        Command::Boards(args) => boards::run(&open_for_reading(&args.db.db)?, &args),
+        Command::Paths(args) => paths::run_paths(&open_for_reading(&args.db.db)?, &args),
+        Command::Flows(args) => paths::run_flows(&open_for_reading(&args.db.db)?, &args),
+    }
+}
+
+/// True for a write error that means the reader went away (`| head`): exit quietly.
+pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -1,0 +1,412 @@
+//! Board clock offsets from matched packets (minimum-delay filtering, Paxson 1998).
+//!
+//! For a packet sent by board A and received by board B, `d_AB = t_B − t_A = delay + θ`
+//! where θ is B's clock minus A's. The other way, `d_BA = delay − θ`. Delays are never
+//! negative, so `−min d_BA ≤ θ ≤ min d_AB`: the estimate is the middle of that interval,
+//! `(min d_AB − min d_BA) / 2`, and its half width `(min d_AB + min d_BA) / 2` bounds the
+//! error (it is at most half the smallest round trip). Minima are taken per time window so a
+//! drifting clock is followed; between windows the offset is interpolated.
+//!
+//! Boards are chained to the reference through the pairs with the tightest bounds.
+
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// One matched crossing: sent by board `from` at `t_send` (its clock), received by board
+/// `to` `d` ns later as the two raw clocks read it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Sample {
+    pub from: u32,
+    pub to: u32,
+    pub t_send: u64,
+    pub d: i64,
+}
+
+/// Every board's offset from the reference board over time.
+#[derive(Clone, Debug, Default)]
+pub struct ClockModel {
+    pub reference: Option<String>,
+    /// One entry per board seen, the reference included (offset 0).
+    pub boards: Vec<BoardClock>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoardClock {
+    pub board: String,
+    /// The boards whose matched traffic the estimate chains through, reference first and
+    /// this board last; empty when no traffic links this board to the reference.
+    pub via: Vec<String>,
+    /// The offset (this board's clock − the reference clock) at the middle of each window.
+    pub points: Vec<ClockPoint>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClockPoint {
+    /// Middle of the window, ns since the epoch (on the clocks of the boards compared).
+    pub t_ns: u64,
+    pub offset_ns: i64,
+    /// Half width of the interval the offset must lie in; `None` when packets were only
+    /// matched in one direction, which bounds the offset on one side only (the estimate is
+    /// then the smallest correction consistent with that bound).
+    pub uncertainty_ns: Option<u64>,
+    /// Matched crossings in the window, both directions.
+    pub samples: u32,
+}
+
+impl ClockModel {
+    pub fn board(&self, name: &str) -> Option<&BoardClock> {
+        self.boards.iter().find(|b| b.board == name)
+    }
+}
+
+impl BoardClock {
+    /// Whether matched traffic ties this board's clock to the reference.
+    pub fn corrected(&self) -> bool {
+        !self.points.is_empty()
+    }
+
+    /// The offset at `t_ns`: linear between window points, flat outside them, 0 when
+    /// uncorrected. The uncertainty is the larger of the two neighbouring points'.
+    pub fn at(&self, t_ns: u64) -> (i64, Option<u64>) {
+        interpolate(&self.points, t_ns).unwrap_or((0, None))
+    }
+}
+
+fn interpolate(points: &[ClockPoint], t: u64) -> Option<(i64, Option<u64>)> {
+    let after = points.partition_point(|p| p.t_ns <= t);
+    let (a, b) = match (
+        after.checked_sub(1).and_then(|i| points.get(i)),
+        points.get(after),
+    ) {
+        (Some(a), Some(b)) => (a, b),
+        (Some(p), None) | (None, Some(p)) => return Some((p.offset_ns, p.uncertainty_ns)),
+        (None, None) => return None,
+    };
+    let span = b.t_ns.saturating_sub(a.t_ns).max(1) as f64;
+    let frac = t.saturating_sub(a.t_ns) as f64 / span;
+    let off = a.offset_ns as f64 + (b.offset_ns - a.offset_ns) as f64 * frac;
+    let unc = a
+        .uncertainty_ns
+        .zip(b.uncertainty_ns)
+        .map(|(x, y)| x.max(y));
+    Some((off.round() as i64, unc))
+}
+
+#[derive(Clone, Copy, Default)]
+struct Window {
+    /// Minima of d from the lower-numbered board to the higher, and back.
+    fwd: Option<i64>,
+    rev: Option<i64>,
+    n: u32,
+}
+
+/// The offset of `hi` relative to `lo` over time.
+fn pair_series(samples: &[Sample], lo: u32, window_ns: u64) -> Vec<ClockPoint> {
+    let mut wins: BTreeMap<u64, Window> = BTreeMap::new();
+    for s in samples {
+        // Windows are placed on lo's clock: a sample's time is when lo sent or received it.
+        let t_lo = if s.from == lo {
+            s.t_send
+        } else {
+            s.t_send.saturating_add_signed(s.d)
+        };
+        let w = wins.entry(t_lo / window_ns.max(1)).or_default();
+        let slot = if s.from == lo { &mut w.fwd } else { &mut w.rev };
+        *slot = Some(slot.map_or(s.d, |m| m.min(s.d)));
+        w.n += 1;
+    }
+    let mid = |i: u64| i.saturating_mul(window_ns).saturating_add(window_ns / 2);
+    let two_sided: Vec<ClockPoint> = wins
+        .iter()
+        .filter_map(|(&i, w)| {
+            let (f, r) = (w.fwd?, w.rev?);
+            let unc = (f.saturating_add(r) / 2).unsigned_abs();
+            Some(ClockPoint {
+                t_ns: mid(i),
+                offset_ns: (f - r) / 2,
+                uncertainty_ns: Some(unc),
+                samples: w.n,
+            })
+        })
+        .collect();
+    if !two_sided.is_empty() {
+        return two_sided;
+    }
+    // One direction only: θ ≤ min d_fwd, or θ ≥ −min d_rev. Keep the clocks as they are if
+    // that is consistent, else correct just enough.
+    let fwd = wins.values().filter_map(|w| w.fwd).min();
+    let rev = wins.values().filter_map(|w| w.rev).min();
+    let offset_ns = match (fwd, rev) {
+        (Some(f), _) => f.min(0),
+        (None, Some(r)) => (-r).max(0),
+        (None, None) => return Vec::new(),
+    };
+    let (first, last) = (
+        wins.keys().next().copied().unwrap_or(0),
+        wins.keys().last().copied().unwrap_or(0),
+    );
+    let t_ns = (mid(first) / 2).saturating_add(mid(last) / 2);
+    let samples = wins.values().map(|w| w.n).sum();
+    vec![ClockPoint {
+        t_ns,
+        offset_ns,
+        uncertainty_ns: None,
+        samples,
+    }]
+}
+
+/// A one-sided edge costs more than any measured bound, so it is used only when needed.
+const ONE_SIDED_COST: u64 = 1 << 50;
+
+fn cost(points: &[ClockPoint]) -> u64 {
+    let n = points.len().max(1) as u64;
+    points
+        .iter()
+        .map(|p| p.uncertainty_ns.unwrap_or(ONE_SIDED_COST))
+        .sum::<u64>()
+        / n
+}
+
+/// Estimates every board's offset from `reference` (board ids index `names`).
+pub(super) fn estimate(
+    samples: &[Sample],
+    names: &[String],
+    reference: u32,
+    window_ns: u64,
+) -> ClockModel {
+    let n = names.len();
+    // Edge (lo, hi) → series of θ_hi − θ_lo.
+    let mut by_pair: BTreeMap<(u32, u32), Vec<Sample>> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.from != s.to) {
+        by_pair
+            .entry((s.from.min(s.to), s.from.max(s.to)))
+            .or_default()
+            .push(*s);
+    }
+    let edges: BTreeMap<(u32, u32), Vec<ClockPoint>> = by_pair
+        .iter()
+        .map(|(&(lo, hi), s)| ((lo, hi), pair_series(s, lo, window_ns)))
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    // Dijkstra from the reference on summed uncertainty.
+    let mut dist = vec![u64::MAX; n];
+    let mut prev: Vec<Option<u32>> = vec![None; n];
+    let mut heap = BinaryHeap::new();
+    if let Some(d) = dist.get_mut(reference as usize) {
+        *d = 0;
+        heap.push(std::cmp::Reverse((0u64, reference)));
+    }
+    while let Some(std::cmp::Reverse((d, b))) = heap.pop() {
+        if d > dist[b as usize] {
+            continue;
+        }
+        for (&(lo, hi), pts) in &edges {
+            let next = if lo == b {
+                hi
+            } else if hi == b {
+                lo
+            } else {
+                continue;
+            };
+            let nd = d.saturating_add(cost(pts));
+            if nd < dist[next as usize] {
+                dist[next as usize] = nd;
+                prev[next as usize] = Some(b);
+                heap.push(std::cmp::Reverse((nd, next)));
+            }
+        }
+    }
+    let boards = (0..n as u32)
+        .map(|b| {
+            let mut path = vec![b];
+            while let Some(p) = prev[*path.last().unwrap_or(&b) as usize] {
+                path.push(p);
+            }
+            path.reverse();
+            let points = if b == reference {
+                Vec::new()
+            } else if path.first() == Some(&reference) {
+                compose(&path, &edges)
+            } else {
+                path.clear();
+                Vec::new()
+            };
+            let via = if points.is_empty() {
+                Vec::new()
+            } else {
+                path.iter().map(|&i| names[i as usize].clone()).collect()
+            };
+            BoardClock {
+                board: names[b as usize].clone(),
+                via,
+                points,
+            }
+        })
+        .collect();
+    ClockModel {
+        reference: names.get(reference as usize).cloned(),
+        boards,
+    }
+}
+
+/// Sums the edge offsets along `path` at every time any of its edges has a point.
+fn compose(path: &[u32], edges: &BTreeMap<(u32, u32), Vec<ClockPoint>>) -> Vec<ClockPoint> {
+    let steps: Vec<(i64, &[ClockPoint])> = path
+        .windows(2)
+        .filter_map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let pts = edges.get(&(a.min(b), a.max(b)))?;
+            Some((if a < b { 1 } else { -1 }, pts.as_slice()))
+        })
+        .collect();
+    let mut times: Vec<u64> = steps
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|p| p.t_ns))
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    times
+        .into_iter()
+        .map(|t| {
+            let mut point = ClockPoint {
+                t_ns: t,
+                offset_ns: 0,
+                uncertainty_ns: Some(0),
+                samples: 0,
+            };
+            for (sign, pts) in &steps {
+                let (off, unc) = interpolate(pts, t).unwrap_or((0, None));
+                point.offset_ns += sign * off;
+                point.uncertainty_ns = point.uncertainty_ns.zip(unc).map(|(a, b)| a + b);
+                point.samples += pts.iter().find(|p| p.t_ns == t).map_or(0, |p| p.samples);
+            }
+            point
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::synth::Rng;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("pi{i}")).collect()
+    }
+
+    /// Crossings both ways between boards a and b, b's clock `skew` ahead, delays 300 µs plus
+    /// exponential queueing jitter (mean 2 ms).
+    fn crossings(
+        rng: &mut Rng,
+        a: u32,
+        b: u32,
+        skew: impl Fn(u64) -> i64,
+        secs: u64,
+    ) -> Vec<Sample> {
+        let mut out = Vec::new();
+        for i in 0..secs * 50 {
+            let t = 1_700_000_000_000_000_000 + i * 20_000_000;
+            for (from, to, sign) in [(a, b, 1), (b, a, -1)] {
+                let delay = 300_000 + rng.exp(2_000_000.0) as i64;
+                let t_send = if from == a {
+                    t
+                } else {
+                    t.saturating_add_signed(skew(t))
+                };
+                out.push(Sample {
+                    from,
+                    to,
+                    t_send,
+                    d: delay + sign * skew(t),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn recovers_a_37ms_skew_within_100us() {
+        let mut rng = Rng::new(7);
+        let s = crossings(&mut rng, 0, 1, |_| 37_000_000, 60);
+        let model = estimate(&s, &names(2), 0, 10_000_000_000);
+        let b = model.board("pi1").unwrap();
+        assert_eq!(b.via, vec!["pi0", "pi1"]);
+        for p in &b.points {
+            assert!((p.offset_ns - 37_000_000).abs() < 100_000, "{p:?}");
+            // The bound holds the truth and is about the min delay (300 µs).
+            let unc = p.uncertainty_ns.unwrap() as i64;
+            assert!(
+                (p.offset_ns - 37_000_000).abs() <= unc && unc < 1_000_000,
+                "{p:?}"
+            );
+        }
+        let (off, _) = b.at(1_700_000_030_000_000_000);
+        assert!((off - 37_000_000).abs() < 100_000);
+        assert_eq!(model.board("pi0").unwrap().at(0), (0, None));
+    }
+
+    #[test]
+    fn follows_a_drifting_clock() {
+        // 50 ppm drift: the offset moves 3 ms over the minute.
+        let mut rng = Rng::new(9);
+        let t0 = 1_700_000_000_000_000_000u64;
+        let skew = |t: u64| -5_000_000 + (t - t0) as i64 / 20_000;
+        let s = crossings(&mut rng, 0, 1, skew, 60);
+        let model = estimate(&s, &names(2), 0, 2_000_000_000);
+        let b = model.board("pi1").unwrap();
+        for t in [t0 + 7_000_000_000, t0 + 31_000_000_000, t0 + 52_000_000_000] {
+            let (off, _) = b.at(t);
+            assert!(
+                (off - skew(t)).abs() < 100_000,
+                "at {t}: {off} vs {}",
+                skew(t)
+            );
+        }
+    }
+
+    #[test]
+    fn chains_through_a_middle_board_and_leaves_strangers_alone() {
+        let mut rng = Rng::new(11);
+        let mut s = crossings(&mut rng, 0, 1, |_| 2_000_000, 20);
+        s.extend(crossings(&mut rng, 1, 2, |_| -7_000_000, 20));
+        let model = estimate(&s, &names(4), 0, 10_000_000_000);
+        let c = model.board("pi2").unwrap();
+        assert_eq!(c.via, vec!["pi0", "pi1", "pi2"]);
+        let (off, unc) = c.at(1_700_000_010_000_000_000);
+        assert!((off - -5_000_000).abs() < 100_000, "{off}");
+        assert!(unc.is_some());
+        assert!(!model.board("pi3").unwrap().corrected());
+    }
+
+    #[test]
+    fn one_direction_corrects_only_as_much_as_the_bound_demands() {
+        // Only pi0 → pi1; pi1's clock 10 ms behind: d = delay − 10 ms < 0 proves it is behind.
+        let s: Vec<Sample> = (0..100)
+            .map(|i| Sample {
+                from: 0,
+                to: 1,
+                t_send: i * 1_000_000,
+                d: 400_000 - 10_000_000 + i as i64,
+            })
+            .collect();
+        let p = estimate(&s, &names(2), 0, 10_000_000_000).boards[1]
+            .points
+            .clone();
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].offset_ns, p[0].uncertainty_ns),
+            (400_000 - 10_000_000, None)
+        );
+        // A positive minimum is consistent with synchronised clocks: no correction.
+        let s2: Vec<Sample> = s
+            .iter()
+            .map(|x| Sample {
+                d: x.d + 20_000_000,
+                ..*x
+            })
+            .collect();
+        assert_eq!(
+            estimate(&s2, &names(2), 0, 10_000_000_000).boards[1].points[0].offset_ns,
+            0
+        );
+    }
+}

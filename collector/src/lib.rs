@@ -1,0 +1,9 @@
+//! hopcap-collector: ingest from many boards, embedded store, merged timeline and paths.
+//! A library so integration tests and benchmarks reach the store directly; the binary is
+//! src/main.rs.
+
+pub mod cli;
+pub mod correlate;
+pub mod ingest;
+pub mod render;
+pub mod store;

@@ -1,0 +1,464 @@
+//! Journeys as text (one line each) and as JSON lines.
+//!
+//! # Text
+//! `<packet>: <hop> → <hop> (+<latency>) → [<rewrite or tunnel>] <hop> (+<latency>)[; <fate>]`
+//! where a hop is `<netns>:<link> In|Out` (`<board>:<link>` in a board's own namespace), a
+//! latency across boards carries the clock uncertainty (`±…`, `±?` when the boards' clocks
+//! are not tied together), and the fate is `lost after <hop>` or `maybe capture loss after
+//! <hop>` (nothing when complete).
+//!
+//! # JSON lines: one object per journey
+//! - `journey` (number, position in the report), `flow` (number), `fingerprint` ("0x…" hex
+//!   string: 64 bits do not fit a JSON number), `packet` (text description of the first hop);
+//! - `hops`: array in path order, each `board`, `netns`, `link`, `kind` (link kind or null),
+//!   `dir` ("In"/"Out"), `ts_ns` (capture time on the board's own clock), `t_ns` (on the
+//!   reference clock), `src`, `dst` (innermost addresses as seen there, null if not IP),
+//!   `sport`, `dport` (null if none), `icmp_id` (null if not echo), `latency_ns` (from `prev`,
+//!   null on the first hop), `prev` (index of the hop it came from), `wire_len`,
+//!   `clock_uncertainty_ns` (null: board not tied to the reference), `input` (index of the
+//!   observation in the correlator's input);
+//! - `nat`: array of `kind` ("SNAT", "DNAT", "ICMP id"), `before`, `after`, `at` (hop index
+//!   where first seen rewritten), `link` (that hop's name);
+//! - `tunnel`: array of `kind` ("VXLAN", "Geneve", "GRE", "GTP-U", "IPIP"), `id` (VNI, GRE
+//!   key or TEID; null if none), `src`, `dst` (outer endpoints), `dst_port` (0 if not UDP),
+//!   `first_hop`, `last_hop`, `label`;
+//! - `complete` (bool), `lost_after` (hop index or null), `maybe_capture_loss` (bool: the
+//!   capture dropped packets where the next hop was due);
+//! - `clock`: per board of the journey other than the reference: `board`, `reference`,
+//!   `offset_ns` (board clock − reference clock, applied at its first hop), `uncertainty_ns`.
+
+// Nothing in the binary calls in yet; tests reach everything.
+#![cfg_attr(not(test), allow(dead_code))]
+
+pub use crate::correlate::describe;
+use crate::correlate::{tunnel_label, Endpoints, Fate, Journey, JourneyHop, Report};
+use hopcap_proto::record::LinkKind;
+use hopcap_proto::summary::TunnelKind;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// `ctr:eth0` for a link in a named namespace, `pi1:wlan0` in the board's own.
+pub fn hop_name(h: &JourneyHop) -> String {
+    let ns = if h.netns.is_empty() {
+        h.hop.board.as_str()
+    } else {
+        h.netns.as_str()
+    };
+    format!("{ns}:{}", h.link)
+}
+
+fn dir(h: &JourneyHop) -> &'static str {
+    if h.out() {
+        "Out"
+    } else {
+        "In"
+    }
+}
+
+/// `+23µs`, `+1.25ms`, `-4µs`.
+pub fn fmt_ns(ns: i64) -> String {
+    let a = ns.unsigned_abs();
+    let sign = if ns < 0 { "-" } else { "" };
+    let body = if a < 10_000 && a % 1000 != 0 {
+        format!("{:.1}µs", a as f64 / 1e3)
+    } else if a < 1_000_000 {
+        format!("{}µs", (a + 500) / 1000)
+    } else if a < 1_000_000_000 {
+        format!("{:.2}ms", a as f64 / 1e6)
+    } else {
+        format!("{:.3}s", a as f64 / 1e9)
+    };
+    format!("{sign}{body}")
+}
+
+/// `+23µs`, `-4µs`.
+fn signed(ns: i64) -> String {
+    if ns < 0 {
+        fmt_ns(ns)
+    } else {
+        format!("+{}", fmt_ns(ns))
+    }
+}
+
+/// The latency of hop `i`, with the clock uncertainty when it crosses boards.
+fn latency(j: &Journey, i: usize) -> Option<String> {
+    let h = j.hops.get(i)?;
+    let lat = signed(h.latency_ns?);
+    let p = j.hops.get(h.prev?)?;
+    if p.hop.board == h.hop.board {
+        return Some(lat);
+    }
+    Some(match p.clock_uncertainty_ns.zip(h.clock_uncertainty_ns) {
+        Some((a, b)) => format!("{lat} ±{}", fmt_ns(a.saturating_add(b) as i64)),
+        None => format!("{lat} ±?"),
+    })
+}
+
+/// One journey as one line.
+pub fn text_line(j: &Journey) -> String {
+    let mut out = j
+        .hops
+        .first()
+        .map_or_else(String::new, |h| describe(h.summary()));
+    out.push(':');
+    for (i, h) in j.hops.iter().enumerate() {
+        out.push_str(if i == 0 { " " } else { " → " });
+        for n in j.nat.iter().filter(|n| n.at == i) {
+            let _ = write!(out, "[{} {}→{}] ", n.kind.label(), n.before, n.after);
+        }
+        for t in j.tunnels.iter().filter(|t| t.first == i) {
+            let _ = write!(out, "[{}] ", tunnel_label(&t.tunnel));
+        }
+        let _ = write!(out, "{} {}", hop_name(h), dir(h));
+        if let Some(l) = latency(j, i) {
+            let _ = write!(out, " ({l})");
+        }
+    }
+    let at = |p: usize| {
+        j.hops
+            .get(p)
+            .map_or_else(String::new, |h| format!("{} {}", hop_name(h), dir(h)))
+    };
+    match j.fate {
+        Fate::Complete => {}
+        Fate::LostAfter(p) => {
+            let _ = write!(out, "; lost after {}", at(p));
+        }
+        Fate::MaybeCaptureLoss(p) => {
+            let _ = write!(out, "; maybe capture loss after {}", at(p));
+        }
+    }
+    out
+}
+
+pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
+    for j in &report.journeys {
+        writeln!(w, "{}", text_line(j))?;
+    }
+    Ok(())
+}
+
+pub fn write_json(report: &Report, w: &mut impl Write) -> io::Result<()> {
+    for (i, j) in report.journeys.iter().enumerate() {
+        serde_json::to_writer(&mut *w, &journey_json(report, i, j))?;
+        writeln!(w)?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JourneyJson {
+    journey: usize,
+    flow: usize,
+    fingerprint: String,
+    packet: String,
+    hops: Vec<HopJson>,
+    nat: Vec<NatJson>,
+    tunnel: Vec<TunnelJson>,
+    complete: bool,
+    lost_after: Option<usize>,
+    maybe_capture_loss: bool,
+    clock: Vec<ClockJson>,
+}
+
+#[derive(Serialize)]
+struct HopJson {
+    board: String,
+    netns: String,
+    link: String,
+    kind: Option<String>,
+    dir: &'static str,
+    ts_ns: u64,
+    t_ns: i64,
+    src: Option<String>,
+    dst: Option<String>,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    icmp_id: Option<u16>,
+    latency_ns: Option<i64>,
+    prev: Option<usize>,
+    wire_len: u32,
+    clock_uncertainty_ns: Option<u64>,
+    input: usize,
+}
+
+#[derive(Serialize)]
+struct NatJson {
+    kind: &'static str,
+    before: String,
+    after: String,
+    at: usize,
+    link: String,
+}
+
+#[derive(Serialize)]
+struct TunnelJson {
+    kind: &'static str,
+    id: Option<u32>,
+    src: String,
+    dst: String,
+    dst_port: u16,
+    first_hop: usize,
+    last_hop: usize,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct ClockJson {
+    board: String,
+    reference: Option<String>,
+    offset_ns: i64,
+    uncertainty_ns: Option<u64>,
+}
+
+fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
+    let hops = j
+        .hops
+        .iter()
+        .map(|h| {
+            let e = Endpoints::of(h.summary());
+            HopJson {
+                board: h.hop.board.clone(),
+                netns: h.netns.as_str().into(),
+                link: h.link.as_str().into(),
+                kind: h.kind.map(kind_name),
+                dir: dir(h),
+                ts_ns: h.hop.obs.ts_ns,
+                t_ns: h.t_ns,
+                src: e.map(|e| e.src.to_string()),
+                dst: e.map(|e| e.dst.to_string()),
+                sport: e.and_then(|e| e.sport),
+                dport: e.and_then(|e| e.dport),
+                icmp_id: e.and_then(|e| e.icmp_id),
+                latency_ns: h.latency_ns,
+                prev: h.prev,
+                wire_len: h.hop.obs.wire_len,
+                clock_uncertainty_ns: h.clock_uncertainty_ns,
+                input: h.input,
+            }
+        })
+        .collect();
+    let link_at = |p: usize| j.hops.get(p).map(hop_name).unwrap_or_default();
+    let nat = j
+        .nat
+        .iter()
+        .map(|n| NatJson {
+            kind: n.kind.label(),
+            before: n.before.clone(),
+            after: n.after.clone(),
+            at: n.at,
+            link: link_at(n.at),
+        })
+        .collect();
+    let tunnel = j
+        .tunnels
+        .iter()
+        .map(|t| {
+            let (kind, id) = match t.tunnel.kind {
+                TunnelKind::Vxlan { vni } => ("VXLAN", Some(vni)),
+                TunnelKind::Geneve { vni } => ("Geneve", Some(vni)),
+                TunnelKind::Gre { key } => ("GRE", key),
+                TunnelKind::Gtpu { teid } => ("GTP-U", Some(teid)),
+                TunnelKind::IpInIp => ("IPIP", None),
+            };
+            TunnelJson {
+                kind,
+                id,
+                src: t.tunnel.src.to_string(),
+                dst: t.tunnel.dst.to_string(),
+                dst_port: t.tunnel.dst_port,
+                first_hop: t.first,
+                last_hop: t.last,
+                label: tunnel_label(&t.tunnel),
+            }
+        })
+        .collect();
+    let mut clock: Vec<ClockJson> = Vec::new();
+    for h in &j.hops {
+        if clock.iter().any(|c| c.board == h.hop.board)
+            || report.clock.reference.as_deref() == Some(h.hop.board.as_str())
+        {
+            continue;
+        }
+        clock.push(ClockJson {
+            board: h.hop.board.clone(),
+            reference: report.clock.reference.clone(),
+            offset_ns: (h.hop.obs.ts_ns as i64).saturating_sub(h.t_ns),
+            uncertainty_ns: h.clock_uncertainty_ns,
+        });
+    }
+    JourneyJson {
+        journey: index,
+        flow: j.flow,
+        fingerprint: format!("{:#018x}", j.fingerprint),
+        packet: j
+            .hops
+            .first()
+            .map(|h| describe(h.summary()))
+            .unwrap_or_default(),
+        hops,
+        nat,
+        tunnel,
+        complete: j.fate.is_complete(),
+        lost_after: j.fate.vanished_after(),
+        maybe_capture_loss: matches!(j.fate, Fate::MaybeCaptureLoss(_)),
+        clock,
+    }
+}
+
+fn kind_name(k: LinkKind) -> String {
+    format!("{k:?}").to_lowercase()
+}
+
+/// Board clocks: `pi2: +37.00ms ±150µs vs pi1 (via pi1 → pi2, 812 crossings)`.
+pub fn clock_lines(report: &Report) -> Vec<String> {
+    let reference = report.clock.reference.clone().unwrap_or_default();
+    report
+        .clock
+        .boards
+        .iter()
+        .filter(|b| b.board != reference)
+        .map(|b| {
+            let Some(last) = b.points.last() else {
+                return format!(
+                    "{}: clock not tied to {reference} (no two-board traffic matched)",
+                    b.board
+                );
+            };
+            let unc = last.uncertainty_ns.map_or("one-sided bound".into(), |u| {
+                format!("±{}", fmt_ns(u as i64))
+            });
+            let n: u32 = b.points.iter().map(|p| p.samples).sum();
+            let off = signed(last.offset_ns);
+            format!(
+                "{}: {off} {unc} vs {reference} (via {}, {n} crossings)",
+                b.board,
+                b.via.join(" → ")
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::beds::{flannel, pi_docker, INTERNET};
+    use crate::correlate::synth::Bed;
+    use crate::correlate::{correlate, Config};
+
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    fn pi_docker_report() -> Report {
+        let mut bed = Bed::new();
+        let pi = pi_docker(&mut bed);
+        pi.request(&mut bed, 0, T0, INTERNET, 0, [23_000, 340_000, 0]);
+        let (topo, hops, _) = bed.finish();
+        correlate(hops, &topo, &Config::default())
+    }
+
+    #[test]
+    fn pi_docker_line() {
+        let r = pi_docker_report();
+        assert_eq!(
+            text_line(&r.journeys[0]),
+            "ICMP echo request 172.17.0.2 > 198.51.100.101 id 16384 seq 0: ctr:eth0 Out → \
+             pi1:vethc426d5b In (+23µs) → pi1:docker0 In (+0µs) → \
+             [SNAT 172.17.0.2→192.168.43.116] pi1:wlan0 Out (+340µs)"
+        );
+    }
+
+    #[test]
+    fn pi_docker_json() {
+        let r = pi_docker_report();
+        let mut out = Vec::new();
+        write_json(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let hops = v["hops"].as_array().unwrap();
+        assert_eq!(hops.len(), 4);
+        assert_eq!(hops[0]["netns"], "ctr");
+        assert_eq!(hops[1]["link"], "vethc426d5b");
+        assert_eq!(hops[3]["dir"], "Out");
+        assert_eq!(hops[3]["src"], "192.168.43.116");
+        assert_eq!(hops[3]["latency_ns"], 340_000);
+        assert_eq!(hops[0]["latency_ns"], serde_json::Value::Null);
+        assert_eq!(v["nat"][0]["kind"], "SNAT");
+        assert_eq!(v["nat"][0]["link"], "pi1:wlan0");
+        assert_eq!(v["nat"][0]["at"], 3);
+        assert_eq!(v["complete"], true);
+        assert_eq!(v["lost_after"], serde_json::Value::Null);
+        assert!(v["fingerprint"].as_str().unwrap().starts_with("0x"));
+    }
+
+    #[test]
+    fn flannel_line_shows_the_tunnel_and_the_clock() {
+        let mut bed = Bed::new();
+        bed.set_skew("pi2", 37_000_000);
+        let f = flannel(&mut bed);
+        for i in 0..50u16 {
+            let t = T0 + u64::from(i) * 10_000_000;
+            let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
+            f.ping(
+                &mut bed,
+                2 * i as usize + 1,
+                back + 10_000,
+                i,
+                false,
+                300_000,
+            );
+        }
+        let (topo, hops, _) = bed.finish();
+        let r = correlate(hops, &topo, &Config::default());
+        let line = text_line(&r.journeys[0]);
+        assert!(line.contains("→ [VXLAN vni 1 192.168.1.11→192.168.1.12] pi1:eth0 Out (+20µs) → pi2:eth0 In (+300µs ±"), "{line}");
+        assert!(
+            line.ends_with("pi2:veth9a1 Out (+5µs) → pod-b:eth0 In (+15µs)"),
+            "{line}"
+        );
+        let clock = clock_lines(&r);
+        assert_eq!(clock.len(), 1);
+        assert!(clock[0].starts_with("pi2: +37.00ms ±"), "{}", clock[0]);
+        let mut out = Vec::new();
+        write_json(&r, &mut out).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8(out).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(v["tunnel"][0]["kind"], "VXLAN");
+        assert_eq!(v["tunnel"][0]["dst_port"], 8472);
+        assert_eq!(
+            (
+                v["tunnel"][0]["first_hop"].as_u64(),
+                v["tunnel"][0]["last_hop"].as_u64()
+            ),
+            (Some(4), Some(5))
+        );
+        assert_eq!(v["clock"][0]["board"], "pi2");
+        assert!((v["clock"][0]["offset_ns"].as_i64().unwrap() - 37_000_000).abs() < 100_000);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(fmt_ns(1_500), "1.5µs");
+        assert_eq!(fmt_ns(-2_250_000), "-2.25ms");
+        assert_eq!(fmt_ns(3_000_000_000), "3.000s");
+    }
+
+    #[test]
+    fn lost_fate_is_named() {
+        let mut bed = Bed::new();
+        let pi = pi_docker(&mut bed);
+        pi.request(&mut bed, 0, T0, INTERNET, 0, [23_000, 340_000, 0]);
+        let (topo, mut hops, _) = bed.finish();
+        hops.retain(|h| h.obs.link != pi.wlan0.1);
+        let r = correlate(hops, &topo, &Config::default());
+        let mut out = Vec::new();
+        write_text(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(
+            text.ends_with("pi1:docker0 In (+0µs); lost after pi1:docker0 In\n"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Boards, their links and their statistics: the small tables, written on hello, on link
+//! changes and on stats reports.
+
+use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind};
+use rusqlite::{Connection, OptionalExtension};
+use std::fmt::Write as _;
+
+/// What a board says about itself when it connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardHello {
+    pub name: String,
+    pub boot_id: String,
+    pub agent_version: String,
+    /// The peer address of the connection.
+    pub remote: String,
+    /// The board's clock at hello, if it sent one (ns since epoch).
+    pub board_clock_ns: Option<i64>,
+}
+
+/// One statistics report: totals since the connection's hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BoardStats {
+    pub kernel_packets: u64,
+    pub kernel_drops: u64,
+    pub queue_drops: u64,
+}
+
+/// A board row as `boards` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardRow {
+    pub id: i64,
+    pub name: String,
+    pub boot_id: Option<String>,
+    pub agent_version: Option<String>,
+    pub remote: Option<String>,
+    pub first_seen_ns: i64,
+    pub last_seen_ns: i64,
+    pub state: String,
+    pub clock_offset_ns: Option<i64>,
+    pub batches: i64,
+    pub observations: i64,
+    pub lost_batches: i64,
+    pub kernel_drops: i64,
+    pub queue_drops: i64,
+    pub links_present: i64,
+}
+
+/// A board as a new connection finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardState {
+    pub id: i64,
+    /// The last batch sequence number stored from this boot of the board, if any.
+    pub last_seq: Option<u64>,
+}
+
+/// Inserts or refreshes a board at hello. A new boot id forgets the batch sequence, and the
+/// drop counters of earlier connections become the base the new connection's add to.
+pub fn upsert_board(
+    conn: &Connection,
+    hello: &BoardHello,
+    now_ns: i64,
+) -> rusqlite::Result<BoardState> {
+    let offset = hello.board_clock_ns.map(|b| now_ns.saturating_sub(b));
+    let before: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached("SELECT boot_id, last_seq FROM boards WHERE name = ?1")?
+        .query_row([&hello.name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let last_seq = match before {
+        Some((Some(boot), seq)) if boot == hello.boot_id => seq.map(|s| s as u64),
+        _ => None,
+    };
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO boards (name, boot_id, agent_version, remote, first_seen_ns,
+                                 last_seen_ns, state, clock_offset_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'connected', ?6)
+             ON CONFLICT(name) DO UPDATE SET boot_id = ?2, agent_version = ?3, remote = ?4,
+                 last_seen_ns = ?5, state = 'connected', clock_offset_ns = ?6,
+                 last_seq = ?7, kernel_drops_base = kernel_drops,
+                 queue_drops_base = queue_drops
+             RETURNING id",
+        )?
+        .query_row(
+            rusqlite::params![
+                &hello.name,
+                &hello.boot_id,
+                &hello.agent_version,
+                &hello.remote,
+                now_ns,
+                offset,
+                last_seq.map(|s| s as i64)
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(BoardState { id, last_seq })
+}
+
+/// Marks a board disconnected (its connection ended).
+pub fn set_disconnected(conn: &Connection, board: i64, now_ns: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE boards SET state = 'disconnected', last_seen_ns = max(last_seen_ns, ?2) WHERE id = ?1",
+    )?
+    .execute((board, now_ns))?;
+    Ok(())
+}
+
+/// Counts a stored batch (sequence number `seq`) and the batches found missing before it.
+pub fn count_batch(
+    conn: &Connection,
+    board: i64,
+    seq: Option<u64>,
+    observations: usize,
+    lost_batches: u64,
+    now_ns: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE boards SET batches = batches + 1, observations = observations + ?2,
+             lost_batches = lost_batches + ?3, last_seen_ns = max(last_seen_ns, ?4),
+             last_seq = coalesce(?5, last_seq) WHERE id = ?1",
+    )?
+    .execute((
+        board,
+        observations as i64,
+        lost_batches as i64,
+        now_ns,
+        seq.map(|s| s as i64),
+    ))?;
+    Ok(())
+}
+
+/// Stores a stats report and keeps the board's latest totals.
+pub fn insert_stats(
+    conn: &Connection,
+    board: i64,
+    stats: &BoardStats,
+    now_ns: i64,
+) -> rusqlite::Result<()> {
+    let lost: i64 = conn
+        .prepare_cached(
+            "UPDATE boards SET kernel_drops = kernel_drops_base + ?2,
+                 queue_drops = queue_drops_base + ?3, last_seen_ns = max(last_seen_ns, ?4)
+             WHERE id = ?1 RETURNING lost_batches",
+        )?
+        .query_row(
+            (
+                board,
+                stats.kernel_drops as i64,
+                stats.queue_drops as i64,
+                now_ns,
+            ),
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    conn.prepare_cached(
+        "INSERT INTO stats (board, ts_ns, kernel_packets, kernel_drops, queue_drops, lost_batches)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute((
+        board,
+        now_ns,
+        stats.kernel_packets as i64,
+        stats.kernel_drops as i64,
+        stats.queue_drops as i64,
+        lost,
+    ))?;
+    Ok(())
+}
+
+/// The word stored in `links.kind`.
+pub fn link_kind_name(kind: LinkKind) -> &'static str {
+    match kind {
+        LinkKind::Physical => "physical",
+        LinkKind::Veth => "veth",
+        LinkKind::Bridge => "bridge",
+        LinkKind::Vxlan => "vxlan",
+        LinkKind::Geneve => "geneve",
+        LinkKind::Gre => "gre",
+        LinkKind::IpIp => "ipip",
+        LinkKind::Wireguard => "wireguard",
+        LinkKind::Tun => "tun",
+        LinkKind::Vlan => "vlan",
+        LinkKind::Loopback => "loopback",
+        LinkKind::Other => "other",
+    }
+}
+
+/// Inserts or refreshes links; returns each link's key and row id. With `full_report` the
+/// board's other links are marked absent (the list is the board's whole link table).
+pub fn upsert_links(
+    conn: &Connection,
+    board: i64,
+    links: &[LinkInfo],
+    full_report: bool,
+    now_ns: i64,
+) -> rusqlite::Result<Vec<(LinkKey, i64)>> {
+    if full_report {
+        conn.prepare_cached("UPDATE links SET present = 0 WHERE board = ?1")?
+            .execute([board])?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO links (board, netns, name, ifindex, kind, mac, mtu, addrs, master,
+                            peer_ifindex, peer_netns, up, first_seen_ns, last_seen_ns, present)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 1)
+         ON CONFLICT(board, netns, ifindex, name) DO UPDATE SET kind = ?5, mac = ?6, mtu = ?7,
+             addrs = ?8, master = ?9, peer_ifindex = ?10, peer_netns = ?11, up = ?12,
+             last_seen_ns = ?13, present = 1
+         RETURNING id",
+    )?;
+    let mut out = Vec::with_capacity(links.len());
+    for l in links {
+        let mut addrs = String::new();
+        for a in &l.addrs {
+            if !addrs.is_empty() {
+                addrs.push(' ');
+            }
+            let _ = write!(addrs, "{}/{}", a.addr, a.prefix);
+        }
+        let id: i64 = stmt.query_row(
+            rusqlite::params![
+                board,
+                l.netns.as_str(),
+                l.name.as_str(),
+                l.ifindex,
+                link_kind_name(l.kind),
+                l.mac.0.as_slice(),
+                l.mtu,
+                addrs,
+                l.master,
+                l.peer.as_ref().map(|p| p.ifindex),
+                l.peer.as_ref().map(|p| p.netns.as_str()),
+                l.up,
+                now_ns,
+            ],
+            |r| r.get(0),
+        )?;
+        out.push((l.key, id));
+    }
+    Ok(out)
+}
+
+/// Marks links absent (the agent reported them gone).
+pub fn remove_links(conn: &Connection, link_ids: &[i64], now_ns: i64) -> rusqlite::Result<()> {
+    let mut stmt =
+        conn.prepare_cached("UPDATE links SET present = 0, last_seen_ns = ?2 WHERE id = ?1")?;
+    for id in link_ids {
+        stmt.execute((id, now_ns))?;
+    }
+    Ok(())
+}
+
+/// Every board, by name.
+pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, boot_id, agent_version, remote, first_seen_ns, last_seen_ns, state,
+                clock_offset_ns, batches, observations, lost_batches, kernel_drops, queue_drops,
+                (SELECT count(*) FROM links l WHERE l.board = b.id AND l.present)
+         FROM boards b ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(BoardRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            boot_id: r.get(2)?,
+            agent_version: r.get(3)?,
+            remote: r.get(4)?,
+            first_seen_ns: r.get(5)?,
+            last_seen_ns: r.get(6)?,
+            state: r.get(7)?,
+            clock_offset_ns: r.get(8)?,
+            batches: r.get(9)?,
+            observations: r.get(10)?,
+            lost_batches: r.get(11)?,
+            kernel_drops: r.get(12)?,
+            queue_drops: r.get(13)?,
+            links_present: r.get(14)?,
+        })
+    })?;
+    rows.collect()
+}

@@ -1,0 +1,364 @@
+//! Reading observations back: the merged timeline of all boards, ordered by
+//! (ts_ns, board, agent_order) so equal timestamps keep the order the agent saw them, and
+//! the rows that arrived after a given id (for `--follow`).
+
+use super::row::{self, BadRow, OBS_COLUMNS};
+use hopcap_proto::record::Observation;
+use rusqlite::Connection;
+use std::collections::HashMap;
+
+/// Which observations to read. `None` means no bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimelineQuery {
+    pub since_ns: Option<i64>,
+    pub until_ns: Option<i64>,
+    /// A board name.
+    pub board: Option<String>,
+    /// A link name (`eth0`), or a label as printed (`board:eth0`, `board:netns:veth1`).
+    pub link: Option<String>,
+    /// Only rows stored after this id.
+    pub after_id: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// One observation with the names of where it was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineRow {
+    pub id: i64,
+    pub board_id: i64,
+    pub link_id: i64,
+    pub board: String,
+    /// '' for the board's own namespace.
+    pub netns: String,
+    pub link: String,
+    pub obs: Observation,
+}
+
+impl TimelineRow {
+    /// `board:link`, or `board:netns:link` for a link inside another namespace.
+    pub fn label(&self) -> String {
+        link_label(&self.board, &self.netns, &self.link)
+    }
+}
+
+pub fn link_label(board: &str, netns: &str, link: &str) -> String {
+    if netns.is_empty() {
+        format!("{board}:{link}")
+    } else {
+        format!("{board}:{netns}:{link}")
+    }
+}
+
+#[derive(Debug)]
+pub enum QueryError {
+    Sql(rusqlite::Error),
+    BadRow {
+        id: i64,
+        err: BadRow,
+    },
+    /// --board or --link named nothing in the database.
+    NoMatch(String),
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Sql(e) => write!(f, "database: {e}"),
+            QueryError::BadRow { id, err } => write!(f, "observation {id}: {err}"),
+            QueryError::NoMatch(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+impl From<rusqlite::Error> for QueryError {
+    fn from(e: rusqlite::Error) -> Self {
+        QueryError::Sql(e)
+    }
+}
+
+/// Board and link names by id, read once per query (the tables are small).
+#[derive(Debug, Default)]
+pub struct Names {
+    boards: HashMap<i64, String>,
+    links: HashMap<i64, (String, String)>,
+}
+
+impl Names {
+    pub fn load(conn: &Connection) -> rusqlite::Result<Names> {
+        let mut names = Names::default();
+        let mut stmt = conn.prepare("SELECT id, name FROM boards")?;
+        for r in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
+            let (id, name) = r?;
+            names.boards.insert(id, name);
+        }
+        let mut stmt = conn.prepare("SELECT id, netns, name FROM links")?;
+        for r in stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))? {
+            let (id, v) = r?;
+            names.links.insert(id, v);
+        }
+        Ok(names)
+    }
+
+    fn has(&self, board: i64, link: i64) -> bool {
+        self.boards.contains_key(&board) && self.links.contains_key(&link)
+    }
+
+    fn resolve(&self, board: i64, link: i64) -> (String, String, String) {
+        let b = self
+            .boards
+            .get(&board)
+            .cloned()
+            .unwrap_or_else(|| format!("board{board}"));
+        let (ns, l) = self
+            .links
+            .get(&link)
+            .cloned()
+            .unwrap_or_else(|| (String::new(), format!("link{link}")));
+        (b, ns, l)
+    }
+}
+
+/// The WHERE clause and its parameters for `q`.
+fn where_clause(conn: &Connection, q: &TimelineQuery) -> Result<(String, Vec<i64>), QueryError> {
+    let mut conds = Vec::new();
+    let mut params = Vec::new();
+    if let Some(s) = q.since_ns {
+        conds.push("ts_ns >= ?".to_string());
+        params.push(s);
+    }
+    if let Some(u) = q.until_ns {
+        conds.push("ts_ns < ?".to_string());
+        params.push(u);
+    }
+    if let Some(after) = q.after_id {
+        conds.push("id > ?".to_string());
+        params.push(after);
+    }
+    if let Some(board) = &q.board {
+        let id: Option<i64> = conn
+            .query_row("SELECT id FROM boards WHERE name = ?1", [board], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })?;
+        let id = id.ok_or_else(|| QueryError::NoMatch(format!("no board named {board:?}")))?;
+        conds.push("board = ?".to_string());
+        params.push(id);
+    }
+    if let Some(link) = &q.link {
+        let ids = link_ids(conn, link)?;
+        if ids.is_empty() {
+            return Err(QueryError::NoMatch(format!("no link matches {link:?}")));
+        }
+        let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        conds.push(format!("link IN ({})", list.join(",")));
+    }
+    let clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    Ok((clause, params))
+}
+
+/// Link ids whose name is `sel`, or whose printed label is `sel`.
+fn link_ids(conn: &Connection, sel: &str) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare(
+        "SELECT l.id FROM links l JOIN boards b ON b.id = l.board
+         WHERE l.name = ?1 OR b.name || ':' || CASE WHEN l.netns = '' THEN '' ELSE l.netns || ':' END
+               || l.name = ?1",
+    )?;
+    let ids = stmt.query_map([sel], |r| r.get(0))?;
+    ids.collect()
+}
+
+/// Calls `each` for every matching row in timeline order; stops early when it returns false.
+/// Returns the highest id seen.
+pub fn timeline(
+    conn: &Connection,
+    q: &TimelineQuery,
+    each: &mut dyn FnMut(TimelineRow) -> bool,
+) -> Result<Option<i64>, QueryError> {
+    query_rows(conn, q, "ORDER BY ts_ns, board, agent_order", each)
+}
+
+/// Like [`timeline`] but in arrival (id) order: what `--follow` polls.
+pub fn arrived(
+    conn: &Connection,
+    q: &TimelineQuery,
+    each: &mut dyn FnMut(TimelineRow) -> bool,
+) -> Result<Option<i64>, QueryError> {
+    query_rows(conn, q, "ORDER BY id", each)
+}
+
+fn query_rows(
+    conn: &Connection,
+    q: &TimelineQuery,
+    order: &str,
+    each: &mut dyn FnMut(TimelineRow) -> bool,
+) -> Result<Option<i64>, QueryError> {
+    let (clause, params) = where_clause(conn, q)?;
+    let limit = q.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
+    let sql =
+        format!("SELECT id, board, link, {OBS_COLUMNS} FROM observations {clause} {order}{limit}");
+    let mut names = Names::load(conn)?;
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let mut max_id = None;
+    let mut reloaded = false;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let board_id: i64 = r.get(1)?;
+        let link_id: i64 = r.get(2)?;
+        let obs = row::row_to_observation(r, 3).map_err(|err| QueryError::BadRow { id, err })?;
+        if !names.has(board_id, link_id) && !reloaded {
+            // A board or link that appeared after the names were read.
+            names = Names::load(conn)?;
+            reloaded = true;
+        }
+        let (board, netns, link) = names.resolve(board_id, link_id);
+        max_id = max_id.max(Some(id));
+        if !each(TimelineRow {
+            id,
+            board_id,
+            link_id,
+            board,
+            netns,
+            link,
+            obs,
+        }) {
+            break;
+        }
+    }
+    Ok(max_id)
+}
+
+/// The highest observation id stored (0 when empty).
+pub fn max_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT coalesce(max(id), 0) FROM observations", [], |r| {
+        r.get(0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::boards::{upsert_board, upsert_links, BoardHello};
+    use crate::store::sample::SampleGen;
+    use crate::store::{schema, writer::insert_observations};
+    use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+
+    fn link(key: u16, netns: &str, name: &str) -> LinkInfo {
+        LinkInfo {
+            key,
+            netns: heapless::String::<MAX_NAME>::try_from(netns).unwrap(),
+            name: heapless::String::<MAX_NAME>::try_from(name).unwrap(),
+            ifindex: u32::from(key) + 1,
+            kind: LinkKind::Veth,
+            mac: Default::default(),
+            mtu: 1500,
+            addrs: heapless::Vec::new(),
+            master: None,
+            peer: None,
+            up: true,
+        }
+    }
+
+    /// Two boards; on each, one packet seen on three links at the SAME timestamp, stored in
+    /// reverse capture order; returns the connection.
+    fn setup() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::create(&conn, true).unwrap();
+        for name in ["pi2", "pi1"] {
+            let hello = BoardHello {
+                name: name.into(),
+                boot_id: String::new(),
+                agent_version: String::new(),
+                remote: String::new(),
+                board_clock_ns: None,
+            };
+            let board = upsert_board(&conn, &hello, 0).unwrap().id;
+            let links = [
+                link(0, "", "eth0"),
+                link(1, "", "cni0"),
+                link(2, "web", "eth0"),
+            ];
+            let ids = upsert_links(&conn, board, &links, true, 0).unwrap();
+            let mut obs = SampleGen::new(5, 1_000).packet(&[0, 1, 2], 3);
+            for o in obs.iter_mut() {
+                o.ts_ns = 5_000;
+            }
+            obs.reverse();
+            let rows: Vec<_> = obs
+                .into_iter()
+                .map(|o| (ids[o.link as usize].1, o))
+                .collect();
+            insert_observations(&conn, board, &rows).unwrap();
+        }
+        conn
+    }
+
+    fn labels(conn: &Connection, q: &TimelineQuery) -> Vec<String> {
+        let mut out = Vec::new();
+        timeline(conn, q, &mut |r| {
+            out.push(format!("{} {}", r.label(), r.obs.order));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn equal_timestamps_keep_capture_order_per_board() {
+        let conn = setup();
+        // Board ids: pi2 = 1, pi1 = 2; ties sort by board id, then agent order.
+        assert_eq!(
+            labels(&conn, &TimelineQuery::default()),
+            [
+                "pi2:eth0 1",
+                "pi2:cni0 2",
+                "pi2:web:eth0 3",
+                "pi1:eth0 1",
+                "pi1:cni0 2",
+                "pi1:web:eth0 3"
+            ]
+        );
+    }
+
+    #[test]
+    fn board_link_window_and_after_id_select() {
+        let conn = setup();
+        let q = |f: fn(&mut TimelineQuery)| {
+            let mut q = TimelineQuery::default();
+            f(&mut q);
+            labels(&conn, &q)
+        };
+        assert_eq!(q(|q| q.board = Some("pi1".into())).len(), 3);
+        assert_eq!(q(|q| q.link = Some("eth0".into())).len(), 4);
+        assert_eq!(
+            q(|q| q.link = Some("pi1:web:eth0".into())),
+            ["pi1:web:eth0 3"]
+        );
+        assert_eq!(q(|q| q.link = Some("pi2:eth0".into())), ["pi2:eth0 1"]);
+        assert_eq!(q(|q| q.since_ns = Some(5_001)).len(), 0);
+        assert_eq!(q(|q| q.until_ns = Some(5_001)).len(), 6);
+        assert_eq!(q(|q| q.after_id = Some(4)).len(), 2);
+        let err = timeline(
+            &conn,
+            &TimelineQuery {
+                board: Some("nope".into()),
+                ..Default::default()
+            },
+            &mut |_| true,
+        );
+        assert!(matches!(err, Err(QueryError::NoMatch(_))));
+    }
+}

@@ -1,0 +1,249 @@
+//! The database layout. This comment is the user documentation (it goes in the README):
+//! query the file with the `sqlite3` shell, Grafana's SQLite data source or Python's
+//! `sqlite3` module while the collector runs (WAL mode lets readers run beside the writer).
+//!
+//! ```text
+//! boards        one row per board (agent host), keyed by the name its agent reports
+//!   id INTEGER PRIMARY KEY, name TEXT UNIQUE, boot_id TEXT, agent_version TEXT,
+//!   remote TEXT (last peer address), first_seen_ns, last_seen_ns (collector clock, ns since epoch),
+//!   state TEXT ('connected' | 'disconnected'),
+//!   clock_offset_ns  collector clock minus board clock, sampled at hello (NULL before one),
+//!   batches, observations      received so far,
+//!   lost_batches               batches missing from the sequence numbers (gaps),
+//!   kernel_drops, queue_drops  the agents' own counts (kernel ring drops, full send queue),
+//!                              summed over all connections of the board
+//!   last_seq                   the last batch sequence number stored (duplicate detection)
+//!   kernel_drops_base, queue_drops_base   the sums at the start of the current connection
+//!
+//! links         one row per link a board reported (a link re-created with a new name or
+//!               ifindex is a new row); `present` = 1 while the board's latest report lists it
+//!   id INTEGER PRIMARY KEY, board (boards.id), netns TEXT ('' = the board's own namespace),
+//!   name TEXT, ifindex, kind TEXT ('veth', 'bridge', ...), mac BLOB(6), mtu,
+//!   addrs TEXT ('10.0.0.2/24 fe80::1/64'), master (ifindex of its bridge in the same netns),
+//!   peer_ifindex, peer_netns (a veth's other end), up, first_seen_ns, last_seen_ns, present
+//!
+//! observations  one row per packet seen on one link (the bulk of the file)
+//!   id INTEGER PRIMARY KEY   arrival order (timeline --follow polls by it)
+//!   board, link              boards.id, links.id
+//!   ts_ns                    capture time, ns since the Unix epoch, on the BOARD's clock
+//!   agent_order              capture order within the agent's socket: ties on ts_ns keep it
+//!   pkttype                  0 host, 1 broadcast, 2 multicast, 3 otherhost, 4 outgoing (Out)
+//!   wire_len, cap_len        bytes on the wire / captured
+//!   fingerprint              hop-invariant packet hash (u64 stored as two's-complement i64):
+//!                            the same packet on different hops has the same value
+//!   ethertype, vlan          innermost EtherType; outermost VLAN id or NULL
+//!   ip_version               4, 6, or NULL (not IP)
+//!   src, dst                 BLOB of 4 or 16 bytes (hex(src) in SQL); for ARP the sender and
+//!                            target protocol addresses
+//!   proto, ttl, ip_id, frag_offset (8-byte units), more_frags, ip_payload_len
+//!   src_port, dst_port       TCP or UDP ports
+//!   tcp_seq, tcp_ack, tcp_flags (12-bit, FIN=1 SYN=2 RST=4 PSH=8 ACK=16), tcp_window
+//!   udp_len
+//!   icmp_type, icmp_code, icmp_id, icmp_seq   ICMP and ICMPv6 (proto says which)
+//!   arp_op                   1 request, 2 reply
+//!   tun_kind                 outermost tunnel: 1 vxlan, 2 geneve, 3 gre, 4 gtpu, 5 ip-in-ip
+//!   tun_id                   its VNI / GRE key / TEID (NULL when none)
+//!   tun_src, tun_dst, tun_outer_id, tun_src_port, tun_dst_port   the outer IP/UDP header
+//!   tun_more                 further nested tunnels, postcard-encoded (rare)
+//!   stop_kind, stop_offset, stop_reason, stop_detail
+//!                            where decoding stopped early: stop_kind names the protocol
+//!                            (table layer_kinds), stop_reason: 1 truncated (detail =
+//!                            needed<<16 | had), 2 unsupported (detail = the number),
+//!                            3 too deep, 100+n invalid check n (see store/row.rs)
+//!
+//! stats         one row per statistics report of an agent
+//!   board, ts_ns (collector clock), kernel_packets, kernel_drops, queue_drops (totals since the
+//!   agent started), lost_batches (collector-side total for the board)
+//!
+//! layer_kinds, pkttypes, tunnel_kinds   small lookup tables to join for names
+//! timeline      a view: observations joined with board and link names, ordered columns
+//! ```
+//!
+//! Example: `SELECT datetime(ts_ns/1e9,'unixepoch'), board_name, link_name, hex(src), dst_port
+//! FROM timeline WHERE ts_ns > (strftime('%s','now')-600)*1e9 ORDER BY ts_ns;`
+//!
+//! Durability: journal_mode=WAL with synchronous=NORMAL. A kill -9 of the collector loses
+//! nothing that was committed (the WAL is in the OS page cache and is replayed on the next
+//! open); a power cut may lose the last transactions (a few ms of data) but never corrupts
+//! the file, because WAL frames are checksummed and only whole committed transactions replay.
+
+use rusqlite::Connection;
+
+/// Bumped when the layout changes; stored in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Tables and lookup rows. Indexes are in [`INDEXES`] so the benchmark can measure them.
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS boards (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    boot_id TEXT,
+    agent_version TEXT,
+    remote TEXT,
+    first_seen_ns INTEGER NOT NULL,
+    last_seen_ns INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'connected',
+    clock_offset_ns INTEGER,
+    batches INTEGER NOT NULL DEFAULT 0,
+    observations INTEGER NOT NULL DEFAULT 0,
+    lost_batches INTEGER NOT NULL DEFAULT 0,
+    kernel_drops INTEGER NOT NULL DEFAULT 0,
+    queue_drops INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER,
+    kernel_drops_base INTEGER NOT NULL DEFAULT 0,
+    queue_drops_base INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS links (
+    id INTEGER PRIMARY KEY,
+    board INTEGER NOT NULL REFERENCES boards(id),
+    netns TEXT NOT NULL,
+    name TEXT NOT NULL,
+    ifindex INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    mac BLOB,
+    mtu INTEGER,
+    addrs TEXT NOT NULL DEFAULT '',
+    master INTEGER,
+    peer_ifindex INTEGER,
+    peer_netns TEXT,
+    up INTEGER NOT NULL DEFAULT 1,
+    first_seen_ns INTEGER NOT NULL,
+    last_seen_ns INTEGER NOT NULL,
+    present INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (board, netns, ifindex, name)
+);
+CREATE TABLE IF NOT EXISTS observations (
+    id INTEGER PRIMARY KEY,
+    board INTEGER NOT NULL,
+    link INTEGER NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    agent_order INTEGER NOT NULL,
+    pkttype INTEGER NOT NULL,
+    wire_len INTEGER NOT NULL,
+    cap_len INTEGER NOT NULL,
+    fingerprint INTEGER NOT NULL,
+    ethertype INTEGER NOT NULL,
+    vlan INTEGER,
+    ip_version INTEGER,
+    src BLOB,
+    dst BLOB,
+    proto INTEGER,
+    ttl INTEGER,
+    ip_id INTEGER,
+    frag_offset INTEGER,
+    more_frags INTEGER,
+    ip_payload_len INTEGER,
+    src_port INTEGER,
+    dst_port INTEGER,
+    tcp_seq INTEGER,
+    tcp_ack INTEGER,
+    tcp_flags INTEGER,
+    tcp_window INTEGER,
+    udp_len INTEGER,
+    icmp_type INTEGER,
+    icmp_code INTEGER,
+    icmp_id INTEGER,
+    icmp_seq INTEGER,
+    arp_op INTEGER,
+    tun_kind INTEGER,
+    tun_id INTEGER,
+    tun_src BLOB,
+    tun_dst BLOB,
+    tun_outer_id INTEGER,
+    tun_src_port INTEGER,
+    tun_dst_port INTEGER,
+    tun_more BLOB,
+    stop_kind INTEGER,
+    stop_offset INTEGER,
+    stop_reason INTEGER,
+    stop_detail INTEGER
+);
+CREATE TABLE IF NOT EXISTS stats (
+    id INTEGER PRIMARY KEY,
+    board INTEGER NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    kernel_packets INTEGER NOT NULL,
+    kernel_drops INTEGER NOT NULL,
+    queue_drops INTEGER NOT NULL,
+    lost_batches INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layer_kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pkttypes (id INTEGER PRIMARY KEY, name TEXT NOT NULL, direction TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tunnel_kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+INSERT OR REPLACE INTO pkttypes VALUES
+    (0,'host','In'),(1,'broadcast','In'),(2,'multicast','In'),(3,'otherhost','In'),(4,'outgoing','Out');
+INSERT OR REPLACE INTO tunnel_kinds VALUES
+    (1,'vxlan'),(2,'geneve'),(3,'gre'),(4,'gtpu'),(5,'ipip');
+CREATE VIEW IF NOT EXISTS timeline AS
+    SELECT o.*, b.name AS board_name, l.netns AS netns, l.name AS link_name
+    FROM observations o JOIN boards b ON b.id = o.board JOIN links l ON l.id = o.link;
+CREATE INDEX IF NOT EXISTS stats_board_ts ON stats(board, ts_ns);
+";
+
+/// Secondary indexes of `observations`, by name: what each costs per row is measured by the
+/// benchmark (collector/benches/ingest.rs).
+pub const INDEXES: &[(&str, &str)] = &[
+    // Time windows: timeline, retention by age; ties resolved without a sort step.
+    (
+        "obs_ts",
+        "CREATE INDEX IF NOT EXISTS obs_ts ON observations(ts_ns)",
+    ),
+    // The same packet on every hop (path reconstruction).
+    (
+        "obs_fingerprint",
+        "CREATE INDEX IF NOT EXISTS obs_fingerprint ON observations(fingerprint)",
+    ),
+    // One link's (and so one board's) traffic over time.
+    (
+        "obs_link_ts",
+        "CREATE INDEX IF NOT EXISTS obs_link_ts ON observations(link, ts_ns)",
+    ),
+    // Flows: everything from/to an address, narrowed by ports.
+    (
+        "obs_flow",
+        "CREATE INDEX IF NOT EXISTS obs_flow ON observations(src, dst, src_port, dst_port)",
+    ),
+];
+
+/// Connection settings; run on every connection (readers too, for busy_timeout).
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // auto_vacuum must be chosen before the first table exists; INCREMENTAL lets retention
+    // hand freed pages back to the filesystem in small steps.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Keep the WAL file from staying large after a burst.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // 64 MiB page cache (negative = KiB): index inserts stay in memory.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Creates what is missing. `with_indexes` = false is for the benchmark's measurements.
+pub fn create(conn: &Connection, with_indexes: bool) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "database schema version {version} is newer than this collector's {SCHEMA_VERSION}"
+        )));
+    }
+    conn.execute_batch(TABLES)?;
+    insert_layer_kinds(conn)?;
+    if with_indexes {
+        for (_, sql) in INDEXES {
+            conn.execute(sql, [])?;
+        }
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+fn insert_layer_kinds(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("INSERT OR REPLACE INTO layer_kinds VALUES (?1, ?2)")?;
+    for (code, kind) in super::row::LAYER_KINDS.iter().enumerate() {
+        stmt.execute((code as i64, kind.name()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! The single writer: one thread owns the write connection and is fed by a bounded channel
+//! from the ingest threads. Commands are grouped into one transaction per
+//! [`WriterConfig::max_rows`] observations or [`WriterConfig::max_delay`], whichever comes
+//! first. When a transaction fails for a reason that passes (disk full, database locked by
+//! another writer, I/O error) it is rolled back, logged once, and retried with the same
+//! commands until it succeeds: nothing is dropped, and while it waits the channel fills,
+//! which blocks the ingest threads, which stops reading the agents' sockets (backpressure;
+//! the agents count what they then drop).
+
+use super::command::{apply, fail_replies, WriteCmd};
+use super::retention::{Retainer, Retention};
+use super::row;
+use hopcap_proto::record::Observation;
+use rusqlite::{Connection, ErrorCode};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub max_rows: usize,
+    pub max_delay: Duration,
+    /// Wait between attempts of a transaction that failed for a passing reason.
+    pub retry_every: Duration,
+    pub retention: Retention,
+    /// How often retention runs.
+    pub retention_every: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            max_rows: 20_000,
+            max_delay: Duration::from_millis(20),
+            retry_every: Duration::from_secs(1),
+            retention: Retention::default(),
+            retention_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch on the collector's clock.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Failures that go away by themselves: retry rather than drop.
+pub fn is_transient(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::OutOfMemory
+        )
+    )
+}
+
+/// Inserts observations with the cached insert statement (call inside a transaction).
+pub fn insert_observations(
+    conn: &Connection,
+    board: i64,
+    rows: &[(i64, Observation)],
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&row::insert_sql())?;
+    for (link, obs) in rows {
+        row::bind_observation(&mut stmt, board, *link, obs)?;
+        stmt.raw_execute()?;
+    }
+    Ok(())
+}
+
+fn observation_count(cmd: &WriteCmd) -> usize {
+    match cmd {
+        WriteCmd::Batch(b) => b.rows.len(),
+        _ => 1,
+    }
+}
+
+/// Commits `cmds`, retrying passing failures until they succeed.
+fn commit(conn: &mut Connection, cmds: &mut Vec<WriteCmd>, config: &WriterConfig) {
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        match apply(conn, cmds) {
+            Ok(replies) => {
+                if let Some(t) = failing_since {
+                    log::warn!(
+                        "store: writes resumed after {:.1}s",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+                for r in replies {
+                    r.send();
+                }
+                cmds.clear();
+                return;
+            }
+            Err(e) if is_transient(&e) => {
+                if failing_since.is_none() {
+                    let held: usize = cmds.iter().map(observation_count).sum();
+                    let why = if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {
+                        "disk full (free space, or lower --retain-mb)"
+                    } else {
+                        "database busy or I/O error"
+                    };
+                    log::error!(
+                        "store: write failed: {why}: {e}; holding {held} records and retrying \
+                         every {:?}; agents are slowed down meanwhile",
+                        config.retry_every
+                    );
+                    failing_since = Some(Instant::now());
+                }
+                std::thread::sleep(config.retry_every);
+            }
+            Err(e) => {
+                let held: usize = cmds.iter().map(observation_count).sum();
+                log::error!("store: write failed: {e}; dropping {held} records");
+                fail_replies(cmds, &e.to_string());
+                cmds.clear();
+                return;
+            }
+        }
+    }
+}
+
+/// The writer thread's body: returns when every sender is gone, after committing the rest.
+pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
+    let mut cmds: Vec<WriteCmd> = Vec::new();
+    let mut retainer = Retainer::new(config.retention);
+    let mut next_age_check = Instant::now();
+    loop {
+        // While retention owes deletions, poll so that it advances between batches.
+        let wait = if retainer.busy() {
+            Duration::ZERO
+        } else {
+            config.retention_every
+        };
+        let first = match rx.recv_timeout(wait) {
+            Ok(cmd) => Some(cmd),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(cmd) = first {
+            let deadline = Instant::now() + config.max_delay;
+            let mut rows = observation_count(&cmd);
+            cmds.push(cmd);
+            while rows < config.max_rows {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(cmd) => {
+                        rows += observation_count(&cmd);
+                        cmds.push(cmd);
+                    }
+                    Err(_) => break,
+                }
+            }
+            commit(&mut conn, &mut cmds, &config);
+        }
+        if Instant::now() >= next_age_check {
+            retainer.start_age(now_ns());
+            next_age_check = Instant::now() + config.retention_every;
+        }
+        let before = retainer.removed_by_age + retainer.removed_by_size;
+        let result = retainer
+            .check_size(&conn)
+            .and_then(|()| retainer.step(&mut conn));
+        if let Err(e) = result {
+            log::error!("store: retention failed: {e}");
+        }
+        if !retainer.busy() && retainer.removed_by_age + retainer.removed_by_size > before {
+            log::info!(
+                "store: retention has removed {} observations by age, {} by size",
+                retainer.removed_by_age,
+                retainer.removed_by_size
+            );
+        }
+    }
+    commit(&mut conn, &mut cmds, &config);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::boards::BoardHello;
+    use crate::store::command::{ObservationBatch, WriteCmd};
+    use crate::store::sample::SampleGen;
+    use crate::store::scratch::ScratchDir;
+    use crate::store::{open_for_writing, WriterHandle};
+    use hopcap_proto::record::{LinkInfo, LinkKey};
+    use hopcap_proto::record::{LinkKind, MAX_NAME};
+    use hopcap_proto::types::Mac;
+
+    pub(crate) fn link(key: LinkKey, netns: &str, name: &str) -> LinkInfo {
+        LinkInfo {
+            key,
+            netns: heapless::String::<MAX_NAME>::try_from(netns).unwrap(),
+            name: heapless::String::<MAX_NAME>::try_from(name).unwrap(),
+            ifindex: u32::from(key) + 1,
+            kind: LinkKind::Veth,
+            mac: Mac([2, 0, 0, 0, 0, key as u8]),
+            mtu: 1500,
+            addrs: heapless::Vec::new(),
+            master: None,
+            peer: None,
+            up: true,
+        }
+    }
+
+    fn hello(name: &str) -> BoardHello {
+        BoardHello {
+            name: name.into(),
+            boot_id: "b1".into(),
+            agent_version: "0.1".into(),
+            remote: "127.0.0.1:1".into(),
+            board_clock_ns: None,
+        }
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn hello_then_batches_are_committed_and_counted() {
+        let dir = ScratchDir::new("writer").unwrap();
+        let path = dir.join("w.db");
+        let w = WriterHandle::spawn(
+            open_for_writing(&path).unwrap(),
+            WriterConfig::default(),
+            16,
+        )
+        .unwrap();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let links = vec![link(0, "", "eth0"), link(1, "c1", "veth0")];
+        w.sender()
+            .send(WriteCmd::Hello {
+                hello: hello("pi1"),
+                links,
+                reply,
+            })
+            .unwrap();
+        let session = answer.recv().unwrap().unwrap();
+        assert_eq!(session.links.len(), 2);
+        let mut g = SampleGen::new(1, 1_000);
+        for lost in [0, 3] {
+            let rows = g
+                .packet(&[0, 1], 2)
+                .into_iter()
+                .map(|o| (session.links[o.link as usize].1, o))
+                .collect();
+            w.sender()
+                .send(WriteCmd::Batch(ObservationBatch {
+                    board: session.board,
+                    lost_batches: lost,
+                    rows,
+                    ..Default::default()
+                }))
+                .unwrap();
+        }
+        w.flush();
+        let conn = open_for_writing(&path).unwrap();
+        assert_eq!(count(&conn, "SELECT count(*) FROM observations"), 4);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT batches * 1000 + observations * 10 + lost_batches FROM boards"
+            ),
+            2043
+        );
+        // A second hello of the same board keeps its id and marks links it no longer lists.
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        w.sender()
+            .send(WriteCmd::Hello {
+                hello: hello("pi1"),
+                links: vec![link(0, "", "eth0")],
+                reply,
+            })
+            .unwrap();
+        let again = answer.recv().unwrap().unwrap();
+        assert_eq!(
+            (again.board, again.links[0]),
+            (session.board, session.links[0])
+        );
+        w.sender()
+            .send(WriteCmd::Disconnected {
+                board: session.board,
+            })
+            .unwrap();
+        w.finish();
+        assert_eq!(count(&conn, "SELECT count(*) FROM links WHERE present"), 1);
+        assert_eq!(count(&conn, "SELECT state = 'disconnected' FROM boards"), 1);
+    }
+
+    #[test]
+    fn full_database_rolls_back_whole_and_retries_cleanly() {
+        let dir = ScratchDir::new("writer-full").unwrap();
+        let mut conn = open_for_writing(&dir.join("f.db")).unwrap();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let hello_cmd = WriteCmd::Hello {
+            hello: hello("pi1"),
+            links: vec![link(0, "", "eth0")],
+            reply,
+        };
+        apply(&mut conn, &[hello_cmd]).unwrap();
+        drop(answer);
+        let pages = count(&conn, "PRAGMA page_count");
+        conn.pragma_update(None, "max_page_count", pages + 2)
+            .unwrap();
+        let mut g = SampleGen::new(2, 1_000);
+        let rows: Vec<_> = (0..2000)
+            .flat_map(|_| g.packet(&[0], 1))
+            .map(|o| (1, o))
+            .collect();
+        let cmds = vec![WriteCmd::Batch(ObservationBatch {
+            board: 1,
+            lost_batches: 0,
+            rows,
+            ..Default::default()
+        })];
+        let err = apply(&mut conn, &cmds).err().expect("the batch cannot fit");
+        assert!(
+            is_transient(&err) && err.sqlite_error_code() == Some(ErrorCode::DiskFull),
+            "{err}"
+        );
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM observations"),
+            0,
+            "nothing half-written"
+        );
+        // Space comes back: the same commands go in whole.
+        conn.pragma_update(None, "max_page_count", 1 << 30).unwrap();
+        apply(&mut conn, &cmds).unwrap();
+        assert_eq!(count(&conn, "SELECT count(*) FROM observations"), 2000);
+        assert_eq!(
+            conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+                .unwrap(),
+            "ok"
+        );
+    }
+}

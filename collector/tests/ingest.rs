@@ -1,0 +1,363 @@
+//! The ingest server with simulated agents: real frames over loopback TCP into a real store.
+
+use hopcap_collector::ingest::ack::{parse_ack, ACK_MAX_LEN};
+use hopcap_collector::ingest::{IngestConfig, Server};
+use hopcap_collector::store::sample::SampleGen;
+use hopcap_collector::store::scratch::ScratchDir;
+use hopcap_collector::store::writer::WriterConfig;
+use hopcap_collector::store::{open_for_writing, WriterHandle};
+use hopcap_proto::batch::BatchEncoder;
+use hopcap_proto::frame::{encode, HEADER_LEN, MAGIC};
+use hopcap_proto::message::{
+    Bye, CaptureMode, ClockInfo, Hello, LinkStats, Links, Message, Stats, LINKS_PER_CHUNK,
+    PROTOCOL_VERSION,
+};
+use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+use rusqlite::Connection;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A collector on 127.0.0.1:0 with its own database.
+struct Collector {
+    _dir: ScratchDir,
+    db: PathBuf,
+    writer: Option<WriterHandle>,
+    server: Option<Server>,
+}
+
+impl Collector {
+    fn start(idle: Duration) -> Collector {
+        let dir = ScratchDir::new("ingest").unwrap();
+        let db = dir.join("i.db");
+        let writer =
+            WriterHandle::spawn(open_for_writing(&db).unwrap(), WriterConfig::default(), 64)
+                .unwrap();
+        let mut cfg = IngestConfig::default();
+        cfg.conn.idle_timeout = idle;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = Server::start(listener, writer.sender(), cfg).unwrap();
+        Collector {
+            _dir: dir,
+            db,
+            writer: Some(writer),
+            server: Some(server),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().local_addr()
+    }
+
+    /// Stops serving, commits everything, and opens the database for checks.
+    fn finish(&mut self) -> Connection {
+        if let Some(s) = self.server.take() {
+            s.stop();
+        }
+        if let Some(w) = self.writer.take() {
+            w.finish();
+        }
+        Connection::open(&self.db).unwrap()
+    }
+}
+
+fn frame(msg: &Message<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; HEADER_LEN + 80_000];
+    let n = encode(msg, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn hello(name: &str) -> Vec<u8> {
+    frame(&Message::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        agent_id: heapless::String::try_from(name).unwrap(),
+        boot_id: [7; 16],
+        run_id: 1,
+        clock: ClockInfo {
+            realtime_ns: 1_795_694_400_000_000_000,
+            monotonic_ns: 1,
+            debug_offset_ns: 0,
+        },
+        capture: CaptureMode::Ring,
+        snaplen: 128,
+        sample: 1,
+    }))
+}
+
+fn link(key: u16) -> LinkInfo {
+    LinkInfo {
+        key,
+        netns: heapless::String::<MAX_NAME>::try_from(if key % 2 == 0 { "" } else { "c1" })
+            .unwrap(),
+        name: heapless::String::<MAX_NAME>::try_from(format!("veth{key}").as_str()).unwrap(),
+        ifindex: u32::from(key) + 2,
+        kind: LinkKind::Veth,
+        mac: Default::default(),
+        mtu: 1500,
+        addrs: heapless::Vec::new(),
+        master: None,
+        peer: None,
+        up: true,
+    }
+}
+
+/// A full link dump of `n` links, in chunks.
+fn links(n: u16) -> Vec<u8> {
+    let all: Vec<LinkInfo> = (0..n).map(link).collect();
+    let chunks: Vec<&[LinkInfo]> = all.chunks(LINKS_PER_CHUNK).collect();
+    let mut out = Vec::new();
+    for (i, c) in chunks.iter().enumerate() {
+        out.extend(frame(&Message::Links(Links {
+            chunk: i as u16,
+            count: chunks.len() as u16,
+            replace: true,
+            links: heapless::Vec::from_slice(c).unwrap(),
+        })));
+    }
+    out
+}
+
+fn stats(drops: u64) -> Vec<u8> {
+    let mut links = heapless::Vec::new();
+    let _ = links.push(LinkStats {
+        key: 0,
+        packets: 100,
+        kernel_drops: drops,
+        freeze_count: 0,
+        losing_blocks: 0,
+    });
+    frame(&Message::Stats(Stats {
+        monotonic_ns: 5,
+        interval_ns: 5,
+        queue_drops: 2,
+        records_sent: 0,
+        batches_sent: 0,
+        kernel_drops: 0,
+        freeze_count: 0,
+        losing_frames: 0,
+        links,
+    }))
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// True when the collector closed the connection (EOF or reset) within the read timeout.
+fn closed_by_collector(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue, // acknowledgements
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return true
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn many_agents_register_concurrently() {
+    let mut c = Collector::start(Duration::from_secs(30));
+    let addr = c.addr();
+    let agents: Vec<_> = (0..120)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut s = connect(addr);
+                s.write_all(&hello(&format!("board{i:03}"))).unwrap();
+                s.write_all(&links(20)).unwrap();
+                s.write_all(&stats(i)).unwrap();
+                s.write_all(&frame(&Message::Bye(Bye { batches_sent: 0 })))
+                    .unwrap();
+                assert!(closed_by_collector(&mut s), "bye ends the connection");
+            })
+        })
+        .collect();
+    for a in agents {
+        a.join().unwrap();
+    }
+    let db = c.finish();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM boards WHERE state = 'disconnected'"
+        ),
+        120
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM links WHERE present"),
+        120 * 20
+    );
+    assert_eq!(count(&db, "SELECT count(DISTINCT netns) FROM links"), 2);
+    assert_eq!(
+        count(&db, "SELECT sum(kernel_drops) FROM boards"),
+        (0..120).sum::<i64>()
+    );
+    assert_eq!(count(&db, "SELECT sum(queue_drops) FROM stats"), 2 * 120);
+}
+
+#[test]
+fn bad_frames_close_only_their_connection() {
+    let mut c = Collector::start(Duration::from_secs(30));
+    let mut good = connect(c.addr());
+    good.write_all(&hello("good")).unwrap();
+    let mut oversized = hello("x")[..HEADER_LEN].to_vec();
+    oversized[5..9].copy_from_slice(&(64u32 << 20).to_be_bytes());
+    let mut future = hello("x");
+    future[2..4].copy_from_slice(&999u16.to_be_bytes());
+    let mut unknown_type = hello("x");
+    unknown_type[4] = 0x42;
+    let mut garbled = hello("x");
+    let last = garbled.len() - 1;
+    garbled[HEADER_LEN..last].fill(0xff);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bad magic", b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+        ("oversized", oversized),
+        ("future version", future),
+        ("unknown type", unknown_type),
+        ("garbled body", garbled),
+        ("stats before hello", stats(1)),
+        ("second hello", [hello("y"), hello("y")].concat()),
+        ("links chunk past count", {
+            let mut l = links(1);
+            l[HEADER_LEN..HEADER_LEN + 2].copy_from_slice(&[5, 1]);
+            [hello("z"), l].concat()
+        }),
+    ];
+    for (what, bytes) in cases {
+        let mut s = connect(c.addr());
+        s.write_all(&bytes).unwrap();
+        assert!(closed_by_collector(&mut s), "{what}: connection left open");
+    }
+    assert_eq!(MAGIC, *b"HC");
+    // The good connection is still served.
+    good.write_all(&links(3)).unwrap();
+    good.write_all(&frame(&Message::Bye(Bye { batches_sent: 0 })))
+        .unwrap();
+    assert!(closed_by_collector(&mut good));
+    let db = c.finish();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM links l JOIN boards b ON b.id = l.board WHERE b.name = 'good'"
+        ),
+        3
+    );
+}
+
+#[test]
+fn stalled_agent_blocks_no_one_and_times_out() {
+    let idle = Duration::from_millis(600);
+    let mut c = Collector::start(idle);
+    let mut staller = connect(c.addr());
+    staller.write_all(&hello("slow")[..5]).unwrap();
+    let started = std::time::Instant::now();
+    let mut other = connect(c.addr());
+    other
+        .write_all(&[hello("quick"), links(2)].concat())
+        .unwrap();
+    assert!(closed_by_collector(&mut staller));
+    assert!(started.elapsed() >= idle);
+    other
+        .write_all(&frame(&Message::Bye(Bye { batches_sent: 0 })))
+        .unwrap();
+    assert!(closed_by_collector(&mut other));
+    let db = c.finish();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM boards"),
+        1,
+        "the stalled hello never completed"
+    );
+}
+
+/// Sends `batches` batches of sample observations (3 hops on 4 links each packet) and waits
+/// for the acknowledgement of the last; returns the acknowledged sequence number.
+fn send_batches(
+    s: &mut TcpStream,
+    enc: &mut BatchEncoder,
+    g: &mut SampleGen,
+    batches: usize,
+) -> u64 {
+    for _ in 0..batches {
+        for _ in 0..100 {
+            for o in g.packet(&[0, 1, 2, 3], 3) {
+                if enc.push(&o).is_err() {
+                    panic!("a 300-record batch fits");
+                }
+            }
+        }
+        let bytes = enc.finish().to_vec();
+        s.write_all(&frame(&Message::Batch(&bytes))).unwrap();
+    }
+    // Sequence numbers count from 0 on a new encoder.
+    let want = batches as u64 - 1;
+    let mut acked = None;
+    let mut buf = Vec::new();
+    while acked != Some(want) {
+        let mut b = [0u8; ACK_MAX_LEN];
+        let n = s.read(&mut b).expect("an acknowledgement");
+        assert!(n > 0, "closed before acknowledging");
+        buf.extend_from_slice(&b[..n]);
+        while let Some((used, seq)) = parse_ack(&buf).unwrap() {
+            buf.drain(..used);
+            acked = Some(seq);
+        }
+    }
+    acked.unwrap()
+}
+
+#[test]
+#[ignore = "needs the batch codec (proto/src/batch, helper wirefmt)"]
+fn hundred_agents_stream_batches_that_are_stored_once_and_acknowledged() {
+    let mut c = Collector::start(Duration::from_secs(30));
+    let addr = c.addr();
+    let agents: Vec<_> = (0..100u64)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let name = format!("pi{i:03}");
+                let mut enc = BatchEncoder::new(&name, 64 * 1024);
+                let mut g = SampleGen::new(i + 1, 1_795_694_400_000_000_000 + i * 1_000);
+                let mut s = connect(addr);
+                s.write_all(&[hello(&name), links(4)].concat()).unwrap();
+                assert_eq!(send_batches(&mut s, &mut enc, &mut g, 10), 9);
+                s.write_all(&frame(&Message::Bye(Bye { batches_sent: 10 })))
+                    .unwrap();
+                assert!(closed_by_collector(&mut s));
+            })
+        })
+        .collect();
+    for a in agents {
+        a.join().unwrap();
+    }
+    let db = c.finish();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM observations"),
+        100 * 10 * 300
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM boards WHERE batches = 10 AND lost_batches = 0"
+        ),
+        100
+    );
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT link) FROM observations"),
+        400
+    );
+}

@@ -1,0 +1,297 @@
+//! The store through the command line: a database filled through the library's writer, read
+//! back by `timeline`, `boards` and the error paths of the query commands.
+
+use hopcap_collector::store::boards::BoardHello;
+use hopcap_collector::store::command::{ObservationBatch, WriteCmd};
+use hopcap_collector::store::sample::SampleGen;
+use hopcap_collector::store::scratch::ScratchDir;
+use hopcap_collector::store::writer::WriterConfig;
+use hopcap_collector::store::{open_for_writing, WriterHandle};
+use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::mpsc::sync_channel;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hopcap-collector");
+/// 2026-11-26T12:00:00Z
+const T0: u64 = 1_795_694_400_000_000_000;
+
+fn link(key: u16, netns: &str, name: &str) -> LinkInfo {
+    LinkInfo {
+        key,
+        netns: heapless::String::<MAX_NAME>::try_from(netns).unwrap(),
+        name: heapless::String::<MAX_NAME>::try_from(name).unwrap(),
+        ifindex: u32::from(key) + 2,
+        kind: LinkKind::Veth,
+        mac: Default::default(),
+        mtu: 1500,
+        addrs: heapless::Vec::new(),
+        master: None,
+        peer: None,
+        up: true,
+    }
+}
+
+/// Two boards, each with 50 packets seen on three links (one in a container namespace).
+fn fill(path: &Path) {
+    let w =
+        WriterHandle::spawn(open_for_writing(path).unwrap(), WriterConfig::default(), 8).unwrap();
+    for (i, name) in ["pi1", "pi2"].into_iter().enumerate() {
+        let (reply, answer) = sync_channel(1);
+        let hello = BoardHello {
+            name: name.into(),
+            boot_id: "0011".into(),
+            agent_version: "test".into(),
+            remote: "127.0.0.1:9".into(),
+            board_clock_ns: None,
+        };
+        let links = vec![
+            link(0, "", "eth0"),
+            link(1, "", "cni0"),
+            link(2, "web", "eth0"),
+        ];
+        w.sender()
+            .send(WriteCmd::Hello {
+                hello,
+                links,
+                reply,
+            })
+            .unwrap();
+        let s = answer.recv().unwrap().unwrap();
+        let mut g = SampleGen::new(i as u64 + 1, T0 + i as u64 * 7_000);
+        for seq in 0..5u64 {
+            let rows = (0..10)
+                .flat_map(|_| g.packet(&[0, 1, 2], 3))
+                .map(|o| (s.links[o.link as usize].1, o))
+                .collect();
+            let batch = ObservationBatch {
+                board: s.board,
+                seq: Some(seq),
+                rows,
+                ..Default::default()
+            };
+            w.sender().send(WriteCmd::Batch(batch)).unwrap();
+        }
+    }
+    w.finish();
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn timeline_merges_boards_in_time_order() {
+    let dir = ScratchDir::new("cli-timeline").unwrap();
+    let db = dir.join("t.db");
+    fill(&db);
+    let db = db.to_str().unwrap();
+    let text = stdout(&run(&["timeline", "--db", db]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2 * 5 * 10 * 3);
+    // Lines start with tcpdump's time of day: sorted text is sorted time within one day.
+    let mut sorted = lines.clone();
+    sorted.sort_by_key(|l| l.split(' ').next().unwrap().to_string());
+    let times = |v: &[&str]| {
+        v.iter()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(times(&lines), times(&sorted));
+    assert!(
+        lines.iter().any(|l| l.contains(" pi1:eth0 ")),
+        "{}",
+        lines[0]
+    );
+    assert!(lines.iter().any(|l| l.contains(" pi2:web:eth0 ")));
+    assert!(lines
+        .iter()
+        .all(|l| l.contains(" In ") || l.contains(" Out ")));
+
+    // JSON lines parse, and --board / --link narrow.
+    let o = run(&[
+        "timeline", "--db", db, "--board", "pi2", "--link", "web:eth0",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no link matches"),
+        "a label needs its board"
+    );
+    let json = stdout(&run(&[
+        "timeline",
+        "--db",
+        db,
+        "--json",
+        "--link",
+        "pi2:web:eth0",
+    ]));
+    let objs: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objs.len(), 50);
+    assert!(objs
+        .iter()
+        .all(|o| o["board"] == "pi2" && o["netns"] == "web" && o["link"] == "eth0"));
+
+    // --filter keeps only matching packets; --since/--until bound by time.
+    let tcp = stdout(&run(&["timeline", "--db", db, "--filter", "tcp"]))
+        .lines()
+        .count();
+    let other = stdout(&run(&["timeline", "--db", db, "--filter", "icmp or arp"]))
+        .lines()
+        .count();
+    assert!(
+        tcp > 0 && other > 0 && tcp + other < lines.len(),
+        "{tcp} {other}"
+    );
+    let window = stdout(&run(&[
+        "timeline",
+        "--db",
+        db,
+        "--since",
+        "2026-11-26T12:00:00Z",
+        "--until",
+        "1795694400.001",
+    ]));
+    assert!(window.lines().count() < lines.len() && window.lines().count() > 0);
+    let limited = stdout(&run(&["timeline", "--db", db, "--limit", "7"]));
+    assert_eq!(limited.lines().collect::<Vec<_>>(), lines[..7]);
+}
+
+#[test]
+fn boards_lists_counts() {
+    let dir = ScratchDir::new("cli-boards").unwrap();
+    let db = dir.join("b.db");
+    fill(&db);
+    let out = stdout(&run(&["boards", "--db", db.to_str().unwrap(), "--json"]));
+    let boards: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(boards.len(), 2);
+    for b in &boards {
+        assert_eq!(
+            (
+                b["batches"].as_i64(),
+                b["observations"].as_i64(),
+                b["links"].as_i64()
+            ),
+            (Some(5), Some(150), Some(3))
+        );
+    }
+    let table = stdout(&run(&["boards", "--db", db.to_str().unwrap()]));
+    assert!(table.lines().next().unwrap().starts_with("BOARD"));
+    assert_eq!(table.lines().count(), 3);
+}
+
+#[test]
+fn query_errors_are_clear() {
+    let dir = ScratchDir::new("cli-errors").unwrap();
+    let missing = dir.join("nothing.db");
+    let o = run(&["timeline", "--db", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no database at") && err.contains("run `hopcap-collector serve` first"),
+        "{err}"
+    );
+    assert!(!missing.exists(), "a query must not create the database");
+
+    let db = dir.join("e.db");
+    fill(&db);
+    let db = db.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["timeline", "--db", db, "--since", "yesterday"],
+            "--since",
+        ),
+        (
+            vec!["timeline", "--db", db, "--filter", "tcp and ("],
+            "--filter",
+        ),
+        (
+            vec!["timeline", "--db", db, "--board", "nope"],
+            "no board named",
+        ),
+        (
+            vec!["timeline", "--db", db, "--since", "-1m", "--until", "-2m"],
+            "before --until",
+        ),
+        (vec!["paths", "--db", db], "not yet implemented"),
+    ] {
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // Wrong flags are clap's usage error (exit 2).
+    assert_eq!(run(&["timeline", "--nope"]).status.code(), Some(2));
+    let not_db = dir.join("text.db");
+    std::fs::write(&not_db, "hello, not sqlite").unwrap();
+    let o = run(&["boards", "--db", not_db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a hopcap database"));
+}
+
+#[test]
+fn follow_prints_rows_as_they_arrive() {
+    use std::io::{BufRead, BufReader};
+    let dir = ScratchDir::new("cli-follow").unwrap();
+    let db = dir.join("f.db");
+    fill(&db);
+    /// Ends the follower also when an assertion fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    // After every row fill() wrote, so only the new ones print.
+    let mut child = Kill(
+        Command::new(BIN)
+            .args([
+                "timeline",
+                "--db",
+                db.to_str().unwrap(),
+                "--follow",
+                "--since",
+                "2026-11-26T12:30:00Z",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    // New rows written by a second writer while the follower runs.
+    let w =
+        WriterHandle::spawn(open_for_writing(&db).unwrap(), WriterConfig::default(), 8).unwrap();
+    let obs = SampleGen::new(99, T0 + 3_600_000_000_000).packet(&[0], 2);
+    let rows = obs.into_iter().map(|o| (1, o)).collect();
+    w.sender()
+        .send(WriteCmd::Batch(ObservationBatch {
+            board: 1,
+            rows,
+            ..Default::default()
+        }))
+        .unwrap();
+    w.finish();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("13:00:00.") && first.contains(" pi1:eth0 "),
+        "{first}"
+    );
+    assert!(
+        second.starts_with("13:00:00.") && second.contains(" pi1:eth0 "),
+        "{second}"
+    );
+}

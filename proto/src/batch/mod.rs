@@ -1,0 +1,393 @@
+//! The compact batch codec: many [`Observation`]s in few bytes.
+//!
+//! A batch is a postcard [`BatchHeader`] followed by `count` records. Encoder and decoder
+//! keep the same state for the whole connection (reset when a batch says `reset`):
+//! - a flow table ([`state::FLOWS`] slots, CLOCK replacement): a flow is everything that
+//!   stays the same for consecutive packets of one flow *on one link* (link, VLAN, tunnels,
+//!   addresses, protocol, ports or ICMP id), plus that flow's last packet and the last
+//!   differences (strides) of its counters. A record names its flow by a one-byte slot, or
+//!   defines a new flow as a diff against an existing one (same packet on another link,
+//!   the reverse direction, the same hosts with other ports);
+//! - a ring of the last [`state::RING`] records' fingerprints and hop-invariant fields: the
+//!   same packet on the next hop is a back-reference (a distance, usually one byte) instead
+//!   of a fingerprint and those fields;
+//! - the last capture order per link.
+//!
+//! # Record layout
+//! ```text
+//! head    u8   bit0 back-reference, bit1 new flow, bit2 hop mask follows,
+//!              bit3 invariant masks follow, bits4-7 order nibble
+//! flow    u8 slot | flow definition: varint base (0 none, else slot+1), key mask u8,
+//!              then per mask bit: link, vlan+1, tunnels, src, dst, ports, (swap), shape
+//! fp      varint distance back in the ring | 8 bytes LE fingerprint
+//! ts      zigzag varint ns since the previous record (the first: since base_ts_ns)
+//! order   nibble < 15: predicted + nibble; 15: zigzag varint from predicted
+//!         (predicted = last order on this link + 1)
+//! inv     (fresh records only) masks if bit3 (else the flow's last masks), then
+//!         ip id / seq / ack / payload length as same | +stride | +delta | +stride+delta,
+//!         and flags, window, UDP length, ICMP type/code/seq, fragment, ARP when changed
+//! hop     (if bit2) mask u8, then TTL, tunnel outer ids, wire length, captured length,
+//!         packet type, stop, each only when it differs from the prediction
+//! ```
+//! Predictions come from the flow's last packet: the same TTL, packet type and stop; outer
+//! ids advanced by their stride; the wire length moved by the change in IP payload length;
+//! the captured length equal to the wire length, or clipped as the last one was.
+
+mod decode;
+mod encode;
+mod fields;
+mod index;
+mod parts;
+mod state;
+mod varint;
+
+use crate::message::{MAX_AGENT_ID, PROTOCOL_VERSION};
+use crate::record::Observation;
+use heapless::String;
+use serde::{Deserialize, Serialize};
+use state::SharedState;
+use varint::{Reader, Writer};
+
+/// The largest batch (header + records) an encoder produces.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// The most bytes one record can take (a new flow with every field spelled out).
+pub const MAX_RECORD_BYTES: usize = 320;
+/// Room kept before the records for the header, which is written last.
+const HEADER_RESERVE: usize = 96;
+
+/// The header at the start of every batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchHeader {
+    pub version: u16,
+    pub agent_id: String<MAX_AGENT_ID>,
+    /// Consecutive per agent connection, from 0.
+    pub seq: u64,
+    pub count: u32,
+    /// Time of the first record, ns since the Unix epoch (agent clock).
+    pub base_ts_ns: u64,
+    /// The encoder forgot its state before this batch: it decodes on its own.
+    pub reset: bool,
+}
+
+/// What a decoded batch said about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchInfo {
+    pub header: BatchHeader,
+    /// Batches not decoded (lost, or rejected after a gap) between the previous batch decoded
+    /// and this one.
+    pub lost_before: u64,
+}
+
+/// `push` found no room for one more record: `finish` the batch and push again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchFull;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchError {
+    /// The batch header did not parse.
+    Header(postcard::Error),
+    UnsupportedVersion {
+        got: u16,
+        supported: u16,
+    },
+    /// A batch that depends on earlier state arrived after a gap or an error.
+    Desync {
+        expected_seq: u64,
+        got_seq: u64,
+    },
+    /// Record `index` (starting at byte `start`) failed at byte `offset` of the batch.
+    Record {
+        index: u32,
+        start: usize,
+        offset: usize,
+        error: RecordError,
+    },
+    /// All records decoded but `len` bytes remain at `offset`.
+    TrailingBytes {
+        offset: usize,
+        len: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    UnexpectedEnd,
+    BadVarint,
+    /// A value out of its field's range.
+    BadValue {
+        field: Field,
+        value: u64,
+    },
+    /// A flow slot that holds no flow.
+    BadFlow {
+        index: u64,
+    },
+    /// A back-reference further than the records kept.
+    BadBackref {
+        distance: u64,
+        available: u64,
+    },
+    /// A nested postcard value (stop, tunnels, address) did not parse.
+    Postcard,
+}
+
+/// Names the field of a [`RecordError::BadValue`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Link,
+    Vlan,
+    Port,
+    EtherType,
+    NetKind,
+    TransportKind,
+    IpId,
+    Seq,
+    Ack,
+    PayloadLen,
+    Flags,
+    Window,
+    UdpLen,
+    IcmpSeq,
+    Frag,
+    ArpOp,
+    HopMask,
+    OuterId,
+    WireLen,
+    CapLen,
+}
+
+/// Encodes observations into batches; keeps per-connection state (the mirror of
+/// [`BatchDecoder`]). About 230 KB (64 KB of it the batch buffer): keep it in a `Box`.
+#[derive(Debug)]
+pub struct BatchEncoder {
+    agent_id: String<MAX_AGENT_ID>,
+    max_bytes: usize,
+    seq: u64,
+    count: u32,
+    base_ts: u64,
+    prev_ts: u64,
+    /// The batch being built starts from fresh state.
+    reset_this: bool,
+    /// Forget the state once the batch being built is finished.
+    reset_after: bool,
+    /// A record overflowed (cannot happen within MAX_RECORD_BYTES): refuse until `finish`.
+    broken: bool,
+    state: encode::EncoderState,
+    records_end: usize,
+    buf: [u8; MAX_BATCH_BYTES],
+}
+
+impl BatchEncoder {
+    /// `agent_id` is cut to [`MAX_AGENT_ID`] bytes (at a char boundary); `max_bytes` is
+    /// clamped to what one record needs and [`MAX_BATCH_BYTES`].
+    pub fn new(agent_id: &str, max_bytes: usize) -> BatchEncoder {
+        let mut id = String::new();
+        for c in agent_id.chars() {
+            if id.push(c).is_err() {
+                break;
+            }
+        }
+        BatchEncoder {
+            agent_id: id,
+            max_bytes: max_bytes.clamp(HEADER_RESERVE + MAX_RECORD_BYTES, MAX_BATCH_BYTES),
+            seq: 0,
+            count: 0,
+            base_ts: 0,
+            prev_ts: 0,
+            reset_this: true,
+            reset_after: false,
+            broken: false,
+            state: encode::EncoderState::new(),
+            records_end: HEADER_RESERVE,
+            buf: [0; MAX_BATCH_BYTES],
+        }
+    }
+
+    /// Adds one observation to the current batch.
+    pub fn push(&mut self, obs: &Observation) -> Result<(), BatchFull> {
+        if self.broken || self.records_end + MAX_RECORD_BYTES > self.max_bytes {
+            return Err(BatchFull);
+        }
+        if self.count == 0 {
+            self.base_ts = obs.ts_ns;
+            self.prev_ts = obs.ts_ns;
+        }
+        let room = &mut self.buf[self.records_end..self.records_end + MAX_RECORD_BYTES];
+        let mut w = Writer::new(room);
+        self.state.encode(obs, &mut self.prev_ts, &mut w);
+        if w.overflow {
+            // The state moved past what was written: close this batch, start over.
+            self.broken = true;
+            self.reset_after = true;
+            return Err(BatchFull);
+        }
+        self.records_end += w.pos;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Records in the current batch.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of records in the current batch (the header adds up to 96).
+    pub fn len(&self) -> usize {
+        self.records_end - HEADER_RESERVE
+    }
+
+    /// The sequence number the next finished batch gets.
+    pub fn next_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Closes the current batch and returns its bytes (valid until the next call); the
+    /// sequence number advances. A batch of zero records is valid.
+    pub fn finish(&mut self) -> &[u8] {
+        let header = BatchHeader {
+            version: PROTOCOL_VERSION,
+            agent_id: self.agent_id.clone(),
+            seq: self.seq,
+            count: self.count,
+            base_ts_ns: self.base_ts,
+            reset: self.reset_this,
+        };
+        let mut tmp = [0u8; HEADER_RESERVE];
+        // The header's largest form (3 + 65 + 10 + 5 + 10 + 1 bytes) fits the reserve.
+        let used = postcard::to_slice(&header, &mut tmp).map_or(0, |b| b.len());
+        let start = HEADER_RESERVE - used;
+        self.buf[start..HEADER_RESERVE].copy_from_slice(&tmp[..used]);
+        let end = self.records_end;
+        self.seq += 1;
+        self.count = 0;
+        self.base_ts = 0;
+        self.records_end = HEADER_RESERVE;
+        self.reset_this = false;
+        if self.reset_after {
+            self.state = encode::EncoderState::new();
+            self.reset_this = true;
+            self.reset_after = false;
+            self.broken = false;
+        }
+        &self.buf[start..end]
+    }
+
+    /// Forget the shared state: the next batch started decodes on its own. Call after
+    /// dropping a finished batch instead of sending it.
+    pub fn reset(&mut self) {
+        if self.count == 0 {
+            self.state = encode::EncoderState::new();
+            self.reset_this = true;
+        } else {
+            self.reset_after = true;
+        }
+    }
+}
+
+/// Decodes the batches of one connection, in order. About 120 KB: keep it in a `Box`.
+#[derive(Debug)]
+pub struct BatchDecoder {
+    state: SharedState,
+    expected_seq: u64,
+    need_reset: bool,
+    lost: u64,
+}
+
+impl Default for BatchDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchDecoder {
+    pub fn new() -> BatchDecoder {
+        BatchDecoder {
+            state: SharedState::new(),
+            expected_seq: 0,
+            need_reset: true,
+            lost: 0,
+        }
+    }
+
+    /// Batches lost so far (gaps in the sequence before reset batches).
+    pub fn lost_batches(&self) -> u64 {
+        self.lost
+    }
+
+    /// Decodes one batch, calling `out` for each observation in order. On error, the
+    /// observations already passed to `out` are valid and the decoder waits for a `reset` batch.
+    pub fn decode(
+        &mut self,
+        bytes: &[u8],
+        mut out: impl FnMut(Observation),
+    ) -> Result<BatchInfo, BatchError> {
+        let (header, rest) =
+            postcard::take_from_bytes::<BatchHeader>(bytes).map_err(BatchError::Header)?;
+        if header.version != PROTOCOL_VERSION {
+            return Err(BatchError::UnsupportedVersion {
+                got: header.version,
+                supported: PROTOCOL_VERSION,
+            });
+        }
+        let mut lost_before = 0;
+        if header.reset {
+            self.state = SharedState::new();
+            lost_before = header.seq.saturating_sub(self.expected_seq);
+        } else if self.need_reset || header.seq != self.expected_seq {
+            self.need_reset = true;
+            return Err(BatchError::Desync {
+                expected_seq: self.expected_seq,
+                got_seq: header.seq,
+            });
+        }
+        self.need_reset = true; // until this batch decodes whole
+        let mut r = Reader::new(bytes, bytes.len() - rest.len());
+        let mut prev_ts = header.base_ts_ns;
+        for index in 0..header.count {
+            let start = r.pos;
+            match decode::decode_record(&mut self.state, &mut prev_ts, &mut r) {
+                Ok(obs) => out(obs),
+                Err(error) => {
+                    return Err(BatchError::Record {
+                        index,
+                        start,
+                        offset: r.pos,
+                        error,
+                    })
+                }
+            }
+        }
+        if r.remaining() > 0 {
+            return Err(BatchError::TrailingBytes {
+                offset: r.pos,
+                len: r.remaining(),
+            });
+        }
+        self.need_reset = false;
+        self.lost += lost_before;
+        self.expected_seq = header.seq.wrapping_add(1);
+        Ok(BatchInfo {
+            header,
+            lost_before,
+        })
+    }
+}
+
+/// What `sim.rs` needs, by paths that also resolve when the benchmark includes it.
+#[cfg(test)]
+mod sim_prelude {
+    pub use crate::fingerprint::fingerprint;
+    pub use crate::record::Observation;
+    pub use crate::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
+    pub use crate::types::{Addr, EtherType, IpProto, PacketType};
+}
+#[cfg(test)]
+mod robustness;
+#[cfg(test)]
+pub(crate) mod sim;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+//! Synthetic traffic of one board, seen on every hop, for the codec's tests and the wire
+//! benchmark (proto/benches/wire.rs includes this file). No real capture is involved.
+//!
+//! The board: a container (its own namespace, capture socket 0) with `ceth0`, its host side
+//! `veth0`, the bridge `br0`, and the uplink `eth0` (socket 1). Outbound traffic is
+//! masqueraded on `eth0`; overlay traffic leaves through `vxlan0` and then `eth0`
+//! encapsulated. Ingress hops on one host share a timestamp (like the kernel's); egress hops
+//! follow a few µs apart. Records come out either sorted by time or as the agent would read
+//! them: every 2 ms, all new frames of socket 0's ring, then socket 1's.
+
+extern crate std;
+use super::sim_prelude::*;
+use std::vec::Vec as StdVec;
+
+/// splitmix64: tiny, good enough for test data.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    Ping,
+    TcpBulk,
+    Dns,
+    /// All of the above at once, plus overlay (VXLAN) TCP and the odd ARP.
+    Mixed,
+    /// TCP between containers of two boards over VXLAN (5 hops per packet).
+    Overlay,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    TimeOrder,
+    RingBlocks,
+}
+
+const SNAPLEN: u32 = 128;
+const CONTAINER: [u8; 4] = [172, 17, 0, 2];
+const BOARD: [u8; 4] = [192, 168, 1, 10];
+const PEER_BOARD: [u8; 4] = [192, 168, 1, 11];
+const PEER_CONTAINER: [u8; 4] = [10, 244, 1, 5];
+const OVERLAY_SELF: [u8; 4] = [10, 244, 0, 5];
+
+/// One packet as sent by its source, before the hops.
+#[derive(Clone, Debug)]
+struct Packet {
+    t: u64,
+    outbound: bool,
+    overlay: bool,
+    net: Net,
+    transport: Transport,
+    ethertype: EtherType,
+    payload: [u8; 16],
+    ttl_in: u8,
+    flow_hash: u16,
+}
+
+fn ip(src: [u8; 4], dst: [u8; 4], proto: IpProto, id: u32, payload_len: u16) -> Net {
+    Net::Ip(Ip {
+        src: Addr::V4(src),
+        dst: Addr::V4(dst),
+        proto,
+        ttl: 64,
+        id,
+        frag_offset: 0,
+        more_fragments: false,
+        payload_len,
+    })
+}
+
+fn tcp_flow(
+    rng: &mut Rng,
+    out: &mut StdVec<Packet>,
+    start: u64,
+    segments: u64,
+    upload: bool,
+    overlay: bool,
+) {
+    let (local, remote) = if overlay {
+        (OVERLAY_SELF, PEER_CONTAINER)
+    } else {
+        (CONTAINER, [93, 184, 216, 34])
+    };
+    let (lport, rport) = (
+        rng.range(32768, 60999) as u16,
+        if overlay { 5201 } else { 443 },
+    );
+    let (mut seq, ack0) = (rng.next() as u32, rng.next() as u32);
+    let (mut data_id, mut ack_id) = (rng.next() as u32 & 0xffff, rng.next() as u32 & 0xffff);
+    let mut t = start;
+    let mut window = 501u16;
+    for i in 0..segments {
+        t += rng.range(90_000, 160_000);
+        let mut payload = [0; 16];
+        payload.iter_mut().for_each(|b| *b = rng.next() as u8);
+        let flags = if i % 8 == 7 { 0x18 } else { 0x10 };
+        let (src, dst, sp, dp) = if upload {
+            (local, remote, lport, rport)
+        } else {
+            (remote, local, rport, lport)
+        };
+        out.push(Packet {
+            t,
+            outbound: upload,
+            overlay,
+            net: ip(src, dst, IpProto::TCP, data_id & 0xffff, 1480),
+            transport: Transport::Tcp {
+                src_port: sp,
+                dst_port: dp,
+                seq,
+                ack: ack0,
+                flags,
+                window: 502,
+            },
+            ethertype: EtherType::IPV4,
+            payload,
+            ttl_in: 52,
+            flow_hash: lport ^ 0x5a5a,
+        });
+        data_id += 1;
+        seq = seq.wrapping_add(1448);
+        if i % 2 == 1 {
+            window = (i64::from(window) + rng.range(0, 6) as i64 - 3).clamp(400, 600) as u16;
+            out.push(Packet {
+                t: t + rng.range(20_000, 80_000),
+                outbound: !upload,
+                overlay,
+                net: ip(dst, src, IpProto::TCP, ack_id & 0xffff, 32),
+                transport: Transport::Tcp {
+                    src_port: dp,
+                    dst_port: sp,
+                    seq: ack0,
+                    ack: seq,
+                    flags: 0x10,
+                    window,
+                },
+                ethertype: EtherType::IPV4,
+                payload: [0; 16],
+                ttl_in: 52,
+                flow_hash: lport ^ 0x5a5a,
+            });
+            ack_id += 1;
+        }
+    }
+}
+
+fn pings(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, count: u64) {
+    let targets = [[1, 1, 1, 1], [8, 8, 8, 8], [192, 168, 1, 1]];
+    for (n, target) in targets.iter().enumerate() {
+        let id = rng.next() as u16;
+        let mut ip_id = rng.next() as u32 & 0xffff;
+        let mut t = start + n as u64 * 300_000_000;
+        for seq in 1..=count as u16 {
+            t += 1_000_000_000 + rng.range(0, 200_000);
+            let mut payload = [0; 16];
+            payload[..8].copy_from_slice(&t.to_le_bytes());
+            let req = Transport::Icmp {
+                ty: 8,
+                code: 0,
+                id,
+                seq,
+            };
+            let rep = Transport::Icmp {
+                ty: 0,
+                code: 0,
+                id,
+                seq,
+            };
+            let rtt = rng.range(300_000, 20_000_000);
+            let base = |t, outbound, net, transport| Packet {
+                t,
+                outbound,
+                overlay: false,
+                net,
+                transport,
+                ethertype: EtherType::IPV4,
+                payload,
+                ttl_in: 57,
+                flow_hash: 0,
+            };
+            out.push(base(
+                t,
+                true,
+                ip(CONTAINER, *target, IpProto::ICMP, ip_id, 64),
+                req,
+            ));
+            let reply_id = rng.next() as u32 & 0xffff;
+            out.push(base(
+                t + rtt,
+                false,
+                ip(*target, CONTAINER, IpProto::ICMP, reply_id, 64),
+                rep,
+            ));
+            ip_id = (ip_id + 1) & 0xffff;
+        }
+    }
+}
+
+fn dns(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, queries: u64) {
+    let resolver = [192, 168, 1, 1];
+    let mut t = start;
+    let mut ip_id = rng.next() as u32 & 0xffff;
+    for _ in 0..queries {
+        t += rng.range(1_000_000, 60_000_000);
+        let sport = rng.range(32768, 60999) as u16;
+        let mut q = [0; 16];
+        q.iter_mut().for_each(|b| *b = rng.next() as u8);
+        let qlen = rng.range(28, 48) as u16;
+        let rlen = qlen + rng.range(16, 140) as u16;
+        let mk = |t, outbound, src, dst, id, len: u16, sp, dp| Packet {
+            t,
+            outbound,
+            overlay: false,
+            net: ip(src, dst, IpProto::UDP, id, len + 8),
+            transport: Transport::Udp {
+                src_port: sp,
+                dst_port: dp,
+                length: len + 8,
+            },
+            ethertype: EtherType::IPV4,
+            payload: q,
+            ttl_in: 64,
+            flow_hash: 0,
+        };
+        out.push(mk(t, true, CONTAINER, resolver, ip_id, qlen, sport, 53));
+        out.push(mk(
+            t + rng.range(500_000, 30_000_000),
+            false,
+            resolver,
+            CONTAINER,
+            rng.next() as u32 & 0xffff,
+            rlen,
+            53,
+            sport,
+        ));
+        ip_id = (ip_id + 1) & 0xffff;
+    }
+}
+
+fn arp(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, count: u64) {
+    let mut t = start;
+    for _ in 0..count {
+        t += rng.range(100_000_000, 2_000_000_000);
+        out.push(Packet {
+            t,
+            outbound: true,
+            overlay: false,
+            net: Net::Arp {
+                op: 1,
+                spa: CONTAINER,
+                tpa: [172, 17, 0, 1],
+            },
+            transport: Transport::None,
+            ethertype: EtherType::ARP,
+            payload: [0; 16],
+            ttl_in: 0,
+            flow_hash: 0,
+        });
+    }
+}
+
+/// (link key, socket, packet type, latency after the previous hop) of each hop in path order.
+fn path(p: &Packet) -> &'static [(u16, usize, u8, u64)] {
+    const OUT: &[(u16, usize, u8, u64)] = &[
+        (1, 0, 4, 0),
+        (2, 1, 0, 3_000),
+        (3, 1, 0, 0),
+        (4, 1, 4, 6_000),
+    ];
+    const IN: &[(u16, usize, u8, u64)] = &[
+        (4, 1, 0, 0),
+        (3, 1, 4, 5_000),
+        (2, 1, 4, 1_000),
+        (1, 0, 0, 2_000),
+    ];
+    const OVL_OUT: &[(u16, usize, u8, u64)] = &[
+        (1, 0, 4, 0),
+        (2, 1, 0, 3_000),
+        (3, 1, 0, 0),
+        (5, 1, 4, 5_000),
+        (4, 1, 4, 3_000),
+    ];
+    const OVL_IN: &[(u16, usize, u8, u64)] = &[
+        (4, 1, 0, 0),
+        (5, 1, 0, 0),
+        (3, 1, 4, 5_000),
+        (2, 1, 4, 1_000),
+        (1, 0, 0, 2_000),
+    ];
+    const ARP: &[(u16, usize, u8, u64)] = &[(1, 0, 4, 0), (2, 1, 0, 3_000), (3, 1, 0, 0)];
+    match (p.net, p.overlay, p.outbound) {
+        (Net::Arp { .. }, _, _) => ARP,
+        (_, true, true) => OVL_OUT,
+        (_, true, false) => OVL_IN,
+        (_, false, true) => OUT,
+        (_, false, false) => IN,
+    }
+}
+
+/// The packet's summary on `link`: NAT on the uplink, TTL after routing, VXLAN outside.
+fn summary_on(p: &Packet, link: u16, outer_id: u16) -> (Summary, u32) {
+    let mut s = Summary::empty();
+    s.ethertype = p.ethertype;
+    s.transport = p.transport;
+    s.net = p.net;
+    let mut wire = match p.net {
+        Net::Ip(i) => 14 + 20 + u32::from(i.payload_len),
+        _ => 42,
+    };
+    if let Net::Ip(ref mut i) = s.net {
+        let routed = if p.outbound { link >= 4 } else { link <= 3 };
+        i.ttl = if p.outbound { 64 } else { p.ttl_in } - u8::from(routed);
+        if link == 4 && !p.overlay {
+            if p.outbound {
+                i.src = Addr::V4(BOARD);
+            } else {
+                i.dst = Addr::V4(BOARD);
+            }
+        }
+        if link == 4 && p.overlay {
+            let (src, dst) = if p.outbound {
+                (BOARD, PEER_BOARD)
+            } else {
+                (PEER_BOARD, BOARD)
+            };
+            let t = Tunnel {
+                kind: TunnelKind::Vxlan { vni: 42 },
+                src: Addr::V4(src),
+                dst: Addr::V4(dst),
+                outer_id,
+                src_port: 49152 + (p.flow_hash & 0x3fff),
+                dst_port: 4789,
+            };
+            let _ = s.tunnels.push(t);
+            wire += 50;
+        }
+    }
+    (s, wire)
+}
+
+/// `packets` source packets of `mix` (each becomes 3-5 observations), emitted as `emit` says.
+pub fn generate(mix: Mix, emit: Emit, packets: usize, seed: u64) -> StdVec<Observation> {
+    let mut rng = Rng(seed);
+    let mut src = StdVec::new();
+    let n = packets as u64;
+    match mix {
+        Mix::Ping => pings(&mut rng, &mut src, 0, n / 6 + 1),
+        Mix::TcpBulk => {
+            tcp_flow(&mut rng, &mut src, 0, n / 3 + 1, false, false);
+            tcp_flow(&mut rng, &mut src, 5_000_000, n / 3 + 1, true, false);
+        }
+        Mix::Dns => dns(&mut rng, &mut src, 0, n / 2 + 1),
+        Mix::Overlay => {
+            tcp_flow(&mut rng, &mut src, 0, n / 3 + 1, true, true);
+            tcp_flow(&mut rng, &mut src, 1_000_000, n / 3 + 1, false, true);
+        }
+        Mix::Mixed => {
+            tcp_flow(&mut rng, &mut src, 0, n / 4, false, false);
+            tcp_flow(&mut rng, &mut src, 2_000_000, n / 8, true, true);
+            pings(&mut rng, &mut src, 0, n / 60 + 1);
+            dns(&mut rng, &mut src, 0, n / 10 + 1);
+            arp(&mut rng, &mut src, 0, n / 200 + 1);
+        }
+    }
+    src.sort_by_key(|p| p.t);
+    src.truncate(packets);
+    // Spread over the generated time span; keep the absolute times realistic (2026).
+    const EPOCH: u64 = 1_780_000_000_000_000_000;
+    let mut hops: StdVec<(u64, usize, usize, Observation)> = StdVec::new();
+    let mut outer_id = rng.next() as u16;
+    for (n, p) in src.iter().enumerate() {
+        let mut t = EPOCH + p.t;
+        for (h, &(link, socket, pkttype, latency)) in path(p).iter().enumerate() {
+            t += latency;
+            let (summary, wire_len) = summary_on(p, link, outer_id);
+            if !summary.tunnels.is_empty() {
+                outer_id = outer_id.wrapping_add(1);
+            }
+            let fp = fingerprint(&summary, &p.payload);
+            let obs = Observation {
+                ts_ns: t,
+                link,
+                order: 0,
+                pkttype: PacketType(pkttype),
+                wire_len,
+                cap_len: wire_len.min(SNAPLEN),
+                fingerprint: fp,
+                summary,
+            };
+            hops.push((t, socket, n * 8 + h, obs));
+        }
+    }
+    // Capture order per socket follows time (then path order for equal stamps).
+    hops.sort_by_key(|h| (h.0, h.2));
+    let mut orders = [1000u64, 5000];
+    for h in hops.iter_mut() {
+        h.3.order = orders[h.1];
+        orders[h.1] += 1;
+    }
+    match emit {
+        Emit::TimeOrder => hops.into_iter().map(|h| h.3).collect(),
+        Emit::RingBlocks => {
+            let mut out = StdVec::with_capacity(hops.len());
+            let mut queues = [StdVec::new(), StdVec::new()];
+            for h in hops {
+                queues[h.1].push(h);
+            }
+            let mut next = [0usize; 2];
+            let mut poll = EPOCH;
+            while next[0] < queues[0].len() || next[1] < queues[1].len() {
+                poll += 2_000_000;
+                for s in 0..2 {
+                    while let Some(h) = queues[s].get(next[s]).filter(|h| h.0 < poll) {
+                        out.push(h.3.clone());
+                        next[s] += 1;
+                    }
+                }
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The main job, end to end on one machine: a Raspberry Pi running Docker, rebuilt in private
+# network namespaces (scripts/testbed.sh), with hopcap-agent on the "board" capturing every link
+# (uplink, docker0, the container's veth and, through --netns, the container's own eth0) and
+# streaming to hopcap-collector on the "router". A ping, a TCP exchange and a UDP exchange go
+# from the container out through the NAT, and one TCP connection comes in through the port
+# forward. Then the collector prints the merged timeline and each packet's path.
+# Run as root. Everything it creates is deleted on exit, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/install.sh
+
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces)" >&2; exit 2; }
+need_pkgs iproute2 iptables iputils-ping python3
+
+echo "== building (release)"
+cargo build -q --release -p hopcap-agent
+cargo build -q --release -p hopcap-collector
+agent=$PWD/target/release/hopcap-agent
+collector=$PWD/target/release/hopcap-collector
+
+p="hcdemo$$"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/testbed.sh down "$p"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+scripts/testbed.sh up "$p"
+in_ns() { local n=$1; shift; ip netns exec "$p-$n" "$@"; }
+
+echo "== collector on the router (192.168.43.1:7878), agent on the board"
+ip netns exec "$p-rtr" "$collector" serve --listen 192.168.43.1:7878 --db "$work/hopcap.db" 2>"$work/collector.log" &
+pids+=($!)
+sleep 0.5
+ip netns exec "$p-pi" "$agent" --id pi1 --netns "$p-ctr" --collector 192.168.43.1:7878 2>"$work/agent.log" &
+agent_pid=$!
+pids+=($agent_pid)
+sleep 1.5
+
+echo "== traffic: ping, TCP and UDP out through the NAT; TCP in through the port forward"
+ip netns exec "$p-rtr" python3 -c '
+import socket, threading
+def tcp(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("198.51.100.101", port)); s.listen(); c, _ = s.accept(); c.sendall(c.recv(100).upper()); c.close()
+def udp(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("198.51.100.101", port))
+    d, a = s.recvfrom(100); s.sendto(d.upper(), a)
+for f in (lambda: tcp(80), lambda: udp(53)): threading.Thread(target=f, daemon=True).start()
+import time; time.sleep(4)
+' &
+pids+=($!)
+ip netns exec "$p-ctr" python3 -c '
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("172.17.0.2", 80)); s.listen()
+def serve():
+    c, _ = s.accept(); c.sendall(b"hello from the container"); c.close()
+threading.Thread(target=serve, daemon=True).start()
+import time; time.sleep(4)
+' &
+pids+=($!)
+sleep 0.5
+in_ns ctr ping -c 2 -i 0.3 198.51.100.101 >/dev/null
+in_ns ctr python3 -c '
+import socket
+c = socket.create_connection(("198.51.100.101", 80)); c.sendall(b"hi router"); c.recv(100); c.close()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(2)
+u.sendto(b"dns?", ("198.51.100.101", 53)); u.recvfrom(100)
+'
+in_ns rtr python3 -c '
+import socket
+c = socket.create_connection(("192.168.43.116", 8080)); c.recv(100); c.close()
+'
+sleep 1
+# SIGTERM, like systemd: the agent flushes, says bye and prints its summary.
+kill -TERM "$agent_pid"; wait "$agent_pid" || true
+sed 's/^/  agent> /' "$work/agent.log" | tail -8
+sleep 0.5
+
+echo
+echo "== merged timeline (hopcap-collector timeline --filter 'not ip6 and not arp')"
+"$collector" timeline --db "$work/hopcap.db" --filter 'not ip6 and not arp'
+echo
+echo "== each packet's path (hopcap-collector paths)"
+"$collector" paths --db "$work/hopcap.db" --filter 'not ip6 and not arp'
+echo
+echo "== boards"
+"$collector" boards --db "$work/hopcap.db"
