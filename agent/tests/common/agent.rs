@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hopcap-agent");
 
+/// The emulator that runs [`BIN`] when the tests are cross-built (`HOPCAP_AGENT_RUNNER`, e.g.
+/// `qemu-aarch64-static`, set by scripts/build-arm.sh): cargo's runner wraps only the test
+/// binary, not the agent it spawns. Empty natively.
+pub fn runner() -> Vec<String> {
+    std::env::var("HOPCAP_AGENT_RUNNER")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 type Lines = Arc<Mutex<Vec<String>>>;
 
 #[derive(Debug)]
@@ -36,7 +47,9 @@ impl Agent {
     /// `namespaces` namespaces (its own counts) and has set their filters.
     pub fn start(bed: &Bed, args: &[&str], namespaces: usize) -> Agent {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &bed.ns("pi"), BIN])
+            .args(["netns", "exec", &bed.ns("pi")])
+            .args(runner())
+            .arg(BIN)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
