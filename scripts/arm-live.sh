@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# One capture of real traffic, printed by an emulated ARM agent, in two private namespaces:
+# A live capture by an emulated ARM agent, checked against tcpdump, in two private namespaces:
 #   hcarm<pid>a: veth hcarm<pid>va 10.78.0.1/24  <->  hcarm<pid>b: veth hcarm<pid>vb 10.78.0.2/24
-# A pings B three times and sends two UDP datagrams to B; the agent must print each echo request,
-# echo reply and datagram, and print those lines exactly as tcpdump prints them from the file.
+# In namespace B the agent (`--print`, under its emulator: the recv fallback, since qemu-user
+# has no packet ring) and tcpdump capture side by side while A pings B three times and sends B
+# two UDP datagrams. Then the agent reads tcpdump's file (`--read`). Both outputs must hold each
+# echo request, echo reply and datagram, and print those lines exactly as tcpdump prints them
+# from its file (the live ones without their times: see below).
 # Usage (root): scripts/arm-live.sh AGENT_BINARY [RUNNER...]
 #   e.g. scripts/arm-live.sh target/aarch64-unknown-linux-musl/release/hopcap-agent qemu-aarch64-static
 # All traffic stays between the two namespaces; they (and their veths) are deleted on exit.
@@ -17,21 +20,19 @@ runner=("$@")
 [ "$(id -u)" = 0 ] || { echo "arm-live.sh: needs root (network namespaces)" >&2 && exit 2; }
 need_pkgs iproute2 iputils-ping tcpdump
 
-# TODO(lead): switch to live capture by the emulated agent once hopcap-agent captures live
-# (set live=1 below and check the agent's command line in capture_with_agent). Until then
-# tcpdump writes the capture inside namespace B and the emulated agent reads it with --read.
-live=0
-
 base="hcarm$$"
 ns_a="${base}a" ns_b="${base}b" veth_a="${base}va" veth_b="${base}vb"
 work=$(mktemp -d)
-capture_pid=""
+pids=()
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-  if [ -n "$capture_pid" ] && kill -0 "$capture_pid" 2>/dev/null; then
-    kill "$capture_pid" 2>/dev/null || true
-    wait "$capture_pid" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   ip netns del "$ns_a" 2>/dev/null || true
   ip netns del "$ns_b" 2>/dev/null || true
   rm -rf "$work"
@@ -53,16 +54,16 @@ ip -n "$ns_b" addr add 10.78.0.2/24 dev "$veth_b"
 ip -n "$ns_a" link set "$veth_a" up
 ip -n "$ns_b" link set "$veth_b" up
 
-# The lines checked below: echo requests and replies, UDP datagrams. traffic() makes 8.
+# The lines checked: echo requests and replies, UDP datagrams. The traffic makes 8.
 checked='ICMP echo|UDP, length'
 want_checked=8
 
 # wait_for COUNT PATTERN COMMAND... : until COMMAND prints COUNT lines matching PATTERN, for at
-# most 20 s (a readiness wait, not a timing assertion: what was seen is checked afterwards).
+# most 30 s (a readiness wait, not a timing assertion: what was seen is checked afterwards).
 wait_for() {
   local count=$1 pattern=$2
   shift 2
-  for _ in $(seq 200); do
+  for _ in $(seq 300); do
     [ "$("$@" 2>/dev/null | grep -cE "$pattern")" -ge "$count" ] && return 0
     sleep 0.1
   done
@@ -70,72 +71,75 @@ wait_for() {
   return 1
 }
 
-traffic() {
-  in_a ping -n -q -c 3 -i 0.2 -W 2 10.78.0.2 >/dev/null
-  # bash's /dev/udp sends one datagram per write; nothing listens, so B answers port unreachable.
-  in_a bash -c 'for n in 1 2; do printf hopcap-arm > /dev/udp/10.78.0.2/47002; done'
-}
+# Each started as one command (no function, no subshell) so that $! is the process itself.
+# tcpdump -Z root: the file is written as root into our private work folder.
+ip netns exec "$ns_b" tcpdump -Z root -n -i "$veth_b" -U -s 0 -w "$work/live.pcap" \
+  2>"$work/tcpdump.err" &
+pids+=($!)
+ip netns exec "$ns_b" "${runner[@]}" "$agent" --print >"$work/live.out" 2>"$work/agent.err" &
+pids+=($!)
+wait_for 1 "listening on" cat "$work/tcpdump.err"
+wait_for 1 "capturing netns" cat "$work/agent.err"
 
-capture_with_tcpdump() {
-  # Started as one command (no function, no subshell) so that $! is tcpdump itself, for SIGINT.
-  # -Z root: the file is written as root into our private work folder.
-  ip netns exec "$ns_b" tcpdump -Z root -n -i "$veth_b" -U -s 0 -w "$work/live.pcap" \
-    2>"$work/tcpdump.err" &
-  capture_pid=$!
-  wait_for 1 "listening on" cat "$work/tcpdump.err"
-  traffic
-  # With -U tcpdump writes each packet as it reads it: stop once the file holds them all.
-  wait_for "$want_checked" "$checked" tcpdump -n -r "$work/live.pcap"
-  kill -INT "$capture_pid"
-  wait "$capture_pid" || true
-  capture_pid=""
-  "${runner[@]}" "$agent" --read "$work/live.pcap" --print >"$work/agent.out"
-}
+in_a ping -n -q -c 3 -i 0.2 -W 2 10.78.0.2 >/dev/null
+# bash's /dev/udp sends one datagram per write; nothing listens, so B answers port unreachable.
+in_a bash -c 'for n in 1 2; do printf hopcap-arm > /dev/udp/10.78.0.2/47002; done'
 
-capture_with_agent() {
-  # The agent captures every link of the namespace it starts in (here: the veth in B).
-  ip netns exec "$ns_b" "${runner[@]}" "$agent" --print >"$work/agent.out" 2>"$work/agent.err" &
-  capture_pid=$!
-  # Ready once it prints a frame: warm-up pings of another size until one shows up. This needs
-  # stdout flushed per packet in live --print mode (as tcpdump -l), not only at exit.
-  for _ in $(seq 50); do
-    in_a ping -n -q -c 1 -s 16 -W 1 10.78.0.2 >/dev/null || true
-    grep -q 'ICMP echo request.*length 24' "$work/agent.out" && break
-  done
-  traffic
-  wait_for "$want_checked" "$checked" cat "$work/agent.out"
-  kill -INT "$capture_pid"
-  wait "$capture_pid" || true
-  capture_pid=""
-}
+# tcpdump -U writes each packet as it reads it; the agent prints in time order after a short
+# hold. Stop both (SIGINT: their clean stop, which flushes) once they have it all.
+wait_for "$want_checked" "$checked" tcpdump -n -r "$work/live.pcap"
+wait_for "$want_checked" "$checked" cat "$work/live.out"
+for pid in "${pids[@]}"; do kill -INT "$pid"; done
+for pid in "${pids[@]}"; do wait "$pid" || { echo "arm-live.sh: process $pid failed" >&2 && exit 1; }; done
+pids=()
 
-if [ "$live" = 1 ]; then capture_with_agent; else capture_with_tcpdump; fi
+"${runner[@]}" "$agent" --read "$work/live.pcap" --print >"$work/read.out"
+TZ=UTC tcpdump -n -r "$work/live.pcap" 2>/dev/null | grep -E "$checked" >"$work/tcpdump.sel" || true
 
-echo "-- agent (${runner[*]:-native}) printed:"
-sed 's/^/   /' "$work/agent.out"
-
-# The expected lines, whatever the ping id, sequence numbers, times and UDP source port.
 fail=0
-expect() { # expect COUNT REGEX
-  local got
-  got=$(grep -cE "$2" "$work/agent.out" || true)
-  if [ "$got" != "$1" ]; then
-    echo "arm-live.sh: want $1 lines matching /$2/, got $got" >&2
+# check NAME FILE [SED] : FILE (agent output, live lines without their "link In|Out" label)
+# holds the expected lines, whatever the ping id, times and UDP source port, and equals
+# tcpdump's on them, both passed through SED when given.
+check() {
+  local name=$1 file=$2 edit=${3:-} got
+  grep -E "$checked" "$file" >"$work/$name.sel" || true
+  local expect=(
+    "3 ^[0-9:.]+ IP 10\.78\.0\.1 > 10\.78\.0\.2: ICMP echo request, id [0-9]+, seq [1-3], length 64$"
+    "3 ^[0-9:.]+ IP 10\.78\.0\.2 > 10\.78\.0\.1: ICMP echo reply, id [0-9]+, seq [1-3], length 64$"
+    "2 ^[0-9:.]+ IP 10\.78\.0\.1\.[0-9]+ > 10\.78\.0\.2\.47002: UDP, length 10$"
+  )
+  local e
+  for e in "${expect[@]}"; do
+    got=$(grep -cE "${e#* }" "$work/$name.sel" || true)
+    if [ "$got" != "${e%% *}" ]; then
+      echo "arm-live.sh: $name: want ${e%% *} lines matching /${e#* }/, got $got" >&2
+      fail=1
+    fi
+  done
+  if ! diff -u <(sed -E "$edit" "$work/tcpdump.sel") <(sed -E "$edit" "$work/$name.sel") >&2; then
+    echo "arm-live.sh: $name: the agent's ICMP/UDP lines differ from tcpdump's" >&2
     fail=1
   fi
 }
-expect 3 '^[0-9:.]+ IP 10\.78\.0\.1 > 10\.78\.0\.2: ICMP echo request, id [0-9]+, seq [1-3], length 64$'
-expect 3 '^[0-9:.]+ IP 10\.78\.0\.2 > 10\.78\.0\.1: ICMP echo reply, id [0-9]+, seq [1-3], length 64$'
-expect 2 '^[0-9:.]+ IP 10\.78\.0\.1\.[0-9]+ > 10\.78\.0\.2\.47002: UDP, length 10$'
 
-if [ "$live" = 0 ]; then
-  # The same lines as tcpdump prints from the same file (UTC, as the agent prints times).
-  TZ=UTC tcpdump -n -r "$work/live.pcap" 2>/dev/null | grep -E "$checked" >"$work/tcpdump.out" || true
-  grep -E "$checked" "$work/agent.out" >"$work/agent.sel" || true
-  if ! diff -u "$work/tcpdump.out" "$work/agent.sel" >&2; then
-    echo "arm-live.sh: the agent's ICMP/UDP lines differ from tcpdump's" >&2
-    fail=1
-  fi
+# Live lines carry "<link> In|Out" after the time: on B, requests and datagrams come in and
+# replies go out. Checked here, then taken off to compare with tcpdump.
+dirs_ok=$(grep -cE "^[0-9:.]+ $veth_b (In IP 10\.78\.0\.1[ .]|Out IP 10\.78\.0\.2 > 10\.78\.0\.1: ICMP echo reply)" \
+  "$work/live.out" || true)
+if [ "$dirs_ok" != "$want_checked" ]; then
+  echo "arm-live.sh: live: want $want_checked lines on $veth_b in the right direction, got $dirs_ok" >&2
+  fail=1
 fi
-[ "$fail" = 0 ] && echo "-- arm-live: ok (${runner[*]:-native} $(basename "$agent"))"
+for f in live read; do
+  echo "-- agent ${runner[*]:-native} ($f) printed:"
+  sed 's/^/   /' "$work/$f.out"
+done
+sed -E "s/^([0-9:.]+) $veth_b (In|Out) /\\1 /" "$work/live.out" >"$work/live.stripped"
+# Live times are the agent's own reading of the kernel stamp: usually tcpdump's to the µs, but a
+# frame the kernel had not stamped before the taps gets one per socket, which may straddle a µs.
+# So live lines are compared without their time; --read must reproduce tcpdump's times exactly.
+check live "$work/live.stripped" 's/^[0-9:.]+ //'
+check read "$work/read.out"
+
+[ "$fail" = 0 ] && echo "-- arm-live: ok (${runner[*]:-native} $(basename "$agent"): live and --read)"
 exit "$fail"
