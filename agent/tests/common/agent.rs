@@ -97,8 +97,10 @@ impl Agent {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The kernel filters are attached right after the sockets open.
-        std::thread::sleep(Duration::from_millis(300));
+        // The kernel filters are attached right after the sockets open (until then a socket
+        // drops everything). An emulated agent (qemu-user: 5-50 times slower) takes longer.
+        let settle = if runner().is_empty() { 300 } else { 3000 };
+        std::thread::sleep(Duration::from_millis(settle));
     }
 
     pub fn stdout(&self) -> Vec<String> {
