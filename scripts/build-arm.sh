@@ -16,8 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/install.sh
 
-# The nightly that builds std for armv7/armv6, dated so that CI builds with what was tested.
-nightly=${HOPCAP_NIGHTLY:-nightly-2026-10-30}
+# The nightly that builds std for armv7/armv6: the machine image's own (rustc 1.101.0-nightly
+# 2026-10-29 here, what this was tested with), so CI downloads no toolchain; HOPCAP_NIGHTLY
+# picks another (e.g. nightly-2026-10-30, the same build by date).
+nightly=${HOPCAP_NIGHTLY:-nightly}
 max_bytes=$((1024 * 1024))
 target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 
