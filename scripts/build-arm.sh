@@ -114,9 +114,12 @@ for t in "${targets[@]}"; do check_binary "$t"; done
 if [ "$want_test" = 1 ]; then
   for t in "${targets[@]}"; do
     phase "tests under $(runner_for "$t"): $t"
-    # Lib, bin and integration tests; doc tests run on the host only (scripts/test.sh). The
-    # golden test spawns the agent, which is an ARM binary too: HOPCAP_AGENT_RUNNER runs it.
+    # Lib, bin and integration tests; doc tests run on the host only (scripts/test.sh). Tests
+    # that spawn the agent (an ARM binary too) run it through HOPCAP_AGENT_RUNNER. Built at
+    # opt-level 1, overflow checks and debug assertions still on: emulated at opt-level 0 the
+    # proto property tests alone take minutes.
     HOPCAP_AGENT_RUNNER="$(runner_for "$t")" \
+      CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_TEST_OPT_LEVEL=1 \
       cargo_for "$t" test -p hopcap-proto -p hopcap-agent --tests --no-fail-fast
   done
   for t in "${targets[@]}"; do
