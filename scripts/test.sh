@@ -24,9 +24,11 @@ echo "== proto builds without std (bare metal)"
 cargo build -q -p hopcap-proto --target thumbv7em-none-eabihf
 
 echo "== tests (unit, differential vs tshark, golden, live capture in private namespaces, doc)"
-# One test thread per binary at a time is not needed: every live test uses its own namespaces.
-cargo test --workspace --all-targets
+# Every live test makes its own namespaces, so test binaries may run in parallel.
+cargo test --workspace --lib --bins --tests
 cargo test --workspace --doc
+# Benchmarks are benchmarks: built here so they cannot rot, run by hand (see README).
+cargo test --workspace --benches --no-run
 
 echo "== agent size (release, x86_64 host)"
 cargo build -q --release -p hopcap-agent

@@ -6,6 +6,11 @@
 //!
 //! A pcapfile is looked up in tests/golden/ first, then in the shared corpus
 //! ($HOPCAP_CORPUS, or `shared/corpus/pcap` beside an ancestor of this crate).
+//!
+//! Cross-built tests run under qemu-user as cargo's runner, but that runner wraps only the test
+//! binary: the agent it spawns is an ARM binary too. `HOPCAP_AGENT_RUNNER` (for example
+//! `qemu-aarch64-static`, words split on spaces) names the command that runs it then;
+//! scripts/build-arm.sh sets it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -61,6 +66,21 @@ fn read_testlist() -> Vec<Case> {
     cases
 }
 
+/// The agent binary, behind `$HOPCAP_AGENT_RUNNER` when that names an emulator.
+fn agent_command() -> Command {
+    let agent = env!("CARGO_BIN_EXE_hopcap-agent");
+    let runner = std::env::var("HOPCAP_AGENT_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(agent);
+            command
+        }
+        None => Command::new(agent),
+    }
+}
+
 /// Runs the agent from the capture's folder with a bare file name, so that messages naming
 /// the file read the same on every machine.
 fn run(case: &Case) -> (Vec<u8>, Option<String>) {
@@ -76,13 +96,13 @@ fn run(case: &Case) -> (Vec<u8>, Option<String>) {
         case.name,
         case.pcap
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_hopcap-agent"))
+    let output = agent_command()
         .current_dir(&dir)
         .arg("--read")
         .arg(&case.pcap)
         .args(&case.options)
         .output()
-        .expect("run hopcap-agent");
+        .unwrap_or_else(|e| panic!("run hopcap-agent: {e} (cross-built? set HOPCAP_AGENT_RUNNER)"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let failure = (!output.status.success() || !stderr.is_empty())
         .then(|| format!("exit {}\n{stderr}", output.status.code().unwrap_or(-1)));

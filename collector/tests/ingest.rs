@@ -322,7 +322,6 @@ fn send_batches(
 }
 
 #[test]
-#[ignore = "needs the batch codec (proto/src/batch, helper wirefmt)"]
 fn hundred_agents_stream_batches_that_are_stored_once_and_acknowledged() {
     let mut c = Collector::start(Duration::from_secs(30));
     let addr = c.addr();
@@ -330,7 +329,7 @@ fn hundred_agents_stream_batches_that_are_stored_once_and_acknowledged() {
         .map(|i| {
             std::thread::spawn(move || {
                 let name = format!("pi{i:03}");
-                let mut enc = BatchEncoder::new(&name, 64 * 1024);
+                let mut enc = Box::new(BatchEncoder::new(&name, 64 * 1024));
                 let mut g = SampleGen::new(i + 1, 1_795_694_400_000_000_000 + i * 1_000);
                 let mut s = connect(addr);
                 s.write_all(&[hello(&name), links(4)].concat()).unwrap();
@@ -356,8 +355,248 @@ fn hundred_agents_stream_batches_that_are_stored_once_and_acknowledged() {
         ),
         100
     );
+    // Three hops per packet: links 0-2 of each board.
     assert_eq!(
         count(&db, "SELECT count(DISTINCT link) FROM observations"),
-        400
+        300
     );
+}
+
+/// One batch of 100 packets x 3 hops, encoded.
+fn batch(enc: &mut BatchEncoder, g: &mut SampleGen) -> Vec<u8> {
+    for _ in 0..100 {
+        for o in g.packet(&[0, 1, 2], 3) {
+            enc.push(&o).expect("a 300-record batch fits");
+        }
+    }
+    enc.finish().to_vec()
+}
+
+/// Reads acknowledgements until `seq` is acknowledged; returns the acknowledged number.
+fn wait_ack(s: &mut TcpStream, seq: u64) -> u64 {
+    let mut buf = Vec::new();
+    loop {
+        let mut b = [0u8; 64];
+        let n = s.read(&mut b).expect("an acknowledgement");
+        assert!(n > 0, "closed before acknowledging #{seq}");
+        buf.extend_from_slice(&b[..n]);
+        while let Some((used, acked)) = parse_ack(&buf).unwrap() {
+            buf.drain(..used);
+            if acked >= seq {
+                return acked;
+            }
+        }
+    }
+}
+
+#[test]
+fn resent_batches_are_stored_once_and_gaps_counted() {
+    let mut c = Collector::start(Duration::from_secs(30));
+    let mut enc = Box::new(BatchEncoder::new("pi", 64 * 1024));
+    let mut g = SampleGen::new(3, 1_795_694_400_000_000_000);
+    let batches: Vec<Vec<u8>> = (0..5).map(|_| batch(&mut enc, &mut g)).collect();
+    let mut first = connect(c.addr());
+    first.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    for b in &batches {
+        first.write_all(&frame(&Message::Batch(b))).unwrap();
+    }
+    wait_ack(&mut first, 4);
+    drop(first); // the agent never saw that ack: it sends #4 again on its next connection
+    let mut second = connect(c.addr());
+    second.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    second
+        .write_all(&frame(&Message::Batch(&batches[4])))
+        .unwrap();
+    enc.reset();
+    let b5 = batch(&mut enc, &mut g);
+    let _dropped_b6 = batch(&mut enc, &mut g); // the agent's queue overflowed
+    enc.reset();
+    let b7 = batch(&mut enc, &mut g);
+    second
+        .write_all(&[frame(&Message::Batch(&b5)), frame(&Message::Batch(&b7))].concat())
+        .unwrap();
+    wait_ack(&mut second, 7);
+    second
+        .write_all(&frame(&Message::Bye(Bye { batches_sent: 3 })))
+        .unwrap();
+    assert!(closed_by_collector(&mut second));
+    let db = c.finish();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM observations"),
+        7 * 300,
+        "batches 0-5 and 7, once each"
+    );
+    assert_eq!(count(&db, "SELECT batches FROM boards"), 7);
+    assert_eq!(count(&db, "SELECT lost_batches FROM boards"), 1);
+    assert_eq!(count(&db, "SELECT last_seq FROM boards"), 7);
+}
+
+/// Ends the child also when an assertion fails.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_binary_ingests_and_stops_cleanly_on_sigint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_hopcap-collector");
+    let dir = ScratchDir::new("serve-bin").unwrap();
+    let db = dir.join("s.db");
+    let db_arg = db.to_str().unwrap();
+    let bad = Command::new(bin)
+        .args(["serve", "--db", db_arg, "--retain-mb", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--retain-mb"));
+    let mut child = Child(
+        Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db_arg,
+                "--retain-hours",
+                "48",
+            ])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = log.next().expect("serve logs its address").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().parse().unwrap();
+        }
+    };
+    let mut enc = Box::new(BatchEncoder::new("edge1", 64 * 1024));
+    let mut g = SampleGen::new(11, 1_795_694_400_000_000_000);
+    let mut s = connect(addr);
+    let b0 = batch(&mut enc, &mut g);
+    s.write_all(&[hello("edge1"), links(3), frame(&Message::Batch(&b0))].concat())
+        .unwrap();
+    wait_ack(&mut s, 0);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(
+        closed_by_collector(&mut s),
+        "shutdown closes agent connections"
+    );
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let out = Command::new(bin)
+        .args(["boards", "--db", db_arg, "--json"])
+        .output()
+        .unwrap();
+    let board: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (board["name"].as_str(), board["observations"].as_i64()),
+        (Some("edge1"), Some(300))
+    );
+    assert_eq!(board["state"], "disconnected");
+}
+
+#[test]
+fn kill_9_keeps_every_acknowledged_batch_and_a_sound_file() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_hopcap-collector");
+    let dir = ScratchDir::new("kill9").unwrap();
+    let db = dir.join("k.db");
+    let mut child = Child(
+        Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--db",
+                db.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = log.next().expect("serve logs its address").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap().parse().unwrap();
+        }
+    };
+    let mut enc = Box::new(BatchEncoder::new("pi", 64 * 1024));
+    let mut g = SampleGen::new(12, 1_795_694_400_000_000_000);
+    let mut s = connect(addr);
+    s.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    for _ in 0..20 {
+        let b = batch(&mut enc, &mut g);
+        s.write_all(&frame(&Message::Batch(&b))).unwrap();
+    }
+    // Killed while later batches may still be in flight or uncommitted.
+    let acked = wait_ack(&mut s, 9);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let conn = Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n = count(&conn, "SELECT count(*) FROM observations");
+    let at_least = (acked as i64 + 1) * 300;
+    assert!(
+        n >= at_least && n % 300 == 0,
+        "{n} rows: every acknowledged batch ({at_least} rows), whole batches only"
+    );
+}
+
+#[test]
+fn connections_beyond_the_limit_are_refused() {
+    let dir = ScratchDir::new("ingest-limit").unwrap();
+    let db = dir.join("l.db");
+    let writer =
+        WriterHandle::spawn(open_for_writing(&db).unwrap(), WriterConfig::default(), 8).unwrap();
+    let cfg = IngestConfig {
+        max_connections: 2,
+        ..IngestConfig::default()
+    };
+    let server = Server::start(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        writer.sender(),
+        cfg,
+    )
+    .unwrap();
+    let mut kept: Vec<TcpStream> = (0..2).map(|_| connect(server.local_addr())).collect();
+    for (i, s) in kept.iter_mut().enumerate() {
+        s.write_all(&hello(&format!("b{i}"))).unwrap();
+    }
+    // Both are being served (their hellos are stored) before the third arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(
+        &Connection::open(&db).unwrap(),
+        "SELECT count(*) FROM boards",
+    ) < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "hellos not stored");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut third = connect(server.local_addr());
+    assert!(
+        closed_by_collector(&mut third),
+        "a third connection is over the limit"
+    );
+    drop(kept);
+    server.stop();
+    writer.finish();
 }

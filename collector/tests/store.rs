@@ -163,6 +163,14 @@ fn timeline_merges_boards_in_time_order() {
         "1795694400.001",
     ]));
     assert!(window.lines().count() < lines.len() && window.lines().count() > 0);
+    let tcp7 = stdout(&run(&[
+        "timeline", "--db", db, "--filter", "tcp", "--limit", "7",
+    ]));
+    assert_eq!(
+        tcp7.lines().count(),
+        7,
+        "the limit counts lines printed after the filter"
+    );
     let limited = stdout(&run(&["timeline", "--db", db, "--limit", "7"]));
     assert_eq!(limited.lines().collect::<Vec<_>>(), lines[..7]);
 }
@@ -226,7 +234,7 @@ fn query_errors_are_clear() {
             vec!["timeline", "--db", db, "--since", "-1m", "--until", "-2m"],
             "before --until",
         ),
-        (vec!["paths", "--db", db], "not yet implemented"),
+        (vec!["paths", "--db", db, "--filter", "port"], "--filter"),
     ] {
         let o = run(&args);
         let err = String::from_utf8_lossy(&o.stderr);
@@ -294,4 +302,113 @@ fn follow_prints_rows_as_they_arrive() {
         second.starts_with("13:00:00.") && second.contains(" pi1:eth0 "),
         "{second}"
     );
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: std::path::PathBuf, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(&path).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .ok()?
+            .success();
+        ok.then_some(Tmpfs { path })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn full_disk_stalls_writes_then_resumes_without_loss() {
+    use std::io::Write;
+    let dir = ScratchDir::new("full-disk").unwrap();
+    let Some(fs) = Tmpfs::mount(dir.join("mnt"), "8m") else {
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let db = fs.path.join("full.db");
+    let config = WriterConfig {
+        retry_every: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    let w = WriterHandle::spawn(open_for_writing(&db).unwrap(), config, 64).unwrap();
+    let (reply, answer) = sync_channel(1);
+    let hello = BoardHello {
+        name: "pi".into(),
+        boot_id: String::new(),
+        agent_version: String::new(),
+        remote: String::new(),
+        board_clock_ns: None,
+    };
+    w.sender()
+        .send(WriteCmd::Hello {
+            hello,
+            links: vec![link(0, "", "eth0")],
+            reply,
+        })
+        .unwrap();
+    let s = answer.recv().unwrap().unwrap();
+    w.flush();
+    // Fill the filesystem, then leave about 200 KB.
+    let filler_path = fs.path.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let chunk = vec![0x5au8; 64 * 1024];
+    while filler
+        .write_all(&chunk)
+        .and_then(|()| filler.sync_all())
+        .is_ok()
+    {}
+    let len = filler.metadata().unwrap().len();
+    filler.set_len(len.saturating_sub(200 * 1024)).unwrap();
+    // About 2.5 MB of observations: they cannot fit.
+    let mut g = SampleGen::new(8, T0);
+    for seq in 0..10 {
+        let rows = (0..2000)
+            .map(|_| (s.links[0].1, g.packet(&[0], 1).remove(0)))
+            .collect();
+        let batch = ObservationBatch {
+            board: s.board,
+            seq: Some(seq),
+            rows,
+            ..Default::default()
+        };
+        w.sender().send(WriteCmd::Batch(batch)).unwrap();
+    }
+    let (done_tx, done) = sync_channel(1);
+    let sender = w.sender();
+    std::thread::spawn(move || {
+        let (tx, rx) = sync_channel(1);
+        if sender.send(WriteCmd::Flush(tx)).is_ok() && rx.recv().is_ok() {
+            let _ = done_tx.send(());
+        }
+    });
+    let stalled = done
+        .recv_timeout(std::time::Duration::from_secs(2))
+        .is_err();
+    assert!(stalled, "the writes should be waiting for space");
+    // Space comes back: everything held goes in.
+    filler.set_len(0).unwrap();
+    done.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("writes resume");
+    w.finish();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM observations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 10 * 2000);
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
 }

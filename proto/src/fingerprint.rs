@@ -25,7 +25,9 @@
 //! way), MAC addresses (every hop), IP addresses, ports and the ICMP echo id (NAT), VLAN tags
 //! (added and removed by bridges and NICs), the outer headers of tunnels (the overlay packet
 //! and its VXLAN/Geneve/GRE copy on the underlay hash the same), IP and TCP options (MSS
-//! clamping rewrites the SYN's MSS in place), the IPv6 flow label (some hosts and tunnels
+//! clamping rewrites the SYN's MSS in place) and with them the TCP header length (the
+//! summary carries it, but a middlebox that adds or strips an option changes it), the IPv6
+//! flow label (some hosts and tunnels
 //! set it on the way), and where decoding stopped (a shorter snaplen stops elsewhere).
 //!
 //! # Known collisions (different packets, same fingerprint)
@@ -35,7 +37,8 @@
 //! - TCP pure ACKs repeating seq, ack and window (duplicate ACKs); keep-alives.
 //! - ARP requests repeated with the same addresses (retries).
 //! - (Rare split) a TCP segment under 6 bytes with exactly 4 bytes of options, padded on
-//!   one link only: the padding cannot be told from data without the TCP header length.
+//!   one link only: the padding cannot be told from data, as the TCP header length is left
+//!   out (the caller's payload ends at the IP length, which normally prevents this).
 //!
 //! # Known splits (one packet, different fingerprints on different hops)
 //! - NAT helpers (FTP, SIP ALG) that rewrite the payload start.
@@ -128,6 +131,7 @@ pub fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
             ack,
             flags,
             window,
+            // Not `hdr_len`: see "What stays out".
             ..
         } => {
             h.u8(1);
@@ -165,7 +169,7 @@ pub fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
 
 /// The most payload bytes the headers allow, so Ethernet padding after a short packet (a
 /// pure ACK, an ARP) is never hashed: NICs pad on the wire, veths and bridges do not.
-/// For TCP the header length is not in the summary, so 20 (no options) is assumed.
+/// For TCP, 20 (no options) is assumed: the header length is left out on purpose (above).
 fn l4_payload_bound(summary: &Summary) -> usize {
     let ip_payload = match summary.net {
         Net::Arp { .. } => return 0,

@@ -131,6 +131,7 @@ impl Accumulator {
                 ack,
                 flags,
                 window,
+                hdr_len,
                 ..
             } => {
                 s.transport = Transport::Tcp {
@@ -140,6 +141,7 @@ impl Accumulator {
                     ack,
                     flags,
                     window,
+                    hdr_len,
                 };
             }
             Layer::Udp {
@@ -282,7 +284,8 @@ mod tests {
                 seq: 1000,
                 ack: 2000,
                 flags: 0x012,
-                window: 512
+                window: 512,
+                hdr_len: 20,
             }
         );
     }

@@ -104,6 +104,9 @@ pub enum Transport {
         ack: u32,
         flags: u16,
         window: u16,
+        /// TCP header length in bytes (options included); 0 when unknown. Not hop-invariant
+        /// (a middlebox may rewrite options), so the fingerprint leaves it out.
+        hdr_len: u8,
     },
     Udp {
         src_port: u16,

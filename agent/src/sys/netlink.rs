@@ -28,7 +28,7 @@ pub mod groups {
 /// (an overflow costs a full resync, see `ENOBUFS` in [`NetlinkSocket::recv`]).
 const EVENT_RCVBUF: usize = 1 << 20;
 /// A query socket never waits longer than this for the kernel's answer.
-const QUERY_TIMEOUT_S: i64 = 2;
+const QUERY_TIMEOUT_S: libc::time_t = 2;
 
 /// A NETLINK_ROUTE socket bound to the namespace it was created in.
 #[derive(Debug)]

@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hopcap-agent");
 
+/// The emulator that runs [`BIN`] when the tests are cross-built (`HOPCAP_AGENT_RUNNER`, e.g.
+/// `qemu-aarch64-static`, set by scripts/build-arm.sh): cargo's runner wraps only the test
+/// binary, not the agent it spawns. Empty natively.
+pub fn runner() -> Vec<String> {
+    std::env::var("HOPCAP_AGENT_RUNNER")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 type Lines = Arc<Mutex<Vec<String>>>;
 
 #[derive(Debug)]
@@ -36,7 +47,9 @@ impl Agent {
     /// `namespaces` namespaces (its own counts) and has set their filters.
     pub fn start(bed: &Bed, args: &[&str], namespaces: usize) -> Agent {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &bed.ns("pi"), BIN])
+            .args(["netns", "exec", &bed.ns("pi")])
+            .args(runner())
+            .arg(BIN)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -84,8 +97,10 @@ impl Agent {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The kernel filters are attached right after the sockets open.
-        std::thread::sleep(Duration::from_millis(300));
+        // The kernel filters are attached right after the sockets open (until then a socket
+        // drops everything). An emulated agent (qemu-user: 5-50 times slower) takes longer.
+        let settle = if runner().is_empty() { 300 } else { 3000 };
+        std::thread::sleep(Duration::from_millis(settle));
     }
 
     pub fn stdout(&self) -> Vec<String> {

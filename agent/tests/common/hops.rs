@@ -1,11 +1,24 @@
 //! What the agent saw, as one flat record per observation (from its `--json` lines or from
 //! the batches it sent a collector), and the checks of a packet's path through the bed.
 
+use hopcap_agent::sys::socket::PacketSocket;
 use hopcap_proto::record::Observation;
 use hopcap_proto::summary::{Net, Transport};
 use hopcap_proto::types::PacketType;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// The agent's timestamp step where the tests run, in ns: 1 natively (the ring, or
+/// SO_TIMESTAMPNS on the recv path), 1000 under qemu-user, which emulates only SO_TIMESTAMP.
+pub fn timestamp_step_ns() -> u32 {
+    static STEP: OnceLock<u32> = OnceLock::new();
+    *STEP.get_or_init(|| {
+        PacketSocket::open()
+            .and_then(|socket| socket.enable_timestamps())
+            .expect("packet socket with kernel timestamps")
+    })
+}
 
 /// One packet on one link.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,6 +283,15 @@ pub fn check_packet(
     .collect();
     let mut in_order: Vec<&Seen> = hops.to_vec();
     in_order.sort_by_key(|s| s.line);
+    if timestamp_step_ns() > 1 {
+        // Whole-µs timestamps (qemu-user): hops on different sockets within one µs carry no
+        // order, so the agent may print them either way. Within such a tie take the path's
+        // order; time order and each socket's capture order are still checked below.
+        let pos = |s: &Seen| path.iter().position(|p| *p == (s.link.as_str(), s.dir));
+        for tie in in_order.chunk_by_mut(|a, b| a.ts_ns == b.ts_ns) {
+            tie.sort_by_key(|s| pos(s));
+        }
+    }
     let got: Vec<(&str, &str)> = in_order.iter().map(|s| (s.link.as_str(), s.dir)).collect();
     if got != path {
         return Err(format!(

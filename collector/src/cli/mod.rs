@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Keep the database's data pages under this many MiB, deleting the oldest observations.
     #[arg(long, value_name = "MIB")]
     pub retain_mb: Option<u64>,
+    /// Also build these optional indexes (comma-separated: fingerprint, link, flow). Each
+    /// speeds up queries without a time window and slows ingest (see the README).
+    #[arg(long, value_name = "NAME", value_delimiter = ',', value_parser = ["fingerprint", "link", "flow"])]
+    pub index: Vec<String>,
     /// Close a connection that sends nothing for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub idle_timeout: u64,

@@ -26,14 +26,25 @@ pub fn describe(s: &Summary) -> String {
     };
     let _ = match s.transport {
         Transport::Tcp {
-            seq, ack, flags, ..
-        } => write!(out, "TCP {} [{}] seq {seq}", ends(true), tcp_flags(flags)).and_then(|_| {
-            if flags & 0x10 != 0 {
-                write!(out, " ack {ack}")
-            } else {
-                Ok(())
-            }
-        }),
+            seq,
+            ack,
+            flags,
+            hdr_len,
+            ..
+        } => write!(out, "TCP {} [{}] seq {seq}", ends(true), tcp_flags(flags))
+            .and_then(|_| match flags & 0x10 {
+                0 => Ok(()),
+                _ => write!(out, " ack {ack}"),
+            })
+            .and_then(|_| match hdr_len {
+                // Unknown header length (rows stored before it was kept): no data length.
+                0 => Ok(()),
+                _ => write!(
+                    out,
+                    " len {}",
+                    ip.payload_len.saturating_sub(hdr_len.into())
+                ),
+            }),
         Transport::Udp { length, .. } => {
             write!(out, "UDP {} len {}", ends(true), length.saturating_sub(8))
         }
@@ -132,8 +143,18 @@ mod tests {
     #[test]
     fn descriptions() {
         let syn = tcp4(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 7, 0x002, 1, 0);
-        assert_eq!(describe(&syn), "TCP 10.0.0.1:40000 > 10.0.0.2:80 [S] seq 7");
-        let psh = tcp4(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 7, 0x018, 1, 10);
+        assert_eq!(
+            describe(&syn),
+            "TCP 10.0.0.1:40000 > 10.0.0.2:80 [S] seq 7 len 0"
+        );
+        let mut psh = tcp4(([10, 0, 0, 1], 40000), ([10, 0, 0, 2], 80), 7, 0x018, 1, 10);
+        assert_eq!(
+            describe(&psh),
+            "TCP 10.0.0.1:40000 > 10.0.0.2:80 [P.] seq 7 ack 1 len 10"
+        );
+        if let Transport::Tcp { hdr_len, .. } = &mut psh.transport {
+            *hdr_len = 0;
+        }
         assert_eq!(
             describe(&psh),
             "TCP 10.0.0.1:40000 > 10.0.0.2:80 [P.] seq 7 ack 1"

@@ -15,9 +15,6 @@
 //!    and whether it vanished (`vanish`);
 //! 6. join request and reply journeys into flows (`flow`).
 
-// Nothing in the binary calls in yet (the store will); tests reach everything.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
-
 pub mod beds;
 mod clock;
 mod describe;

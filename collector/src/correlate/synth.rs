@@ -254,6 +254,7 @@ pub fn tcp4(
         ack: 1,
         flags,
         window: 502,
+        hdr_len: 20,
     };
     summary(EtherType::IPV4, net, transport)
 }
@@ -283,6 +284,7 @@ pub fn tcp6(src: (u8, u16), dst: (u8, u16), seq: u32, data: u16) -> Summary {
         ack: 1,
         flags: 0x018,
         window: 502,
+        hdr_len: 20,
     };
     summary(EtherType::IPV6, net, transport)
 }

@@ -3,13 +3,14 @@
 //! batches and hand rows to the store's single writer through its bounded channel.
 
 pub mod ack;
+mod agent;
 pub mod conn;
 pub mod seq;
 
 use crate::cli::{CmdResult, ServeArgs};
 use crate::store::command::WriteCmd;
 use crate::store::writer::WriterConfig;
-use crate::store::{open_for_writing, WriterHandle};
+use crate::store::{open_for_writing_with, WriterHandle};
 use conn::{serve_agent, ConnConfig};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -136,7 +137,11 @@ fn accept_loop(
 /// `hopcap-collector serve`: runs until SIGINT/SIGTERM, then commits what it has and exits.
 pub fn serve(args: &ServeArgs) -> CmdResult {
     let retention = args.retention()?;
-    let conn = open_for_writing(&args.db.db)?;
+    let indexes: Vec<&str> = args.index.iter().map(String::as_str).collect();
+    if !indexes.is_empty() {
+        log::info!("building indexes {indexes:?} if missing (long on a large database)");
+    }
+    let conn = open_for_writing_with(&args.db.db, &indexes)?;
     let writer = WriterHandle::spawn(
         conn,
         WriterConfig {
@@ -160,8 +165,14 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            // A second signal: do not wait (e.g. for a full disk). Committed data is safe.
+            eprintln!("hopcap-collector: stopping now; uncommitted records are lost");
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -11,7 +11,6 @@
 //! while the capture dropped packets).
 
 // Nothing in the binary calls in yet; tests reach everything.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use super::paths::{fmt_ns, hop_name};
 use crate::correlate::{flow_label, Fate, Journey, JourneyHop, Report};

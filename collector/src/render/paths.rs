@@ -28,7 +28,6 @@
 //!   `offset_ns` (board clock − reference clock, applied at its first hop), `uncertainty_ns`.
 
 // Nothing in the binary calls in yet; tests reach everything.
-#![cfg_attr(not(test), allow(dead_code))]
 
 pub use crate::correlate::describe;
 use crate::correlate::{tunnel_label, Endpoints, Fate, Journey, JourneyHop, Report};

@@ -55,6 +55,10 @@ impl RowFilter {
         }
     }
 
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub fn matches(&self, obs: &Observation) -> bool {
         self.0.as_ref().is_none_or(|f| f.matches(&obs.summary))
     }
@@ -69,8 +73,10 @@ pub fn run(conn: &Connection, args: &TimelineArgs) -> CmdResult {
         board: args.window.board.clone(),
         link: args.window.link.clone(),
         after_id: None,
-        limit: args.limit,
+        // With a filter the limit counts printed lines, so it cannot go into the SQL.
+        limit: if filter.is_active() { None } else { args.limit },
     };
+    let mut printed: i64 = 0;
     let write: fn(&mut dyn Write, &TimelineRow) -> std::io::Result<()> =
         if args.json { write_json } else { write_text };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -85,7 +91,10 @@ pub fn run(conn: &Connection, args: &TimelineArgs) -> CmdResult {
             return true;
         }
         match write(out, &row) {
-            Ok(()) => true,
+            Ok(()) => {
+                printed += 1;
+                args.limit.is_none_or(|l| printed < l)
+            }
             Err(e) => {
                 io_err = Some(e);
                 false

@@ -17,7 +17,7 @@ pub struct BoardHello {
     pub board_clock_ns: Option<i64>,
 }
 
-/// One statistics report: totals since the connection's hello.
+/// One statistics report: the agent run's totals so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BoardStats {
     pub kernel_packets: u64,
@@ -53,10 +53,9 @@ pub struct BoardState {
     pub last_seq: Option<u64>,
 }
 
-/// Inserts or refreshes a board at hello. A new boot id (a new agent run) forgets the batch
-/// sequence, and the drop totals of earlier runs become the base the new run's add to. The
-/// same run reconnecting keeps both: its counters are totals since it started, not since
-/// this connection, so moving the base would count its earlier drops twice.
+/// Inserts or refreshes a board at hello. `boot_id` names the agent run (the board's boot
+/// and the agent process): a new run forgets the batch sequence, and the drop counts of the
+/// earlier runs become the base the new run's counts (cumulative over a run) add to.
 pub fn upsert_board(
     conn: &Connection,
     hello: &BoardHello,
@@ -101,11 +100,17 @@ pub fn upsert_board(
 }
 
 /// Marks a board disconnected (its connection ended).
-pub fn set_disconnected(conn: &Connection, board: i64, now_ns: i64) -> rusqlite::Result<()> {
+pub fn set_disconnected(
+    conn: &Connection,
+    board: i64,
+    remote: &str,
+    now_ns: i64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE boards SET state = 'disconnected', last_seen_ns = max(last_seen_ns, ?2) WHERE id = ?1",
+        "UPDATE boards SET state = 'disconnected', last_seen_ns = max(last_seen_ns, ?2)
+         WHERE id = ?1 AND remote = ?3",
     )?
-    .execute((board, now_ns))?;
+    .execute((board, now_ns, remote))?;
     Ok(())
 }
 
@@ -289,41 +294,81 @@ mod tests {
     use super::*;
     use crate::store::schema;
 
-    fn hello(boot: &str) -> BoardHello {
+    fn hello(run: &str) -> BoardHello {
         BoardHello {
-            name: "pi1".into(),
-            boot_id: boot.into(),
-            agent_version: "test".into(),
-            remote: "192.168.43.116:40000".into(),
-            board_clock_ns: None,
+            name: "pi".into(),
+            boot_id: run.into(),
+            agent_version: String::new(),
+            remote: "r".into(),
+            board_clock_ns: Some(90),
         }
     }
 
-    fn queue_drops(conn: &Connection) -> i64 {
-        conn.query_row("SELECT queue_drops FROM boards", [], |r| r.get(0))
-            .unwrap()
+    fn drops(conn: &Connection) -> (i64, i64) {
+        conn.query_row("SELECT kernel_drops, queue_drops FROM boards", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
     }
 
     #[test]
-    fn drop_totals_of_one_run_are_not_counted_again_after_a_reconnect() {
+    fn counts_add_up_over_runs_not_over_reconnects() {
         let conn = Connection::open_in_memory().unwrap();
-        schema::create(&conn, false).unwrap();
-        let stats = |queue_drops| BoardStats {
-            queue_drops,
-            ..BoardStats::default()
+        schema::create(&conn, true, &[]).unwrap();
+        let stats = |k, q| BoardStats {
+            kernel_packets: 0,
+            kernel_drops: k,
+            queue_drops: q,
         };
-        let b = upsert_board(&conn, &hello("run1"), 1).unwrap().id;
-        insert_stats(&conn, b, &stats(10), 2).unwrap();
-        // The same run reconnects; its totals since it started go on from 10.
-        upsert_board(&conn, &hello("run1"), 3).unwrap();
-        insert_stats(&conn, b, &stats(25), 4).unwrap();
-        assert_eq!(queue_drops(&conn), 25);
-        // A new run counts from zero again, on top of what the earlier runs lost.
-        upsert_board(&conn, &hello("run2"), 5).unwrap();
-        insert_stats(&conn, b, &stats(4), 6).unwrap();
-        assert_eq!(queue_drops(&conn), 29);
-        upsert_board(&conn, &hello("run2"), 7).unwrap();
-        insert_stats(&conn, b, &stats(6), 8).unwrap();
-        assert_eq!(queue_drops(&conn), 31);
+        let a = upsert_board(&conn, &hello("boot1:run1"), 100).unwrap();
+        assert_eq!(a.last_seq, None);
+        insert_stats(&conn, a.id, &stats(5, 2), 100).unwrap();
+        count_batch(&conn, a.id, Some(41), 10, 0, 100).unwrap();
+        // The same run reconnects: its counters go on from where they were.
+        let again = upsert_board(&conn, &hello("boot1:run1"), 200).unwrap();
+        assert_eq!(
+            again,
+            BoardState {
+                id: a.id,
+                last_seq: Some(41)
+            }
+        );
+        insert_stats(&conn, a.id, &stats(7, 2), 200).unwrap();
+        assert_eq!(drops(&conn), (7, 2));
+        // A new run counts from zero again: its counts add to the earlier runs'.
+        let b = upsert_board(&conn, &hello("boot1:run2"), 300).unwrap();
+        assert_eq!(
+            b,
+            BoardState {
+                id: a.id,
+                last_seq: None
+            }
+        );
+        insert_stats(&conn, b.id, &stats(3, 1), 300).unwrap();
+        assert_eq!(drops(&conn), (10, 3));
+        let offset: i64 = conn
+            .query_row("SELECT clock_offset_ns FROM boards", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(offset, 300 - 90);
+    }
+
+    #[test]
+    fn an_old_connection_ending_does_not_mark_a_reconnected_board() {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::create(&conn, true, &[]).unwrap();
+        let id = upsert_board(&conn, &hello("x"), 1).unwrap().id;
+        let mut newer = hello("x");
+        newer.remote = "r2".into();
+        upsert_board(&conn, &newer, 2).unwrap();
+        set_disconnected(&conn, id, "r", 3).unwrap();
+        let state: String = conn
+            .query_row("SELECT state FROM boards", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(state, "connected");
+        set_disconnected(&conn, id, "r2", 4).unwrap();
+        let state: String = conn
+            .query_row("SELECT state FROM boards", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(state, "disconnected");
     }
 }

@@ -60,8 +60,11 @@ pub enum WriteCmd {
         board: i64,
         stats: BoardStats,
     },
+    /// A connection ended; `remote` names it, so the end of an old connection does not mark
+    /// a board disconnected that has already connected again.
     Disconnected {
         board: i64,
+        remote: String,
     },
     /// Answered once everything sent before it is committed.
     Flush(SyncSender<()>),
@@ -119,7 +122,9 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 boards::remove_links(&tx, link_ids, now)?
             }
             WriteCmd::Stats { board, stats } => boards::insert_stats(&tx, *board, stats, now)?,
-            WriteCmd::Disconnected { board } => boards::set_disconnected(&tx, *board, now)?,
+            WriteCmd::Disconnected { board, remote } => {
+                boards::set_disconnected(&tx, *board, remote, now)?
+            }
             WriteCmd::Flush(reply) => pending.push(Pending::Flush(reply.clone())),
         }
     }

@@ -3,6 +3,7 @@
 //! documented in [`schema`].
 
 pub mod boards;
+pub mod codes;
 pub mod command;
 pub mod query;
 pub mod retention;
@@ -24,6 +25,8 @@ use writer::WriterConfig;
 pub enum OpenError {
     Missing(PathBuf),
     NotHopcap(PathBuf),
+    /// Written by an older collector (`PRAGMA user_version` below [`schema::SCHEMA_VERSION`]).
+    OldSchema(PathBuf, i64),
     Sql(PathBuf, rusqlite::Error),
 }
 
@@ -44,6 +47,13 @@ impl std::fmt::Display for OpenError {
                     p.display()
                 )
             }
+            OpenError::OldSchema(p, v) => write!(
+                f,
+                "{} has the layout of an older collector (schema version {v}, this one reads {}): \
+                 run this collector's `serve` on it once to upgrade it in place",
+                p.display(),
+                schema::SCHEMA_VERSION
+            ),
             OpenError::Sql(p, e) => write!(f, "{}: {e}", p.display()),
         }
     }
@@ -51,12 +61,17 @@ impl std::fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
-/// Opens (creating if needed) the database for the writer, with all tables and indexes.
+/// Opens (creating if needed) the database for the writer, with its tables and time index.
 pub fn open_for_writing(path: &Path) -> Result<Connection, OpenError> {
+    open_for_writing_with(path, &[])
+}
+
+/// The same, also building the named optional indexes ([`schema::OPTIONAL_INDEXES`]).
+pub fn open_for_writing_with(path: &Path, indexes: &[&str]) -> Result<Connection, OpenError> {
     let sql = |e| OpenError::Sql(path.to_path_buf(), e);
     let conn = Connection::open(path).map_err(sql)?;
     schema::configure(&conn).map_err(sql)?;
-    schema::create(&conn, true).map_err(sql)?;
+    schema::create(&conn, true, indexes).map_err(sql)?;
     Ok(conn)
 }
 
@@ -85,6 +100,13 @@ pub fn open_for_reading(path: &Path) -> Result<Connection, OpenError> {
         })?;
     if !has_table {
         return Err(OpenError::NotHopcap(path.to_path_buf()));
+    }
+    // Queries name every column of the current layout; an older file lacks some.
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql)?;
+    if version < schema::SCHEMA_VERSION {
+        return Err(OpenError::OldSchema(path.to_path_buf(), version));
     }
     Ok(conn)
 }

@@ -152,6 +152,15 @@ fn where_clause(conn: &Connection, q: &TimelineQuery) -> Result<(String, Vec<i64
         let id = id.ok_or_else(|| QueryError::NoMatch(format!("no board named {board:?}")))?;
         conds.push("board = ?".to_string());
         params.push(id);
+        // Also as the board's links: lets the optional (link, ts_ns) index serve it.
+        let links: Vec<String> = conn
+            .prepare_cached("SELECT id FROM links WHERE board = ?1")?
+            .query_map([id], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|i| i.to_string()))
+            .collect::<rusqlite::Result<_>>()?;
+        if !links.is_empty() {
+            conds.push(format!("link IN ({})", links.join(",")));
+        }
     }
     if let Some(link) = &q.link {
         let ids = link_ids(conn, link)?;
@@ -276,7 +285,7 @@ mod tests {
     /// reverse capture order; returns the connection.
     fn setup() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        schema::create(&conn, true).unwrap();
+        schema::create(&conn, true, &["link"]).unwrap();
         for name in ["pi2", "pi1"] {
             let hello = BoardHello {
                 name: name.into(),

@@ -89,6 +89,7 @@ impl SampleGen {
             ack: self.rand() as u32,
             flags: [0x10, 0x18, 0x02, 0x12, 0x11][(r >> 12) as usize % 5],
             window: 64240,
+            hdr_len: 32,
         };
         match kind {
             0..=64 => s.transport = tcp,

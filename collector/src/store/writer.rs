@@ -67,10 +67,22 @@ pub fn insert_observations(
     board: i64,
     rows: &[(i64, Observation)],
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(&row::insert_sql())?;
-    for (link, obs) in rows {
-        row::bind_observation(&mut stmt, board, *link, obs)?;
-        stmt.raw_execute()?;
+    let mut chunks = rows.chunks_exact(row::ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut many = conn.prepare_cached(row::insert_many_sql())?;
+        for chunk in chunks.by_ref() {
+            many.clear_bindings();
+            for (k, (link, obs)) in chunk.iter().enumerate() {
+                row::bind_observation(&mut many, k * row::ROW_PARAMS, board, *link, obs)?;
+            }
+            many.raw_execute()?;
+        }
+    }
+    let mut one = conn.prepare_cached(row::insert_sql())?;
+    for (link, obs) in chunks.remainder() {
+        one.clear_bindings();
+        row::bind_observation(&mut one, 0, board, *link, obs)?;
+        one.raw_execute()?;
     }
     Ok(())
 }
@@ -289,6 +301,7 @@ mod tests {
         w.sender()
             .send(WriteCmd::Disconnected {
                 board: session.board,
+                remote: "127.0.0.1:1".into(),
             })
             .unwrap();
         w.finish();

@@ -3,7 +3,7 @@
 
 use super::fields::*;
 use super::parts::join;
-use super::state::{Flow, FlowKey, Hop, Inv, SharedState, NET_IP, TR_ICMP};
+use super::state::{Flow, FlowKey, Hop, Inv, SharedState, NET_IP, TR_ICMP, TR_TCP};
 use super::varint::{unzigzag16, unzigzag32, unzigzag64, Reader};
 use super::{Field, RecordError};
 use crate::record::Observation;
@@ -27,17 +27,17 @@ pub fn decode_record(
         }
         slot
     };
-    let ring_pos_inv: Option<Inv>;
+    let ring_pos_inv: Option<(Inv, u8)>;
     let fp;
     if head & H_BACKREF != 0 {
         let distance = r.varint()?;
         let available = state.ring.pos.min(super::state::RING as u64);
-        let (f, inv) = state.ring.back(distance).ok_or(RecordError::BadBackref {
+        let (f, inv, tcp_hdr_len) = state.ring.back(distance).ok_or(RecordError::BadBackref {
             distance,
             available,
         })?;
         fp = f;
-        ring_pos_inv = Some(*inv);
+        ring_pos_inv = Some((*inv, tcp_hdr_len));
     } else {
         fp = u64::from_le_bytes(r.array::<8>()?);
         ring_pos_inv = None;
@@ -58,12 +58,14 @@ pub fn decode_record(
         predicted.wrapping_add(unzigzag64(r.varint()?) as u64)
     };
     let inv = match ring_pos_inv {
-        Some(inv) => inv,
+        Some((inv, _)) => inv,
         None => read_inv(flow, head & H_MASKS != 0, r)?,
     };
     let tunnels = flow.key.tunnels.len();
+    let kind = flow.key.transport_kind;
+    let tcp_hdr_len = predict_tcp_hdr_len(kind, &flow.hop, ring_pos_inv.map(|(_, h)| h));
     let hop = if head & H_HOP != 0 {
-        read_hop(flow, &inv, tunnels, r)?
+        read_hop(flow, &inv, tunnels, tcp_hdr_len, r)?
     } else {
         predict_hop(
             &flow.inv,
@@ -71,12 +73,13 @@ pub fn decode_record(
             &flow.strides,
             inv.payload_len,
             tunnels,
+            tcp_hdr_len,
         )
     };
     flow.update(&inv, &hop);
     let obs = join(&flow.key, &inv, &hop, ts, order, fp);
     state.orders.set(link, order);
-    state.ring.push(fp, &inv);
+    state.ring.push(fp, &inv, hop.tcp_hdr_len);
     Ok(obs)
 }
 
@@ -212,6 +215,7 @@ fn read_hop(
     flow: &Flow,
     inv: &Inv,
     tunnels: usize,
+    tcp_hdr_len: u8,
     r: &mut Reader<'_>,
 ) -> Result<Hop, RecordError> {
     let mut hop = predict_hop(
@@ -220,9 +224,11 @@ fn read_hop(
         &flow.strides,
         inv.payload_len,
         tunnels,
+        tcp_hdr_len,
     );
     let mask = r.u8()?;
-    if mask & P_UNUSED != 0 {
+    let tcp = flow.key.transport_kind == TR_TCP;
+    if mask & P_UNUSED != 0 || (mask & P_TCP_HDR != 0 && !tcp) {
         return Err(RecordError::BadValue {
             field: Field::HopMask,
             value: mask.into(),
@@ -254,6 +260,9 @@ fn read_hop(
     }
     if mask & P_STOP != 0 {
         hop.stop = r.postcard::<Option<StopInfo>>()?;
+    }
+    if mask & P_TCP_HDR != 0 {
+        hop.tcp_hdr_len = r.u8()?;
     }
     Ok(hop)
 }

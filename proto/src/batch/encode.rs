@@ -58,8 +58,8 @@ impl EncoderState {
         let seen = self.fp_pos[(fp % FP_SLOTS as u64) as usize];
         let backref = seen.checked_sub(1).and_then(|p| {
             let distance = ring_pos.checked_sub(p + 1)?;
-            let (f, i) = self.shared.ring.back(distance)?;
-            (f == fp && *i == inv).then_some((distance, p))
+            let (f, i, tcp_hdr_len) = self.shared.ring.back(distance)?;
+            (f == fp && *i == inv).then_some((distance, p, tcp_hdr_len))
         });
 
         let hash = hash_key(&key, true);
@@ -70,7 +70,7 @@ impl EncoderState {
             }
             None => {
                 head |= H_NEW_FLOW;
-                self.define_flow(&key, hash, backref.map(|(_, p)| p), w)
+                self.define_flow(&key, hash, backref.map(|(_, p, _)| p), w)
             }
         };
         let flows = &mut self.shared.flows;
@@ -80,7 +80,7 @@ impl EncoderState {
         };
 
         match backref {
-            Some((distance, _)) => {
+            Some((distance, _, _)) => {
                 head |= H_BACKREF;
                 w.varint(distance);
             }
@@ -99,7 +99,9 @@ impl EncoderState {
         if backref.is_none() && put_inv(flow, &inv, w) {
             head |= H_MASKS;
         }
-        if put_hop(flow, &inv, &hop, key.tunnels.len(), w) {
+        let tcp_hdr_len =
+            predict_tcp_hdr_len(key.transport_kind, &flow.hop, backref.map(|(_, _, h)| h));
+        if put_hop(flow, &inv, &hop, key.tunnels.len(), tcp_hdr_len, w) {
             head |= H_HOP;
         }
         w.patch(head_at, head);
@@ -107,7 +109,7 @@ impl EncoderState {
         flow.update(&inv, &hop);
         self.shared.orders.set(key.link, obs.order);
         self.ring_flow[(ring_pos % RING as u64) as usize] = (slot as u16, gen);
-        self.shared.ring.push(fp, &inv);
+        self.shared.ring.push(fp, &inv, hop.tcp_hdr_len);
         self.fp_pos[(fp % FP_SLOTS as u64) as usize] = ring_pos + 1;
         self.last_flow = Some((slot as u16, gen));
     }
@@ -269,14 +271,23 @@ fn put_inv(flow: &mut Flow, inv: &Inv, w: &mut Writer<'_>) -> bool {
     masks_new
 }
 
-/// Writes the hop mask and fields that differ from the prediction; false if none do.
-fn put_hop(flow: &Flow, inv: &Inv, hop: &Hop, tunnels: usize, w: &mut Writer<'_>) -> bool {
+/// Writes the hop mask and fields that differ from the prediction (`tcp_hdr_len` the
+/// predicted TCP header length); false if none do.
+fn put_hop(
+    flow: &Flow,
+    inv: &Inv,
+    hop: &Hop,
+    tunnels: usize,
+    tcp_hdr_len: u8,
+    w: &mut Writer<'_>,
+) -> bool {
     let mut p = predict_hop(
         &flow.inv,
         &flow.hop,
         &flow.strides,
         inv.payload_len,
         tunnels,
+        tcp_hdr_len,
     );
     p.cap_len = predict_cap(&flow.hop, hop.wire_len);
     let mut mask = 0;
@@ -287,6 +298,7 @@ fn put_hop(flow: &Flow, inv: &Inv, hop: &Hop, tunnels: usize, w: &mut Writer<'_>
         (hop.cap_len != p.cap_len, P_CAP_LEN),
         (hop.pkttype != p.pkttype, P_PKTTYPE),
         (hop.stop != p.stop, P_STOP),
+        (hop.tcp_hdr_len != p.tcp_hdr_len, P_TCP_HDR),
     ] {
         if on {
             mask |= bit;
@@ -321,6 +333,9 @@ fn put_hop(flow: &Flow, inv: &Inv, hop: &Hop, tunnels: usize, w: &mut Writer<'_>
     }
     if mask & P_STOP != 0 {
         w.postcard(&hop.stop);
+    }
+    if mask & P_TCP_HDR != 0 {
+        w.u8(hop.tcp_hdr_len);
     }
     true
 }

@@ -1,7 +1,7 @@
 //! Field codings shared by the record encoder and decoder: how a value is predicted from
 //! the flow's last packet, and the few ways it can differ from that prediction.
 
-use super::state::{FlowKey, Hop, Inv, Strides};
+use super::state::{FlowKey, Hop, Inv, Strides, TR_TCP};
 use super::varint::{unzigzag16, unzigzag32, zigzag16, zigzag32, Reader, Writer};
 use super::{Field, RecordError};
 
@@ -32,14 +32,16 @@ pub const I_ICMP_SEQ_SHIFT: u8 = 4;
 pub const I_FRAG: u8 = 1 << 6;
 pub const I_ARP: u8 = 1 << 7;
 
-/// Hop mask bits; bits 6-7 must be zero.
+/// Hop mask bits; bit 7 must be zero.
 pub const P_TTL: u8 = 1 << 0;
 pub const P_OUTER_IDS: u8 = 1 << 1;
 pub const P_WIRE_LEN: u8 = 1 << 2;
 pub const P_CAP_LEN: u8 = 1 << 3;
 pub const P_PKTTYPE: u8 = 1 << 4;
 pub const P_STOP: u8 = 1 << 5;
-pub const P_UNUSED: u8 = 0b1100_0000;
+/// The TCP header length (TCP flows only).
+pub const P_TCP_HDR: u8 = 1 << 6;
+pub const P_UNUSED: u8 = 0b1000_0000;
 
 /// Modes of a strided counter: 0 same as last, 1 last + stride, 2 last + delta,
 /// 3 last + stride + delta (delta a zigzag varint).
@@ -123,13 +125,15 @@ pub fn predict_udp_len(last: &Inv, payload_len: u16) -> u16 {
         .wrapping_add(payload_len.wrapping_sub(last.payload_len))
 }
 
-/// The hop fields predicted for a packet of `payload_len` from the flow's last packet.
+/// The hop fields predicted for a packet of `payload_len` from the flow's last packet; the
+/// TCP header length is predicted apart ([`predict_tcp_hdr_len`]).
 pub fn predict_hop(
     last_inv: &Inv,
     last: &Hop,
     strides: &Strides,
     payload_len: u16,
     tunnels: usize,
+    tcp_hdr_len: u8,
 ) -> Hop {
     let grow = payload_len.wrapping_sub(last_inv.payload_len) as i16 as i32 as u32;
     let wire_len = last.wire_len.wrapping_add(grow);
@@ -145,6 +149,19 @@ pub fn predict_hop(
         cap_len,
         pkttype: last.pkttype,
         stop: last.stop,
+        tcp_hdr_len,
+    }
+}
+
+/// The TCP header length predicted for a packet of a flow whose key says `transport_kind`:
+/// that of the same packet on the previous hop for a back-reference (`backref`), else the
+/// flow's last. Always 0 (so never written) for flows that are not TCP, whatever a base
+/// of another shape left in `last`.
+pub fn predict_tcp_hdr_len(transport_kind: u8, last: &Hop, backref: Option<u8>) -> u8 {
+    if transport_kind == TR_TCP {
+        backref.unwrap_or(last.tcp_hdr_len)
+    } else {
+        0
     }
 }
 

@@ -27,9 +27,12 @@
 //!         ip id / seq / ack / payload length as same | +stride | +delta | +stride+delta,
 //!         and flags, window, UDP length, ICMP type/code/seq, fragment, ARP when changed
 //! hop     (if bit2) mask u8, then TTL, tunnel outer ids, wire length, captured length,
-//!         packet type, stop, each only when it differs from the prediction
+//!         packet type, stop, TCP header length (u8), each only when it differs from the
+//!         prediction
 //! ```
-//! Predictions come from the flow's last packet: the same TTL, packet type and stop; outer
+//! Predictions come from the flow's last packet: the same TTL, packet type, stop and TCP
+//! header length (for a back-reference: the referenced record's; 0 for flows that are not
+//! TCP, so never written for them); outer
 //! ids advanced by their stride; the wire length moved by the change in IP payload length;
 //! the captured length equal to the wire length, or clipped as the last one was.
 

@@ -57,8 +57,10 @@ pub fn split(obs: &Observation) -> (FlowKey, Inv, Hop) {
             ack,
             flags,
             window,
+            hdr_len,
         } => {
             key.transport_kind = TR_TCP;
+            hop.tcp_hdr_len = hdr_len;
             key.src_port = src_port;
             key.dst_port = dst_port;
             inv.seq = seq;
@@ -130,6 +132,7 @@ pub fn join(
             ack: inv.ack,
             flags: inv.flags,
             window: inv.window,
+            hdr_len: hop.tcp_hdr_len,
         },
         TR_UDP => Transport::Udp {
             src_port: sp,

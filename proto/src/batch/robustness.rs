@@ -102,6 +102,24 @@ fn errors_name_the_record_and_the_offset() {
         }
     );
 
+    // A TCP header length for a flow that is not TCP (the default key).
+    let mut b = HEADER.to_vec();
+    b.extend_from_slice(&[fields::H_NEW_FLOW | fields::H_HOP, 0x00, 0x00]);
+    b.extend_from_slice(&[8, 7, 6, 5, 4, 3, 2, 1, 0x00, fields::P_TCP_HDR, 20]);
+    let want = RecordError::BadValue {
+        field: Field::HopMask,
+        value: fields::P_TCP_HDR.into(),
+    };
+    assert_eq!(
+        decode_err(&b),
+        BatchError::Record {
+            index: 0,
+            start: 7,
+            offset: 20,
+            error: want
+        }
+    );
+
     // A link key beyond u16.
     let mut b = HEADER.to_vec();
     b.extend_from_slice(&[fields::H_NEW_FLOW, 0x00, fields::K_LINK, 0x80, 0x80, 0x04]);

@@ -129,6 +129,8 @@ fn tcp_flow(
                 ack: ack0,
                 flags,
                 window: 502,
+                // Timestamps option: 1480 - 32 = 1448 bytes of data.
+                hdr_len: 32,
             },
             ethertype: EtherType::IPV4,
             payload,
@@ -138,12 +140,14 @@ fn tcp_flow(
         data_id += 1;
         seq = seq.wrapping_add(1448);
         if i % 2 == 1 {
+            // A pure ACK: all header. Now and then a SACK block rides along (12 bytes more).
+            let ack_len: u8 = if i % 64 == 63 { 44 } else { 32 };
             window = (i64::from(window) + rng.range(0, 6) as i64 - 3).clamp(400, 600) as u16;
             out.push(Packet {
                 t: t + rng.range(20_000, 80_000),
                 outbound: !upload,
                 overlay,
-                net: ip(dst, src, IpProto::TCP, ack_id & 0xffff, 32),
+                net: ip(dst, src, IpProto::TCP, ack_id & 0xffff, u16::from(ack_len)),
                 transport: Transport::Tcp {
                     src_port: dp,
                     dst_port: sp,
@@ -151,6 +155,7 @@ fn tcp_flow(
                     ack: seq,
                     flags: 0x10,
                     window,
+                    hdr_len: ack_len,
                 },
                 ethertype: EtherType::IPV4,
                 payload: [0; 16],

@@ -94,6 +94,9 @@ pub struct Hop {
     pub cap_len: u32,
     pub pkttype: u8,
     pub stop: Option<StopInfo>,
+    /// TCP header length (0 for other transports). Kept per hop, not in [`Inv`]: the
+    /// fingerprint leaves it out, and a middlebox may rewrite TCP options.
+    pub tcp_hdr_len: u8,
 }
 
 /// Last differences seen per flow, to predict the next packet (`+1` ids, `+MSS` seqs).
@@ -202,11 +205,13 @@ impl FlowTable {
     }
 }
 
-/// The last [`RING`] records' fingerprints and invariant fields, for back-references.
+/// The last [`RING`] records' fingerprints and invariant fields, for back-references, and
+/// their TCP header lengths (the prediction for a back-reference: the same packet).
 #[derive(Clone, Debug)]
 pub struct Ring {
     pub fps: [u64; RING],
     pub invs: [Inv; RING],
+    pub tcp_hdr_lens: [u8; RING],
     /// Records pushed since the last reset.
     pub pos: u64,
 }
@@ -216,22 +221,25 @@ impl Ring {
         Ring {
             fps: [0; RING],
             invs: [Inv::default(); RING],
+            tcp_hdr_lens: [0; RING],
             pos: 0,
         }
     }
-    pub fn push(&mut self, fp: u64, inv: &Inv) {
+    pub fn push(&mut self, fp: u64, inv: &Inv, tcp_hdr_len: u8) {
         let i = (self.pos % RING as u64) as usize;
         self.fps[i] = fp;
         self.invs[i] = *inv;
+        self.tcp_hdr_lens[i] = tcp_hdr_len;
         self.pos += 1;
     }
-    /// The record `distance + 1` records back, if the ring still holds it.
-    pub fn back(&self, distance: u64) -> Option<(u64, &Inv)> {
+    /// The record `distance + 1` records back, if the ring still holds it: its fingerprint,
+    /// invariant fields and TCP header length.
+    pub fn back(&self, distance: u64) -> Option<(u64, &Inv, u8)> {
         if distance >= self.pos.min(RING as u64) {
             return None;
         }
         let i = ((self.pos - 1 - distance) % RING as u64) as usize;
-        Some((self.fps[i], &self.invs[i]))
+        Some((self.fps[i], &self.invs[i], self.tcp_hdr_lens[i]))
     }
 }
 

@@ -91,6 +91,40 @@ fn the_same_packet_on_the_next_hop_is_a_back_reference() {
     assert!(record.len() <= 6, "{record:02x?}");
 }
 
+/// Sets the TCP header length of every TCP observation `pick` chooses.
+fn set_tcp_hdr_len(obs: &mut [Observation], len: u8, pick: impl Fn(&Observation) -> bool) {
+    for o in obs.iter_mut().filter(|o| pick(o)) {
+        if let Transport::Tcp {
+            ref mut hdr_len, ..
+        } = o.summary.transport
+        {
+            *hdr_len = len;
+        }
+    }
+}
+
+#[test]
+fn a_steady_tcp_header_length_costs_nothing_and_a_change_two_bytes() {
+    let mut obs = generate(Mix::TcpBulk, Emit::TimeOrder, 2000, 5);
+    set_tcp_hdr_len(&mut obs, 0, |_| true);
+    let unknown = assert_round_trip(&obs, MAX_BATCH_BYTES);
+    set_tcp_hdr_len(&mut obs, 32, |_| true);
+    let steady = assert_round_trip(&obs, MAX_BATCH_BYTES);
+    // Once per flow per link (the first packet's prediction is 0), so a few bytes.
+    assert!(steady - unknown <= 2 * 2 * 5, "{unknown} -> {steady}");
+    // One packet (on all its hops) with a SACK block: its first hop says 44 and the next
+    // packet's first hop says 32 again; the other hops are back-references, predicted
+    // from the hop before.
+    let fp = obs[1000].fingerprint;
+    assert!(obs.iter().filter(|o| o.fingerprint == fp).count() >= 3);
+    set_tcp_hdr_len(&mut obs, 44, |o| o.fingerprint == fp);
+    let one_change = assert_round_trip(&obs, MAX_BATCH_BYTES);
+    assert!(
+        one_change > steady && one_change - steady <= 2 * 2,
+        "{steady} -> {one_change}"
+    );
+}
+
 // ---- randomised round trips over every summary shape ----
 
 fn addr(rng: &mut Rng) -> Addr {
@@ -212,6 +246,11 @@ fn random_summary(rng: &mut Rng) -> Summary {
             ack: wild(rng) as u32,
             flags: rng.next() as u16 & 0xfff,
             window: rng.next() as u16,
+            hdr_len: match rng.below(3) {
+                0 => 20,
+                1 => 32,
+                _ => rng.next() as u8,
+            },
         },
         2 => Transport::Udp {
             src_port: sp,
@@ -367,6 +406,7 @@ fn no_record_exceeds_the_record_bound() {
         ack: 0x7fff_ffff,
         flags: u16::MAX,
         window: 0x7fff,
+        hdr_len: u8::MAX,
     };
     s.stop = Some(StopInfo {
         offset: u16::MAX,

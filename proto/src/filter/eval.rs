@@ -261,6 +261,7 @@ mod tests {
             ack: 0,
             flags: 0x10,
             window: 0,
+            hdr_len: 20,
         };
         s
     }

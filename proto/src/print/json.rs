@@ -268,6 +268,7 @@ fn write_summary<W: Write + ?Sized>(w: &mut W, s: &Summary) -> fmt::Result {
             ack,
             flags,
             window,
+            hdr_len,
         } => {
             let mut o = Obj::open(w)?;
             o.str("kind", "tcp")?;
@@ -277,6 +278,7 @@ fn write_summary<W: Write + ?Sized>(w: &mut W, s: &Summary) -> fmt::Result {
             o.num("ack", ack)?;
             o.num("flags", flags)?;
             o.num("window", window)?;
+            o.num("hdr_len", hdr_len)?;
             o.close()
         }
         Transport::Udp {

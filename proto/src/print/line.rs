@@ -3,8 +3,8 @@
 //! `IP 10.0.0.1.45149 > 10.0.0.2.8472: VXLAN vni 1: IP 10.244.0.2 > 10.244.1.3: ICMP ...`.
 //!
 //! It is built from a [`Summary`] alone (what an observation record carries), so it prints
-//! less than tcpdump: no MAC addresses, no TCP options, and no TCP `length` (the summary
-//! keeps the IP payload length but not the TCP header length, so the data length is unknown).
+//! less than tcpdump: no MAC addresses, no TCP options or urgent pointer. TCP sequence
+//! numbers are raw, as with `tcpdump -S`.
 
 use super::names;
 use crate::layer::StopReason;
@@ -180,16 +180,9 @@ fn write_ip<W: Write + ?Sized>(
             ack,
             flags,
             window,
+            hdr_len,
             ..
-        } => {
-            w.write_str("Flags [")?;
-            write_tcp_flags(w, flags)?;
-            write!(w, "], seq {seq}")?;
-            if flags & TCP_ACK != 0 {
-                write!(w, ", ack {ack}")?;
-            }
-            write!(w, ", win {window}")
-        }
+        } => write_tcp(w, ip.payload_len, seq, ack, flags, window, hdr_len),
         Transport::Udp { length, .. } => write!(w, "UDP, length {}", length.saturating_sub(8)),
         Transport::Icmp { ty, code, id, seq } => {
             let v6 = ip.proto == IpProto::ICMPV6;
@@ -217,14 +210,49 @@ fn write_ip<W: Write + ?Sized>(
     }
 }
 
+const TCP_FIN: u16 = 0x001;
+const TCP_SYN: u16 = 0x002;
+const TCP_RST: u16 = 0x004;
 const TCP_ACK: u16 = 0x010;
+
+/// tcpdump's TCP part: `seq` only for data or SYN/FIN/RST (with `:end` for data), then
+/// `length` = data bytes. A header length of 0 (unknown) leaves the data length unknown:
+/// `seq` is always printed and `length` left out.
+fn write_tcp<W: Write + ?Sized>(
+    w: &mut W,
+    ip_payload_len: u16,
+    seq: u32,
+    ack: u32,
+    flags: u16,
+    window: u16,
+    hdr_len: u8,
+) -> fmt::Result {
+    w.write_str("Flags [")?;
+    write_tcp_flags(w, flags)?;
+    w.write_char(']')?;
+    let data_len = (hdr_len != 0).then(|| ip_payload_len.saturating_sub(hdr_len.into()));
+    match data_len {
+        None => write!(w, ", seq {seq}")?,
+        Some(0) if flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0 => {}
+        Some(0) => write!(w, ", seq {seq}")?,
+        Some(n) => write!(w, ", seq {seq}:{}", seq.wrapping_add(n.into()))?,
+    }
+    if flags & TCP_ACK != 0 {
+        write!(w, ", ack {ack}")?;
+    }
+    write!(w, ", win {window}")?;
+    match data_len {
+        Some(n) => write!(w, ", length {n}"),
+        None => Ok(()),
+    }
+}
 
 /// tcpdump's flag letters, in its order; `none` when no flag is set.
 fn write_tcp_flags<W: Write + ?Sized>(w: &mut W, flags: u16) -> fmt::Result {
     const LETTERS: [(u16, char); 9] = [
-        (0x001, 'F'),
-        (0x002, 'S'),
-        (0x004, 'R'),
+        (TCP_FIN, 'F'),
+        (TCP_SYN, 'S'),
+        (TCP_RST, 'R'),
         (0x008, 'P'),
         (TCP_ACK, '.'),
         (0x020, 'U'),

@@ -166,6 +166,7 @@ pub(super) fn t_tcp(sp: u16, dp: u16) -> Transport {
         ack: 0,
         flags: 2,
         window: 0xffff,
+        hdr_len: 20,
     }
 }
 

@@ -309,6 +309,7 @@ fn observation_with_tunnel_net_transport() {
         ack: 0,
         flags: 2,
         window: 100,
+        hdr_len: 20,
     };
     let obs = Observation {
         ts_ns: 1_500_000_000,
@@ -331,5 +332,6 @@ fn observation_with_tunnel_net_transport() {
     assert_eq!(v["summary"]["tunnels"][0]["key"], Value::Null);
     assert_eq!(v["summary"]["net"]["kind"], "ipv4");
     assert_eq!(v["summary"]["transport"]["dst_port"], 80);
+    assert_eq!(v["summary"]["transport"]["hdr_len"], 20);
     assert_eq!(v["summary"]["stop"], Value::Null);
 }

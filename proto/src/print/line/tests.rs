@@ -122,32 +122,78 @@ fn icmpv6_echo_and_neighbor_discovery() {
     assert!(line(None, "", &s, 118).ends_with(": ICMP6, neighbor solicitation, length 64"));
 }
 
-#[test]
-fn tcp_flags_seq_ack_win() {
-    let tcp = |flags, ack| Transport::Tcp {
+fn tcp(flags: u16, ack: u32, hdr_len: u8) -> Transport {
+    Transport::Tcp {
         src_port: 46656,
         dst_port: 80,
         seq: 797190859,
         ack,
         flags,
         window: 27200,
-    };
-    let ip = Net::Ip(ip4(
+        hdr_len,
+    }
+}
+
+fn tcp_ip(payload_len: u16) -> Net {
+    Net::Ip(ip4(
         [131, 155, 215, 69],
         [137, 116, 81, 94],
         IpProto::TCP,
-        40,
-    ));
-    let s = summary(ip, tcp(0x002, 0));
+        payload_len,
+    ))
+}
+
+#[test]
+fn tcp_flags_seq_ack_win_length() {
+    // SYN with 20 bytes of options: no data, but SYN shows its seq.
+    let s = summary(tcp_ip(40), tcp(0x002, 0, 40));
     assert!(line(None, "", &s, 74).ends_with(
-        " IP 131.155.215.69.46656 > 137.116.81.94.80: Flags [S], seq 797190859, win 27200"
+        " IP 131.155.215.69.46656 > 137.116.81.94.80: Flags [S], seq 797190859, win 27200, length 0"
     ));
-    let s = summary(ip, tcp(0x012, 5));
-    assert!(line(None, "", &s, 74).ends_with(": Flags [S.], seq 797190859, ack 5, win 27200"));
-    let s = summary(ip, tcp(0x0ff, 5));
-    assert!(line(None, "", &s, 74).contains("Flags [FSRP.UEW]"));
-    let s = summary(ip, tcp(0, 5));
-    assert!(line(None, "", &s, 74).contains("Flags [none], seq 797190859, win"));
+    let s = summary(tcp_ip(40), tcp(0x012, 5, 40));
+    assert!(
+        line(None, "", &s, 74).ends_with(": Flags [S.], seq 797190859, ack 5, win 27200, length 0")
+    );
+    let s = summary(tcp_ip(40), tcp(0x0ff, 5, 40));
+    assert!(line(None, "", &s, 74).contains("Flags [FSRP.UEW], seq 797190859, ack 5,"));
+    // No flags, no data: tcpdump prints no seq.
+    let s = summary(tcp_ip(20), tcp(0, 5, 20));
+    assert!(line(None, "", &s, 54).ends_with("Flags [none], win 27200, length 0"));
+}
+
+#[test]
+fn tcp_data_prints_seq_range_and_length() {
+    // 24 bytes of data after a 32-byte header (timestamps).
+    let s = summary(tcp_ip(56), tcp(0x018, 7, 32));
+    assert!(line(None, "", &s, 90)
+        .ends_with(": Flags [P.], seq 797190859:797190883, ack 7, win 27200, length 24"));
+    // A pure ACK: no seq.
+    let s = summary(tcp_ip(32), tcp(0x010, 7, 32));
+    assert!(line(None, "", &s, 66).ends_with(": Flags [.], ack 7, win 27200, length 0"));
+    // FIN and RST without data still show seq.
+    let s = summary(tcp_ip(20), tcp(0x011, 7, 20));
+    assert!(
+        line(None, "", &s, 54).ends_with(": Flags [F.], seq 797190859, ack 7, win 27200, length 0")
+    );
+    let s = summary(tcp_ip(20), tcp(0x004, 0, 20));
+    assert!(line(None, "", &s, 54).ends_with(": Flags [R], seq 797190859, win 27200, length 0"));
+    // The range wraps like the sequence space.
+    let mut t = tcp(0x018, 7, 20);
+    if let Transport::Tcp { ref mut seq, .. } = t {
+        *seq = u32::MAX - 1;
+    }
+    let s = summary(tcp_ip(30), t);
+    assert!(line(None, "", &s, 64).contains(", seq 4294967294:8, ack 7,"));
+}
+
+#[test]
+fn tcp_header_length_unknown_or_too_long() {
+    // Unknown (0): seq always, no length.
+    let s = summary(tcp_ip(56), tcp(0x010, 7, 0));
+    assert!(line(None, "", &s, 90).ends_with(": Flags [.], seq 797190859, ack 7, win 27200"));
+    // A header longer than the IP payload says: no data.
+    let s = summary(tcp_ip(20), tcp(0x010, 7, 40));
+    assert!(line(None, "", &s, 54).ends_with(": Flags [.], ack 7, win 27200, length 0"));
 }
 
 #[test]

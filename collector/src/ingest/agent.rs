@@ -1,0 +1,364 @@
+//! One agent's state between frames: its board session, link table, batch decoder, and
+//! what it does with each message (the store's writer does the writing).
+
+use super::ack::encode_ack;
+use super::conn::Close;
+use super::seq::{judge, Verdict};
+use crate::store::boards::{BoardHello, BoardStats};
+use crate::store::command::{BoardSession, ObservationBatch, Reply, WriteCmd};
+use hopcap_proto::batch::{BatchDecoder, BatchHeader};
+use hopcap_proto::message::{Hello, LinkStats, Links, Message, Stats};
+use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind, Observation};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The connection's state between frames.
+pub(super) struct Agent {
+    pub(super) tx: SyncSender<WriteCmd>,
+    pub(super) peer: String,
+    /// Set by hello.
+    pub(super) session: Option<Session>,
+    /// Made at the first batch.
+    batches: Option<Box<BatchDecoder>>,
+    /// A link dump being received in chunks.
+    dump: Vec<LinkInfo>,
+    link_stats: HashMap<LinkKey, LinkStats>,
+    socket_kernel_drops: u64,
+    /// Raised by the writer after each committed batch (seq + 1); 0 = none yet.
+    committed: Arc<AtomicU64>,
+    acked: u64,
+    received_batches: u64,
+}
+
+pub(super) struct Session {
+    name: String,
+    pub(super) board: i64,
+    last_seq: Option<u64>,
+    links: HashMap<LinkKey, i64>,
+}
+
+fn request<T>(
+    tx: &SyncSender<WriteCmd>,
+    make: impl FnOnce(Reply<T>) -> WriteCmd,
+) -> Result<T, Close> {
+    let (reply, answer) = sync_channel(1);
+    tx.send(make(reply)).map_err(|_| Close::Writer)?;
+    answer
+        .recv()
+        .map_err(|_| Close::Writer)?
+        .map_err(|e| Close::Protocol(format!("store refused: {e}")))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// More links than any board has: a dump past this is refused (it would only grow memory).
+const MAX_LINKS: usize = 16 * 1024;
+
+/// The hello's session (borrowing only that field, so the rest of the agent stays usable).
+fn sess(session: &mut Option<Session>) -> Result<&mut Session, Close> {
+    session
+        .as_mut()
+        .ok_or_else(|| Close::Protocol("a message before hello".into()))
+}
+
+impl Agent {
+    pub(super) fn new(tx: SyncSender<WriteCmd>, peer: String) -> Agent {
+        Agent {
+            tx,
+            peer,
+            session: None,
+            batches: None,
+            dump: Vec::new(),
+            link_stats: HashMap::new(),
+            socket_kernel_drops: 0,
+            committed: Arc::new(AtomicU64::new(0)),
+            acked: 0,
+            received_batches: 0,
+        }
+    }
+
+    fn session(&mut self) -> Result<&mut Session, Close> {
+        sess(&mut self.session)
+    }
+
+    fn on_hello(&mut self, h: &Hello) -> Result<(), Close> {
+        if self.session.is_some() {
+            return Err(Close::Protocol("a second hello".into()));
+        }
+        if h.agent_id.is_empty() {
+            return Err(Close::Protocol("hello with an empty agent id".into()));
+        }
+        let hello = BoardHello {
+            name: h.agent_id.to_string(),
+            // Batch sequence numbers restart with every agent run, so the run is part of the
+            // identity that keeps `last_seq` (duplicate detection) valid.
+            boot_id: format!("{}:{:x}", hex(&h.boot_id), h.run_id),
+            agent_version: format!(
+                "protocol {} capture {:?} snaplen {} sample 1/{}",
+                h.version, h.capture, h.snaplen, h.sample
+            ),
+            remote: self.peer.clone(),
+            board_clock_ns: i64::try_from(h.clock.realtime_ns).ok(),
+        };
+        let s: BoardSession = request(&self.tx, |reply| WriteCmd::Hello {
+            hello,
+            links: Vec::new(),
+            reply,
+        })?;
+        log::info!(
+            "{}: board {:?} connected (id {})",
+            self.peer,
+            h.agent_id.as_str(),
+            s.board
+        );
+        self.session = Some(Session {
+            name: h.agent_id.to_string(),
+            board: s.board,
+            last_seq: s.last_seq,
+            links: HashMap::new(),
+        });
+        Ok(())
+    }
+
+    fn on_links(&mut self, l: &Links) -> Result<(), Close> {
+        let board = self.session()?.board;
+        if l.chunk >= l.count {
+            return Err(Close::Protocol(format!(
+                "links chunk {} of {}",
+                l.chunk, l.count
+            )));
+        }
+        if !l.replace {
+            let links = l.links.to_vec();
+            let ids = request(&self.tx, |reply| WriteCmd::Links {
+                board,
+                links,
+                full_report: false,
+                reply,
+            })?;
+            let links = &mut self.session()?.links;
+            links.extend(ids);
+            if links.len() > MAX_LINKS {
+                return Err(Close::Protocol(format!("over {MAX_LINKS} links")));
+            }
+            return Ok(());
+        }
+        if l.chunk == 0 {
+            self.dump.clear();
+        }
+        self.dump.extend(l.links.iter().cloned());
+        if self.dump.len() > MAX_LINKS {
+            return Err(Close::Protocol(format!(
+                "a link table of over {MAX_LINKS} links"
+            )));
+        }
+        if l.chunk + 1 == l.count {
+            let links = std::mem::take(&mut self.dump);
+            let ids = request(&self.tx, |reply| WriteCmd::Links {
+                board,
+                links,
+                full_report: true,
+                reply,
+            })?;
+            self.session()?.links = ids.into_iter().collect();
+        }
+        Ok(())
+    }
+
+    /// The row id of link `key`, creating a placeholder for a key no link report named (the
+    /// observation is kept; the link shows as `key<N>`).
+    fn link_id(&mut self, key: LinkKey) -> Result<i64, Close> {
+        let s = self.session()?;
+        if let Some(id) = s.links.get(&key) {
+            return Ok(*id);
+        }
+        let (board, name) = (s.board, s.name.clone());
+        log::warn!(
+            "{}: board {name:?} sent link key {key} before describing it",
+            self.peer
+        );
+        let mut info = LinkInfo {
+            key,
+            netns: Default::default(),
+            name: Default::default(),
+            ifindex: 0,
+            kind: LinkKind::Other,
+            mac: Default::default(),
+            mtu: 0,
+            addrs: Default::default(),
+            master: None,
+            peer: None,
+            up: true,
+        };
+        let _ = info.name.push_str(&format!("key{key}"));
+        let ids = request(&self.tx, |reply| WriteCmd::Links {
+            board,
+            links: vec![info],
+            full_report: false,
+            reply,
+        })?;
+        let id = ids.first().map(|(_, id)| *id).ok_or(Close::Writer)?;
+        self.session()?.links.insert(key, id);
+        Ok(id)
+    }
+
+    fn on_batch(&mut self, bytes: &[u8]) -> Result<(), Close> {
+        let board = self.session()?.board;
+        self.received_batches += 1;
+        let mut decoded: Vec<Observation> = Vec::new();
+        let decoder = self
+            .batches
+            .get_or_insert_with(|| Box::new(BatchDecoder::new()));
+        let result = decoder.decode(bytes, |obs| decoded.push(obs));
+        // The sequence number also of a batch that failed to decode, to judge and acknowledge
+        // it (a resent batch after a reconnect fails when it needs the codec state of batches
+        // before it; it is then usually a duplicate anyway).
+        let seq = match &result {
+            Ok(info) => Some(info.header.seq),
+            Err(_) => postcard::take_from_bytes::<BatchHeader>(bytes)
+                .ok()
+                .map(|(h, _)| h.seq),
+        };
+        let s = sess(&mut self.session)?;
+        let verdict = seq.map(|seq| judge(s.last_seq, seq));
+        if let (Some(Verdict::New { .. }), Some(seq)) = (verdict, seq) {
+            s.last_seq = Some(seq);
+        }
+        let (mut lost, duplicate) = match verdict {
+            Some(Verdict::New { lost }) => (lost, false),
+            Some(Verdict::Duplicate) => (0, true),
+            None => (0, false),
+        };
+        if lost > 0 {
+            log::warn!(
+                "{}: board {:?} lost {lost} batches before #{seq:?}",
+                self.peer,
+                s.name
+            );
+        }
+        if let Err(e) = &result {
+            if duplicate {
+                log::debug!(
+                    "{}: resent batch #{seq:?} already stored ({e:?})",
+                    self.peer
+                );
+            } else {
+                // Keep what decoded; the rest is lost. The decoder waits for a reset batch.
+                log::warn!(
+                    "{}: undecodable batch #{seq:?} ({} records kept): {e:?}",
+                    self.peer,
+                    decoded.len()
+                );
+                lost += 1;
+            }
+        }
+        let mut rows = Vec::with_capacity(decoded.len());
+        if !duplicate {
+            for obs in decoded {
+                rows.push((self.link_id(obs.link)?, obs));
+            }
+        }
+        let committed = seq.map(|_| Arc::clone(&self.committed));
+        let batch = ObservationBatch {
+            board,
+            seq,
+            lost_batches: lost,
+            duplicate,
+            rows,
+            committed,
+        };
+        self.tx
+            .send(WriteCmd::Batch(batch))
+            .map_err(|_| Close::Writer)
+    }
+
+    fn on_stats(&mut self, st: &Stats) -> Result<(), Close> {
+        let board = self.session()?.board;
+        for l in &st.links {
+            self.link_stats.insert(l.key, *l);
+        }
+        // Socket-wide drops come in the first message of a report and 0 in the others; the
+        // counter is cumulative, so the largest value seen is the current one.
+        self.socket_kernel_drops = self.socket_kernel_drops.max(st.kernel_drops);
+        let stats = BoardStats {
+            kernel_packets: self.link_stats.values().map(|l| l.packets).sum(),
+            kernel_drops: self.socket_kernel_drops
+                + self
+                    .link_stats
+                    .values()
+                    .map(|l| l.kernel_drops)
+                    .sum::<u64>(),
+            queue_drops: st.queue_drops,
+        };
+        self.tx
+            .send(WriteCmd::Stats { board, stats })
+            .map_err(|_| Close::Writer)
+    }
+
+    pub(super) fn on_message(&mut self, msg: &Message<'_>) -> Result<(), Close> {
+        if self.session.is_none() && !matches!(msg, Message::Hello(_)) {
+            return Err(Close::Protocol(format!(
+                "{:?} before hello",
+                msg.message_type()
+            )));
+        }
+        match msg {
+            Message::Hello(h) => self.on_hello(h),
+            Message::Links(l) => self.on_links(l),
+            Message::LinkRemoved(r) => {
+                let board = self.session()?.board;
+                if let Some(id) = self.session()?.links.remove(&r.key) {
+                    let cmd = WriteCmd::LinksRemoved {
+                        board,
+                        link_ids: vec![id],
+                    };
+                    self.tx.send(cmd).map_err(|_| Close::Writer)?;
+                }
+                Ok(())
+            }
+            Message::Batch(bytes) => self.on_batch(bytes),
+            Message::Stats(st) => self.on_stats(st),
+            Message::Ack(_) => Err(Close::Protocol("an ack from an agent".into())),
+            Message::Bye(b) => {
+                let s = sess(&mut self.session)?;
+                log::info!(
+                    "{}: board {:?} says bye after {} batches (received {})",
+                    self.peer,
+                    s.name,
+                    b.batches_sent,
+                    self.received_batches
+                );
+                Err(Close::Bye)
+            }
+        }
+    }
+
+    /// Sends an acknowledgement if the writer committed more since the last one.
+    pub(super) fn acknowledge(&mut self, stream: &mut TcpStream) -> Result<(), Close> {
+        let committed = self.committed.load(Ordering::Acquire);
+        if committed > self.acked {
+            stream
+                .write_all(&encode_ack(committed - 1))
+                .map_err(Close::Io)?;
+            self.acked = committed;
+        }
+        Ok(())
+    }
+
+    /// Waits (briefly) for everything sent to be committed, then acknowledges it.
+    pub(super) fn final_ack(&mut self, stream: &mut TcpStream) {
+        let (done, wait) = sync_channel(1);
+        if self.tx.send(WriteCmd::Flush(done)).is_ok()
+            && wait.recv_timeout(Duration::from_secs(5)).is_ok()
+        {
+            let _ = self.acknowledge(stream);
+        }
+    }
+}
