@@ -164,11 +164,20 @@ impl Exporter {
             records,
         });
         // Keep the newest batch even if it alone exceeds the budget: dropping it would lose
-        // the freshest data for the sake of older data.
+        // the freshest data for the sake of older data. Drop the oldest batch not yet written
+        // first: one already written has probably reached the collector, and counting it as
+        // dropped would make the two sides' loss accounting disagree.
         while q.bytes > self.budget && q.items.len() > 1 {
-            if let Some(old) = q.items.pop_front() {
+            let victim = if q.sent < q.items.len() - 1 {
+                q.sent
+            } else {
+                0
+            };
+            if let Some(old) = q.items.remove(victim) {
                 q.bytes -= old.bytes.len();
-                q.sent = q.sent.saturating_sub(1);
+                if victim < q.sent {
+                    q.sent -= 1;
+                }
                 let c = &self.shared.counters;
                 c.records_dropped
                     .fetch_add(u64::from(old.records), Ordering::Relaxed);
@@ -472,6 +481,28 @@ mod tests {
         let totals = ex.shutdown(Duration::ZERO);
         assert_eq!(totals.records_dropped, 50);
         assert_eq!(totals.records_sent, 0);
+    }
+
+    #[test]
+    fn over_budget_drops_the_oldest_unwritten_batch_before_written_ones() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut cfg = ExportConfig::new(port);
+        cfg.queue_bytes = 120;
+        cfg.backoff_min = Duration::from_secs(5);
+        let ex = Exporter::spawn(cfg, Box::new(Vec::new), Box::new(|_| Ok(None))).unwrap();
+        ex.push(0, vec![0; 40], 1);
+        ex.push(1, vec![1; 40], 1);
+        // Pretend batches 0 and 1 were written and await their ack.
+        lock(&ex.shared.queue).sent = 2;
+        ex.push(2, vec![2; 40], 1);
+        ex.push(3, vec![3; 40], 1);
+        let seqs: Vec<u64> = lock(&ex.shared.queue).items.iter().map(|q| q.seq).collect();
+        assert_eq!(seqs, vec![0, 1, 3], "batch 2, the oldest unwritten, goes");
+        assert_eq!(lock(&ex.shared.queue).sent, 2);
+        ex.shutdown(Duration::ZERO);
     }
 
     /// Test acks: the byte `A` followed by one sequence digit.

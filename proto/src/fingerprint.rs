@@ -32,8 +32,9 @@
 //!
 //! # Known collisions (different packets, same fingerprint)
 //! - IPv6 (no id unless fragmented) packets with the same lengths and payload start.
-//! - Repeated identical UDP datagrams that carry IPv4 id 0 (Linux sends DF packets of
-//!   unconnected sockets with id 0), or any identical IPv6 datagrams.
+//! - Repeated identical UDP datagrams that carry IPv4 id 0 (Linux does so for DF packets of
+//!   sockets with IP_PMTUDISC_DO; kernel 6.18 gives other unconnected sockets real ids), or
+//!   any identical IPv6 datagrams.
 //! - TCP pure ACKs repeating seq, ack and window (duplicate ACKs); keep-alives.
 //! - ARP requests repeated with the same addresses (retries).
 //! - (Rare split) a TCP segment under 6 bytes with exactly 4 bytes of options, padded on

@@ -1,11 +1,6 @@
 //! Batch sequence numbers: duplicates (a batch sent again after a reconnect because its
 //! acknowledgement was lost) and gaps (batches the agent dropped from its full queue).
 
-/// A batch further behind the last stored one than this is taken as a new sequence (the
-/// agent restarted) rather than a resend: an agent's unacknowledged queue never holds this
-/// many batches (its byte budget is far smaller).
-pub const RESEND_WINDOW: u64 = 4096;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Store it; `lost` batches are missing before it.
@@ -14,13 +9,13 @@ pub enum Verdict {
     Duplicate,
 }
 
-/// Judges `seq` against the last stored sequence number of the board's current boot.
-/// Sequence 0 always starts over: an agent's encoder numbers from 0 when it starts.
+/// Judges `seq` against the last stored sequence number of the agent's current run. A new
+/// run (new boot id or run id in the hello) starts with no last sequence, so anything at or
+/// below the last one is a resend, batch 0 included.
 pub fn judge(last: Option<u64>, seq: u64) -> Verdict {
     match last {
-        None => Verdict::New { lost: 0 },
+        None => Verdict::New { lost: seq },
         Some(l) if seq > l => Verdict::New { lost: seq - l - 1 },
-        Some(l) if seq == 0 || l - seq > RESEND_WINDOW => Verdict::New { lost: 0 },
         Some(_) => Verdict::Duplicate,
     }
 }
@@ -31,19 +26,14 @@ mod tests {
 
     #[test]
     fn gaps_duplicates_and_restarts() {
-        assert_eq!(judge(None, 7), Verdict::New { lost: 0 });
+        assert_eq!(judge(None, 0), Verdict::New { lost: 0 });
+        // The run's first batches were dropped from the agent's queue before any arrived.
+        assert_eq!(judge(None, 7), Verdict::New { lost: 7 });
         assert_eq!(judge(Some(7), 8), Verdict::New { lost: 0 });
         assert_eq!(judge(Some(7), 11), Verdict::New { lost: 3 });
         assert_eq!(judge(Some(7), 7), Verdict::Duplicate);
         assert_eq!(judge(Some(7), 3), Verdict::Duplicate);
-        assert_eq!(judge(Some(7), 0), Verdict::New { lost: 0 });
-        assert_eq!(
-            judge(Some(10_000), 10_000 - RESEND_WINDOW - 1),
-            Verdict::New { lost: 0 }
-        );
-        assert_eq!(
-            judge(Some(10_000), 10_000 - RESEND_WINDOW),
-            Verdict::Duplicate
-        );
+        // Batch 0 resent after its acknowledgement was lost is not stored twice.
+        assert_eq!(judge(Some(7), 0), Verdict::Duplicate);
     }
 }
