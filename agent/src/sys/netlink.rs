@@ -12,7 +12,7 @@ use nix::sys::socket::{
     bind, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag,
     SockProtocol, SockType,
 };
-use nix::sys::time::TimeVal;
+use nix::sys::time::{TimeVal, TimeValLike};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -28,7 +28,7 @@ pub mod groups {
 /// (an overflow costs a full resync, see `ENOBUFS` in [`NetlinkSocket::recv`]).
 const EVENT_RCVBUF: usize = 1 << 20;
 /// A query socket never waits longer than this for the kernel's answer.
-const QUERY_TIMEOUT_S: libc::time_t = 2;
+const QUERY_TIMEOUT_S: i64 = 2;
 
 /// A NETLINK_ROUTE socket bound to the namespace it was created in.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl NetlinkSocket {
         setsockopt(
             &fd,
             sockopt::ReceiveTimeout,
-            &TimeVal::new(QUERY_TIMEOUT_S, 0),
+            &TimeVal::seconds(QUERY_TIMEOUT_S),
         )?;
         Ok(Self { fd, seq: 0 })
     }
