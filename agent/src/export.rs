@@ -225,7 +225,7 @@ impl Exporter {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the queue half-updated in a way that matters
     // (counts are recomputed on push), so keep going rather than poison the agent.
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -87,6 +87,43 @@ pub enum FrameError {
     BodyTooLong {
         len: usize,
     },
+    /// A known message type where only another one may come (an agent reading acks).
+    UnexpectedMessage {
+        got: MessageType,
+    },
+}
+
+/// The largest body an [`Ack`] frame can have (a postcard varint u64).
+pub const MAX_ACK_BODY: u32 = 10;
+
+/// Parses one collector acknowledgement at the start of `buf`: `Ok(Some((consumed, seq)))`,
+/// or `Ok(None)` if more bytes are needed. Reads the header and at most [`MAX_ACK_BODY`]
+/// bytes, with no decoder state: the agent's ack reader runs on a small stack.
+pub fn parse_ack(buf: &[u8]) -> Result<Option<(usize, u64)>, FrameError> {
+    let Some(header) = parse_header(buf)? else {
+        return Ok(None);
+    };
+    if header.message_type != MessageType::Ack {
+        return Err(FrameError::UnexpectedMessage {
+            got: header.message_type,
+        });
+    }
+    if header.body_len > MAX_ACK_BODY {
+        return Err(FrameError::TooLarge {
+            body_len: header.body_len,
+            max: MAX_ACK_BODY,
+        });
+    }
+    let total = HEADER_LEN + header.body_len as usize;
+    let Some(body) = buf.get(HEADER_LEN..total) else {
+        return Ok(None);
+    };
+    match parse_body(header, body)? {
+        Message::Ack(a) => Ok(Some((total, a.seq))),
+        _ => Err(FrameError::UnexpectedMessage {
+            got: header.message_type,
+        }),
+    }
 }
 
 /// Parses the fixed header at the start of `buf`, or `Ok(None)` if fewer than

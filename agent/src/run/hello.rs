@@ -3,11 +3,11 @@
 
 use crate::capture::CaptureMode;
 use crate::cli::LiveOptions;
-use crate::export::{AckParser, Greeting as GreetingFn};
+use crate::export::{lock, AckParser, Greeting as GreetingFn};
 use crate::links::LinkTable;
-use hopcap_proto::frame::{encode, parse_header, HEADER_LEN};
+use hopcap_proto::frame::{encode, parse_ack};
 use hopcap_proto::message::{
-    self, Ack, ClockInfo, Hello, Links, Message, MessageType, LINKS_PER_CHUNK, PROTOCOL_VERSION,
+    self, ClockInfo, Hello, Links, Message, LINKS_PER_CHUNK, PROTOCOL_VERSION,
 };
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use std::collections::BTreeMap;
@@ -123,35 +123,7 @@ pub fn control_frame(msg: &Message<'_>) -> Option<Vec<u8>> {
 /// reader thread has a 64 KiB stack, and a general frame decode (which can hold a 5 KB
 /// `Links` several times over in a debug build) overflowed it on the first ack.
 pub fn ack_parser() -> AckParser {
-    Box::new(|buf: &[u8]| {
-        let Some(header) = parse_header(buf).map_err(|e| format!("{e:?}"))? else {
-            return Ok(None);
-        };
-        if header.message_type != MessageType::Ack {
-            return Err(format!(
-                "unexpected {:?} from the collector",
-                header.message_type
-            ));
-        }
-        if header.body_len > MAX_ACK_BODY {
-            return Err(format!("an ack of {} bytes", header.body_len));
-        }
-        let total = HEADER_LEN + header.body_len as usize;
-        let Some(body) = buf.get(HEADER_LEN..total) else {
-            return Ok(None);
-        };
-        match postcard::from_bytes::<Ack>(body) {
-            Ok(ack) => Ok(Some((total, ack.seq))),
-            Err(e) => Err(format!("bad ack: {e:?}")),
-        }
-    })
-}
-
-/// An `Ack` body is one varint.
-const MAX_ACK_BODY: u32 = 16;
-
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    Box::new(|buf: &[u8]| parse_ack(buf).map_err(|e| format!("{e:?}")))
 }
 
 pub fn realtime_ns() -> u64 {
@@ -181,7 +153,7 @@ fn boot_id() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hopcap_proto::message::Bye;
+    use hopcap_proto::message::{Ack, Bye};
 
     fn frame(msg: &Message<'_>) -> Vec<u8> {
         control_frame(msg).expect("encodes")

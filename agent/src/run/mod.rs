@@ -116,6 +116,7 @@ pub fn run(
     // links' namespace index → capture slot
     let mut slots: HashMap<usize, usize> = HashMap::new();
     sync_namespaces(&links, &mut capture, &mut slots, &kernel_filter)?;
+    let mut ns_of_slot = invert(&slots);
     if !links.links().any(|l| links.is_selected(l.key)) {
         log::warn!("no link matches yet: waiting for links to appear");
     }
@@ -155,7 +156,7 @@ pub fn run(
             if observations >= limit {
                 return;
             }
-            let Some(ns) = slots.iter().find_map(|(ns, s)| (*s == slot).then_some(*ns)) else {
+            let Some(&Some(ns)) = ns_of_slot.get(slot) else {
                 return;
             };
             let Some(key) = links.key_of(ns, frame.ifindex) else {
@@ -202,6 +203,7 @@ pub fn run(
         if !changes.is_empty() {
             log_changes(&changes, &links);
             sync_namespaces(&links, &mut capture, &mut slots, &kernel_filter)?;
+            ns_of_slot = invert(&slots);
             sink.topology(&changes);
         }
         if now - last_stats >= STATS_EVERY {
@@ -260,6 +262,15 @@ pub fn run(
     }
     summary.lines.extend(sink.finish(&stats, &per_link));
     Ok(summary)
+}
+
+/// Capture slot → links' namespace index, for the per-frame lookup (rebuilt on changes).
+fn invert(slots: &HashMap<usize, usize>) -> Vec<Option<usize>> {
+    let mut out = vec![None; slots.values().max().map_or(0, |m| m + 1)];
+    for (&ns, &slot) in slots {
+        out[slot] = Some(ns);
+    }
+    out
 }
 
 /// Opens capture sockets for namespaces that appeared, closes those that went, and gives each

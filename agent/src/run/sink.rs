@@ -1,9 +1,10 @@
 //! Where observations go: printed locally, or batched for the collector together with the
 //! topology changes and stats that must reach it in order.
 
-use super::hello::{control_frame, links_frames, lock, monotonic_ns, Topology};
+use super::hello::{control_frame, links_frames, monotonic_ns, Topology};
 use crate::capture::NsStats;
 use crate::cli::OutputMode;
+use crate::export::lock;
 use crate::export::Exporter;
 use crate::links::{Change, LinkTable};
 use hopcap_proto::batch::BatchEncoder;

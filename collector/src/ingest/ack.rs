@@ -2,7 +2,7 @@
 //! `Message::Ack`). Every batch with a sequence number up to and including the acknowledged
 //! one is committed to the database, so the agent may forget it.
 
-use hopcap_proto::frame::{encode, FrameDecoder, HEADER_LEN};
+use hopcap_proto::frame::{encode, HEADER_LEN};
 use hopcap_proto::message::{Ack, Message};
 
 /// Bytes of one acknowledgement frame: the frame header and a postcard varint (≤ 10 bytes).
@@ -17,16 +17,10 @@ pub fn encode_ack(seq: u64) -> Vec<u8> {
 }
 
 /// `Ok(Some((consumed, seq)))` for a complete acknowledgement at the start of `buf`,
-/// `Ok(None)` if more bytes are needed, `Err` for anything else (the agent side's parser).
+/// `Ok(None)` if more bytes are needed, `Err` for anything else (the agent side's parser,
+/// `hopcap_proto::frame::parse_ack`, with the error as text).
 pub fn parse_ack(buf: &[u8]) -> Result<Option<(usize, u64)>, String> {
-    match FrameDecoder::new(64).decode(buf) {
-        Ok(None) => Ok(None),
-        Ok(Some((frame, used))) => match frame.message {
-            Message::Ack(a) => Ok(Some((used, a.seq))),
-            other => Err(format!("expected an ack, got {:?}", other.message_type())),
-        },
-        Err(e) => Err(format!("{e:?}")),
-    }
+    hopcap_proto::frame::parse_ack(buf).map_err(|e| format!("{e:?}"))
 }
 
 #[cfg(test)]
