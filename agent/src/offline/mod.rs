@@ -5,7 +5,7 @@
 //! The file is streamed: only the current record is in memory. The framing (how long is the
 //! next record, is it all there) is done here so that a file cut in the middle of a record
 //! yields every whole packet and then one [`OfflineError::CutShort`] that names the offset;
-//! the `pcap-parser` crate parses each record once it is whole.
+//! only a whole record is parsed.
 
 mod error;
 mod pcap;

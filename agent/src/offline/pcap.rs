@@ -3,10 +3,6 @@
 
 use super::{OfflineError, PacketRecord, Source, MAX_RECORD_LEN};
 use hopcap_proto::types::LinkType;
-use pcap_parser::{
-    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
-    LegacyPcapBlock,
-};
 
 const FILE_HEADER_LEN: usize = 24;
 /// libpcap's LT_RESERVED1: must be zero. The bits above it (FCS length) are allowed and masked.
@@ -20,6 +16,25 @@ enum Layout {
     Modified,
 }
 
+impl Layout {
+    /// The u32 at `at` in this layout's byte order (`bytes` holds a whole header).
+    fn u32_at(self, bytes: &[u8], at: usize) -> u32 {
+        let b = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+        match self {
+            Layout::BigEndian => u32::from_be_bytes(b),
+            Layout::LittleEndian | Layout::Modified => u32::from_le_bytes(b),
+        }
+    }
+
+    fn u16_at(self, bytes: &[u8], at: usize) -> u16 {
+        let b = [bytes[at], bytes[at + 1]];
+        match self {
+            Layout::BigEndian => u16::from_be_bytes(b),
+            Layout::LittleEndian | Layout::Modified => u16::from_le_bytes(b),
+        }
+    }
+}
+
 pub(super) struct PcapReader {
     layout: Layout,
     nanos: bool,
@@ -29,26 +44,8 @@ pub(super) struct PcapReader {
 impl PcapReader {
     /// Reads the file header; `magic` is its first four bytes, already read.
     pub(super) fn open(src: &mut Source, magic: [u8; 4]) -> Result<PcapReader, OfflineError> {
-        let mut header = [0u8; FILE_HEADER_LEN];
-        header[..4].copy_from_slice(&magic);
-        let got = 4 + src.fill(&mut header[4..])?;
-        let parsed = parse_pcap_header(&header[..got]);
-        let header = match parsed {
-            Ok((_, h)) => h,
-            Err(nom_err) if !nom_err.is_incomplete() => {
-                return Err(OfflineError::BadMagic {
-                    magic: u32::from_be_bytes(magic),
-                })
-            }
-            Err(_) => {
-                return Err(OfflineError::CutShort {
-                    offset: 0,
-                    needed: FILE_HEADER_LEN as u64,
-                    had: got as u64,
-                })
-            }
-        };
-        let (layout, nanos) = match header.magic_number {
+        // The magic as a little-endian reader sees it tells the byte order of the rest.
+        let (layout, nanos) = match u32::from_le_bytes(magic) {
             0xa1b2_c3d4 => (Layout::LittleEndian, false),
             0xa1b2_3c4d => (Layout::LittleEndian, true),
             0xd4c3_b2a1 => (Layout::BigEndian, false),
@@ -60,13 +57,22 @@ impl PcapReader {
                 })
             }
         };
-        if header.version_major != 2 {
-            return Err(OfflineError::UnsupportedVersion {
-                major: header.version_major,
-                minor: header.version_minor,
+        let mut header = [0u8; FILE_HEADER_LEN];
+        header[..4].copy_from_slice(&magic);
+        let got = 4 + src.fill(&mut header[4..])?;
+        if got < FILE_HEADER_LEN {
+            return Err(OfflineError::CutShort {
+                offset: 0,
+                needed: FILE_HEADER_LEN as u64,
+                had: got as u64,
             });
         }
-        let field = header.network.0 as u32;
+        let (major, minor) = (layout.u16_at(&header, 4), layout.u16_at(&header, 6));
+        if major != 2 {
+            return Err(OfflineError::UnsupportedVersion { major, minor });
+        }
+        // thiszone, sigfigs and snaplen (8..20) tell a reader nothing it needs.
+        let field = layout.u32_at(&header, 20);
         if field & LINKTYPE_RESERVED_BITS != 0 {
             return Err(OfflineError::ReservedLinkTypeBits { field });
         }
@@ -106,11 +112,7 @@ impl PcapReader {
                 had: got as u64,
             });
         }
-        let caplen_bytes = [header[8], header[9], header[10], header[11]];
-        let caplen = match self.layout {
-            Layout::BigEndian => u32::from_be_bytes(caplen_bytes),
-            _ => u32::from_le_bytes(caplen_bytes),
-        };
+        let caplen = self.layout.u32_at(&header, 8);
         let len = hdr_len as u64 + u64::from(caplen);
         if u64::from(caplen) > MAX_RECORD_LEN {
             return Err(OfflineError::BlockTooLong {
@@ -122,30 +124,9 @@ impl PcapReader {
         let mut record = Vec::with_capacity(len as usize);
         record.extend_from_slice(&header[..hdr_len]);
         src.finish_record(start, len, &mut record)?;
-        let parsed = match self.layout {
-            Layout::LittleEndian => parse_pcap_frame(&record),
-            Layout::BigEndian => parse_pcap_frame_be(&record),
-            Layout::Modified => parse_pcap_frame_modified(&record),
-        };
-        let (ts_sec, ts_frac, wire_len) = match parsed {
-            Ok((
-                _,
-                LegacyPcapBlock {
-                    ts_sec,
-                    ts_usec,
-                    origlen,
-                    ..
-                },
-            )) => (ts_sec, ts_usec, origlen),
-            // Cannot happen once the record is whole; reported rather than trusted.
-            Err(_) => {
-                return Err(OfflineError::CutShort {
-                    offset: start,
-                    needed: len,
-                    had: record.len() as u64,
-                })
-            }
-        };
+        let ts_sec = self.layout.u32_at(&header, 0);
+        let ts_frac = self.layout.u32_at(&header, 4);
+        let wire_len = self.layout.u32_at(&header, 12);
         // Fractions >= 1 s (damaged files) are added as they are, not wrapped into seconds.
         let frac_ns = if self.nanos {
             u64::from(ts_frac)

@@ -5,18 +5,22 @@
 use super::timestamp::{ticks_to_ns, units_per_sec};
 use super::{OfflineError, PacketRecord, Source, MAX_RECORD_LEN};
 use hopcap_proto::types::LinkType;
-use pcap_parser::traits::PcapNGPacketBlock;
-use pcap_parser::{
-    parse_enhancedpacketblock_be, parse_enhancedpacketblock_le, parse_interfacedescriptionblock_be,
-    parse_interfacedescriptionblock_le, parse_sectionheaderblock, parse_simplepacketblock_be,
-    parse_simplepacketblock_le, EPB_MAGIC, IDB_MAGIC, SHB_MAGIC, SPB_MAGIC,
-};
 
-/// The SHB block type reads the same in both byte orders, so it can be found before the
-/// byte order is known.
-pub(super) const SHB_TYPE_BYTES: [u8; 4] = SHB_MAGIC.to_le_bytes();
+/// Block types (pcapng spec, section 11.1). The SHB's reads the same in both byte orders, so
+/// it can be found before the byte order is known.
+const SHB_TYPE: u32 = 0x0A0D_0D0A;
+pub(super) const SHB_TYPE_BYTES: [u8; 4] = SHB_TYPE.to_le_bytes();
+const IDB_TYPE: u32 = 1;
 /// The obsolete Packet Block, still found in old files.
 const PB_TYPE: u32 = 2;
+const SPB_TYPE: u32 = 3;
+const EPB_TYPE: u32 = 6;
+/// Smallest whole block of each type: its fixed fields and the 12 bytes of type and lengths.
+const SHB_MIN_LEN: u32 = 28;
+const IDB_MIN_LEN: u32 = 20;
+const SPB_MIN_LEN: u32 = 16;
+const EPB_MIN_LEN: u32 = 32;
+const PB_MIN_LEN: u32 = 32;
 const OPT_ENDOFOPT: u16 = 0;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
@@ -37,11 +41,17 @@ pub(super) struct PcapNgReader {
     interfaces: Vec<Interface>,
 }
 
-/// A whole block as read from the file.
+/// A whole block as read from the file: type, lengths and trailer included.
 struct RawBlock {
     offset: u64,
     block_type: u32,
     bytes: Vec<u8>,
+}
+
+impl RawBlock {
+    fn len(&self) -> u32 {
+        self.bytes.len() as u32
+    }
 }
 
 impl PcapNgReader {
@@ -76,10 +86,10 @@ impl PcapNgReader {
                 Err(e) => return Some(Err(e)),
             };
             let packet = match block.block_type {
-                SHB_MAGIC => self.section_header(&block).map(|()| None),
-                IDB_MAGIC => self.interface(&block).map(|()| None),
-                EPB_MAGIC => self.enhanced_packet(block).map(Some),
-                SPB_MAGIC => self.simple_packet(block).map(Some),
+                SHB_TYPE => self.section_header(&block).map(|()| None),
+                IDB_TYPE => self.interface(&block).map(|()| None),
+                EPB_TYPE => self.enhanced_packet(block).map(Some),
+                SPB_TYPE => self.simple_packet(block).map(Some),
                 PB_TYPE => self.obsolete_packet(block).map(Some),
                 _ => Ok(None),
             };
@@ -142,15 +152,15 @@ impl PcapNgReader {
                 _ => {
                     return Err(OfflineError::BadBlock {
                         offset,
-                        block_type: SHB_MAGIC,
+                        block_type: SHB_TYPE,
                     })
                 }
             };
         }
         let block_type = self.u32_at(&head, 0);
         let len = self.u32_at(&head, 4);
-        let min_len = if block_type == SHB_MAGIC {
-            28
+        let min_len = if block_type == SHB_TYPE {
+            SHB_MIN_LEN
         } else {
             BLOCK_OVERHEAD
         };
@@ -187,15 +197,10 @@ impl PcapNgReader {
     }
 
     fn section_header(&mut self, block: &RawBlock) -> Result<(), OfflineError> {
-        let shb = match parse_sectionheaderblock(&block.bytes) {
-            Ok((_, shb)) => shb,
-            Err(_) => return Err(bad_block(block)),
-        };
-        if shb.major_version != 1 {
-            return Err(OfflineError::UnsupportedVersion {
-                major: shb.major_version,
-                minor: shb.minor_version,
-            });
+        // read_block checked the byte-order magic and the minimum length.
+        let (major, minor) = (self.u16_at(&block.bytes, 12), self.u16_at(&block.bytes, 14));
+        if major != 1 {
+            return Err(OfflineError::UnsupportedVersion { major, minor });
         }
         self.walk_options(block, 24, |_, _| {})?;
         self.interfaces.clear();
@@ -203,15 +208,11 @@ impl PcapNgReader {
     }
 
     fn interface(&mut self, block: &RawBlock) -> Result<(), OfflineError> {
-        let parsed = if self.big_endian {
-            parse_interfacedescriptionblock_be(&block.bytes)
-        } else {
-            parse_interfacedescriptionblock_le(&block.bytes)
-        };
-        let (link_type, snaplen) = match parsed {
-            Ok((_, idb)) => (LinkType(idb.linktype.0 as u16), idb.snaplen),
-            Err(_) => return Err(bad_block(block)),
-        };
+        if block.len() < IDB_MIN_LEN {
+            return Err(bad_block(block));
+        }
+        let link_type = LinkType(self.u16_at(&block.bytes, 8));
+        let snaplen = self.u32_at(&block.bytes, 12);
         let mut tsresol = 6;
         let mut offset_secs = 0;
         let big_endian = self.big_endian;
@@ -256,21 +257,21 @@ impl PcapNgReader {
     }
 
     fn enhanced_packet(&self, mut block: RawBlock) -> Result<PacketRecord, OfflineError> {
-        let parsed = if self.big_endian {
-            parse_enhancedpacketblock_be(&block.bytes)
-        } else {
-            parse_enhancedpacketblock_le(&block.bytes)
-        };
-        let (id, ticks, caplen, wire_len) = match parsed {
-            Ok((_, epb)) => (
-                epb.if_id,
-                (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low),
-                epb.packet_data().len(),
-                epb.orig_len(),
-            ),
-            Err(_) => return Err(bad_block(&block)),
-        };
-        let options_at = 28 + caplen.next_multiple_of(4);
+        let b = &block.bytes;
+        if block.len() < EPB_MIN_LEN {
+            return Err(bad_block(&block));
+        }
+        let id = self.u32_at(b, 8);
+        let ticks = (u64::from(self.u32_at(b, 12)) << 32) | u64::from(self.u32_at(b, 16));
+        let caplen = self.u32_at(b, 20);
+        let wire_len = self.u32_at(b, 24);
+        // The data, padded to 32 bits, must fit before the trailing length (in u64: a
+        // caplen near u32::MAX must not wrap on a 32-bit board).
+        let padded = u64::from(caplen).next_multiple_of(4);
+        if padded > u64::from(block.len() - EPB_MIN_LEN) {
+            return Err(bad_block(&block));
+        }
+        let (caplen, options_at) = (caplen as usize, 28 + padded as usize);
         self.walk_options(&block, options_at, |_, _| {})?;
         let iface = self.lookup(&block, id)?;
         let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_secs);
@@ -286,15 +287,11 @@ impl PcapNgReader {
 
     /// A Simple Packet Block: no interface field (always interface 0), no timestamp.
     fn simple_packet(&self, mut block: RawBlock) -> Result<PacketRecord, OfflineError> {
-        let parsed = if self.big_endian {
-            parse_simplepacketblock_be(&block.bytes)
-        } else {
-            parse_simplepacketblock_le(&block.bytes)
-        };
-        let (wire_len, room) = match parsed {
-            Ok((_, spb)) => (spb.origlen, spb.data.len()),
-            Err(_) => return Err(bad_block(&block)),
-        };
+        if block.len() < SPB_MIN_LEN {
+            return Err(bad_block(&block));
+        }
+        let wire_len = self.u32_at(&block.bytes, 8);
+        let room = block.bytes.len() - SPB_MIN_LEN as usize;
         let iface = self.lookup(&block, 0)?;
         // The captured length is implied: the wire length, cut to the snap length and block.
         let mut caplen = (wire_len as usize).min(room);
@@ -310,13 +307,13 @@ impl PcapNgReader {
         })
     }
 
-    /// The obsolete Packet Block (pcap-parser does not parse it): a 16-bit interface id and
-    /// drop count where the EPB has a 32-bit interface id.
+    /// The obsolete Packet Block: a 16-bit interface id and drop count where the EPB has a
+    /// 32-bit interface id.
     fn obsolete_packet(&self, mut block: RawBlock) -> Result<PacketRecord, OfflineError> {
         let b = &block.bytes;
         let len = b.len();
         let caplen = self.u32_at(b, 20) as usize;
-        if len < 32 || caplen > len - 32 {
+        if len < PB_MIN_LEN as usize || caplen > len - PB_MIN_LEN as usize {
             return Err(bad_block(&block));
         }
         let id_bytes = [b[8], b[9]];
@@ -340,8 +337,8 @@ impl PcapNgReader {
     }
 
     /// Walks the options area, from `start` to the trailing length, up to opt_endofopt.
-    /// pcap-parser silently drops an option that overruns its block; libpcap and Wireshark
-    /// reject the file, and so does this.
+    /// An option that overruns its block makes the file unreadable, as in libpcap and
+    /// Wireshark (some parsers silently drop it).
     fn walk_options(
         &self,
         block: &RawBlock,
@@ -371,6 +368,13 @@ impl PcapNgReader {
             at = value_at + usize::from(len).next_multiple_of(4);
         }
         Ok(())
+    }
+
+    fn u16_at(&self, bytes: &[u8], at: usize) -> u16 {
+        match bytes.get(at..at + 2) {
+            Some(b) => self.u16_of(b[0], b[1]),
+            None => 0,
+        }
     }
 
     fn u16_of(&self, a: u8, b: u8) -> u16 {

@@ -1,7 +1,7 @@
 //! pcapng timestamps: ticks of a per-interface resolution, plus a per-interface offset.
 
-/// if_tsresol to timestamp units per second: 10^n, or 2^n when the top bit is set. (Not
-/// pcap-parser's build_ts_resolution: it rejects every binary resolution.)
+/// if_tsresol to timestamp units per second: 10^n, or 2^n when the top bit is set (binary
+/// resolutions are rare but valid; some parsers reject them).
 pub(super) fn units_per_sec(tsresol: u8) -> Option<u64> {
     let n = u32::from(tsresol & 0x7f);
     if tsresol & 0x80 == 0 {
