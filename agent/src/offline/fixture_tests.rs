@@ -503,3 +503,45 @@ fn timestamp_resolutions() {
     assert_eq!(units_per_sec(0x80 | 64), None);
     assert_eq!(units_per_sec(20), None);
 }
+
+#[test]
+fn pcapng_blocks_too_short_for_their_fields() {
+    // An EPB whose captured length runs past its block.
+    let mut bytes = Ng::new()
+        .shb(false, 1, 0)
+        .idb(1, 0, &[])
+        .epb(0, 1, 14, FRAME_A)
+        .bytes;
+    let epb = 28 + 20;
+    bytes[epb + 20] = 200;
+    let (packets, error) = read_all(bytes);
+    assert!(packets.is_empty());
+    assert!(matches!(
+        error,
+        Some(OfflineError::BadBlock {
+            offset: 48,
+            block_type: 6
+        })
+    ));
+    // A caplen near u32::MAX must not wrap when padded.
+    let mut bytes = Ng::new()
+        .shb(false, 1, 0)
+        .idb(1, 0, &[])
+        .epb(0, 1, 14, FRAME_A)
+        .bytes;
+    bytes[epb + 20..epb + 24].copy_from_slice(&u32::MAX.to_le_bytes());
+    let (_, error) = read_all(bytes);
+    assert!(matches!(
+        error,
+        Some(OfflineError::BadBlock { offset: 48, .. })
+    ));
+    // Interface and packet blocks shorter than their fixed fields.
+    for (block_type, body) in [(1u32, &[0u8; 4][..]), (6, &[0; 16]), (3, &[])] {
+        let bytes = Ng::new().shb(false, 1, 0).block(block_type, body).bytes;
+        let (_, error) = read_all(bytes);
+        assert!(
+            matches!(error, Some(OfflineError::BadBlock { offset: 28, block_type: t }) if t == block_type),
+            "type {block_type}: {error:?}"
+        );
+    }
+}
