@@ -1,10 +1,16 @@
 //! The agent's command line. Parsing only fills [`Cli`]; `main` decides what to run, so new
 //! flags (live capture, collector address, ...) are one field and one match arm each.
+//! [`Cli::run_config`] turns the live flags into the plain [`RunConfig`] that `run` takes.
 
+use crate::capture::CaptureConfig;
+use crate::links::{NetnsSpec, Options as LinkOptions};
 pub use crate::offline::OutputMode;
+use crate::run::{CollectorConfig, Output, RunConfig};
+use crate::sys::ring::RingGeometry;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const USAGE: &str = "\
 Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [OPTIONS]
@@ -179,6 +185,45 @@ impl Cli {
         Ok(cli)
     }
 
+    /// What live capture is to do. Without `--collector`, output goes to stdout (`--print`
+    /// unless `--json`).
+    pub fn run_config(&self) -> RunConfig {
+        let live = &self.live;
+        let mut links = LinkOptions {
+            netns: NetnsSpec::parse(&live.netns),
+            ..LinkOptions::default()
+        };
+        live.include.iter().for_each(|g| links.include(g));
+        live.exclude.iter().for_each(|g| links.exclude(g));
+        let output = match &live.collector {
+            Some(addr) => Output::Collector(CollectorConfig {
+                addr: addr.clone(),
+                queue_bytes: live.queue_kb as usize * 1024,
+            }),
+            None => Output::Stdout(self.output.unwrap_or_default()),
+        };
+        RunConfig {
+            board: live.id.clone(),
+            links,
+            capture: CaptureConfig {
+                ring: RingGeometry {
+                    block_count: (live.ring_kb / 64).max(2),
+                    ..RingGeometry::default()
+                },
+                snaplen: live.snaplen,
+                force_recv: live.force_recv,
+                ..CaptureConfig::default()
+            },
+            filter: live.filter.clone(),
+            sample: live.sample,
+            // --debug-clock-offset-us is bounded to ±2^40 µs, so this cannot overflow.
+            clock_offset_ns: live.clock_offset_us * 1000,
+            count: live.count,
+            duration: live.duration_secs.map(Duration::from_secs),
+            output,
+        }
+    }
+
     fn set_output(&mut self, mode: OutputMode) -> Result<(), CliError> {
         match self.output {
             Some(old) if old != mode => Err(CliError::Conflict("--print", "--json")),
@@ -290,5 +335,47 @@ mod tests {
         );
         assert_eq!(cli.live.clock_offset_us, -37000);
         assert!(parse(&[]).unwrap().read.is_none());
+    }
+
+    #[test]
+    fn live_flags_make_a_run_config() {
+        let cfg = parse(&[
+            "--collector",
+            "10.0.0.1:7878",
+            "--queue-kb",
+            "64",
+            "--ring-kb",
+            "1024",
+            "--snaplen",
+            "96",
+            "--recv",
+            "-i",
+            "eth*,wlan0",
+            "--netns",
+            "all",
+            "--duration",
+            "3",
+            "--debug-clock-offset-us",
+            "-37000",
+        ])
+        .unwrap()
+        .run_config();
+        assert_eq!(
+            cfg.output,
+            Output::Collector(CollectorConfig {
+                addr: "10.0.0.1:7878".into(),
+                queue_bytes: 64 * 1024
+            })
+        );
+        assert_eq!(cfg.capture.ring.block_count, 16);
+        assert_eq!((cfg.capture.snaplen, cfg.capture.force_recv), (96, true));
+        assert_eq!(cfg.links.include, ["eth*", "wlan0"]);
+        assert_eq!(cfg.links.netns, NetnsSpec::All);
+        assert_eq!(cfg.duration, Some(Duration::from_secs(3)));
+        assert_eq!(cfg.clock_offset_ns, -37_000_000);
+        let cfg = parse(&["--json"]).unwrap().run_config();
+        assert_eq!(cfg.output, Output::Stdout(OutputMode::Json));
+        assert_eq!((cfg.board, cfg.sample, cfg.count), (None, 1, None));
+        assert_eq!(cfg.capture.ring.block_count, 4);
     }
 }

@@ -1,7 +1,7 @@
 //! hopcap-agent: live capture on every relevant link of a board (`--print`, `--json`, or
 //! `--collector HOST:PORT`), or offline decoding of a capture file (`--read FILE`).
 
-use hopcap_agent::cli::{Cli, CliError, LiveOptions, OutputMode, USAGE};
+use hopcap_agent::cli::{Cli, CliError, OutputMode, USAGE};
 use hopcap_agent::offline::{self, OfflineError};
 use hopcap_agent::{logger, run};
 use std::io::{self, Write};
@@ -28,15 +28,15 @@ fn main() -> ExitCode {
     }
     match &cli.read {
         Some(path) => read_file(path, cli.output.unwrap_or_default()),
-        None => live(&cli.live, cli.output),
+        None => live(&cli),
     }
 }
 
-fn live(opts: &LiveOptions, output: Option<OutputMode>) -> ExitCode {
+fn live(cli: &Cli) -> ExitCode {
     let level = std::env::var("HOPCAP_LOG")
         .ok()
         .and_then(|s| logger::parse_level(&s))
-        .unwrap_or(match opts.verbosity {
+        .unwrap_or(match cli.live.verbosity {
             i8::MIN..=-2 => log::LevelFilter::Error,
             -1 => log::LevelFilter::Warn,
             0 => log::LevelFilter::Info,
@@ -49,7 +49,7 @@ fn live(opts: &LiveOptions, output: Option<OutputMode>) -> ExitCode {
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
         log::warn!("cannot catch Ctrl-C/SIGTERM ({e}): stopping will not flush");
     }
-    match run::run(opts, output, stop) {
+    match run::run(&cli.run_config(), &stop) {
         Ok(summary) => {
             for line in &summary.lines {
                 eprintln!("hopcap-agent: {line}");

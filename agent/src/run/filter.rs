@@ -1,7 +1,7 @@
 //! The kernel filter of one namespace's socket: only selected links, never the agent's own
 //! collector traffic, the user's expression, and the snap length as the accept value.
 
-use hopcap_proto::filter::bpf::{compile, CompileOptions, Endpoint};
+use hopcap_proto::filter::bpf::{compile, CompileError, CompileOptions, Endpoint};
 use hopcap_proto::filter::Filter;
 use hopcap_proto::types::Addr;
 use std::net::{IpAddr, SocketAddr};
@@ -14,26 +14,27 @@ pub const DROP_ALL: [libc::sock_filter; 1] = [libc::sock_filter {
     k: 0,
 }];
 
-pub struct KernelFilter<'a> {
-    pub user: Option<&'a Filter>,
-    pub exclude: &'a [Endpoint],
+#[derive(Debug)]
+pub struct KernelFilter {
+    pub user: Option<Filter>,
+    /// Endpoints never captured (the collector connection).
+    pub exclude: Vec<Endpoint>,
     pub snaplen: u32,
 }
 
-impl KernelFilter<'_> {
+impl KernelFilter {
     /// The program for a namespace whose selected links are `ifindexes`.
-    pub fn program(&self, ifindexes: &[u32]) -> Result<Vec<libc::sock_filter>, String> {
+    pub fn program(&self, ifindexes: &[u32]) -> Result<Vec<libc::sock_filter>, CompileError> {
         if ifindexes.is_empty() {
             // An empty allow-list means "any link" to the compiler; here it means none.
             return Ok(DROP_ALL.to_vec());
         }
         let program = compile(&CompileOptions {
-            filter: self.user,
-            exclude: self.exclude,
+            filter: self.user.as_ref(),
+            exclude: &self.exclude,
             ifindexes,
             snaplen: self.snaplen,
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         Ok(program
             .iter()
             .map(|i| libc::sock_filter {

@@ -1,0 +1,131 @@
+//! The exporter's seam to the network: a [`Connector`] opens a [`Stream`], one duplex byte
+//! stream that both writes batches and reads acks. TCP is today's only transport; TLS or
+//! Noise goes here next, so nothing above this needs a socket: no `try_clone` (a TLS session
+//! cannot be split in two), no raw fd, one object read and written by one thread.
+
+use nix::sys::socket::{recv, MsgFlags};
+use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// A connected stream to the collector. Writes block (bounded by the transport's write
+/// timeout); reads never do, so one thread can interleave sending and ack reading.
+pub trait Stream: Write + Send {
+    /// Reads what has already arrived, without waiting: `Some(n)` with `n > 0` bytes,
+    /// `Some(0)` when the peer closed the stream, `None` when nothing is there yet.
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// Ends the stream in both directions (a TLS transport sends its close first).
+    fn shutdown(&mut self) -> io::Result<()>;
+}
+
+/// Opens streams to one collector: at start, and again after every loss.
+pub trait Connector: Send {
+    fn connect(&mut self) -> io::Result<Box<dyn Stream>>;
+
+    /// Where it connects, for log lines.
+    fn peer(&self) -> &str;
+}
+
+/// Socket settings of [`TcpConnector`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpOptions {
+    pub connect_timeout: Duration,
+    /// A write that makes no progress for this long counts as a dead connection.
+    pub write_timeout: Duration,
+    /// Data unacknowledged by the peer's TCP for this long ends the connection
+    /// (TCP_USER_TIMEOUT): a collector that vanished without a reset is noticed in bounded
+    /// time, not after minutes of retransmissions.
+    pub user_timeout: Duration,
+    /// Keepalive probes after this much silence (the agent sends stats every 5 s, so this
+    /// only matters if that ever changes).
+    pub keepalive_idle: Duration,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            connect_timeout: Duration::from_secs(3),
+            write_timeout: Duration::from_secs(10),
+            user_timeout: Duration::from_secs(30),
+            keepalive_idle: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Plain TCP to one address.
+#[derive(Debug)]
+pub struct TcpConnector {
+    addr: SocketAddr,
+    label: String,
+    opts: TcpOptions,
+}
+
+impl TcpConnector {
+    pub fn new(addr: SocketAddr, opts: TcpOptions) -> TcpConnector {
+        TcpConnector {
+            addr,
+            label: addr.to_string(),
+            opts,
+        }
+    }
+}
+
+impl Connector for TcpConnector {
+    fn connect(&mut self) -> io::Result<Box<dyn Stream>> {
+        let o = &self.opts;
+        let socket = Socket::new(
+            Domain::for_address(self.addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        socket.set_tcp_nodelay(true)?;
+        socket.set_write_timeout(Some(o.write_timeout))?;
+        socket.set_tcp_user_timeout(Some(o.user_timeout))?;
+        socket.set_keepalive(true)?;
+        socket.set_tcp_keepalive(
+            &TcpKeepalive::new()
+                .with_time(o.keepalive_idle)
+                .with_interval(Duration::from_secs(5))
+                .with_retries(3),
+        )?;
+        socket.connect_timeout(&SockAddr::from(self.addr), o.connect_timeout)?;
+        Ok(Box::new(TcpTransport(TcpStream::from(socket))))
+    }
+
+    fn peer(&self) -> &str {
+        &self.label
+    }
+}
+
+#[derive(Debug)]
+struct TcpTransport(TcpStream);
+
+impl Write for TcpTransport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Stream for TcpTransport {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            match recv(self.0.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => return Ok(Some(n)),
+                Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.0.shutdown(Shutdown::Both)
+    }
+}

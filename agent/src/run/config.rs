@@ -1,0 +1,61 @@
+//! What a live capture is asked to do, as plain values: `cli` builds it from the command
+//! line, tests build it by hand. Nothing here does I/O; [`super::LiveCapture::start`] does.
+
+use crate::capture::CaptureConfig;
+use crate::links::Options as LinkOptions;
+use crate::offline::OutputMode;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunConfig {
+    /// This board's name at the collector and in JSON lines; `None`: the hostname.
+    pub board: Option<String>,
+    /// Which namespaces and links to capture.
+    pub links: LinkOptions,
+    /// Ring geometry, snap length, recv fallback.
+    pub capture: CaptureConfig,
+    /// A tcpdump-style expression, compiled into every socket's kernel filter.
+    pub filter: Option<String>,
+    /// Keep 1 packet in `sample`, chosen by fingerprint (1 keeps all).
+    pub sample: u32,
+    /// Added to every timestamp (tests of clock-offset recovery).
+    pub clock_offset_ns: i64,
+    /// Stop after this many observations ...
+    pub count: Option<u64>,
+    /// ... or after this long.
+    pub duration: Option<Duration>,
+    pub output: Output,
+}
+
+/// Where observations go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Lines on stdout, all namespaces merged in time order.
+    Stdout(OutputMode),
+    /// Batches to a collector.
+    Collector(CollectorConfig),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectorConfig {
+    /// `HOST:PORT`, resolved when the capture starts.
+    pub addr: String,
+    /// Byte budget of encoded batches held while the collector is away.
+    pub queue_bytes: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            board: None,
+            links: LinkOptions::default(),
+            capture: CaptureConfig::default(),
+            filter: None,
+            sample: 1,
+            clock_offset_ns: 0,
+            count: None,
+            duration: None,
+            output: Output::Stdout(OutputMode::default()),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Why live capture could not start, or stopped early.
+
+use hopcap_proto::filter::bpf::CompileError;
+use hopcap_proto::filter::ParseError;
+use std::fmt;
+use std::io;
+
+#[derive(Debug)]
+pub enum RunError {
+    /// `--filter` does not parse.
+    Filter { expr: String, error: ParseError },
+    /// A namespace's kernel program (allow-list of `links` ifindexes, exclusions, the user's
+    /// filter) could not be built.
+    KernelFilter { links: usize, error: CompileError },
+    /// `--collector` does not resolve ...
+    Resolve { addr: String, source: io::Error },
+    /// ... or resolves to nothing.
+    NoAddress { addr: String },
+    /// The exporter's thread could not be started.
+    Exporter(io::Error),
+    /// The link table could not be read (rtnetlink).
+    Links(io::Error),
+    /// No capture socket in a namespace ("" is the agent's own).
+    Capture { netns: String, source: io::Error },
+    /// stdout could not be written.
+    Output(io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
+            RunError::KernelFilter { links, error } => {
+                write!(f, "kernel filter for {links} links: {error}")
+            }
+            RunError::Resolve { addr, source } => {
+                write!(f, "--collector {addr}: {source} (expected HOST:PORT)")
+            }
+            RunError::NoAddress { addr } => write!(f, "--collector {addr}: resolves to no address"),
+            RunError::Exporter(e) => write!(f, "cannot start the exporter thread: {e}"),
+            RunError::Links(e) => write!(f, "cannot list links (rtnetlink): {e}"),
+            RunError::Capture { netns, source } => {
+                let ns = if netns.is_empty() {
+                    "the agent's namespace"
+                } else {
+                    netns
+                };
+                write!(
+                    f,
+                    "cannot capture in {ns}: {source} (needs root or CAP_NET_RAW)"
+                )
+            }
+            RunError::Output(e) => write!(f, "cannot write output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Resolve { source, .. } | RunError::Capture { source, .. } => Some(source),
+            RunError::Exporter(e) | RunError::Links(e) | RunError::Output(e) => Some(e),
+            // proto's errors have Display but no core::error::Error yet: shown, not chained.
+            RunError::Filter { .. }
+            | RunError::KernelFilter { .. }
+            | RunError::NoAddress { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! What the agent prints when it stops: frames seen and kept, each namespace socket's
+//! counters, packets per link, then what the sink adds (the collector's delivery totals).
+
+use super::LinkLabel;
+use crate::capture::NsStats;
+use crate::links::LinkTable;
+use crate::pipeline::FramePipeline;
+use hopcap_proto::record::LinkKey;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub observations: u64,
+    pub lines: Vec<String>,
+}
+
+impl RunSummary {
+    pub(super) fn new(
+        pipeline: &FramePipeline,
+        elapsed: Duration,
+        stats: &[NsStats],
+        per_link: &HashMap<LinkKey, u64>,
+        links: &LinkTable,
+    ) -> RunSummary {
+        let mut lines = vec![format!(
+            "{} frames seen, {} observations kept in {:.1}s",
+            pipeline.seen,
+            pipeline.kept,
+            elapsed.as_secs_f64()
+        )];
+        for st in stats {
+            let label = if st.label.is_empty() {
+                "own namespace"
+            } else {
+                &st.label
+            };
+            let s = &st.stats;
+            lines.push(format!(
+                "{label}: {:?} mode, {} frames, kernel drops {}{}, ring full {} times, losing {}",
+                st.mode,
+                s.frames,
+                s.kernel_drops,
+                if s.kernel_stats {
+                    ""
+                } else {
+                    " (not reported here)"
+                },
+                s.freeze_q,
+                s.losing_frames
+            ));
+        }
+        let mut keys: Vec<_> = per_link.iter().collect();
+        keys.sort();
+        for (key, n) in keys {
+            lines.push(format!("  {}: {n} packets", link_label(links, *key)));
+        }
+        RunSummary {
+            observations: per_link.values().sum(),
+            lines,
+        }
+    }
+}
+
+pub(super) fn link_label(links: &LinkTable, key: LinkKey) -> String {
+    links.link(key).map_or_else(
+        || format!("key {key}"),
+        |l| {
+            LinkLabel {
+                netns: &l.netns,
+                name: &l.name,
+            }
+            .to_string()
+        },
+    )
+}
