@@ -220,7 +220,7 @@ impl Cli {
             clock_offset_ns: live.clock_offset_us * 1000,
             count: live.count,
             duration: live.duration_secs.map(Duration::from_secs),
-            output,
+            outputs: vec![output],
         }
     }
 
@@ -361,11 +361,11 @@ mod tests {
         .unwrap()
         .run_config();
         assert_eq!(
-            cfg.output,
-            Output::Collector(CollectorConfig {
+            cfg.outputs,
+            [Output::Collector(CollectorConfig {
                 addr: "10.0.0.1:7878".into(),
                 queue_bytes: 64 * 1024
-            })
+            })]
         );
         assert_eq!(cfg.capture.ring.block_count, 16);
         assert_eq!((cfg.capture.snaplen, cfg.capture.force_recv), (96, true));
@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(cfg.duration, Some(Duration::from_secs(3)));
         assert_eq!(cfg.clock_offset_ns, -37_000_000);
         let cfg = parse(&["--json"]).unwrap().run_config();
-        assert_eq!(cfg.output, Output::Stdout(OutputMode::Json));
+        assert_eq!(cfg.outputs, [Output::Stdout(OutputMode::Json)]);
         assert_eq!((cfg.board, cfg.sample, cfg.count), (None, 1, None));
         assert_eq!(cfg.capture.ring.block_count, 4);
     }

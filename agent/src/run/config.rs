@@ -24,7 +24,9 @@ pub struct RunConfig {
     pub count: Option<u64>,
     /// ... or after this long.
     pub duration: Option<Duration>,
-    pub output: Output,
+    /// Where observations go: `cli` gives one; each gets its own sink. (Callers may add
+    /// sinks of their own with [`super::LiveCapture::add_sink`].)
+    pub outputs: Vec<Output>,
 }
 
 /// Where observations go.
@@ -55,7 +57,7 @@ impl Default for RunConfig {
             clock_offset_ns: 0,
             count: None,
             duration: None,
-            output: Output::Stdout(OutputMode::default()),
+            outputs: vec![Output::Stdout(OutputMode::default())],
         }
     }
 }

@@ -44,7 +44,7 @@ pub struct LiveCapture {
     capture: Capture,
     slots: NamespaceSlots,
     kernel_filter: KernelFilter,
-    sink: Box<dyn Sink>,
+    sinks: Vec<Box<dyn Sink>>,
     pipeline: FramePipeline,
     per_link: HashMap<LinkKey, u64>,
     observations: u64,
@@ -80,7 +80,7 @@ struct Timers {
 
 impl LiveCapture {
     /// Parses the filter, resolves the collector, lists the links, opens a socket per
-    /// namespace with its kernel filter, and connects the sink.
+    /// namespace with its kernel filter, and makes a sink per output.
     pub fn start(cfg: &RunConfig) -> Result<LiveCapture, RunError> {
         let user = match &cfg.filter {
             Some(expr) => Some(Filter::parse(expr).map_err(|error| RunError::Filter {
@@ -89,10 +89,14 @@ impl LiveCapture {
             })?),
             None => None,
         };
-        let dest = match &cfg.output {
-            Output::Stdout(mode) => Destination::Stdout(*mode),
-            Output::Collector(c) => Destination::Collector(c, resolve(&c.addr)?),
-        };
+        let dests = cfg
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Output::Stdout(mode) => Ok(Destination::Stdout(*mode)),
+                Output::Collector(c) => Ok(Destination::Collector(c, resolve(&c.addr)?)),
+            })
+            .collect::<Result<Vec<_>, RunError>>()?;
         let links = LinkTable::discover(cfg.links.clone()).map_err(RunError::Links)?;
         let mut capture = Capture::new(cfg.capture.clone());
         // A new socket drops everything until its namespace's own program is attached: frames
@@ -105,10 +109,13 @@ impl LiveCapture {
             })?;
         let kernel_filter = KernelFilter {
             user,
-            exclude: match &dest {
-                Destination::Collector(_, addr) => vec![filter::endpoint(addr)],
-                Destination::Stdout(_) => Vec::new(),
-            },
+            exclude: dests
+                .iter()
+                .filter_map(|d| match d {
+                    Destination::Collector(_, addr) => Some(filter::endpoint(addr)),
+                    Destination::Stdout(_) => None,
+                })
+                .collect(),
             snaplen: cfg.capture.snaplen,
         };
         let mut slots = NamespaceSlots::default();
@@ -117,20 +124,23 @@ impl LiveCapture {
             log::warn!("no link matches yet: waiting for links to appear");
         }
         let board = cfg.board.clone().unwrap_or_else(hostname);
-        let sink: Box<dyn Sink> = match dest {
-            Destination::Collector(c, addr) => {
-                let greeting = Greeting::new(&board, &links, cfg, capture_mode(&capture));
-                Box::new(export_sink(&board, c, addr, greeting)?)
-            }
-            Destination::Stdout(mode) => Box::new(PrintSink::new(mode, &board)),
-        };
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(dests.len());
+        for dest in dests {
+            sinks.push(match dest {
+                Destination::Collector(c, addr) => {
+                    let greeting = Greeting::new(&board, &links, cfg, capture_mode(&capture));
+                    Box::new(export_sink(&board, c, addr, greeting)?)
+                }
+                Destination::Stdout(mode) => Box::new(PrintSink::new(mode, &board)),
+            });
+        }
         let started = Instant::now();
         Ok(LiveCapture {
             links,
             capture,
             slots,
             kernel_filter,
-            sink,
+            sinks,
             pipeline: FramePipeline::new(cfg.sample, cfg.clock_offset_ns),
             per_link: HashMap::new(),
             observations: 0,
@@ -146,6 +156,12 @@ impl LiveCapture {
         })
     }
 
+    /// Also hands every kept packet (and the topology, stats and end) to `sink`, after the
+    /// sinks of the configured outputs.
+    pub fn add_sink(&mut self, sink: Box<dyn Sink>) {
+        self.sinks.push(sink);
+    }
+
     /// Steps until `stop` is set or the run is [`Flow::Done`].
     pub fn run_until(&mut self, stop: &AtomicBool) -> Result<(), RunError> {
         while !stop.load(Ordering::Relaxed) && self.step()? == Flow::Continue {}
@@ -153,7 +169,7 @@ impl LiveCapture {
     }
 
     /// One turn: frames from every socket (waiting up to [`POLL_WAIT`]), each kept one to the
-    /// sink; then, when due, output, link changes, stats and the flush.
+    /// sinks; then, when due, output, link changes, stats and the flush.
     pub fn step(&mut self) -> Result<Flow, RunError> {
         if self.observations >= self.limit || self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(Flow::Done);
@@ -162,7 +178,7 @@ impl LiveCapture {
             links,
             capture,
             slots,
-            sink,
+            sinks,
             pipeline,
             per_link,
             observations,
@@ -183,10 +199,13 @@ impl LiveCapture {
             if let Some(obs) = pipeline.observe(key, order, &frame) {
                 *per_link.entry(key).or_default() += 1;
                 *observations += 1;
-                sink.push(&Captured {
+                let packet = Captured {
                     obs: &obs,
                     frame: &frame,
-                });
+                };
+                for sink in sinks.iter_mut() {
+                    sink.push(&packet);
+                }
             }
         });
         if let Err(e) = polled {
@@ -201,10 +220,12 @@ impl LiveCapture {
     }
 
     fn housekeeping(&mut self, now: Instant) -> Result<Flow, RunError> {
-        match self.sink.tick(&self.links) {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Flow::Done),
-            Err(e) => return Err(RunError::Output(e)),
-            Ok(()) => {}
+        for sink in &mut self.sinks {
+            match sink.tick(&self.links) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Flow::Done),
+                Err(e) => return Err(RunError::Output(e)),
+                Ok(()) => {}
+            }
         }
         let mut changes = Vec::new();
         let namespaces: Vec<usize> = self.links.namespaces().map(|(i, _)| i).collect();
@@ -222,7 +243,7 @@ impl LiveCapture {
             log_changes(&changes, &self.links);
             self.slots
                 .sync(&self.links, &mut self.capture, &self.kernel_filter)?;
-            self.sink.topology(&changes);
+            self.sinks.iter_mut().for_each(|s| s.topology(&changes));
         }
         if now - self.last.stats >= STATS_EVERY {
             let namespaces = self.capture.stats();
@@ -230,17 +251,20 @@ impl LiveCapture {
                 namespaces: &namespaces,
                 per_link: &self.per_link,
             };
-            self.sink.stats(counts, now - self.last.stats);
+            let interval = now - self.last.stats;
+            self.sinks
+                .iter_mut()
+                .for_each(|s| s.stats(counts, interval));
             self.last.stats = now;
         }
         if now - self.last.flush >= FLUSH_EVERY {
-            self.sink.flush();
+            self.sinks.iter_mut().for_each(|s| s.flush());
             self.last.flush = now;
         }
         Ok(Flow::Continue)
     }
 
-    /// Hands the sink everything still held (the collector gets up to 3 s to acknowledge),
+    /// Hands the sinks everything still held (the collector gets up to 3 s to acknowledge),
     /// and sums the run up.
     pub fn finish(mut self) -> Result<RunSummary, RunError> {
         let stats = self.capture.stats();
@@ -255,12 +279,19 @@ impl LiveCapture {
             namespaces: &stats,
             per_link: &self.per_link,
         };
-        match self.sink.finish(&self.links, counts) {
-            Ok(lines) => summary.lines.extend(lines),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => return Err(RunError::Output(e)),
+        // Every sink finishes (the collector still gets its Bye) before an error is returned.
+        let mut failed = None;
+        for sink in &mut self.sinks {
+            match sink.finish(&self.links, counts) {
+                Ok(lines) => summary.lines.extend(lines),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
-        Ok(summary)
+        match failed {
+            Some(e) => Err(RunError::Output(e)),
+            None => Ok(summary),
+        }
     }
 }
 
