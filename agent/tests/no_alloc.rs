@@ -1,6 +1,7 @@
 //! The per-packet path allocates nothing: a counting global allocator watches
-//! `FramePipeline::observe` and `BatchEncoder::push` (with the batch turnover `finish`)
-//! over thousands of frames of every kind a board carries, after a warm-up pass.
+//! `FramePipeline::observe`, `BatchEncoder::push` (with the batch turnover `finish`) and the
+//! collector sink's `push` over thousands of frames of every kind a board carries, after a
+//! warm-up pass.
 //!
 //! Only allocations made by the measuring thread count, so tests running in parallel
 //! threads do not disturb the figure.
@@ -8,7 +9,9 @@
 #[path = "common/frames.rs"]
 mod frames;
 
+use hopcap_agent::export::{Connector, ExportConfig, Exporter, Stream};
 use hopcap_agent::pipeline::FramePipeline;
+use hopcap_agent::run::sink::{Captured, ExportSink, Sink};
 use hopcap_agent::sys::FrameRef;
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::record::Observation;
@@ -176,6 +179,67 @@ fn batch_push_and_finish_allocate_nothing_after_warm_up() {
     encoder.reset();
     let n = allocations_in(|| push_all(&mut encoder, &mut batches, &mut bytes));
     assert_eq!(n, 0, "allocations after reset");
+}
+
+/// A collector that is never there: batches stay queued (and are dropped over budget).
+struct Unreachable;
+
+impl Connector for Unreachable {
+    fn connect(&mut self) -> std::io::Result<Box<dyn Stream>> {
+        Err(std::io::ErrorKind::ConnectionRefused.into())
+    }
+    fn peer(&self) -> &str {
+        "nowhere"
+    }
+}
+
+#[test]
+fn the_collector_sink_allocates_per_batch_not_per_packet() {
+    let frames = frames::mix(FRAMES);
+    let obs = observations(&frames);
+    let cfg = ExportConfig {
+        queue_bytes: 64 * 1024,
+        backoff_min: std::time::Duration::from_secs(60),
+        ..ExportConfig::default()
+    };
+    let exporter = Exporter::spawn(
+        cfg,
+        Box::new(Unreachable),
+        Box::new(Vec::new),
+        hopcap_proto::frame::parse_ack,
+    )
+    .unwrap();
+    let topology = std::sync::Arc::default();
+    let mut sink = ExportSink::new("pi-board-01", exporter, topology);
+    let push_all = |sink: &mut ExportSink| {
+        for (i, (o, f)) in obs.iter().zip(&frames).enumerate() {
+            sink.push(&Captured {
+                obs: o,
+                frame: &frame_ref(f, i),
+            });
+        }
+    };
+    push_all(&mut sink);
+    let n = allocations_in(|| push_all(&mut sink));
+    // The batches the sink fills (16 KiB each, as it makes them), counted outside.
+    let mut encoder = Box::new(BatchEncoder::new("pi-board-01", 16 * 1024));
+    let mut batches = 0u64;
+    for o in &obs {
+        if encoder.push(o).is_err() {
+            encoder.finish();
+            encoder.reset();
+            batches += 1;
+            encoder.push(o).expect("an empty batch takes one record");
+        }
+    }
+    // One per shipped batch (its queued frame bytes), and a spare for the queue growing.
+    assert!(batches > 1, "{batches} batches");
+    assert!(n > 0, "batches were shipped");
+    assert!(
+        n <= batches + 2,
+        "{n} allocations in {} pushes, {batches} batches",
+        obs.len()
+    );
 }
 
 #[test]
