@@ -272,7 +272,7 @@ fn drain_ring(
         let frames = match block.frames() {
             Ok(frames) => frames,
             Err(e) => {
-                log::warn!("skipping malformed ring block: {e:?}");
+                log::warn!("skipping malformed ring block: {e}");
                 tally.malformed += 1;
                 continue;
             }
@@ -284,7 +284,7 @@ fn drain_ring(
                     tally.taken += 1;
                 }
                 Err(e) => {
-                    log::warn!("skipping rest of ring block: {e:?}");
+                    log::warn!("skipping rest of ring block: {e}");
                     tally.malformed += 1;
                 }
             }

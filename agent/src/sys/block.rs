@@ -65,6 +65,42 @@ pub enum BlockError {
     },
 }
 
+impl core::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BlockError::Truncated { needed, had } => {
+                write!(f, "block of {had} bytes, its descriptor needs {needed}")
+            }
+            BlockError::BlockLen {
+                blk_len,
+                block_size,
+            } => write!(f, "blk_len {blk_len} outside the {block_size}-byte block"),
+            BlockError::FrameOffset { offset, limit } => {
+                write!(f, "frame header at offset {offset} does not fit below {limit}")
+            }
+            BlockError::FrameData {
+                offset,
+                start,
+                end,
+                limit,
+            } => write!(
+                f,
+                "frame at offset {offset}: bytes {start}..{end} not inside its area below {limit}"
+            ),
+            BlockError::NextOffset {
+                offset,
+                next,
+                frames_left,
+            } => write!(
+                f,
+                "frame at offset {offset}: tp_next_offset {next} does not move on, {frames_left} frames left"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BlockError {}
+
 /// The descriptor fields of a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHeader {
