@@ -8,8 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How long the thread waits for a new batch before it looks for acks (and for the
-/// collector hanging up) again. A push wakes it at once.
-const IDLE_WAIT: Duration = Duration::from_millis(20);
+/// collector hanging up) again, while batches await their ack ... A push wakes it at once.
+const ACK_WAIT: Duration = Duration::from_millis(20);
+/// ... and when none does (only a hang-up can arrive): a quiet board stays quiet.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 pub(super) fn run(
     shared: &Shared,
@@ -96,17 +98,18 @@ impl Connection<'_> {
         }
     }
 
-    /// The next unsent batch, waiting up to [`IDLE_WAIT`] for one.
+    /// The next unsent batch, waiting up to [`ACK_WAIT`] or [`IDLE_WAIT`] for one.
     fn next(&self) -> Next {
         let mut q = lock(&self.shared.queue);
         if q.sent >= q.items.len() {
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Next::Stop;
             }
+            let wait = if q.sent > 0 { ACK_WAIT } else { IDLE_WAIT };
             q = self
                 .shared
                 .ready
-                .wait_timeout(q, IDLE_WAIT)
+                .wait_timeout(q, wait)
                 .map_or_else(|e| e.into_inner().0, |(g, _)| g);
             if q.sent >= q.items.len() {
                 return Next::Idle;
