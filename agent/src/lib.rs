@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod clock;
 pub mod export;
 pub mod links;
 pub mod logger;

@@ -4,9 +4,8 @@
 
 use crate::sys::FrameRef;
 use hopcap_proto::decode::{decode, DecodeOptions};
-use hopcap_proto::fingerprint::{fingerprint, FP_PAYLOAD_BYTES};
+use hopcap_proto::fingerprint::fingerprint_frame;
 use hopcap_proto::record::{LinkKey, Observation};
-use hopcap_proto::summary::Summary;
 use hopcap_proto::types::LinkType;
 
 /// ARPHRD_* values whose frames do not start with an Ethernet header on an AF_PACKET socket.
@@ -67,14 +66,7 @@ impl FramePipeline {
             ..self.decode
         };
         let decoded = decode(link_type_of(frame.hatype), frame.data, &opts);
-        let summary = Summary::from_decoded(&decoded);
-        let start = usize::from(decoded.payload_offset);
-        let len = usize::from(decoded.payload_len).min(FP_PAYLOAD_BYTES);
-        let payload = frame
-            .data
-            .get(start..)
-            .map_or(&[][..], |p| p.get(..len).unwrap_or(p));
-        let fp = fingerprint(&summary, payload);
+        let (summary, fp) = fingerprint_frame(&decoded, frame.data);
         // Consistent hash-based selection (RFC 5475): every link and board keeps the same
         // packets, so a sampled packet's path stays complete.
         if fp % u64::from(self.sample) != 0 {

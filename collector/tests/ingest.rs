@@ -407,10 +407,8 @@ fn resent_batches_are_stored_once_and_gaps_counted() {
     second
         .write_all(&frame(&Message::Batch(&batches[4])))
         .unwrap();
-    enc.reset();
     let b5 = batch(&mut enc, &mut g);
     let _dropped_b6 = batch(&mut enc, &mut g); // the agent's queue overflowed
-    enc.reset();
     let b7 = batch(&mut enc, &mut g);
     second
         .write_all(&[frame(&Message::Batch(&b5)), frame(&Message::Batch(&b7))].concat())

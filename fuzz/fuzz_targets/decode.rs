@@ -1,10 +1,10 @@
 #![no_main]
 //! Fuzzes the decoder: the first byte picks the link type (and whether a NIC-stripped VLAN
-//! tag is passed), the rest is the frame. Any panic is a bug; so is a payload or stop that
-//! points outside the frame.
+//! tag is passed), the rest is the frame, then fingerprints it. Any panic is a bug; so is a
+//! payload, quote or stop that points outside the frame.
 
 use hopcap_proto::decode::{decode, DecodeOptions, MAX_DECODED_LEN};
-use hopcap_proto::summary::Summary;
+use hopcap_proto::fingerprint::fingerprint_frame;
 use hopcap_proto::types::LinkType;
 
 const LINKS: [LinkType; 9] = [
@@ -34,5 +34,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Some(stop) = decoded.stop {
         assert!(usize::from(stop.offset) <= len);
     }
-    let _ = Summary::from_decoded(&decoded);
+    if let Some(quote) = decoded.quote_offset {
+        assert!(usize::from(quote) <= len);
+    }
+    let _ = fingerprint_frame(&decoded, frame);
 });

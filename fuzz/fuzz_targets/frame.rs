@@ -1,5 +1,5 @@
-//! Fuzzes the collector's receive path: a byte stream cut into frames, batch bodies decoded
-//! with one connection's state; and the input as a single batch. Never a panic, never more
+//! Fuzzes the collector's receive path: a byte stream cut into frames, each batch body
+//! decoded on its own by one reused decoder; and the input as a single batch. Never a panic, never more
 //! memory than the bounds. Every observation decoded from garbage must survive an encode /
 //! decode round trip (the codec can carry any value its decoder can produce).
 #![no_main]

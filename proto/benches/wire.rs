@@ -10,10 +10,11 @@ use hopcap_proto::message::Message;
 use std::time::Instant;
 
 mod sim_prelude {
-    pub use hopcap_proto::fingerprint::fingerprint;
+    pub use hopcap_proto::decode::{decode, DecodeOptions};
+    pub use hopcap_proto::fingerprint::fingerprint_frame;
     pub use hopcap_proto::record::Observation;
     pub use hopcap_proto::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
-    pub use hopcap_proto::types::{Addr, EtherType, IpProto, PacketType};
+    pub use hopcap_proto::types::{Addr, EtherType, IpProto, LinkType, PacketType};
 }
 #[allow(dead_code)]
 #[path = "../src/batch/sim.rs"]

@@ -18,30 +18,42 @@ use crate::types::{EtherType, IpProto, LinkType};
 use crate::wire;
 use crate::wire::cisco::ShimKind;
 
-/// Where the tunnels live and what the NIC told us; `Copy`, so every ring keeps its own.
+/// The UDP ports that name a tunnel (0 = unused), by destination port first, then source
+/// port. The decoder and the BPF filter walk (`filter::CompileOptions`) both take them, so
+/// the kernel filter and the summaries see the same tunnels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelPorts {
+    /// VXLAN: IANA 4789, and 8472 (Linux/flannel).
+    pub vxlan: [u16; 2],
+    pub geneve: u16,
+    pub gtpu: u16,
+    /// MPLS-in-UDP (RFC 7510); the BPF walk does not follow it.
+    pub mpls_udp: u16,
+}
+
+impl TunnelPorts {
+    /// The registered ports (and flannel's VXLAN port).
+    pub const STANDARD: TunnelPorts = TunnelPorts {
+        vxlan: [4789, 8472],
+        geneve: 6081,
+        gtpu: 2152,
+        mpls_udp: 6635,
+    };
+}
+
+impl Default for TunnelPorts {
+    fn default() -> TunnelPorts {
+        TunnelPorts::STANDARD
+    }
+}
+
+/// Where the tunnels live and what the NIC told us; `Copy`, so every ring keeps its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// A VLAN tag the NIC removed (the ring's tp_vlan_tci): decoded as a `Vlan` layer with
     /// `stripped = true` right after the link header.
     pub stripped_vlan_tci: Option<u16>,
-    /// UDP ports that carry VXLAN (0 = unused): IANA 4789, and 8472 (Linux/flannel).
-    pub vxlan_ports: [u16; 2],
-    pub geneve_port: u16,
-    pub gtpu_port: u16,
-    /// MPLS-in-UDP (RFC 7510).
-    pub mpls_udp_port: u16,
-}
-
-impl Default for DecodeOptions {
-    fn default() -> DecodeOptions {
-        DecodeOptions {
-            stripped_vlan_tci: None,
-            vxlan_ports: [4789, 8472],
-            geneve_port: 6081,
-            gtpu_port: 2152,
-            mpls_udp_port: 6635,
-        }
-    }
+    pub tunnel_ports: TunnelPorts,
 }
 
 /// Only the first this-many bytes of a frame are decoded: offsets in [`Decoded`] are u16.
@@ -61,6 +73,7 @@ pub fn decode_into(link: LinkType, frame: &[u8], opts: &DecodeOptions, out: &mut
     let frame = frame.get(..MAX_DECODED_LEN).unwrap_or(frame);
     out.layers.clear();
     out.stop = None;
+    out.quote_offset = None;
     let mut walk = Walk {
         frame,
         opts,

@@ -14,11 +14,16 @@
 //!    - UDP: the length field; ICMP: type, code, echo sequence;
 //! 4. the first [`FP_PAYLOAD_BYTES`] bytes of the innermost payload and their count, no
 //!    further than the IP/UDP lengths allow (Ethernet padding is left out; nothing for ARP).
-//!    The caller passes the payload as captured, bounded by the IP length. For an
-//!    ICMP error (v4 types 3/4/5/11/12, v6 types 1-4) the payload is the quoted packet, whose
-//!    addresses, ports and checksums NAT rewrites; from it only the quoted IP length, id,
-//!    fragment and protocol fields (IPv6: payload length and next header) and the quoted TCP
-//!    seq / UDP length / ICMP echo sequence go in.
+//!    For an ICMP error (v4 types 3/4/5/11/12, v6 types 1-4) the payload is the quoted
+//!    packet, whose addresses, ports and checksums NAT rewrites; from it only the quoted IP
+//!    length, id, fragment and protocol fields (IPv6: payload length and next header), the
+//!    quoted TCP seq / UDP length / ICMP echo sequence, and the first [`FP_PAYLOAD_BYTES`]
+//!    bytes of the quoted transport payload and their count go in (that payload tells apart
+//!    the errors for a run of same-sized probes, e.g. traceroute's: IPv6 quotes carry no id).
+//!
+//! [`fingerprint_frame`] is the one entry point: it takes the decoder's output and picks
+//! those bytes itself (the innermost payload, or the quote of an ICMP error), so no caller
+//! can hand it the wrong ones.
 //!
 //! # What stays out, and why
 //! TTL/hop limit (every router), checksums (follow every rewrite), DSCP/ECN (remarked on the
@@ -37,9 +42,12 @@
 //!   any identical IPv6 datagrams.
 //! - TCP pure ACKs repeating seq, ack and window (duplicate ACKs); keep-alives.
 //! - ARP requests repeated with the same addresses (retries).
+//! - ICMP errors of one type and length whose quoted packets differ only in what NAT
+//!   rewrites (addresses, ports): the same datagram of two flows.
 //! - (Rare split) a TCP segment under 6 bytes with exactly 4 bytes of options, padded on
 //!   one link only: the padding cannot be told from data, as the TCP header length is left
-//!   out (the caller's payload ends at the IP length, which normally prevents this).
+//!   out (the decoder's payload that [`fingerprint_frame`] hashes ends at the IP length,
+//!   which prevents this for captured frames).
 //!
 //! # Known splits (one packet, different fingerprints on different hops)
 //! - NAT helpers (FTP, SIP ALG) that rewrite the payload start.
@@ -54,6 +62,7 @@
 //! the low ones included (sampling), depends on every input bit. Fixed forever within a
 //! [`crate::message::PROTOCOL_VERSION`]: agents on different boards must agree.
 
+use crate::layer::Decoded;
 use crate::summary::{Net, Summary, Transport};
 use crate::types::{Addr, IpProto};
 
@@ -97,9 +106,27 @@ pub fn fmix64(mut k: u64) -> u64 {
     k
 }
 
+/// The summary of a decoded frame and its fingerprint. `frame` is the buffer `decoded` was
+/// decoded from. For an ICMP/ICMPv6 error the quoted packet is hashed (from
+/// [`Decoded::quote_offset`]), otherwise the start of the innermost payload.
+pub fn fingerprint_frame(decoded: &Decoded, frame: &[u8]) -> (Summary, u64) {
+    let summary = Summary::from_decoded(decoded);
+    let payload = match decoded.quote_offset {
+        Some(quote) => frame.get(usize::from(quote)..),
+        None => {
+            let start = usize::from(decoded.payload_offset);
+            let len = usize::from(decoded.payload_len).min(FP_PAYLOAD_BYTES);
+            frame.get(start..).map(|p| p.get(..len).unwrap_or(p))
+        }
+    };
+    let fp = fingerprint(&summary, payload.unwrap_or(&[]));
+    (summary, fp)
+}
+
 /// The fingerprint of a packet from its summary and the start of its innermost payload
-/// (any length; the first [`FP_PAYLOAD_BYTES`] are used, more for ICMP errors).
-pub fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
+/// (any length; the first [`FP_PAYLOAD_BYTES`] are used), or for an ICMP error the quoted
+/// packet. Only [`fingerprint_frame`] knows which bytes those are in a frame.
+pub(crate) fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
     let mut h = Fnv(FNV_OFFSET);
     h.u16(summary.ethertype.0);
     let mut ip_proto = None;
@@ -210,14 +237,24 @@ fn quoted_packet(h: &mut Fnv, quoted: &[u8]) {
         }
     };
     let l4 = l4.unwrap_or(&[]);
-    let invariant = match proto.map(IpProto) {
-        Some(IpProto::TCP) => l4.get(4..8),                    // seq
-        Some(IpProto::UDP) => l4.get(4..6),                    // length
-        Some(IpProto::ICMP | IpProto::ICMPV6) => l4.get(6..8), // echo sequence
-        _ => None,
+    // (the invariant field, the header length when it is known)
+    let (invariant, header_len) = match proto.map(IpProto) {
+        Some(IpProto::TCP) => {
+            let data_offset = l4.get(12).map(|b| usize::from(b >> 4) * 4);
+            (l4.get(4..8), data_offset.filter(|&len| len >= 20)) // seq
+        }
+        Some(IpProto::UDP) => (l4.get(4..6), Some(8)), // length
+        Some(IpProto::ICMP | IpProto::ICMPV6) => (l4.get(6..8), Some(8)), // echo sequence
+        _ => (None, None),
     };
     h.bytes(invariant.unwrap_or(&[]));
+    let data = header_len.and_then(|len| l4.get(len..)).unwrap_or(&[]);
+    let start = data.get(..FP_PAYLOAD_BYTES).unwrap_or(data);
+    h.u8(start.len() as u8);
+    h.bytes(start);
 }
 
+#[cfg(test)]
+mod icmp_errors;
 #[cfg(test)]
 mod tests;

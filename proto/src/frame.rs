@@ -93,6 +93,62 @@ pub enum FrameError {
     },
 }
 
+impl core::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FrameError::BadMagic { got } => {
+                write!(
+                    f,
+                    "not a hopcap frame (starts {:02x} {:02x})",
+                    got[0], got[1]
+                )
+            }
+            FrameError::UnsupportedVersion { got, min, max } => {
+                write!(f, "protocol version {got} (this side speaks {min}..={max})")
+            }
+            FrameError::UnknownMessageType { got } => write!(f, "unknown message type {got}"),
+            FrameError::TooLarge { body_len, max } => {
+                write!(f, "frame body of {body_len} bytes (at most {max} accepted)")
+            }
+            FrameError::Malformed {
+                message_type,
+                body_len,
+                error,
+            } => write!(
+                f,
+                "malformed {message_type} body ({body_len} bytes): {error}"
+            ),
+            FrameError::TrailingBytes {
+                message_type,
+                body_len,
+                trailing,
+            } => write!(
+                f,
+                "{message_type} body of {body_len} bytes has {trailing} bytes left over"
+            ),
+            FrameError::TruncatedAtEof { needed, had } => {
+                write!(f, "stream ended inside a frame: {had} of {needed} bytes")
+            }
+            FrameError::BufferTooSmall { needed, had } => {
+                write!(f, "frame needs {needed} bytes, the buffer holds {had}")
+            }
+            FrameError::BodyTooLong { len } => {
+                write!(f, "body of {len} bytes is too long for a frame")
+            }
+            FrameError::UnexpectedMessage { got } => write!(f, "unexpected {got} message"),
+        }
+    }
+}
+
+impl core::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            FrameError::Malformed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// The largest body an [`Ack`] frame can have (a postcard varint u64).
 pub const MAX_ACK_BODY: u32 = 10;
 

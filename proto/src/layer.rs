@@ -287,6 +287,28 @@ pub enum Invalid {
     SllAddrLen(u16),
 }
 
+impl core::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Invalid::IpVersion(v) => write!(f, "IP version {v}"),
+            Invalid::Ipv4HeaderLen(n) => write!(f, "IPv4 header length {n}"),
+            Invalid::Ipv4TotalLen(n) => write!(f, "IPv4 total length {n}"),
+            Invalid::TcpHeaderLen(n) => write!(f, "TCP header length {n}"),
+            Invalid::UdpLength(n) => write!(f, "UDP length {n}"),
+            Invalid::ExtHeaderLen(n) => write!(f, "extension header length {n}"),
+            Invalid::GreVersion(v) => write!(f, "GRE version {v}"),
+            Invalid::GeneveVersion(v) => write!(f, "Geneve version {v}"),
+            Invalid::ArpLengths { hlen, plen } => {
+                write!(
+                    f,
+                    "ARP address lengths {hlen} (hardware) and {plen} (protocol)"
+                )
+            }
+            Invalid::SllAddrLen(n) => write!(f, "cooked-capture address length {n}"),
+        }
+    }
+}
+
 /// Where and why decoding stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stop {
@@ -305,6 +327,10 @@ pub struct Decoded {
     /// claimed: the L4 payload for TCP/UDP/ICMP, or what follows an unsupported header.
     pub payload_offset: u16,
     pub payload_len: u16,
+    /// Where the packet quoted by the first ICMP/ICMPv6 error starts (right after the error's
+    /// 8-byte header); `None` when the frame carries no ICMP error. The layers after that
+    /// error describe the quote, and [`crate::fingerprint::fingerprint_frame`] hashes it.
+    pub quote_offset: Option<u16>,
     /// `None` when every header present was decoded.
     pub stop: Option<Stop>,
 }

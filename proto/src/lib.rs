@@ -12,6 +12,8 @@
 extern crate std;
 
 pub mod batch;
+#[cfg(test)]
+mod corpus;
 pub mod decode;
 pub mod filter;
 pub mod fingerprint;

@@ -11,7 +11,7 @@ use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 /// The version of frames, messages and the batch codec. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Longest agent id (UTF-8 bytes), e.g. the board's hostname.
 pub const MAX_AGENT_ID: usize = 64;
@@ -162,6 +162,20 @@ pub enum MessageType {
     Stats = 5,
     Bye = 6,
     Ack = 7,
+}
+
+impl core::fmt::Display for MessageType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            MessageType::Hello => "hello",
+            MessageType::Links => "links",
+            MessageType::LinkRemoved => "link-removed",
+            MessageType::Batch => "batch",
+            MessageType::Stats => "stats",
+            MessageType::Bye => "bye",
+            MessageType::Ack => "ack",
+        })
+    }
 }
 
 impl MessageType {

@@ -50,6 +50,56 @@ pub enum LinkKind {
     Other,
 }
 
+impl LinkKind {
+    pub const ALL: [LinkKind; 12] = [
+        LinkKind::Physical,
+        LinkKind::Veth,
+        LinkKind::Bridge,
+        LinkKind::Vxlan,
+        LinkKind::Geneve,
+        LinkKind::Gre,
+        LinkKind::IpIp,
+        LinkKind::Wireguard,
+        LinkKind::Tun,
+        LinkKind::Vlan,
+        LinkKind::Loopback,
+        LinkKind::Other,
+    ];
+
+    /// The kind's name, as the collector stores and prints it; for the kinds the kernel
+    /// names (rtnetlink's IFLA_INFO_KIND) it is the kernel's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Physical => "physical",
+            LinkKind::Veth => "veth",
+            LinkKind::Bridge => "bridge",
+            LinkKind::Vxlan => "vxlan",
+            LinkKind::Geneve => "geneve",
+            LinkKind::Gre => "gre",
+            LinkKind::IpIp => "ipip",
+            LinkKind::Wireguard => "wireguard",
+            LinkKind::Tun => "tun",
+            LinkKind::Vlan => "vlan",
+            LinkKind::Loopback => "loopback",
+            LinkKind::Other => "other",
+        }
+    }
+
+    /// The kind [`name`](Self::name) names; any other word is `Other`.
+    pub fn from_name(name: &str) -> LinkKind {
+        LinkKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .unwrap_or(LinkKind::Other)
+    }
+}
+
+impl core::fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A veth's other end: its ifindex in its own namespace, and which namespace that is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peer {
@@ -84,4 +134,20 @@ pub struct LinkInfo {
     pub master: Option<u32>,
     pub peer: Option<Peer>,
     pub up: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_kind_names_round_trip() {
+        // `Other` is the last variant: ALL holds every kind, in order.
+        assert_eq!(LinkKind::Other as usize + 1, LinkKind::ALL.len());
+        for (i, k) in LinkKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i);
+            assert_eq!(LinkKind::from_name(k.name()), k, "{k}");
+        }
+        assert_eq!(LinkKind::from_name("macvlan"), LinkKind::Other);
+    }
 }

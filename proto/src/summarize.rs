@@ -5,7 +5,7 @@
 //! summary stops there and its transport is the ICMP message itself.
 
 use crate::layer::{Decoded, Layer};
-use crate::summary::{Ip, Net, StopInfo, Summary, Transport, Tunnel, TunnelKind};
+use crate::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
 use crate::types::{Addr, EtherType};
 use crate::wire::{icmp, icmpv6};
 
@@ -22,11 +22,7 @@ impl Summary {
             }
         }
         let mut summary = acc.summary;
-        summary.stop = d.stop.map(|s| StopInfo {
-            offset: s.offset,
-            kind: s.kind,
-            reason: s.reason,
-        });
+        summary.stop = d.stop;
         summary
     }
 }
@@ -233,7 +229,7 @@ mod tests {
     use crate::decode::fixtures::*;
     use crate::decode::{decode, DecodeOptions};
     use crate::layer::{LayerKind, StopReason};
-    use crate::summary::StopInfo;
+    use crate::summary::Stop;
     use crate::types::{IpProto, LinkType};
 
     const IPV4: u16 = 0x0800;
@@ -453,7 +449,7 @@ mod tests {
         assert_eq!((s.ethertype, s.net), (EtherType(0x9000), Net::None));
         assert_eq!(
             s.stop,
-            Some(StopInfo {
+            Some(Stop {
                 offset: 14,
                 kind: LayerKind::Other,
                 reason: StopReason::Unsupported(0x9000)

@@ -3,7 +3,6 @@
 //! decoding stopped. Enough to print a tcpdump-like line and to correlate hops; MAC
 //! addresses are left out (they change on every hop and cost 12 bytes per record).
 
-use crate::layer::{LayerKind, StopReason};
 use crate::types::{Addr, EtherType, IpProto};
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
@@ -22,16 +21,11 @@ pub struct Summary {
     pub net: Net,
     pub transport: Transport,
     /// Set when decoding stopped early: which protocol, at which offset, why.
-    pub stop: Option<StopInfo>,
+    pub stop: Option<Stop>,
 }
 
-/// A compact, serialisable copy of [`crate::layer::Stop`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StopInfo {
-    pub offset: u16,
-    pub kind: LayerKind,
-    pub reason: StopReason,
-}
+/// Where and why decoding stopped: the decoder's own [`crate::layer::Stop`], carried as is.
+pub use crate::layer::Stop;
 
 /// One encapsulation: the outer IP endpoints and what the tunnel header said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +56,61 @@ pub enum TunnelKind {
     },
     /// IPv4 or IPv6 carried directly in IP (IP-in-IP, 6in4, 4in6).
     IpInIp,
+}
+
+impl TunnelKind {
+    /// `VXLAN`, `Geneve`, `GRE`, `GTP-U`, `IPIP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::Vxlan { .. } => "VXLAN",
+            TunnelKind::Geneve { .. } => "Geneve",
+            TunnelKind::Gre { .. } => "GRE",
+            TunnelKind::Gtpu { .. } => "GTP-U",
+            TunnelKind::IpInIp => "IPIP",
+        }
+    }
+
+    /// The name in JSON: `vxlan`, `geneve`, `gre`, `gtpu`, `ipip`.
+    pub fn key(self) -> &'static str {
+        match self {
+            TunnelKind::Vxlan { .. } => "vxlan",
+            TunnelKind::Geneve { .. } => "geneve",
+            TunnelKind::Gre { .. } => "gre",
+            TunnelKind::Gtpu { .. } => "gtpu",
+            TunnelKind::IpInIp => "ipip",
+        }
+    }
+
+    /// What the tunnel header calls its id (`vni`, `key`, `teid`); IP-in-IP has none.
+    pub fn id_name(self) -> Option<&'static str> {
+        match self {
+            TunnelKind::Vxlan { .. } | TunnelKind::Geneve { .. } => Some("vni"),
+            TunnelKind::Gre { .. } => Some("key"),
+            TunnelKind::Gtpu { .. } => Some("teid"),
+            TunnelKind::IpInIp => None,
+        }
+    }
+
+    /// The VNI, GRE key (when the header has one) or TEID.
+    pub fn id(self) -> Option<u32> {
+        match self {
+            TunnelKind::Vxlan { vni } | TunnelKind::Geneve { vni } => Some(vni),
+            TunnelKind::Gre { key } => key,
+            TunnelKind::Gtpu { teid } => Some(teid),
+            TunnelKind::IpInIp => None,
+        }
+    }
+}
+
+/// `VXLAN vni 42`, `GRE key 7`, `GRE`, `GTP-U teid 9`, `IPIP` (ids in decimal).
+impl core::fmt::Display for TunnelKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())?;
+        match (self.id_name(), self.id()) {
+            (Some(id_name), Some(id)) => write!(f, " {id_name} {id}"),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +171,48 @@ pub enum Transport {
     },
 }
 
+/// The innermost addresses, ports and ICMP echo id of a summary: what NAT rewrites and what
+/// names a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    pub proto: IpProto,
+    pub src: Addr,
+    pub dst: Addr,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    pub icmp_id: Option<u16>,
+}
+
+impl Endpoints {
+    /// `None` without an IP layer.
+    pub fn of(s: &Summary) -> Option<Endpoints> {
+        let Net::Ip(ip) = s.net else { return None };
+        let (sport, dport, icmp_id) = match s.transport {
+            Transport::Tcp {
+                src_port, dst_port, ..
+            }
+            | Transport::Udp {
+                src_port, dst_port, ..
+            } => (Some(src_port), Some(dst_port), None),
+            // Echo request/reply (v4 8/0, v6 128/129) carry an id; errors do not.
+            Transport::Icmp {
+                ty: 0 | 8 | 128 | 129,
+                id,
+                ..
+            } => (None, None, Some(id)),
+            _ => (None, None, None),
+        };
+        Some(Endpoints {
+            proto: ip.proto,
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+            icmp_id,
+        })
+    }
+}
+
 impl Summary {
     pub fn empty() -> Summary {
         Summary {
@@ -131,6 +222,28 @@ impl Summary {
             net: Net::None,
             transport: Transport::None,
             stop: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::string::ToString;
+
+    #[test]
+    fn tunnel_kinds_name_themselves_and_their_ids() {
+        let kinds = [
+            (TunnelKind::Vxlan { vni: 42 }, "VXLAN vni 42", "vxlan"),
+            (TunnelKind::Geneve { vni: 255 }, "Geneve vni 255", "geneve"),
+            (TunnelKind::Gre { key: Some(7) }, "GRE key 7", "gre"),
+            (TunnelKind::Gre { key: None }, "GRE", "gre"),
+            (TunnelKind::Gtpu { teid: 9 }, "GTP-U teid 9", "gtpu"),
+            (TunnelKind::IpInIp, "IPIP", "ipip"),
+        ];
+        for (kind, text, key) in kinds {
+            assert_eq!((kind.to_string().as_str(), kind.key()), (text, key));
         }
     }
 }

@@ -2,12 +2,12 @@
 //! ring is unavailable (qemu-user: ENOPROTOOPT), through recvmsg into a reusable buffer. Both
 //! hand out the same [`FrameRef`].
 
+use crate::clock::realtime_ns;
 use crate::sys::ring::{RingGeometry, RxRing};
 use crate::sys::socket::PacketSocket;
 use crate::sys::{FrameRef, PacketType};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a source reads frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,12 +104,6 @@ pub struct CaptureSource {
     reader: Reader,
     socket: PacketSocket,
     stats: SourceStats,
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl CaptureSource {
@@ -313,7 +307,7 @@ fn drain_recv(
         let cap = meta.len.min(buf.len());
         tally.cut += u64::from(meta.truncated);
         tally.stamped += u64::from(meta.timestamp.is_none());
-        let ts_ns = meta.timestamp.map_or_else(now_ns, |(sec, nsec)| {
+        let ts_ns = meta.timestamp.map_or_else(realtime_ns, |(sec, nsec)| {
             (sec as u64)
                 .wrapping_mul(1_000_000_000)
                 .wrapping_add(nsec as u64)

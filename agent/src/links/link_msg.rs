@@ -82,19 +82,15 @@ impl LinkMsg {
     }
 }
 
-/// Maps an IFLA_INFO_KIND to a [`LinkKind`]; a kind not listed is `Other`.
+/// Maps an IFLA_INFO_KIND to a [`LinkKind`]: the kernel's words for the other GRE and IP-in-IP
+/// flavours, else the kind's own name; a kind not known is `Other`.
 pub fn kind_from_name(kind: &str) -> LinkKind {
     match kind {
-        "veth" => LinkKind::Veth,
-        "bridge" => LinkKind::Bridge,
-        "vxlan" => LinkKind::Vxlan,
-        "geneve" => LinkKind::Geneve,
-        "gre" | "gretap" | "ip6gre" | "ip6gretap" | "erspan" | "ip6erspan" => LinkKind::Gre,
-        "ipip" | "sit" | "ip6tnl" => LinkKind::IpIp,
-        "wireguard" => LinkKind::Wireguard,
-        "tun" => LinkKind::Tun,
-        "vlan" => LinkKind::Vlan,
-        _ => LinkKind::Other,
+        "gretap" | "ip6gre" | "ip6gretap" | "erspan" | "ip6erspan" => LinkKind::Gre,
+        "sit" | "ip6tnl" => LinkKind::IpIp,
+        // Not kernel kinds: a link without IFLA_INFO_KIND is physical, loopback is a flag.
+        "physical" | "loopback" | "other" => LinkKind::Other,
+        kind => LinkKind::from_name(kind),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The kernel filter of one namespace's socket: only selected links, never the agent's own
 //! collector traffic, the user's expression, and the snap length as the accept value.
 
+use hopcap_proto::decode::TunnelPorts;
 use hopcap_proto::filter::bpf::{compile, CompileError, CompileOptions, Endpoint};
 use hopcap_proto::filter::Filter;
 use hopcap_proto::types::Addr;
@@ -34,6 +35,7 @@ impl KernelFilter {
             exclude: &self.exclude,
             ifindexes,
             snaplen: self.snaplen,
+            tunnel_ports: TunnelPorts::default(),
         })?;
         Ok(program
             .iter()

@@ -2,6 +2,7 @@
 //! current by the capture loop, and the parser of the collector's acks.
 
 use crate::capture::CaptureMode;
+use crate::clock::{monotonic_ns, realtime_ns};
 use crate::export::{lock, AckParser, Greeting as GreetingFn};
 use crate::links::LinkTable;
 use crate::run::RunConfig;
@@ -12,7 +13,6 @@ use hopcap_proto::message::{
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The link table as the collector should know it, shared with the exporter thread.
 pub type Topology = Arc<Mutex<BTreeMap<LinkKey, LinkInfo>>>;
@@ -125,18 +125,6 @@ pub fn control_frame(msg: &Message<'_>) -> Option<Vec<u8>> {
 /// `Links` several times over in a debug build) overflowed it on the first ack.
 pub fn ack_parser() -> AckParser {
     parse_ack
-}
-
-pub fn realtime_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-pub fn monotonic_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
-        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
-    })
 }
 
 /// /proc/sys/kernel/random/boot_id as 16 bytes (zeros if unreadable).

@@ -150,7 +150,7 @@ fn load_links(conn: &Connection) -> rusqlite::Result<HashMap<i64, (String, LinkI
             netns: bounded(&netns),
             name: bounded(&name),
             ifindex: u32::try_from(ifindex).unwrap_or(0),
-            kind: link_kind(&kind),
+            kind: LinkKind::from_name(&kind),
             mac: Mac(mac
                 .and_then(|m| <[u8; 6]>::try_from(m.as_slice()).ok())
                 .unwrap_or_default()),
@@ -213,23 +213,6 @@ fn bounded<const N: usize>(s: &str) -> heapless::String<N> {
     out
 }
 
-fn link_kind(name: &str) -> LinkKind {
-    match name {
-        "physical" => LinkKind::Physical,
-        "veth" => LinkKind::Veth,
-        "bridge" => LinkKind::Bridge,
-        "vxlan" => LinkKind::Vxlan,
-        "geneve" => LinkKind::Geneve,
-        "gre" => LinkKind::Gre,
-        "ipip" => LinkKind::IpIp,
-        "wireguard" => LinkKind::Wireguard,
-        "tun" => LinkKind::Tun,
-        "vlan" => LinkKind::Vlan,
-        "loopback" => LinkKind::Loopback,
-        _ => LinkKind::Other,
-    }
-}
-
 /// `10.0.0.2/24 fe80::1/64` as stored in `links.addrs`.
 fn parse_addrs(text: &str) -> heapless::Vec<LinkAddr, { hopcap_proto::record::MAX_ADDRS }> {
     let mut out = heapless::Vec::new();
@@ -251,19 +234,6 @@ fn parse_addrs(text: &str) -> heapless::Vec<LinkAddr, { hopcap_proto::record::MA
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_kind_names_round_trip_with_the_store() {
-        for k in [
-            LinkKind::Physical,
-            LinkKind::Veth,
-            LinkKind::Bridge,
-            LinkKind::Vxlan,
-            LinkKind::Tun,
-        ] {
-            assert_eq!(link_kind(crate::store::boards::link_kind_name(k)), k);
-        }
-    }
 
     #[test]
     fn parses_stored_addresses() {

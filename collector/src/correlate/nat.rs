@@ -3,49 +3,9 @@
 //! the differences become rewrites (source → SNAT/masquerade, destination → DNAT/port
 //! forward or the reverse translation of a reply, ICMP echo id).
 
-use hopcap_proto::summary::{Net, Summary, Transport};
-use hopcap_proto::types::{Addr, IpProto};
-use std::fmt::Write;
-
-/// The innermost addresses, ports and ICMP echo id of one sighting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Endpoints {
-    pub proto: IpProto,
-    pub src: Addr,
-    pub dst: Addr,
-    pub sport: Option<u16>,
-    pub dport: Option<u16>,
-    pub icmp_id: Option<u16>,
-}
-
-impl Endpoints {
-    pub fn of(s: &Summary) -> Option<Endpoints> {
-        let Net::Ip(ip) = s.net else { return None };
-        let (sport, dport, icmp_id) = match s.transport {
-            Transport::Tcp {
-                src_port, dst_port, ..
-            }
-            | Transport::Udp {
-                src_port, dst_port, ..
-            } => (Some(src_port), Some(dst_port), None),
-            // Echo request/reply (v4 8/0, v6 128/129) carry an id; errors do not.
-            Transport::Icmp {
-                ty: 0 | 8 | 128 | 129,
-                id,
-                ..
-            } => (None, None, Some(id)),
-            _ => (None, None, None),
-        };
-        Some(Endpoints {
-            proto: ip.proto,
-            src: ip.src,
-            dst: ip.dst,
-            sport,
-            dport,
-            icmp_id,
-        })
-    }
-}
+use hopcap_proto::print::Endpoint;
+pub use hopcap_proto::summary::Endpoints;
+use hopcap_proto::types::Addr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NatKind {
@@ -133,26 +93,16 @@ fn push(out: &mut Vec<NatRewrite>, kind: NatKind, before: String, after: String,
 }
 
 /// `10.0.0.1`, `10.0.0.1:80` or `[fd00::1]:80`.
-pub fn endpoint((addr, port): (Addr, Option<u16>), show_port: bool) -> String {
-    let mut s = String::new();
-    match (addr, port.filter(|_| show_port)) {
-        (Addr::V6(_), Some(p)) => {
-            let _ = write!(s, "[{addr}]:{p}");
-        }
-        (_, Some(p)) => {
-            let _ = write!(s, "{addr}:{p}");
-        }
-        (_, None) => {
-            let _ = write!(s, "{addr}");
-        }
-    }
-    s
+fn endpoint((addr, port): (Addr, Option<u16>), show_port: bool) -> String {
+    let port = port.filter(|_| show_port);
+    Endpoint { addr, port }.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::correlate::synth::{icmp_echo, tcp4, with_dst, with_src};
+    use hopcap_proto::summary::{Summary, Transport};
 
     fn eps(list: &[Summary]) -> Vec<Option<Endpoints>> {
         list.iter().map(Endpoints::of).collect()

@@ -2,7 +2,7 @@
 //! fingerprint ignores outer headers, so the underlay sightings joined the inner packet's
 //! journey) grouped per tunnel, with the endpoints.
 
-use hopcap_proto::summary::{Summary, Tunnel, TunnelKind};
+use hopcap_proto::summary::{Summary, Tunnel};
 
 /// One tunnel and the first and last hop (positions) that saw the packet inside it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,15 +14,7 @@ pub struct TunnelSpan {
 
 /// `VXLAN vni 1 10.0.0.1→10.0.0.2`.
 pub fn label(t: &Tunnel) -> String {
-    let kind = match t.kind {
-        TunnelKind::Vxlan { vni } => format!("VXLAN vni {vni}"),
-        TunnelKind::Geneve { vni } => format!("Geneve vni {vni}"),
-        TunnelKind::Gre { key: Some(k) } => format!("GRE key {k}"),
-        TunnelKind::Gre { key: None } => "GRE".into(),
-        TunnelKind::Gtpu { teid } => format!("GTP-U teid {teid}"),
-        TunnelKind::IpInIp => "IPIP".into(),
-    };
-    format!("{kind} {}→{}", t.src, t.dst)
+    format!("{} {}→{}", t.kind, t.src, t.dst)
 }
 
 /// Same tunnel: kind and ids and endpoints (the outer IP id and UDP source port are per packet).

@@ -1,5 +1,7 @@
 //! Batch sequence numbers: duplicates (a batch sent again after a reconnect because its
 //! acknowledgement was lost) and gaps (batches the agent dropped from its full queue).
+//! Batches decode on their own (proto's codec keeps no state between them), so this is the
+//! one place that judges the sequence.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -31,8 +31,6 @@
 
 pub use crate::correlate::describe;
 use crate::correlate::{tunnel_label, Endpoints, Fate, Journey, JourneyHop, Report};
-use hopcap_proto::record::LinkKind;
-use hopcap_proto::summary::TunnelKind;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -221,7 +219,7 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
                 board: h.hop.board.clone(),
                 netns: h.netns.as_str().into(),
                 link: h.link.as_str().into(),
-                kind: h.kind.map(kind_name),
+                kind: h.kind.map(|k| k.name().to_string()),
                 dir: dir(h),
                 ts_ns: h.hop.obs.ts_ns,
                 t_ns: h.t_ns,
@@ -253,24 +251,15 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
     let tunnel = j
         .tunnels
         .iter()
-        .map(|t| {
-            let (kind, id) = match t.tunnel.kind {
-                TunnelKind::Vxlan { vni } => ("VXLAN", Some(vni)),
-                TunnelKind::Geneve { vni } => ("Geneve", Some(vni)),
-                TunnelKind::Gre { key } => ("GRE", key),
-                TunnelKind::Gtpu { teid } => ("GTP-U", Some(teid)),
-                TunnelKind::IpInIp => ("IPIP", None),
-            };
-            TunnelJson {
-                kind,
-                id,
-                src: t.tunnel.src.to_string(),
-                dst: t.tunnel.dst.to_string(),
-                dst_port: t.tunnel.dst_port,
-                first_hop: t.first,
-                last_hop: t.last,
-                label: tunnel_label(&t.tunnel),
-            }
+        .map(|t| TunnelJson {
+            kind: t.tunnel.kind.name(),
+            id: t.tunnel.kind.id(),
+            src: t.tunnel.src.to_string(),
+            dst: t.tunnel.dst.to_string(),
+            dst_port: t.tunnel.dst_port,
+            first_hop: t.first,
+            last_hop: t.last,
+            label: tunnel_label(&t.tunnel),
         })
         .collect();
     let mut clock: Vec<ClockJson> = Vec::new();
@@ -304,10 +293,6 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
         maybe_capture_loss: matches!(j.fate, Fate::MaybeCaptureLoss(_)),
         clock,
     }
-}
-
-fn kind_name(k: LinkKind) -> String {
-    format!("{k:?}").to_lowercase()
 }
 
 /// Board clocks: `pi2: +37.00ms ±150µs vs pi1 (via pi1 → pi2, 812 crossings)`.

@@ -1,7 +1,7 @@
 //! Boards, their links and their statistics: the small tables, written on hello, on link
 //! changes and on stats reports.
 
-use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind};
+use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::{Connection, OptionalExtension};
 use std::fmt::Write as _;
 
@@ -177,24 +177,6 @@ pub fn insert_stats(
     Ok(())
 }
 
-/// The word stored in `links.kind`.
-pub fn link_kind_name(kind: LinkKind) -> &'static str {
-    match kind {
-        LinkKind::Physical => "physical",
-        LinkKind::Veth => "veth",
-        LinkKind::Bridge => "bridge",
-        LinkKind::Vxlan => "vxlan",
-        LinkKind::Geneve => "geneve",
-        LinkKind::Gre => "gre",
-        LinkKind::IpIp => "ipip",
-        LinkKind::Wireguard => "wireguard",
-        LinkKind::Tun => "tun",
-        LinkKind::Vlan => "vlan",
-        LinkKind::Loopback => "loopback",
-        LinkKind::Other => "other",
-    }
-}
-
 /// Inserts or refreshes links; returns each link's key and row id. With `full_report` the
 /// board's other links are marked absent (the list is the board's whole link table).
 pub fn upsert_links(
@@ -232,7 +214,7 @@ pub fn upsert_links(
                 l.netns.as_str(),
                 l.name.as_str(),
                 l.ifindex,
-                link_kind_name(l.kind),
+                l.kind.name(),
                 l.mac.0.as_slice(),
                 l.mtu,
                 addrs,

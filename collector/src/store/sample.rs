@@ -4,7 +4,7 @@
 
 use hopcap_proto::layer::{Invalid, LayerKind, StopReason};
 use hopcap_proto::record::{LinkKey, Observation};
-use hopcap_proto::summary::{Ip, Net, StopInfo, Summary, Transport, Tunnel, TunnelKind};
+use hopcap_proto::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
 use hopcap_proto::types::{Addr, EtherType, IpProto, PacketType};
 
 /// Generates observations; the same seed gives the same sequence.
@@ -153,7 +153,7 @@ impl SampleGen {
                 }
             }
             96..=97 => {
-                s.stop = Some(StopInfo {
+                s.stop = Some(Stop {
                     offset: 34,
                     kind: LayerKind::Tcp,
                     reason: StopReason::Truncated { needed: 20, had: 6 },
@@ -162,7 +162,7 @@ impl SampleGen {
             _ => {
                 ip.frag_offset = 185;
                 ip.more_fragments = kind == 98;
-                s.stop = Some(StopInfo {
+                s.stop = Some(Stop {
                     offset: 14,
                     kind: LayerKind::Ipv4,
                     reason: StopReason::Invalid(Invalid::ArpLengths { hlen: 6, plen: 4 }),

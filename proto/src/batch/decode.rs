@@ -7,7 +7,7 @@ use super::state::{Flow, FlowKey, Hop, Inv, SharedState, NET_IP, TR_ICMP, TR_TCP
 use super::varint::{unzigzag16, unzigzag32, unzigzag64, Reader};
 use super::{Field, RecordError};
 use crate::record::Observation;
-use crate::summary::{StopInfo, Tunnel, MAX_TUNNELS};
+use crate::summary::{Stop, Tunnel, MAX_TUNNELS};
 use crate::types::Addr;
 use heapless::Vec;
 
@@ -259,7 +259,7 @@ fn read_hop(
         hop.pkttype = r.u8()?;
     }
     if mask & P_STOP != 0 {
-        hop.stop = r.postcard::<Option<StopInfo>>()?;
+        hop.stop = r.postcard::<Option<Stop>>()?;
     }
     if mask & P_TCP_HDR != 0 {
         hop.tcp_hdr_len = r.u8()?;

@@ -43,7 +43,7 @@ impl EncoderState {
     }
 
     /// Encodes one record into `w` and advances the state (if `w` overflowed, the state is
-    /// ahead of what was written: the caller must start a reset batch).
+    /// ahead of what was written: the caller must close the batch).
     pub fn encode(&mut self, obs: &Observation, prev_ts: &mut u64, w: &mut Writer<'_>) {
         let (key, inv, hop) = split(obs);
         let head_at = w.pos;

@@ -1,7 +1,9 @@
 //! The compact batch codec: many [`Observation`]s in few bytes.
 //!
-//! A batch is a postcard [`BatchHeader`] followed by `count` records. Encoder and decoder
-//! keep the same state for the whole connection (reset when a batch says `reset`):
+//! A batch is a postcard [`BatchHeader`] followed by `count` records. Every batch is
+//! self-contained: the encoder starts each one from fresh state and the decoder does the
+//! same, so a batch decodes on its own whatever was lost, resent or reordered before it
+//! (the collector judges sequence numbers itself). Within one batch both keep:
 //! - a flow table ([`state::FLOWS`] slots, CLOCK replacement): a flow is everything that
 //!   stays the same for consecutive packets of one flow *on one link* (link, VLAN, tunnels,
 //!   addresses, protocol, ports or ICMP id), plus that flow's last packet and the last
@@ -38,6 +40,7 @@
 
 mod decode;
 mod encode;
+mod error;
 mod fields;
 mod index;
 mod parts;
@@ -51,6 +54,8 @@ use serde::{Deserialize, Serialize};
 use state::SharedState;
 use varint::{Reader, Writer};
 
+pub use error::{BatchError, BatchFull, Field, RecordError};
+
 /// The largest batch (header + records) an encoder produces.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// The most bytes one record can take (a new flow with every field spelled out).
@@ -58,17 +63,20 @@ pub const MAX_RECORD_BYTES: usize = 320;
 /// Room kept before the records for the header, which is written last.
 const HEADER_RESERVE: usize = 96;
 
-/// The header at the start of every batch.
+/// The header at the start of every batch. Gaps and duplicates in `seq` are the receiver's
+/// business; the codec only carries it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchHeader {
     pub version: u16,
     pub agent_id: String<MAX_AGENT_ID>,
-    /// Consecutive per agent connection, from 0.
+    /// Consecutive per encoder (one agent run, across reconnects), from 0.
     pub seq: u64,
     pub count: u32,
     /// Time of the first record, ns since the Unix epoch (agent clock).
     pub base_ts_ns: u64,
-    /// The encoder forgot its state before this batch: it decodes on its own.
+    /// Always `true`: the batch decodes on its own. (The flag dates from codec state that
+    /// spanned batches; it stays so the header's bytes stay the same, and a `false` is
+    /// rejected.)
     pub reset: bool,
 }
 
@@ -76,90 +84,9 @@ pub struct BatchHeader {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchInfo {
     pub header: BatchHeader,
-    /// Batches not decoded (lost, or rejected after a gap) between the previous batch decoded
-    /// and this one.
-    pub lost_before: u64,
 }
 
-/// `push` found no room for one more record: `finish` the batch and push again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchFull;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BatchError {
-    /// The batch header did not parse.
-    Header(postcard::Error),
-    UnsupportedVersion {
-        got: u16,
-        supported: u16,
-    },
-    /// A batch that depends on earlier state arrived after a gap or an error.
-    Desync {
-        expected_seq: u64,
-        got_seq: u64,
-    },
-    /// Record `index` (starting at byte `start`) failed at byte `offset` of the batch.
-    Record {
-        index: u32,
-        start: usize,
-        offset: usize,
-        error: RecordError,
-    },
-    /// All records decoded but `len` bytes remain at `offset`.
-    TrailingBytes {
-        offset: usize,
-        len: usize,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordError {
-    UnexpectedEnd,
-    BadVarint,
-    /// A value out of its field's range.
-    BadValue {
-        field: Field,
-        value: u64,
-    },
-    /// A flow slot that holds no flow.
-    BadFlow {
-        index: u64,
-    },
-    /// A back-reference further than the records kept.
-    BadBackref {
-        distance: u64,
-        available: u64,
-    },
-    /// A nested postcard value (stop, tunnels, address) did not parse.
-    Postcard,
-}
-
-/// Names the field of a [`RecordError::BadValue`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Field {
-    Link,
-    Vlan,
-    Port,
-    EtherType,
-    NetKind,
-    TransportKind,
-    IpId,
-    Seq,
-    Ack,
-    PayloadLen,
-    Flags,
-    Window,
-    UdpLen,
-    IcmpSeq,
-    Frag,
-    ArpOp,
-    HopMask,
-    OuterId,
-    WireLen,
-    CapLen,
-}
-
-/// Encodes observations into batches; keeps per-connection state (the mirror of
+/// Encodes observations into batches, each from fresh state (the mirror of
 /// [`BatchDecoder`]). About 230 KB (64 KB of it the batch buffer): keep it in a `Box`.
 #[derive(Debug)]
 pub struct BatchEncoder {
@@ -169,10 +96,6 @@ pub struct BatchEncoder {
     count: u32,
     base_ts: u64,
     prev_ts: u64,
-    /// The batch being built starts from fresh state.
-    reset_this: bool,
-    /// Forget the state once the batch being built is finished.
-    reset_after: bool,
     /// A record overflowed (cannot happen within MAX_RECORD_BYTES): refuse until `finish`.
     broken: bool,
     state: encode::EncoderState,
@@ -197,8 +120,6 @@ impl BatchEncoder {
             count: 0,
             base_ts: 0,
             prev_ts: 0,
-            reset_this: true,
-            reset_after: false,
             broken: false,
             state: encode::EncoderState::new(),
             records_end: HEADER_RESERVE,
@@ -219,9 +140,9 @@ impl BatchEncoder {
         let mut w = Writer::new(room);
         self.state.encode(obs, &mut self.prev_ts, &mut w);
         if w.overflow {
-            // The state moved past what was written: close this batch, start over.
+            // The state moved past what was written: close this batch (the next one starts
+            // from fresh state anyway).
             self.broken = true;
-            self.reset_after = true;
             return Err(BatchFull);
         }
         self.records_end += w.pos;
@@ -249,7 +170,8 @@ impl BatchEncoder {
     }
 
     /// Closes the current batch and returns its bytes (valid until the next call); the
-    /// sequence number advances. A batch of zero records is valid.
+    /// sequence number advances and the next batch starts from fresh state. A batch of zero
+    /// records is valid.
     pub fn finish(&mut self) -> &[u8] {
         let header = BatchHeader {
             version: PROTOCOL_VERSION,
@@ -257,7 +179,7 @@ impl BatchEncoder {
             seq: self.seq,
             count: self.count,
             base_ts_ns: self.base_ts,
-            reset: self.reset_this,
+            reset: true,
         };
         let mut tmp = [0u8; HEADER_RESERVE];
         // The header's largest form (3 + 65 + 10 + 5 + 10 + 1 bytes) fits the reserve.
@@ -269,35 +191,17 @@ impl BatchEncoder {
         self.count = 0;
         self.base_ts = 0;
         self.records_end = HEADER_RESERVE;
-        self.reset_this = false;
-        if self.reset_after {
-            self.state = encode::EncoderState::new();
-            self.reset_this = true;
-            self.reset_after = false;
-            self.broken = false;
-        }
+        self.state = encode::EncoderState::new();
+        self.broken = false;
         &self.buf[start..end]
-    }
-
-    /// Forget the shared state: the next batch started decodes on its own. Call after
-    /// dropping a finished batch instead of sending it.
-    pub fn reset(&mut self) {
-        if self.count == 0 {
-            self.state = encode::EncoderState::new();
-            self.reset_this = true;
-        } else {
-            self.reset_after = true;
-        }
     }
 }
 
-/// Decodes the batches of one connection, in order. About 120 KB: keep it in a `Box`.
+/// Decodes batches, each on its own and in any order. Holds the state one batch builds up
+/// (about 120 KB: keep it in a `Box`, and reuse it), cleared at the start of every batch.
 #[derive(Debug)]
 pub struct BatchDecoder {
     state: SharedState,
-    expected_seq: u64,
-    need_reset: bool,
-    lost: u64,
 }
 
 impl Default for BatchDecoder {
@@ -310,19 +214,11 @@ impl BatchDecoder {
     pub fn new() -> BatchDecoder {
         BatchDecoder {
             state: SharedState::new(),
-            expected_seq: 0,
-            need_reset: true,
-            lost: 0,
         }
     }
 
-    /// Batches lost so far (gaps in the sequence before reset batches).
-    pub fn lost_batches(&self) -> u64 {
-        self.lost
-    }
-
     /// Decodes one batch, calling `out` for each observation in order. On error, the
-    /// observations already passed to `out` are valid and the decoder waits for a `reset` batch.
+    /// observations already passed to `out` are valid; the rest of the batch is lost.
     pub fn decode(
         &mut self,
         bytes: &[u8],
@@ -336,18 +232,10 @@ impl BatchDecoder {
                 supported: PROTOCOL_VERSION,
             });
         }
-        let mut lost_before = 0;
-        if header.reset {
-            self.state = SharedState::new();
-            lost_before = header.seq.saturating_sub(self.expected_seq);
-        } else if self.need_reset || header.seq != self.expected_seq {
-            self.need_reset = true;
-            return Err(BatchError::Desync {
-                expected_seq: self.expected_seq,
-                got_seq: header.seq,
-            });
+        if !header.reset {
+            return Err(BatchError::NotSelfContained { seq: header.seq });
         }
-        self.need_reset = true; // until this batch decodes whole
+        self.state = SharedState::new();
         let mut r = Reader::new(bytes, bytes.len() - rest.len());
         let mut prev_ts = header.base_ts_ns;
         for index in 0..header.count {
@@ -370,23 +258,18 @@ impl BatchDecoder {
                 len: r.remaining(),
             });
         }
-        self.need_reset = false;
-        self.lost += lost_before;
-        self.expected_seq = header.seq.wrapping_add(1);
-        Ok(BatchInfo {
-            header,
-            lost_before,
-        })
+        Ok(BatchInfo { header })
     }
 }
 
 /// What `sim.rs` needs, by paths that also resolve when the benchmark includes it.
 #[cfg(test)]
 mod sim_prelude {
-    pub use crate::fingerprint::fingerprint;
+    pub use crate::decode::{decode, DecodeOptions};
+    pub use crate::fingerprint::fingerprint_frame;
     pub use crate::record::Observation;
     pub use crate::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
-    pub use crate::types::{Addr, EtherType, IpProto, PacketType};
+    pub use crate::types::{Addr, EtherType, IpProto, LinkType, PacketType};
 }
 #[cfg(test)]
 mod robustness;

@@ -1,5 +1,5 @@
 //! The batch decoder against bytes it did not expect: fixtures, truncation, corruption,
-//! gaps in the sequence and resets.
+//! and batches lost or reordered before it.
 
 extern crate std;
 
@@ -25,8 +25,8 @@ fn zero_observation() -> Observation {
     }
 }
 
-/// header: version 1, agent "a", seq 0, count 1, base time 0, reset.
-const HEADER: [u8; 7] = [0x01, 0x01, b'a', 0x00, 0x01, 0x00, 0x01];
+/// header: version 2, agent "a", seq 0, count 1, base time 0, reset.
+const HEADER: [u8; 7] = [0x02, 0x01, b'a', 0x00, 0x01, 0x00, 0x01];
 
 #[test]
 fn the_simplest_record_as_bytes() {
@@ -141,12 +141,12 @@ fn errors_name_the_record_and_the_offset() {
 #[test]
 fn header_version_and_trailing_bytes_are_checked() {
     let mut b = HEADER.to_vec();
-    b[0] = 0x02;
+    b[0] = 0x03;
     assert_eq!(
         decode_err(&b),
         BatchError::UnsupportedVersion {
-            got: 2,
-            supported: 1
+            got: 3,
+            supported: 2
         }
     );
     assert_eq!(
@@ -234,70 +234,46 @@ fn decode_err_or_ok(bytes: &[u8]) -> Result<BatchInfo, BatchError> {
 }
 
 #[test]
-fn a_gap_is_detected_and_a_reset_batch_recovers_counting_the_loss() {
+fn every_batch_decodes_on_its_own_in_any_order() {
     let obs = generate(Mix::TcpBulk, Emit::TimeOrder, 300, 9);
     let mut enc = Box::new(BatchEncoder::new("b", MAX_BATCH_BYTES));
-    let mut dec = Box::new(BatchDecoder::new());
-    let batch = |range: core::ops::Range<usize>, enc: &mut BatchEncoder| {
-        for o in &obs[range] {
+    let mut batches = StdVec::new();
+    for range in [0..100, 100..200, 200..obs.len()] {
+        for o in &obs[range.clone()] {
             enc.push(o).unwrap();
         }
-        enc.finish().to_vec()
-    };
-    let b0 = batch(0..100, &mut enc);
-    let _b1 = batch(100..200, &mut enc); // lost on the way
-    let b2 = batch(200..300, &mut enc);
-    assert!(dec.decode(&b0, |_| {}).is_ok());
-    assert_eq!(
-        dec.decode(&b2, |_| {}),
-        Err(BatchError::Desync {
-            expected_seq: 1,
-            got_seq: 2
-        })
-    );
-
-    // The agent learns of the loss (or dropped the batch itself) and resets.
-    enc.reset();
-    let b3 = batch(0..300, &mut enc);
-    let mut got = StdVec::new();
-    let info = dec.decode(&b3, |o| got.push(o)).unwrap();
-    assert_eq!(
-        (info.header.seq, info.header.reset, info.lost_before),
-        (3, true, 2)
-    );
-    assert_eq!(dec.lost_batches(), 2);
-    assert_eq!(got, obs[..300]);
-}
-
-#[test]
-fn reset_during_a_batch_takes_effect_after_it() {
-    let obs = generate(Mix::Dns, Emit::TimeOrder, 100, 2);
-    let mut enc = Box::new(BatchEncoder::new("b", MAX_BATCH_BYTES));
+        batches.push((range, enc.finish().to_vec()));
+    }
+    // Batch 1 lost on the way, the others arriving late and out of order, one decoder.
     let mut dec = Box::new(BatchDecoder::new());
+    for (seq, (range, bytes)) in [(2u64, &batches[2]), (0, &batches[0])] {
+        let mut got = StdVec::new();
+        let info = dec.decode(bytes, |o| got.push(o)).unwrap();
+        assert_eq!((info.header.seq, info.header.reset), (seq, true));
+        assert_eq!(got, obs[range.clone()]);
+    }
+    // A batch cut short keeps what decoded; the next one is not affected.
+    let (range, bytes) = &batches[1];
     let mut got = StdVec::new();
-    for o in &obs[..50] {
-        enc.push(o).unwrap();
-    }
-    enc.reset();
-    for o in &obs[50..100] {
-        enc.push(o).unwrap();
-    }
-    let first = enc.finish().to_vec();
-    for o in &obs[100..] {
-        enc.push(o).unwrap();
-    }
-    let second = enc.finish().to_vec();
-    let i1 = dec.decode(&first, |o| got.push(o)).unwrap();
-    let i2 = dec.decode(&second, |o| got.push(o)).unwrap();
-    assert_eq!(
-        (i1.header.reset, i2.header.reset, i2.lost_before),
-        (true, true, 0)
-    );
-    assert_eq!(got, obs);
+    assert!(dec
+        .decode(&bytes[..bytes.len() / 2], |o| got.push(o))
+        .is_err());
+    assert_eq!(got, obs[range.start..range.start + got.len()]);
+    let mut again = StdVec::new();
+    dec.decode(&batches[2].1, |o| again.push(o)).unwrap();
+    assert_eq!(again, obs[batches[2].0.clone()]);
     // An empty batch is valid too.
     let empty = enc.finish().to_vec();
     let info = dec.decode(&empty, |_| panic!("no records")).unwrap();
-    assert_eq!((info.header.count, info.header.seq), (0, 2));
+    assert_eq!((info.header.count, info.header.seq), (0, 3));
+}
+
+#[test]
+fn a_batch_that_needs_earlier_state_is_rejected() {
+    let mut b = HEADER.to_vec();
+    *b.last_mut().unwrap() = 0x00; // reset false
+    b.extend_from_slice(&[0x02, 0x00, 0x00, 8, 7, 6, 5, 4, 3, 2, 1, 0x00]);
+    assert_eq!(decode_err(&b), BatchError::NotSelfContained { seq: 0 });
 }
 
 /// Writes seed inputs for the fuzz target when `HOPCAP_FUZZ_SEEDS` names a directory:

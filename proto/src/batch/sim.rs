@@ -399,7 +399,11 @@ pub fn generate(mix: Mix, emit: Emit, packets: usize, seed: u64) -> StdVec<Obser
             if !summary.tunnels.is_empty() {
                 outer_id = outer_id.wrapping_add(1);
             }
-            let fp = fingerprint(&summary, &p.payload);
+            // Through a frame and the decoder, as the agent computes it.
+            let frame = frame_of(&summary, &p.payload);
+            let decoded = decode(LinkType::ETHERNET, &frame, &DecodeOptions::default());
+            let (decoded_summary, fp) = fingerprint_frame(&decoded, &frame);
+            assert_eq!(decoded_summary, summary, "the frame decodes to its summary");
             let obs = Observation {
                 ts_ns: t,
                 link,
@@ -442,4 +446,124 @@ pub fn generate(mix: Mix, emit: Emit, packets: usize, seed: u64) -> StdVec<Obser
             out
         }
     }
+}
+
+/// A frame that decodes to `s` (IPv4 or ARP, VXLAN at most): Ethernet, the tunnel's outer
+/// IPv4 + UDP + VXLAN + Ethernet, the packet's headers (TCP options as NOPs), and as much of
+/// `payload` as its lengths hold. Only the headers are whole: the IP length says more.
+/// MACs, TOS and checksums are zero (nothing reads them).
+fn frame_of(s: &Summary, payload: &[u8; 16]) -> StdVec<u8> {
+    let packet = match s.net {
+        Net::Arp { op, spa, tpa } => {
+            let mut arp = StdVec::from([0, 1, 8, 0, 6, 4]);
+            arp.extend_from_slice(&op.to_be_bytes());
+            for addr in [spa, tpa] {
+                arp.extend_from_slice(&[0; 6]);
+                arp.extend_from_slice(&addr);
+            }
+            arp
+        }
+        Net::Ip(ip) => {
+            let l4 = match s.transport {
+                Transport::Tcp {
+                    src_port,
+                    dst_port,
+                    seq,
+                    ack,
+                    flags,
+                    window,
+                    hdr_len,
+                } => {
+                    let mut h = ports(src_port, dst_port);
+                    h.extend_from_slice(&seq.to_be_bytes());
+                    h.extend_from_slice(&ack.to_be_bytes());
+                    let offset_flags = (u16::from(hdr_len / 4) << 12) | flags;
+                    h.extend_from_slice(&offset_flags.to_be_bytes());
+                    h.extend_from_slice(&window.to_be_bytes());
+                    h.extend_from_slice(&[0; 4]); // checksum, urgent pointer
+                    h.resize(usize::from(hdr_len), 1); // NOP options
+                    h
+                }
+                Transport::Udp {
+                    src_port,
+                    dst_port,
+                    length,
+                } => udp(src_port, dst_port, length),
+                Transport::Icmp { ty, code, id, seq } => {
+                    let mut h = StdVec::from([ty, code, 0, 0]);
+                    h.extend_from_slice(&id.to_be_bytes());
+                    h.extend_from_slice(&seq.to_be_bytes());
+                    h
+                }
+                Transport::None => StdVec::new(),
+            };
+            let data = usize::from(ip.payload_len).saturating_sub(l4.len());
+            let (Addr::V4(src), Addr::V4(dst)) = (ip.src, ip.dst) else {
+                unreachable!("the sim is IPv4 only")
+            };
+            let mut packet = ipv4(src, dst, ip.id as u16, ip.ttl, ip.proto, ip.payload_len);
+            packet.extend_from_slice(&l4);
+            packet.extend_from_slice(&payload[..data.min(payload.len())]);
+            packet
+        }
+        Net::None => StdVec::new(),
+    };
+    let mut frame = ethernet(s.ethertype);
+    if let Some(t) = s.tunnels.first() {
+        let (Addr::V4(src), Addr::V4(dst)) = (t.src, t.dst) else {
+            unreachable!("the sim is IPv4 only")
+        };
+        let TunnelKind::Vxlan { vni } = t.kind else {
+            unreachable!("the sim tunnels over VXLAN only")
+        };
+        let packet_len = match s.net {
+            Net::Ip(ip) => 20 + ip.payload_len,
+            _ => packet.len() as u16,
+        };
+        // UDP 8 + VXLAN 8 + inner Ethernet 14 + the packet as sent.
+        let udp_len = 30 + packet_len;
+        frame.extend(ipv4(src, dst, t.outer_id, 64, IpProto::UDP, udp_len));
+        frame.extend(udp(t.src_port, t.dst_port, udp_len));
+        frame.extend_from_slice(&[0x08, 0, 0, 0]);
+        frame.extend_from_slice(&(vni << 8).to_be_bytes());
+        frame.extend(ethernet(s.ethertype));
+    }
+    frame.extend(packet);
+    frame
+}
+
+fn ethernet(ethertype: EtherType) -> StdVec<u8> {
+    let mut h = StdVec::from([0; 12]);
+    h.extend_from_slice(&ethertype.0.to_be_bytes());
+    h
+}
+
+fn ipv4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    id: u16,
+    ttl: u8,
+    proto: IpProto,
+    payload_len: u16,
+) -> StdVec<u8> {
+    let mut h = StdVec::from([0x45, 0]);
+    h.extend_from_slice(&(20 + payload_len).to_be_bytes());
+    h.extend_from_slice(&id.to_be_bytes());
+    h.extend_from_slice(&[0x40, 0, ttl, proto.0, 0, 0]);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    h
+}
+
+fn ports(src: u16, dst: u16) -> StdVec<u8> {
+    let mut h = StdVec::from(src.to_be_bytes());
+    h.extend_from_slice(&dst.to_be_bytes());
+    h
+}
+
+fn udp(src: u16, dst: u16, length: u16) -> StdVec<u8> {
+    let mut h = ports(src, dst);
+    h.extend_from_slice(&length.to_be_bytes());
+    h.extend_from_slice(&[0, 0]);
+    h
 }

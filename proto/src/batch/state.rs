@@ -4,7 +4,7 @@
 //! exactly what the fingerprint covers) and [`Hop`] (per-packet fields that change per hop).
 
 use crate::record::LinkKey;
-use crate::summary::{StopInfo, Tunnel, MAX_TUNNELS};
+use crate::summary::{Stop, Tunnel, MAX_TUNNELS};
 use crate::types::Addr;
 use heapless::Vec;
 
@@ -93,7 +93,7 @@ pub struct Hop {
     pub wire_len: u32,
     pub cap_len: u32,
     pub pkttype: u8,
-    pub stop: Option<StopInfo>,
+    pub stop: Option<Stop>,
     /// TCP header length (0 for other transports). Kept per hop, not in [`Inv`]: the
     /// fingerprint leaves it out, and a middlebox may rewrite TCP options.
     pub tcp_hdr_len: u8,
@@ -212,7 +212,7 @@ pub struct Ring {
     pub fps: [u64; RING],
     pub invs: [Inv; RING],
     pub tcp_hdr_lens: [u8; RING],
-    /// Records pushed since the last reset.
+    /// Records pushed since the batch began.
     pub pos: u64,
 }
 
@@ -267,7 +267,7 @@ impl LinkOrders {
     }
 }
 
-/// Everything both sides keep for one connection.
+/// Everything both sides keep while coding one batch.
 #[derive(Clone, Debug)]
 pub struct SharedState {
     pub flows: FlowTable,

@@ -3,7 +3,7 @@ extern crate std;
 use super::sim::{generate, Emit, Mix, Rng};
 use super::*;
 use crate::layer::{Invalid, LayerKind, StopReason};
-use crate::summary::{Ip, Net, StopInfo, Summary, Transport, Tunnel, TunnelKind};
+use crate::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
 use crate::types::{Addr, EtherType, IpProto, PacketType};
 use std::boxed::Box;
 use std::vec::Vec as StdVec;
@@ -30,7 +30,7 @@ fn decode_all(batches: &[StdVec<u8>]) -> StdVec<Observation> {
             .decode(b, |o| out.push(o))
             .unwrap_or_else(|e| panic!("batch {i}: {e:?}"));
         assert_eq!(info.header.seq, i as u64);
-        assert_eq!(info.lost_before, 0);
+        assert!(info.header.reset);
     }
     out
 }
@@ -151,7 +151,7 @@ fn wild(rng: &mut Rng) -> u64 {
     }
 }
 
-fn stop(rng: &mut Rng) -> Option<StopInfo> {
+fn stop(rng: &mut Rng) -> Option<Stop> {
     let kinds = [
         LayerKind::Ethernet,
         LayerKind::Ipv4,
@@ -173,7 +173,7 @@ fn stop(rng: &mut Rng) -> Option<StopInfo> {
         3 => StopReason::Unsupported(rng.next() as u16),
         _ => StopReason::TooDeep,
     };
-    rng.chance(300).then(|| StopInfo {
+    rng.chance(300).then(|| Stop {
         offset: rng.next() as u16,
         kind: kinds[rng.below(6) as usize],
         reason,
@@ -408,7 +408,7 @@ fn no_record_exceeds_the_record_bound() {
         window: 0x7fff,
         hdr_len: u8::MAX,
     };
-    s.stop = Some(StopInfo {
+    s.stop = Some(Stop {
         offset: u16::MAX,
         kind: LayerKind::Other,
         reason: StopReason::Truncated {

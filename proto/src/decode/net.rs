@@ -119,19 +119,19 @@ impl Walk<'_, '_, '_> {
 
     /// The tunnel a UDP port names, if any.
     fn udp_tunnel(&self, port: u16) -> Option<Next> {
-        let opts = self.opts;
+        let ports = &self.opts.tunnel_ports;
         if port == 0 {
             None
-        } else if opts.vxlan_ports.contains(&port) {
+        } else if ports.vxlan.contains(&port) {
             Some(Next::Vxlan)
-        } else if port == opts.geneve_port {
+        } else if port == ports.geneve {
             Some(Next::Geneve)
-        } else if port == opts.gtpu_port {
+        } else if port == ports.gtpu {
             // Only a GTPv1 header: other traffic on the port (RTP from a phone inside the
             // tunnel, say) is payload.
             let first = self.bytes().first().copied().unwrap_or(0x30);
             gtpu::looks_like_gtpv1(first).then_some(Next::Gtpu)
-        } else if port == opts.mpls_udp_port {
+        } else if port == ports.mpls_udp {
             Some(Next::Mpls)
         } else {
             None
@@ -144,6 +144,7 @@ impl Walk<'_, '_, '_> {
         self.advance(icmp.header_len());
         if icmp.is_error() {
             // The quoted packet: its own IP header and the start of its payload.
+            self.quote_starts();
             return Ok(Next::Ip { v6: false });
         }
         Ok(Next::Done)
@@ -156,8 +157,15 @@ impl Walk<'_, '_, '_> {
         check_len(bytes, icmp.header_len()).map_err(halt(LayerKind::Icmpv6))?;
         self.advance(icmp.header_len());
         if icmp.is_error() {
+            self.quote_starts();
             return Ok(Next::Ip { v6: true });
         }
         Ok(Next::Done)
+    }
+
+    /// Marks the current offset as the start of an ICMP error's quote; the first error
+    /// wins, as in the summary (a quote inside a quote is part of the outer quote).
+    fn quote_starts(&mut self) {
+        self.out.quote_offset.get_or_insert(self.off as u16);
     }
 }

@@ -169,7 +169,10 @@ fn vxlan_on_both_default_ports_and_a_configured_one() {
     let frame = eth(IPV4, &ipv4(UDP, &udp(51000, 9999, &vxlan(42, &inner))));
     assert_eq!(kinds(&eth_run(&frame)), [K::Ethernet, K::Ipv4, K::Udp]);
     let opts = DecodeOptions {
-        vxlan_ports: [9999, 0],
+        tunnel_ports: TunnelPorts {
+            vxlan: [9999, 0],
+            ..TunnelPorts::default()
+        },
         ..DecodeOptions::default()
     };
     assert_eq!(decode(LinkType::ETHERNET, &frame, &opts).layers.len(), 7);

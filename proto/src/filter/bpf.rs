@@ -9,6 +9,7 @@ use super::walk::{
     self, slot_et, slot_net, slot_proto, slot_transport, ARP_ZERO, MAX_LEVELS, SLOT_VLAN, VLAN_NONE,
 };
 use super::{AddrQual, Dir, Family, Filter, NetAddr, Node, PortQual, Primitive};
+use crate::decode::TunnelPorts;
 use crate::types::{Addr, EtherType, IpProto};
 use heapless::Vec;
 
@@ -44,6 +45,9 @@ pub struct CompileOptions<'a> {
     /// Accept only frames of these interfaces; empty accepts every interface.
     pub ifindexes: &'a [u32],
     pub snaplen: u32,
+    /// The decoder's tunnel ports (`DecodeOptions::tunnel_ports`): the walk follows the
+    /// same tunnels.
+    pub tunnel_ports: TunnelPorts,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +69,8 @@ impl core::fmt::Display for CompileError {
     }
 }
 
+impl core::error::Error for CompileError {}
+
 /// Builds the whole socket filter program. Everything is in bounded buffers on the stack
 /// (about 150 KB at the peak: call it from a thread with a normal-sized stack).
 pub fn compile(opts: &CompileOptions<'_>) -> Result<Program, CompileError> {
@@ -85,7 +91,7 @@ pub fn compile(opts: &CompileOptions<'_>) -> Result<Program, CompileError> {
         a.place(ok);
     }
     if opts.filter.is_some() || !opts.exclude.is_empty() {
-        walk::emit(&mut a);
+        walk::emit(&mut a, opts.tunnel_ports);
     }
     let mut g = Gen { a: &mut a };
     for e in opts.exclude {

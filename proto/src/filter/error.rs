@@ -93,3 +93,5 @@ impl core::fmt::Display for ParseError {
         }
     }
 }
+
+impl core::error::Error for ParseError {}

@@ -2,7 +2,7 @@ extern crate std;
 
 use super::*;
 use crate::layer::{LayerKind, StopReason};
-use crate::summary::{Ip, StopInfo, Tunnel, TunnelKind};
+use crate::summary::{Ip, Stop, Tunnel, TunnelKind};
 use crate::types::EtherType;
 
 fn ipv4(proto: IpProto, id: u32, payload_len: u16) -> Ip {
@@ -117,7 +117,7 @@ fn what_changes_per_hop_does_not_change_it() {
         hdr_len: 32,
     };
     hop.vlan = Some(100);
-    hop.stop = Some(StopInfo {
+    hop.stop = Some(Stop {
         offset: 60,
         kind: LayerKind::Tcp,
         reason: StopReason::Truncated { needed: 20, had: 4 },

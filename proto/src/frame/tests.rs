@@ -88,8 +88,8 @@ fn every_message() -> [Message<'static>; 6] {
 fn header_bytes() {
     let mut out = [0u8; 64];
     let n = encode(&Message::LinkRemoved(LinkRemoved { key: 300 }), &mut out).unwrap();
-    // magic, version 1, type 3, body length 2, body: varint 300
-    assert_eq!(&out[..n], &[b'H', b'C', 0, 1, 3, 0, 0, 0, 2, 0xac, 0x02]);
+    // magic, version 2, type 3, body length 2, body: varint 300
+    assert_eq!(&out[..n], &[b'H', b'C', 0, 2, 3, 0, 0, 0, 2, 0xac, 0x02]);
 }
 
 #[test]
@@ -161,16 +161,16 @@ fn foreign_future_and_unknown_frames_are_rejected() {
         Err(FrameError::BadMagic { got: *b"GE" })
     );
     assert_eq!(dec.decode(b"H"), Ok(None));
-    let future = [b'H', b'C', 0, 2, 1, 0, 0, 0, 0];
+    let future = [b'H', b'C', 0, 3, 1, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&future),
         Err(FrameError::UnsupportedVersion {
-            got: 2,
-            min: 1,
-            max: 1
+            got: 3,
+            min: 2,
+            max: 2
         })
     );
-    let unknown = [b'H', b'C', 0, 1, 9, 0, 0, 0, 0];
+    let unknown = [b'H', b'C', 0, 2, 9, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&unknown),
         Err(FrameError::UnknownMessageType { got: 9 })
@@ -181,7 +181,7 @@ fn foreign_future_and_unknown_frames_are_rejected() {
 fn malformed_and_overlong_bodies_say_which_message() {
     let mut dec = FrameDecoder::new(1024);
     // A Hello whose agent id claims 200 bytes (more than the 64 allowed and than the body).
-    let bad = [b'H', b'C', 0, 1, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let bad = [b'H', b'C', 0, 2, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
     match dec.decode(&bad) {
         Err(FrameError::Malformed {
             message_type: MessageType::Hello,
@@ -191,7 +191,7 @@ fn malformed_and_overlong_bodies_say_which_message() {
         other => panic!("{other:?}"),
     }
     // A Bye with a byte too many.
-    let long = [b'H', b'C', 0, 1, 6, 0, 0, 0, 2, 0x05, 0x00];
+    let long = [b'H', b'C', 0, 2, 6, 0, 0, 0, 2, 0x05, 0x00];
     assert_eq!(
         dec.decode(&long),
         Err(FrameError::TrailingBytes {
@@ -227,5 +227,44 @@ fn encoding_into_a_short_buffer_says_how_much_is_needed() {
             needed: 39,
             had: 20
         })
+    );
+}
+
+#[test]
+fn errors_read_as_sentences_and_keep_their_cause() {
+    use core::error::Error;
+    use std::string::ToString;
+    let future = FrameError::UnsupportedVersion {
+        got: 3,
+        min: 2,
+        max: 2,
+    };
+    assert_eq!(
+        future.to_string(),
+        "protocol version 3 (this side speaks 2..=2)"
+    );
+    let mut dec = FrameDecoder::new(1024);
+    let bad = [b'H', b'C', 0, 2, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let err = dec.decode(&bad).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("malformed hello body (3 bytes): "),
+        "{err}"
+    );
+    assert!(err.source().is_some());
+    let record = crate::batch::BatchError::Record {
+        index: 2,
+        start: 9,
+        offset: 11,
+        error: crate::batch::RecordError::BadFlow { index: 5 },
+    };
+    assert_eq!(
+        record.to_string(),
+        "record 2 (from byte 9) failed at byte 11: flow slot 5 holds no flow"
+    );
+    let cut = crate::wire::Error::Truncated { needed: 20, had: 7 };
+    assert_eq!(
+        cut.to_string(),
+        "header cut short: 20 bytes needed, 7 there"
     );
 }

@@ -4,7 +4,7 @@
 
 use crate::layer::{Decoded, Stop, StopReason};
 use crate::record::Observation;
-use crate::summary::{Net, StopInfo, Summary, Transport, TunnelKind};
+use crate::summary::{Net, Summary, Transport};
 use crate::types::{Addr, LinkType};
 use core::fmt::{self, Display, Write};
 
@@ -136,26 +136,13 @@ pub fn write_json_decoded<W: Write + ?Sized>(
     o.num("payload_offset", decoded.payload_offset)?;
     o.num("payload_len", decoded.payload_len)?;
     match decoded.stop {
-        Some(Stop {
-            offset,
-            kind,
-            reason,
-        }) => o.raw("stop", |w| {
-            write_stop(
-                w,
-                &StopInfo {
-                    offset,
-                    kind,
-                    reason,
-                },
-            )
-        })?,
+        Some(stop) => o.raw("stop", |w| write_stop(w, &stop))?,
         None => o.null("stop")?,
     }
     o.close()
 }
 
-fn write_stop<W: Write + ?Sized>(w: &mut W, stop: &StopInfo) -> fmt::Result {
+fn write_stop<W: Write + ?Sized>(w: &mut W, stop: &Stop) -> fmt::Result {
     let mut o = Obj::open(w)?;
     o.num("offset", stop.offset)?;
     o.str("proto", stop.kind.name())?;
@@ -212,13 +199,11 @@ fn write_summary<W: Write + ?Sized>(w: &mut W, s: &Summary) -> fmt::Result {
                 w.write_char(',')?;
             }
             let mut o = Obj::open(w)?;
-            match t.kind {
-                TunnelKind::Vxlan { vni } => (o.str("kind", "vxlan")?, o.num("vni", vni)?),
-                TunnelKind::Geneve { vni } => (o.str("kind", "geneve")?, o.num("vni", vni)?),
-                TunnelKind::Gre { key } => (o.str("kind", "gre")?, o.opt_num("key", key)?),
-                TunnelKind::Gtpu { teid } => (o.str("kind", "gtpu")?, o.num("teid", teid)?),
-                TunnelKind::IpInIp => (o.str("kind", "ipip")?, ()),
-            };
+            o.str("kind", t.kind.key())?;
+            if let Some(id_name) = t.kind.id_name() {
+                // A GRE header without a key says so: `"key":null`.
+                o.opt_num(id_name, t.kind.id())?;
+            }
             o.str("src", t.src)?;
             o.str("dst", t.dst)?;
             o.num("outer_id", t.outer_id)?;

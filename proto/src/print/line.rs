@@ -8,7 +8,7 @@
 
 use super::names;
 use crate::layer::StopReason;
-use crate::summary::{Ip, Net, StopInfo, Summary, Transport, Tunnel, TunnelKind};
+use crate::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
 use crate::types::{Addr, IpProto, PacketType};
 use core::fmt::{self, Write};
 
@@ -63,7 +63,7 @@ pub fn write_summary<W: Write + ?Sized>(w: &mut W, s: &Summary, wire_len: u32) -
         Net::None => {
             let decoded_up_to_unknown = matches!(
                 s.stop,
-                None | Some(StopInfo {
+                None | Some(Stop {
                     reason: StopReason::Unsupported(_),
                     ..
                 })
@@ -131,14 +131,13 @@ fn write_endpoints<W: Write + ?Sized>(
 fn write_tunnel<W: Write + ?Sized>(w: &mut W, t: &Tunnel) -> fmt::Result {
     write_endpoints(w, t.src, t.src_port, t.dst, t.dst_port)?;
     match t.kind {
-        TunnelKind::Vxlan { vni } => write!(w, "VXLAN vni {vni}: "),
-        // tcpdump prints the Geneve VNI in hex, the VXLAN one in decimal.
+        // tcpdump's own words where they differ from the tunnel's name: the Geneve VNI in
+        // hex (the VXLAN one in decimal), and GTP-U's version.
         TunnelKind::Geneve { vni } => write!(w, "Geneve vni 0x{vni:x}: "),
-        TunnelKind::Gre { key: Some(key) } => write!(w, "GRE key {key}: "),
-        TunnelKind::Gre { key: None } => w.write_str("GRE: "),
         TunnelKind::Gtpu { teid } => write!(w, "GTPv1-U teid {teid}: "),
         // tcpdump prints IP-in-IP as the two headers one after the other.
         TunnelKind::IpInIp => Ok(()),
+        kind => write!(w, "{kind}: "),
     }
 }
 
@@ -213,7 +212,7 @@ fn write_ip<W: Write + ?Sized>(
 const TCP_FIN: u16 = 0x001;
 const TCP_SYN: u16 = 0x002;
 const TCP_RST: u16 = 0x004;
-const TCP_ACK: u16 = 0x010;
+pub(super) const TCP_ACK: u16 = 0x010;
 
 /// tcpdump's TCP part: `seq` only for data or SYN/FIN/RST (with `:end` for data), then
 /// `length` = data bytes. A header length of 0 (unknown) leaves the data length unknown:
@@ -248,7 +247,7 @@ fn write_tcp<W: Write + ?Sized>(
 }
 
 /// tcpdump's flag letters, in its order; `none` when no flag is set.
-fn write_tcp_flags<W: Write + ?Sized>(w: &mut W, flags: u16) -> fmt::Result {
+pub(super) fn write_tcp_flags<W: Write + ?Sized>(w: &mut W, flags: u16) -> fmt::Result {
     const LETTERS: [(u16, char); 9] = [
         (TCP_FIN, 'F'),
         (TCP_SYN, 'S'),
@@ -273,7 +272,7 @@ fn write_tcp_flags<W: Write + ?Sized>(w: &mut W, flags: u16) -> fmt::Result {
 
 /// ` [|tcp]` for a header cut short, ` tcp (invalid)` for a wrong one; a protocol the decoder
 /// does not walk into is not a stop worth printing.
-fn write_stop<W: Write + ?Sized>(w: &mut W, stop: &StopInfo) -> fmt::Result {
+fn write_stop<W: Write + ?Sized>(w: &mut W, stop: &Stop) -> fmt::Result {
     let name = stop.kind.name();
     match stop.reason {
         StopReason::Truncated { .. } => write!(w, " [|{name}]"),
@@ -284,4 +283,4 @@ fn write_stop<W: Write + ?Sized>(w: &mut W, stop: &StopInfo) -> fmt::Result {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -43,6 +43,19 @@ pub enum Error {
     Invalid(Invalid),
 }
 
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Truncated { needed, had } => {
+                write!(f, "header cut short: {needed} bytes needed, {had} there")
+            }
+            Error::Invalid(invalid) => write!(f, "invalid header: {invalid}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
 pub type Result<T> = core::result::Result<T, Error>;
 
 /// `Ok` when `buf` holds at least `needed` bytes.

@@ -2,9 +2,10 @@
 //! and stats that must reach the collector in order with them.
 
 use super::{Captured, Counts, Sink};
+use crate::clock::monotonic_ns;
 use crate::export::{lock, Exporter};
 use crate::links::{Change, LinkTable};
-use crate::run::hello::{control_frame, links_frames, monotonic_ns, Topology};
+use crate::run::hello::{control_frame, links_frames, Topology};
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::frame::encode;
 use hopcap_proto::message::{Bye, LinkRemoved, LinkStats, Message, Stats, STATS_PER_MESSAGE};
@@ -65,15 +66,13 @@ impl ExportSink {
         let n = match encode(&Message::Batch(body), &mut self.frame) {
             Ok(n) => n,
             Err(err) => {
-                // proto's FrameError has no Display yet (issue 8, item 3).
-                log::error!("cannot frame batch {seq}: {err:?}");
+                log::error!("cannot frame batch {seq}: {err}");
                 0
             }
         };
         let mut item = std::mem::take(&mut self.control);
         item.extend_from_slice(&self.frame[..n]);
         item.extend_from_slice(trailer);
-        self.encoder.reset();
         if let Some(x) = &self.exporter {
             x.push(seq, item, records);
         }

@@ -65,7 +65,7 @@ mod tests {
     use crate::store::{sample::SampleGen, schema};
     use hopcap_proto::layer::{Invalid, StopReason};
     use hopcap_proto::record::Observation;
-    use hopcap_proto::summary::{Net, StopInfo, Summary, Transport};
+    use hopcap_proto::summary::{Net, Stop, Summary, Transport};
     use hopcap_proto::types::PacketType;
     use rusqlite::Connection;
 
@@ -136,7 +136,7 @@ mod tests {
             .zip(LAYER_KINDS.iter().cycle())
             .map(|(reason, kind)| {
                 let mut summary = Summary::empty();
-                summary.stop = Some(StopInfo {
+                summary.stop = Some(Stop {
                     offset: u16::MAX,
                     kind: *kind,
                     reason: *reason,

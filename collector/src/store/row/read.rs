@@ -3,7 +3,7 @@
 use super::super::codes::{stop_reason, LAYER_KINDS};
 use super::BadRow;
 use hopcap_proto::record::Observation;
-use hopcap_proto::summary::{Ip, Net, StopInfo, Summary, Transport, Tunnel, TunnelKind};
+use hopcap_proto::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
 use hopcap_proto::types::{Addr, EtherType, IpProto, PacketType};
 use rusqlite::types::ValueRef;
 use rusqlite::Row;
@@ -158,7 +158,7 @@ pub fn row_to_observation(row: &Row<'_>, first: usize) -> Result<Observation, Ba
         let reason = stop_reason(code, stop_detail.unwrap_or(0)).ok_or(BadRow {
             column: "stop_reason",
         })?;
-        summary.stop = Some(StopInfo {
+        summary.stop = Some(Stop {
             offset,
             kind,
             reason,

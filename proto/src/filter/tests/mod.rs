@@ -12,7 +12,7 @@ mod frames;
 use super::bpf_vm::{self, Ancillary};
 use super::eval::endpoint_at_any_level;
 use super::{compile, CompileError, CompileOptions, Endpoint, Filter};
-use crate::decode::{decode, DecodeOptions};
+use crate::decode::{decode, DecodeOptions, TunnelPorts};
 use crate::layer::Layer;
 use crate::summary::Summary;
 use crate::types::{Addr, LinkType};
@@ -116,6 +116,7 @@ fn bpf_agrees_with_eval_on_every_frame() {
             exclude: &[],
             ifindexes: &[],
             snaplen: SNAPLEN,
+            tunnel_ports: TunnelPorts::default(),
         };
         let prog = compile(&opts).unwrap();
         bpf_vm::validate(&prog).unwrap_or_else(|e| panic!("{expr}: kernel would reject: {e:?}"));
@@ -188,6 +189,7 @@ fn exclude_list_drops_both_directions_at_any_level() {
             exclude: &exclude,
             ifindexes: &[],
             snaplen: 96,
+            tunnel_ports: TunnelPorts::default(),
         };
         let prog = compile(&opts).unwrap();
         bpf_vm::validate(&prog).unwrap();
@@ -219,6 +221,7 @@ fn ifindex_allow_list_and_plain_accept() {
         exclude: &[],
         ifindexes: &[3, 7],
         snaplen: 1500,
+        tunnel_ports: TunnelPorts::default(),
     })
     .unwrap();
     bpf_vm::validate(&prog).unwrap();
@@ -235,6 +238,7 @@ fn ifindex_allow_list_and_plain_accept() {
         exclude: &[],
         ifindexes: &[],
         snaplen: 64,
+        tunnel_ports: TunnelPorts::default(),
     })
     .unwrap();
     assert_eq!(all.len(), 2, "no walk without a filter");
@@ -244,6 +248,7 @@ fn ifindex_allow_list_and_plain_accept() {
         exclude: &[],
         ifindexes: &[],
         snaplen: 0,
+        tunnel_ports: TunnelPorts::default(),
     };
     assert_eq!(compile(&zero), Err(CompileError::ZeroSnaplen));
 }
@@ -263,6 +268,7 @@ fn large_filters_use_long_jumps_or_fail_cleanly() {
         exclude: &[],
         ifindexes: &[],
         snaplen: 9,
+        tunnel_ports: TunnelPorts::default(),
     });
     let prog = prog.unwrap_or_else(|e| panic!("{e:?}"));
     bpf_vm::validate(&prog).unwrap();
@@ -287,6 +293,7 @@ fn large_filters_use_long_jumps_or_fail_cleanly() {
         exclude: &exclude,
         ifindexes: &[],
         snaplen: 9,
+        tunnel_ports: TunnelPorts::default(),
     };
     assert_eq!(compile(&opts), Err(CompileError::TooLong));
 }
@@ -307,6 +314,7 @@ fn truncated_frames_never_trap() {
             exclude: &exclude,
             ifindexes: &[],
             snaplen: 1,
+            tunnel_ports: TunnelPorts::default(),
         };
         let prog = compile(&opts).unwrap();
         for f in &frames {
@@ -335,6 +343,7 @@ fn bpf_agrees_with_decoder_on_damaged_frames() {
                 exclude: &[],
                 ifindexes: &[],
                 snaplen: 1,
+                tunnel_ports: TunnelPorts::default(),
             })
             .unwrap()
         })
@@ -382,4 +391,50 @@ fn bpf_agrees_with_decoder_on_damaged_frames() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn the_walk_follows_the_decoders_tunnel_ports() {
+    use crate::decode::fixtures::{eth, ipv4, ipv4_frag, udp, vxlan};
+    // VXLAN on UDP 9999, inner packet 192.168.7.1 > 192.168.7.2.
+    let inner = eth(
+        0x0800,
+        &ipv4_frag(
+            17,
+            0x4000,
+            [192, 168, 7, 1],
+            [192, 168, 7, 2],
+            &udp(1, 2, b"x"),
+        ),
+    );
+    let frame = eth(0x0800, &ipv4(17, &udp(51000, 9999, &vxlan(42, &inner))));
+    let custom = TunnelPorts {
+        vxlan: [9999, 0],
+        geneve: 0,
+        gtpu: 0,
+        ..TunnelPorts::default()
+    };
+    let filter = Filter::parse("host 192.168.7.2").unwrap();
+    let anc = Ancillary {
+        hatype: 1,
+        ..Ancillary::default()
+    };
+    for (ports, inside) in [(TunnelPorts::default(), false), (custom, true)] {
+        let prog = compile(&CompileOptions {
+            filter: Some(&filter),
+            exclude: &[],
+            ifindexes: &[],
+            snaplen: SNAPLEN,
+            tunnel_ports: ports,
+        })
+        .unwrap();
+        bpf_vm::validate(&prog).unwrap();
+        let opts = DecodeOptions {
+            tunnel_ports: ports,
+            ..DecodeOptions::default()
+        };
+        let summary = Summary::from_decoded(&decode(LinkType::ETHERNET, &frame, &opts));
+        assert_eq!(filter.matches(&summary), inside, "{ports:?}");
+        assert_eq!(bpf_vm::run(&prog, &frame, &anc) != 0, inside, "{ports:?}");
+    }
 }

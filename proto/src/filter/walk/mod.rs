@@ -14,8 +14,9 @@
 //! Looked through: up to 2 VLAN tags per Ethernet header (0x8100, 0x88a8, 0x9100; on the
 //! wire 3 tags or Cisco VN-Tag/MetaData shims); on the outer frame MPLS (up to 3 labels,
 //! then IP by nibble or a control word and Ethernet) and PPPoE sessions; IPv6 extension
-//! headers (4 on the outer level, 2 inside tunnels) and AH after IPv4; as tunnels VXLAN
-//! (UDP 4789, 8472), Geneve (6081), GTP-U G-PDUs (2152, one extension header), each by
+//! headers (4 on the outer level, 2 inside tunnels) and AH after IPv4; as tunnels VXLAN,
+//! Geneve and GTP-U G-PDUs (one extension header) on the decoder's ports
+//! ([`crate::decode::TunnelPorts`], by default UDP 4789 and 8472, 6081, 2152), each by
 //! destination port first, then source port; GRE versions 0 and 1 (IPv4, IPv6, ARP,
 //! transparent Ethernet, ERSPAN II/III, Cisco MetaData, PPP); IP-in-IP (4, 41).
 //! The packet ends where the frame ends or, as in the decoder, where an IPv4 total length,
@@ -26,6 +27,7 @@
 
 use super::asm::{Asm, Label};
 use super::op::*;
+use crate::decode::TunnelPorts;
 
 mod ip;
 mod tunnel;
@@ -86,12 +88,13 @@ struct Entries {
 pub(crate) struct Walker<'a> {
     a: &'a mut Asm,
     done: Label,
+    ports: TunnelPorts,
 }
 
 /// Emits the walker; execution continues after it with the scratch slots filled.
-pub(crate) fn emit(a: &mut Asm) {
+pub(crate) fn emit(a: &mut Asm, ports: TunnelPorts) {
     let done = a.label();
-    let mut w = Walker { a, done };
+    let mut w = Walker { a, done, ports };
     w.init();
     let entries: [Entries; MAX_LEVELS] = core::array::from_fn(|_| w.entries());
     w.start(entries[0]);

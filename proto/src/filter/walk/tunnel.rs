@@ -4,10 +4,6 @@ use super::{slot_proto, slot_transport, Entries, Walker, SLOT_T0, SLOT_T2};
 use crate::filter::asm::Label;
 use crate::filter::op::*;
 
-const VXLAN_PORTS: [u32; 2] = [4789, 8472];
-const GENEVE_PORT: u32 = 6081;
-const GTPU_PORT: u32 = 2152;
-
 impl Walker<'_> {
     /// X = transport header offset, protocol in slot_proto(l).
     pub(super) fn transport(&mut self, l: usize, entry: Label, inner: Option<Entries>) {
@@ -55,27 +51,33 @@ impl Walker<'_> {
             return;
         };
         let (vxlan, geneve, gtp) = (self.a.label(), self.a.label(), self.a.label());
-        // The destination port names the tunnel, else the source port (as the decoder).
+        // The destination port names the tunnel, else the source port (as the decoder);
+        // a port of 0 is unused.
+        let ports = self.ports;
+        let used = |port: u16| (port != 0).then_some(u32::from(port));
         for (port_at, last) in [(2, false), (0, true)] {
-            let (gtp_port, other) = (self.a.label(), self.a.label());
+            let other = self.a.label();
+            let miss = if last { exit } else { other };
             self.ld_ind(H, port_at);
-            for port in VXLAN_PORTS {
+            for port in ports.vxlan.into_iter().filter_map(used) {
                 self.jeq_to(port, vxlan);
             }
-            self.jeq_to(GENEVE_PORT, geneve);
-            self.a.jump(
-                JMP | JEQ | K,
-                GTPU_PORT,
-                gtp_port,
-                if last { exit } else { other },
-            );
-            // Only a GTPv1 header counts (an empty payload counts too: it then stops).
-            self.a.place(gtp_port);
-            self.need(9, exit);
-            self.ld_ind(B, 8);
-            self.alu(AND, 0xf0);
-            self.a
-                .jump(JMP | JEQ | K, 0x30, gtp, if last { exit } else { other });
+            if let Some(port) = used(ports.geneve) {
+                self.jeq_to(port, geneve);
+            }
+            match used(ports.gtpu) {
+                Some(port) => {
+                    let gtp_port = self.a.label();
+                    self.a.jump(JMP | JEQ | K, port, gtp_port, miss);
+                    // Only a GTPv1 header counts (an empty payload counts too: it then stops).
+                    self.a.place(gtp_port);
+                    self.need(9, exit);
+                    self.ld_ind(B, 8);
+                    self.alu(AND, 0xf0);
+                    self.a.jump(JMP | JEQ | K, 0x30, gtp, miss);
+                }
+                None => self.a.ja(miss),
+            }
             self.a.place(other);
         }
 

@@ -1,7 +1,7 @@
 //! Tests of the JSON printers with hand-built values.
 use super::*;
 use crate::layer::{Invalid, Layer, LayerKind};
-use crate::summary::{Ip, Tunnel};
+use crate::summary::{Ip, Tunnel, TunnelKind};
 use crate::types::{EtherType, IpProto, Mac, PacketType};
 use heapless::String;
 use serde_json::Value;

@@ -12,7 +12,8 @@ fn line(pkttype: Option<PacketType>, link: &str, s: &Summary, wire_len: u32) -> 
     out
 }
 
-fn ip4(src: [u8; 4], dst: [u8; 4], proto: IpProto, payload_len: u16) -> Ip {
+/// An IPv4 header's fields, TTL 64, id 1, unfragmented (also for the short descriptions).
+pub(in crate::print) fn ip4(src: [u8; 4], dst: [u8; 4], proto: IpProto, payload_len: u16) -> Ip {
     Ip {
         src: Addr::V4(src),
         dst: Addr::V4(dst),
@@ -25,7 +26,7 @@ fn ip4(src: [u8; 4], dst: [u8; 4], proto: IpProto, payload_len: u16) -> Ip {
     }
 }
 
-fn summary(net: Net, transport: Transport) -> Summary {
+pub(in crate::print) fn summary(net: Net, transport: Transport) -> Summary {
     Summary {
         ethertype: EtherType::IPV4,
         net,
@@ -311,20 +312,20 @@ fn fragments() {
 fn stops_truncated_invalid_unsupported() {
     let ip = Net::Ip(ip4([48, 48, 48, 48], [48, 48, 48, 49], IpProto::TCP, 20));
     let mut s = summary(ip, Transport::None);
-    s.stop = Some(StopInfo {
+    s.stop = Some(Stop {
         offset: 34,
         kind: LayerKind::Tcp,
         reason: StopReason::Truncated { needed: 20, had: 6 },
     });
     assert!(line(None, "", &s, 262144).ends_with(" IP 48.48.48.48 > 48.48.48.49:  [|tcp]"));
-    s.stop = Some(StopInfo {
+    s.stop = Some(Stop {
         offset: 34,
         kind: LayerKind::Tcp,
         reason: StopReason::Invalid(Invalid::TcpHeaderLen(4)),
     });
     assert!(line(None, "", &s, 60).ends_with(" IP 48.48.48.48 > 48.48.48.49:  tcp (invalid)"));
     let mut s = Summary::empty();
-    s.stop = Some(StopInfo {
+    s.stop = Some(Stop {
         offset: 0,
         kind: LayerKind::Ethernet,
         reason: StopReason::Truncated { needed: 14, had: 1 },
@@ -332,7 +333,7 @@ fn stops_truncated_invalid_unsupported() {
     assert_eq!(line(None, "", &s, 60), "07:28:25.298858  [|ether]");
     let mut s = Summary::empty();
     s.ethertype = EtherType(0x8926);
-    s.stop = Some(StopInfo {
+    s.stop = Some(Stop {
         offset: 12,
         kind: LayerKind::Other,
         reason: StopReason::Unsupported(0x8926),
@@ -345,7 +346,7 @@ fn stops_truncated_invalid_unsupported() {
     assert_eq!(line(None, "", &s, 60), "07:28:25.298858 802.3, length 60");
     let ip = ip4([10, 0, 0, 1], [224, 0, 0, 1], IpProto::IGMP, 8);
     s = summary(Net::Ip(ip), Transport::None);
-    s.stop = Some(StopInfo {
+    s.stop = Some(Stop {
         offset: 34,
         kind: LayerKind::Other,
         reason: StopReason::Unsupported(2),
