@@ -27,13 +27,15 @@
 //! ```
 
 use hopcap_collector::ingest::ack::parse_ack;
-use hopcap_collector::ingest::{IngestConfig, Server};
-use hopcap_collector::store::command::{ObservationBatch, WriteCmd};
-use hopcap_collector::store::query::{timeline, TimelineQuery};
+use hopcap_collector::ingest::{IngestConfig, Server, TcpListen};
 use hopcap_collector::store::sample::SampleGen;
 use hopcap_collector::store::scratch::ScratchDir;
-use hopcap_collector::store::writer::{insert_observations, WriterConfig};
-use hopcap_collector::store::{schema, WriterHandle};
+use hopcap_collector::store::sqlite::command::WriteCmd;
+use hopcap_collector::store::sqlite::query::timeline;
+use hopcap_collector::store::sqlite::writer::{insert_observations, WriterConfig};
+use hopcap_collector::store::sqlite::{schema, WriterHandle};
+use hopcap_collector::store::{BoardId, ObservationBatch};
+use hopcap_collector::store::{LinkId, TimelineQuery};
 use hopcap_proto::record::Observation;
 use rusqlite::Connection;
 use std::path::Path;
@@ -100,13 +102,13 @@ fn open(path: &Path, indexes: &[&str]) -> Connection {
 }
 
 /// Rows of one board: 3 hops per packet over the board's links, packets `gap_ns` apart.
-fn rows(g: &mut SampleGen, board: i64, packets: usize, gap_ns: u64) -> Vec<(i64, Observation)> {
+fn rows(g: &mut SampleGen, board: i64, packets: usize, gap_ns: u64) -> Vec<(LinkId, Observation)> {
     let first_link = (board - 1) * LINKS_PER_BOARD + 1;
     let mut out = Vec::with_capacity(packets * 3);
     for _ in 0..packets {
         g.ts_ns += gap_ns;
         for o in g.packet(&[0, 1, 2, 3, 4, 5, 6, 7], 3) {
-            out.push((first_link + i64::from(o.link), o));
+            out.push((LinkId::from_raw(first_link + i64::from(o.link)), o));
         }
     }
     out
@@ -247,10 +249,8 @@ fn writer_path(total: usize, producers: usize) {
                 let r = rows(&mut g, board, 100, 10_000);
                 made += r.len();
                 out.push(ObservationBatch {
-                    board,
                     seq: Some(out.len() as u64),
-                    rows: r,
-                    ..Default::default()
+                    ..ObservationBatch::new(BoardId::from_raw(board), r)
                 });
             }
             out
@@ -288,8 +288,8 @@ fn tcp_path(total: usize, conns: usize) {
     let conn = open(&dir.join("t.db"), DEFAULT);
     let w = WriterHandle::spawn(conn, WriterConfig::default(), 256).unwrap();
     let server = Server::start(
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
-        w.sender(),
+        Box::new(TcpListen::bind("127.0.0.1:0".parse().unwrap()).unwrap()),
+        std::sync::Arc::new(w.writer()),
         IngestConfig::default(),
     )
     .unwrap();

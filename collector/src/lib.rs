@@ -5,5 +5,8 @@
 pub mod cli;
 pub mod correlate;
 pub mod ingest;
+pub mod load;
 pub mod render;
+pub mod select;
 pub mod store;
+pub mod time;

@@ -1,11 +1,11 @@
 //! The ingest server with simulated agents: real frames over loopback TCP into a real store.
 
 use hopcap_collector::ingest::ack::{parse_ack, ACK_MAX_LEN};
-use hopcap_collector::ingest::{IngestConfig, Server};
+use hopcap_collector::ingest::{IngestConfig, Server, TcpListen};
 use hopcap_collector::store::sample::SampleGen;
 use hopcap_collector::store::scratch::ScratchDir;
-use hopcap_collector::store::writer::WriterConfig;
-use hopcap_collector::store::{open_for_writing, WriterHandle};
+use hopcap_collector::store::sqlite::writer::WriterConfig;
+use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::frame::{encode, HEADER_LEN, MAGIC};
 use hopcap_proto::message::{
@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A collector on 127.0.0.1:0 with its own database.
@@ -37,7 +38,12 @@ impl Collector {
         let mut cfg = IngestConfig::default();
         cfg.conn.idle_timeout = idle;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let server = Server::start(listener, writer.sender(), cfg).unwrap();
+        let server = Server::start(
+            Box::new(TcpListen::new(listener).unwrap()),
+            Arc::new(writer.writer()),
+            cfg,
+        )
+        .unwrap();
         Collector {
             _dir: dir,
             db,
@@ -570,8 +576,8 @@ fn connections_beyond_the_limit_are_refused() {
         ..IngestConfig::default()
     };
     let server = Server::start(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        writer.sender(),
+        Box::new(TcpListen::bind("127.0.0.1:0".parse().unwrap()).unwrap()),
+        Arc::new(writer.writer()),
         cfg,
     )
     .unwrap();

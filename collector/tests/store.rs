@@ -1,12 +1,13 @@
 //! The store through the command line: a database filled through the library's writer, read
 //! back by `timeline`, `boards` and the error paths of the query commands.
 
-use hopcap_collector::store::boards::BoardHello;
-use hopcap_collector::store::command::{ObservationBatch, WriteCmd};
 use hopcap_collector::store::sample::SampleGen;
 use hopcap_collector::store::scratch::ScratchDir;
-use hopcap_collector::store::writer::WriterConfig;
-use hopcap_collector::store::{open_for_writing, WriterHandle};
+use hopcap_collector::store::sqlite::command::WriteCmd;
+use hopcap_collector::store::sqlite::writer::WriterConfig;
+use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
+use hopcap_collector::store::BoardHello;
+use hopcap_collector::store::{BoardId, LinkId, ObservationBatch};
 use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -65,10 +66,8 @@ fn fill(path: &Path) {
                 .map(|o| (s.links[o.link as usize].1, o))
                 .collect();
             let batch = ObservationBatch {
-                board: s.board,
                 seq: Some(seq),
-                rows,
-                ..Default::default()
+                ..ObservationBatch::new(s.board, rows)
             };
             w.sender().send(WriteCmd::Batch(batch)).unwrap();
         }
@@ -283,12 +282,10 @@ fn follow_prints_rows_as_they_arrive() {
     let w =
         WriterHandle::spawn(open_for_writing(&db).unwrap(), WriterConfig::default(), 8).unwrap();
     let obs = SampleGen::new(99, T0 + 3_600_000_000_000).packet(&[0], 2);
-    let rows = obs.into_iter().map(|o| (1, o)).collect();
+    let rows = obs.into_iter().map(|o| (LinkId::from_raw(1), o)).collect();
     w.sender()
         .send(WriteCmd::Batch(ObservationBatch {
-            board: 1,
-            rows,
-            ..Default::default()
+            ..ObservationBatch::new(BoardId::from_raw(1), rows)
         }))
         .unwrap();
     w.finish();
@@ -377,10 +374,8 @@ fn full_disk_stalls_writes_then_resumes_without_loss() {
             .map(|_| (s.links[0].1, g.packet(&[0], 1).remove(0)))
             .collect();
         let batch = ObservationBatch {
-            board: s.board,
             seq: Some(seq),
-            rows,
-            ..Default::default()
+            ..ObservationBatch::new(s.board, rows)
         };
         w.sender().send(WriteCmd::Batch(batch)).unwrap();
     }

@@ -1,78 +1,16 @@
-//! `boards`: every board, its state, and what was lost on the way (sequence gaps counted
-//! by the collector, drops counted by the agent's kernel ring and its send queue).
+//! `boards`: every board, its state and its loss counters.
 
-use super::{time::format_rfc3339, BoardsArgs, CmdResult};
-use crate::store::boards::{list_boards, BoardRow};
-use rusqlite::Connection;
-use std::io::Write;
+use super::{BoardsArgs, CmdResult};
+use crate::render;
+use crate::store::StoreReader;
 
-fn json(b: &BoardRow) -> serde_json::Value {
-    serde_json::json!({
-        "id": b.id,
-        "name": b.name,
-        "state": b.state,
-        "boot_id": b.boot_id,
-        "agent_version": b.agent_version,
-        "remote": b.remote,
-        "first_seen": format_rfc3339(b.first_seen_ns),
-        "last_seen": format_rfc3339(b.last_seen_ns),
-        "clock_offset_ns": b.clock_offset_ns,
-        "links": b.links_present,
-        "batches": b.batches,
-        "observations": b.observations,
-        "lost_batches": b.lost_batches,
-        "kernel_drops": b.kernel_drops,
-        "queue_drops": b.queue_drops,
-    })
-}
-
-pub fn run(conn: &Connection, args: &BoardsArgs) -> CmdResult {
-    let boards = list_boards(conn)?;
+pub fn run(reader: &dyn StoreReader, args: &BoardsArgs) -> CmdResult {
+    let boards = reader.boards()?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        for b in &boards {
-            writeln!(out, "{}", json(b))?;
-        }
-        return Ok(());
-    }
-    if boards.is_empty() {
-        writeln!(out, "no boards yet")?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
-        "BOARD",
-        "STATE",
-        "LAST SEEN (UTC)",
-        "LINKS",
-        "OBSERVATIONS",
-        "BATCHES",
-        "LOST",
-        "KERN DROPS",
-        "QUEUE DROPS",
-        "CLOCK OFFSET"
-    )?;
-    for b in &boards {
-        let last = format_rfc3339(b.last_seen_ns);
-        let offset = b
-            .clock_offset_ns
-            .map(|o| format!("{:+.3}ms", o as f64 / 1e6))
-            .unwrap_or_else(|| "-".into());
-        writeln!(
-            out,
-            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
-            b.name,
-            b.state,
-            last.get(..19).unwrap_or(&last),
-            b.links_present,
-            b.observations,
-            b.batches,
-            b.lost_batches,
-            b.kernel_drops,
-            b.queue_drops,
-            offset
-        )?;
+        render::boards::write_json(&boards, &mut out)?;
+    } else {
+        render::boards::write_table(&boards, &mut out)?;
     }
     Ok(())
 }

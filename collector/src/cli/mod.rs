@@ -3,10 +3,14 @@
 
 pub mod boards;
 pub mod paths;
-pub mod time;
+pub mod serve;
+pub mod timeline;
 
-use crate::store::retention::Retention;
+use crate::select::Selection;
+use crate::store::sqlite::retention::Retention;
+use crate::time;
 use clap::{Args, Parser, Subcommand};
+use hopcap_proto::filter::Filter;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -133,6 +137,23 @@ impl WindowArgs {
         }
         Ok((since, until))
     }
+
+    /// The selection these flags make.
+    pub fn selection(&self, now_ns: i64) -> Result<Selection, String> {
+        let (since_ns, until_ns) = self.bounds(now_ns)?;
+        let filter = self
+            .filter
+            .as_deref()
+            .map(|e| Filter::parse(e).map_err(|err| format!("--filter {e:?}: {err}")))
+            .transpose()?;
+        Ok(Selection {
+            since_ns,
+            until_ns,
+            board: self.board.clone(),
+            link: self.link.clone(),
+            filter,
+        })
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -193,15 +214,13 @@ pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
-    use crate::store::open_for_reading;
+    use crate::store::sqlite::SqliteReader;
     match cli.command {
-        Command::Serve(args) => crate::ingest::serve(&args),
-        Command::Timeline(args) => {
-            crate::render::timeline::run(&open_for_reading(&args.db.db)?, &args)
-        }
-        Command::Boards(args) => boards::run(&open_for_reading(&args.db.db)?, &args),
-        Command::Paths(args) => paths::run_paths(&open_for_reading(&args.db.db)?, &args),
-        Command::Flows(args) => paths::run_flows(&open_for_reading(&args.db.db)?, &args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Timeline(args) => timeline::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Paths(args) => paths::run_paths(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
     }
 }
 

@@ -4,22 +4,19 @@
 use super::ack::encode_ack;
 use super::conn::Close;
 use super::seq::{judge, Verdict};
-use crate::store::boards::{BoardHello, BoardStats};
-use crate::store::command::{BoardSession, ObservationBatch, Reply, WriteCmd};
+use crate::store::{BoardHello, BoardId, BoardStats, LinkId, ObservationBatch, StoreWriter};
 use hopcap_proto::batch::{BatchDecoder, BatchHeader};
 use hopcap_proto::message::{Hello, LinkStats, Links, Message, Stats};
 use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind, Observation};
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The connection's state between frames.
 pub(super) struct Agent {
-    pub(super) tx: SyncSender<WriteCmd>,
+    pub(super) store: Arc<dyn StoreWriter>,
     pub(super) peer: String,
     /// Set by hello.
     pub(super) session: Option<Session>,
@@ -37,21 +34,9 @@ pub(super) struct Agent {
 
 pub(super) struct Session {
     name: String,
-    pub(super) board: i64,
+    pub(super) board: BoardId,
     last_seq: Option<u64>,
-    links: HashMap<LinkKey, i64>,
-}
-
-fn request<T>(
-    tx: &SyncSender<WriteCmd>,
-    make: impl FnOnce(Reply<T>) -> WriteCmd,
-) -> Result<T, Close> {
-    let (reply, answer) = sync_channel(1);
-    tx.send(make(reply)).map_err(|_| Close::Writer)?;
-    answer
-        .recv()
-        .map_err(|_| Close::Writer)?
-        .map_err(|e| Close::Protocol(format!("store refused: {e}")))
+    links: HashMap<LinkKey, LinkId>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -69,9 +54,9 @@ fn sess(session: &mut Option<Session>) -> Result<&mut Session, Close> {
 }
 
 impl Agent {
-    pub(super) fn new(tx: SyncSender<WriteCmd>, peer: String) -> Agent {
+    pub(super) fn new(store: Arc<dyn StoreWriter>, peer: String) -> Agent {
         Agent {
-            tx,
+            store,
             peer,
             session: None,
             batches: None,
@@ -107,16 +92,12 @@ impl Agent {
             remote: self.peer.clone(),
             board_clock_ns: i64::try_from(h.clock.realtime_ns).ok(),
         };
-        let s: BoardSession = request(&self.tx, |reply| WriteCmd::Hello {
-            hello,
-            links: Vec::new(),
-            reply,
-        })?;
+        let s = self.store.hello(hello)?;
         log::info!(
             "{}: board {:?} connected (id {})",
             self.peer,
             h.agent_id.as_str(),
-            s.board
+            s.board.raw()
         );
         self.session = Some(Session {
             name: h.agent_id.to_string(),
@@ -136,13 +117,7 @@ impl Agent {
             )));
         }
         if !l.replace {
-            let links = l.links.to_vec();
-            let ids = request(&self.tx, |reply| WriteCmd::Links {
-                board,
-                links,
-                full_report: false,
-                reply,
-            })?;
+            let ids = self.store.links(board, l.links.to_vec(), false)?;
             let links = &mut self.session()?.links;
             links.extend(ids);
             if links.len() > MAX_LINKS {
@@ -161,20 +136,15 @@ impl Agent {
         }
         if l.chunk + 1 == l.count {
             let links = std::mem::take(&mut self.dump);
-            let ids = request(&self.tx, |reply| WriteCmd::Links {
-                board,
-                links,
-                full_report: true,
-                reply,
-            })?;
+            let ids = self.store.links(board, links, true)?;
             self.session()?.links = ids.into_iter().collect();
         }
         Ok(())
     }
 
-    /// The row id of link `key`, creating a placeholder for a key no link report named (the
+    /// The id of link `key`, creating a placeholder for a key no link report named (the
     /// observation is kept; the link shows as `key<N>`).
-    fn link_id(&mut self, key: LinkKey) -> Result<i64, Close> {
+    fn link_id(&mut self, key: LinkKey) -> Result<LinkId, Close> {
         let s = self.session()?;
         if let Some(id) = s.links.get(&key) {
             return Ok(*id);
@@ -198,12 +168,7 @@ impl Agent {
             up: true,
         };
         let _ = info.name.push_str(&format!("key{key}"));
-        let ids = request(&self.tx, |reply| WriteCmd::Links {
-            board,
-            links: vec![info],
-            full_report: false,
-            reply,
-        })?;
+        let ids = self.store.links(board, vec![info], false)?;
         let id = ids.first().map(|(_, id)| *id).ok_or(Close::Writer)?;
         self.session()?.links.insert(key, id);
         Ok(id)
@@ -274,9 +239,7 @@ impl Agent {
             rows,
             committed,
         };
-        self.tx
-            .send(WriteCmd::Batch(batch))
-            .map_err(|_| Close::Writer)
+        Ok(self.store.batch(batch)?)
     }
 
     fn on_stats(&mut self, st: &Stats) -> Result<(), Close> {
@@ -297,9 +260,7 @@ impl Agent {
                     .sum::<u64>(),
             queue_drops: st.queue_drops,
         };
-        self.tx
-            .send(WriteCmd::Stats { board, stats })
-            .map_err(|_| Close::Writer)
+        Ok(self.store.stats(board, stats)?)
     }
 
     pub(super) fn on_message(&mut self, msg: &Message<'_>) -> Result<(), Close> {
@@ -315,11 +276,7 @@ impl Agent {
             Message::LinkRemoved(r) => {
                 let board = self.session()?.board;
                 if let Some(id) = self.session()?.links.remove(&r.key) {
-                    let cmd = WriteCmd::LinksRemoved {
-                        board,
-                        link_ids: vec![id],
-                    };
-                    self.tx.send(cmd).map_err(|_| Close::Writer)?;
+                    self.store.links_removed(board, vec![id])?;
                 }
                 Ok(())
             }
@@ -341,7 +298,7 @@ impl Agent {
     }
 
     /// Sends an acknowledgement if the writer committed more since the last one.
-    pub(super) fn acknowledge(&mut self, stream: &mut TcpStream) -> Result<(), Close> {
+    pub(super) fn acknowledge(&mut self, stream: &mut dyn Write) -> Result<(), Close> {
         let committed = self.committed.load(Ordering::Acquire);
         if committed > self.acked {
             stream
@@ -353,11 +310,8 @@ impl Agent {
     }
 
     /// Waits (briefly) for everything sent to be committed, then acknowledges it.
-    pub(super) fn final_ack(&mut self, stream: &mut TcpStream) {
-        let (done, wait) = sync_channel(1);
-        if self.tx.send(WriteCmd::Flush(done)).is_ok()
-            && wait.recv_timeout(Duration::from_secs(5)).is_ok()
-        {
+    pub(super) fn final_ack(&mut self, stream: &mut dyn Write) {
+        if self.store.flush(Duration::from_secs(5)) {
             let _ = self.acknowledge(stream);
         }
     }

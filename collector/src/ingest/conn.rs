@@ -5,12 +5,12 @@
 //! the reason logged.
 
 use super::agent::Agent;
-use crate::store::command::WriteCmd;
+use super::transport::Duplex;
+use crate::store::{StoreError, StoreWriter};
 use hopcap_proto::frame::{FrameDecoder, FrameError, HEADER_LEN};
-use std::io::{ErrorKind, Read};
-use std::net::TcpStream;
+use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub enum Close {
     Bye,
     Frame(FrameError),
     Protocol(String),
+    /// The store refused a request of this connection.
+    Store(String),
     Io(std::io::Error),
     Idle(Duration),
     /// The collector is shutting down.
@@ -42,13 +44,23 @@ pub enum Close {
     Writer,
 }
 
+impl From<StoreError> for Close {
+    fn from(e: StoreError) -> Close {
+        match e {
+            StoreError::Gone => Close::Writer,
+            StoreError::Refused(why) => Close::Store(why),
+        }
+    }
+}
+
 impl std::fmt::Display for Close {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Close::Eof => write!(f, "closed by the agent"),
             Close::Bye => write!(f, "agent said bye"),
-            Close::Frame(e) => write!(f, "bad frame: {e:?}"),
+            Close::Frame(e) => write!(f, "bad frame: {e}"),
             Close::Protocol(what) => write!(f, "protocol error: {what}"),
+            Close::Store(why) => write!(f, "store refused: {why}"),
             Close::Io(e) => write!(f, "I/O error: {e}"),
             Close::Idle(d) => write!(f, "nothing received for {}s", d.as_secs()),
             Close::Shutdown => write!(f, "collector shutting down"),
@@ -59,46 +71,35 @@ impl std::fmt::Display for Close {
 
 /// Serves one agent until it goes away; returns why it ended.
 pub fn serve_agent(
-    mut stream: TcpStream,
-    tx: SyncSender<WriteCmd>,
+    mut stream: Box<dyn Duplex>,
+    peer: String,
+    store: Arc<dyn StoreWriter>,
     cfg: &ConnConfig,
     stop: &AtomicBool,
 ) -> Close {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "?".into());
-    let mut agent = Agent::new(tx, peer);
-    let why = read_loop(&mut agent, &mut stream, cfg, stop);
+    let mut agent = Agent::new(store, peer);
+    let why = read_loop(&mut agent, stream.as_mut(), cfg, stop);
     if matches!(why, Close::Bye | Close::Eof | Close::Shutdown) {
-        agent.final_ack(&mut stream);
+        agent.final_ack(stream.as_mut());
     }
     match &why {
         Close::Bye | Close::Eof | Close::Shutdown => log::info!("{}: {why}", agent.peer),
         _ => log::warn!("{}: closing: {why}", agent.peer),
     }
     if let Some(s) = &agent.session {
-        let remote = agent.peer.clone();
-        let _ = agent.tx.send(WriteCmd::Disconnected {
-            board: s.board,
-            remote,
-        });
+        let _ = agent.store.disconnected(s.board, agent.peer.clone());
     }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+    stream.shutdown();
     why
 }
 
 fn read_loop(
     agent: &mut Agent,
-    stream: &mut TcpStream,
+    stream: &mut dyn Duplex,
     cfg: &ConnConfig,
     stop: &AtomicBool,
 ) -> Close {
-    if let Err(e) = stream
-        .set_read_timeout(Some(cfg.poll))
-        .and_then(|()| stream.set_write_timeout(Some(cfg.write_timeout)))
-        .and_then(|()| stream.set_nodelay(true))
-    {
+    if let Err(e) = stream.set_timeouts(cfg.poll, cfg.write_timeout) {
         return Close::Io(e);
     }
     let mut frames = FrameDecoder::new(cfg.max_body);

@@ -1,23 +1,21 @@
-//! The ingest server: a TCP listener and one thread per agent connection (std::net; a few
-//! hundred boards are a few hundred mostly-sleeping threads). Connections decode frames and
-//! batches and hand rows to the store's single writer through its bounded channel.
+//! The ingest server: a [`Listener`] and one thread per agent connection (a few hundred
+//! boards are a few hundred mostly-sleeping threads). Connections decode frames and batches
+//! and hand rows to a [`StoreWriter`]; they never see how either end is implemented.
 
 pub mod ack;
 mod agent;
 pub mod conn;
 pub mod seq;
+pub mod transport;
 
-use crate::cli::{CmdResult, ServeArgs};
-use crate::store::command::WriteCmd;
-use crate::store::writer::WriterConfig;
-use crate::store::{open_for_writing_with, WriterHandle};
+use crate::store::StoreWriter;
 use conn::{serve_agent, ConnConfig};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+pub use transport::{Duplex, Listener, TcpListen};
 
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
@@ -49,19 +47,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts accepting on `listener`; rows go to `tx`.
+    /// Starts accepting on `listener`; rows go to `store`.
     pub fn start(
-        listener: TcpListener,
-        tx: SyncSender<WriteCmd>,
+        listener: Box<dyn Listener>,
+        store: Arc<dyn StoreWriter>,
         config: IngestConfig,
     ) -> std::io::Result<Server> {
         let addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let accept = std::thread::Builder::new()
             .name("ingest-accept".into())
-            .spawn(move || accept_loop(listener, tx, config, flag))?;
+            .spawn(move || accept_loop(listener, store, config, flag))?;
         Ok(Server { addr, stop, accept })
     }
 
@@ -79,8 +76,8 @@ impl Server {
 }
 
 fn accept_loop(
-    listener: TcpListener,
-    tx: SyncSender<WriteCmd>,
+    mut listener: Box<dyn Listener>,
+    store: Arc<dyn StoreWriter>,
     config: IngestConfig,
     stop: Arc<AtomicBool>,
 ) {
@@ -88,7 +85,7 @@ fn accept_loop(
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, peer)) => {
+            Ok(Some((stream, peer))) => {
                 if active.load(Ordering::Relaxed) >= config.max_connections {
                     log::warn!(
                         "{peer}: refused: {} connections already (--max-connections)",
@@ -96,12 +93,9 @@ fn accept_loop(
                     );
                     continue;
                 }
-                if let Err(e) = stream.set_nonblocking(false) {
-                    log::warn!("{peer}: cannot set up the socket: {e}");
-                    continue;
-                }
-                let (tx, cfg, stop, active) = (
-                    tx.clone(),
+                let (who, store, cfg, stop, active) = (
+                    peer.clone(),
+                    Arc::clone(&store),
                     config.conn.clone(),
                     Arc::clone(&stop),
                     Arc::clone(&active),
@@ -111,7 +105,7 @@ fn accept_loop(
                     .name(format!("agent-{peer}"))
                     .stack_size(1024 * 1024)
                     .spawn(move || {
-                        serve_agent(stream, tx, &cfg, &stop);
+                        serve_agent(stream, who, store, &cfg, &stop);
                         active.fetch_sub(1, Ordering::Relaxed);
                     });
                 match spawned {
@@ -119,7 +113,7 @@ fn accept_loop(
                     Err(e) => log::error!("{peer}: cannot start a thread: {e}"),
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Ok(None) => {
                 threads.retain(|t| !t.is_finished());
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -132,52 +126,4 @@ fn accept_loop(
     for t in threads {
         let _ = t.join();
     }
-}
-
-/// `hopcap-collector serve`: runs until SIGINT/SIGTERM, then commits what it has and exits.
-pub fn serve(args: &ServeArgs) -> CmdResult {
-    let retention = args.retention()?;
-    let indexes: Vec<&str> = args.index.iter().map(String::as_str).collect();
-    if !indexes.is_empty() {
-        log::info!("building indexes {indexes:?} if missing (long on a large database)");
-    }
-    let conn = open_for_writing_with(&args.db.db, &indexes)?;
-    let writer = WriterHandle::spawn(
-        conn,
-        WriterConfig {
-            retention,
-            ..Default::default()
-        },
-        256,
-    )?;
-    let listener = TcpListener::bind(args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let mut config = IngestConfig {
-        max_connections: args.max_connections,
-        ..Default::default()
-    };
-    config.conn.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
-    let server = Server::start(listener, writer.sender(), config)?;
-    log::info!(
-        "listening on {}, database {}",
-        server.local_addr(),
-        args.db.db.display()
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::Relaxed) {
-            // A second signal: do not wait (e.g. for a full disk). Committed data is safe.
-            eprintln!("hopcap-collector: stopping now; uncommitted records are lost");
-            std::process::exit(130);
-        }
-    })
-    .map_err(|e| format!("cannot install the signal handler: {e}"))?;
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    log::info!("stopping: closing connections and committing");
-    server.stop();
-    writer.finish();
-    Ok(())
 }

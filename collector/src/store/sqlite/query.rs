@@ -1,81 +1,15 @@
 //! Reading observations back: the merged timeline of all boards, ordered by
 //! (ts_ns, board, agent_order) so equal timestamps keep the order the agent saw them, and
-//! the rows that arrived after a given id (for `--follow`).
+//! the rows that arrived after a given cursor (for `--follow`). SQLite's row id is the
+//! cursor: ids only grow.
 
-use super::row::{self, BadRow, OBS_COLUMNS};
-use hopcap_proto::record::Observation;
+use super::row::{self, OBS_COLUMNS};
+use crate::store::{BoardId, Cursor, LinkId, QueryError, TimelineQuery, TimelineRow};
 use rusqlite::Connection;
 use std::collections::HashMap;
 
-/// Which observations to read. `None` means no bound.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TimelineQuery {
-    pub since_ns: Option<i64>,
-    pub until_ns: Option<i64>,
-    /// A board name.
-    pub board: Option<String>,
-    /// A link name (`eth0`), or a label as printed (`board:eth0`, `board:netns:veth1`).
-    pub link: Option<String>,
-    /// Only rows stored after this id.
-    pub after_id: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-/// One observation with the names of where it was seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TimelineRow {
-    pub id: i64,
-    pub board_id: i64,
-    pub link_id: i64,
-    pub board: String,
-    /// '' for the board's own namespace.
-    pub netns: String,
-    pub link: String,
-    pub obs: Observation,
-}
-
-impl TimelineRow {
-    /// `board:link`, or `board:netns:link` for a link inside another namespace.
-    pub fn label(&self) -> String {
-        link_label(&self.board, &self.netns, &self.link)
-    }
-}
-
-pub fn link_label(board: &str, netns: &str, link: &str) -> String {
-    if netns.is_empty() {
-        format!("{board}:{link}")
-    } else {
-        format!("{board}:{netns}:{link}")
-    }
-}
-
-#[derive(Debug)]
-pub enum QueryError {
-    Sql(rusqlite::Error),
-    BadRow {
-        id: i64,
-        err: BadRow,
-    },
-    /// --board or --link named nothing in the database.
-    NoMatch(String),
-}
-
-impl std::fmt::Display for QueryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            QueryError::Sql(e) => write!(f, "database: {e}"),
-            QueryError::BadRow { id, err } => write!(f, "observation {id}: {err}"),
-            QueryError::NoMatch(what) => write!(f, "{what}"),
-        }
-    }
-}
-
-impl std::error::Error for QueryError {}
-
-impl From<rusqlite::Error> for QueryError {
-    fn from(e: rusqlite::Error) -> Self {
-        QueryError::Sql(e)
-    }
+fn sql(e: rusqlite::Error) -> QueryError {
+    QueryError::Backend(Box::new(e))
 }
 
 /// Board and link names by id, read once per query (the tables are small).
@@ -132,9 +66,9 @@ fn where_clause(conn: &Connection, q: &TimelineQuery) -> Result<(String, Vec<i64
         conds.push("ts_ns < ?".to_string());
         params.push(u);
     }
-    if let Some(after) = q.after_id {
+    if let Some(after) = q.after {
         conds.push("id > ?".to_string());
-        params.push(after);
+        params.push(after.raw());
     }
     if let Some(board) = &q.board {
         let id: Option<i64> = conn
@@ -148,22 +82,26 @@ fn where_clause(conn: &Connection, q: &TimelineQuery) -> Result<(String, Vec<i64
                 } else {
                     Err(e)
                 }
-            })?;
+            })
+            .map_err(sql)?;
         let id = id.ok_or_else(|| QueryError::NoMatch(format!("no board named {board:?}")))?;
         conds.push("board = ?".to_string());
         params.push(id);
         // Also as the board's links: lets the optional (link, ts_ns) index serve it.
         let links: Vec<String> = conn
-            .prepare_cached("SELECT id FROM links WHERE board = ?1")?
-            .query_map([id], |r| r.get::<_, i64>(0))?
-            .map(|r| r.map(|i| i.to_string()))
-            .collect::<rusqlite::Result<_>>()?;
+            .prepare_cached("SELECT id FROM links WHERE board = ?1")
+            .and_then(|mut st| {
+                st.query_map([id], |r| r.get::<_, i64>(0))?
+                    .map(|r| r.map(|i| i.to_string()))
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(sql)?;
         if !links.is_empty() {
             conds.push(format!("link IN ({})", links.join(",")));
         }
     }
     if let Some(link) = &q.link {
-        let ids = link_ids(conn, link)?;
+        let ids = link_ids(conn, link).map_err(sql)?;
         if ids.is_empty() {
             return Err(QueryError::NoMatch(format!("no link matches {link:?}")));
         }
@@ -195,7 +133,7 @@ pub fn timeline(
     conn: &Connection,
     q: &TimelineQuery,
     each: &mut dyn FnMut(TimelineRow) -> bool,
-) -> Result<Option<i64>, QueryError> {
+) -> Result<Option<Cursor>, QueryError> {
     query_rows(conn, q, "ORDER BY ts_ns, board, agent_order", each)
 }
 
@@ -204,7 +142,7 @@ pub fn arrived(
     conn: &Connection,
     q: &TimelineQuery,
     each: &mut dyn FnMut(TimelineRow) -> bool,
-) -> Result<Option<i64>, QueryError> {
+) -> Result<Option<Cursor>, QueryError> {
     query_rows(conn, q, "ORDER BY id", each)
 }
 
@@ -213,32 +151,37 @@ fn query_rows(
     q: &TimelineQuery,
     order: &str,
     each: &mut dyn FnMut(TimelineRow) -> bool,
-) -> Result<Option<i64>, QueryError> {
+) -> Result<Option<Cursor>, QueryError> {
     let (clause, params) = where_clause(conn, q)?;
     let limit = q.limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
-    let sql =
+    let text =
         format!("SELECT id, board, link, {OBS_COLUMNS} FROM observations {clause} {order}{limit}");
-    let mut names = Names::load(conn)?;
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-    let mut max_id = None;
+    let mut names = Names::load(conn).map_err(sql)?;
+    let mut stmt = conn.prepare(&text).map_err(sql)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params))
+        .map_err(sql)?;
+    let mut last = None;
     let mut reloaded = false;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let board_id: i64 = r.get(1)?;
-        let link_id: i64 = r.get(2)?;
-        let obs = row::row_to_observation(r, 3).map_err(|err| QueryError::BadRow { id, err })?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        let ids: rusqlite::Result<(i64, i64, i64)> = (|| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))();
+        let (id, board_id, link_id) = ids.map_err(sql)?;
+        let cursor = Cursor::from_raw(id);
+        let obs = row::row_to_observation(r, 3).map_err(|err| QueryError::BadRow {
+            at: cursor,
+            err: Box::new(err),
+        })?;
         if !names.has(board_id, link_id) && !reloaded {
             // A board or link that appeared after the names were read.
-            names = Names::load(conn)?;
+            names = Names::load(conn).map_err(sql)?;
             reloaded = true;
         }
         let (board, netns, link) = names.resolve(board_id, link_id);
-        max_id = max_id.max(Some(id));
+        last = last.max(Some(cursor));
         if !each(TimelineRow {
-            id,
-            board_id,
-            link_id,
+            cursor,
+            board_id: BoardId::from_raw(board_id),
+            link_id: LinkId::from_raw(link_id),
             board,
             netns,
             link,
@@ -247,22 +190,25 @@ fn query_rows(
             break;
         }
     }
-    Ok(max_id)
+    Ok(last)
 }
 
 /// The highest observation id stored (0 when empty).
-pub fn max_id(conn: &Connection) -> rusqlite::Result<i64> {
+pub fn max_id(conn: &Connection) -> Result<Cursor, QueryError> {
     conn.query_row("SELECT coalesce(max(id), 0) FROM observations", [], |r| {
         r.get(0)
     })
+    .map(Cursor::from_raw)
+    .map_err(sql)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::boards::{upsert_board, upsert_links, BoardHello};
     use crate::store::sample::SampleGen;
-    use crate::store::{schema, writer::insert_observations};
+    use crate::store::sqlite::boards::{upsert_board, upsert_links};
+    use crate::store::sqlite::{schema, writer::insert_observations};
+    use crate::store::BoardHello;
     use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
 
     fn link(key: u16, netns: &str, name: &str) -> LinkInfo {
@@ -308,7 +254,7 @@ mod tests {
             obs.reverse();
             let rows: Vec<_> = obs
                 .into_iter()
-                .map(|o| (ids[o.link as usize].1, o))
+                .map(|o| (LinkId::from_raw(ids[o.link as usize].1), o))
                 .collect();
             insert_observations(&conn, board, &rows).unwrap();
         }
@@ -343,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn board_link_window_and_after_id_select() {
+    fn board_link_window_and_after_select() {
         let conn = setup();
         let q = |f: fn(&mut TimelineQuery)| {
             let mut q = TimelineQuery::default();
@@ -359,7 +305,7 @@ mod tests {
         assert_eq!(q(|q| q.link = Some("pi2:eth0".into())), ["pi2:eth0 1"]);
         assert_eq!(q(|q| q.since_ns = Some(5_001)).len(), 0);
         assert_eq!(q(|q| q.until_ns = Some(5_001)).len(), 6);
-        assert_eq!(q(|q| q.after_id = Some(4)).len(), 2);
+        assert_eq!(q(|q| q.after = Some(Cursor::from_raw(4))).len(), 2);
         let err = timeline(
             &conn,
             &TimelineQuery {

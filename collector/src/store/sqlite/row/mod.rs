@@ -58,11 +58,13 @@ impl std::fmt::Display for BadRow {
     }
 }
 
+impl std::error::Error for BadRow {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::codes::LAYER_KINDS;
-    use crate::store::{sample::SampleGen, schema};
+    use crate::store::sqlite::codes::LAYER_KINDS;
+    use crate::store::{sample::SampleGen, sqlite::schema};
     use hopcap_proto::layer::{Invalid, StopReason};
     use hopcap_proto::record::Observation;
     use hopcap_proto::summary::{Net, Stop, Summary, Transport};

@@ -1,6 +1,7 @@
 //! Time arguments and printed times, without a date library: RFC 3339
 //! (`2026-11-26T12:00:00Z`, `2026-11-26T12:00:00.5+01:00`), Unix seconds (`1795694400`,
 //! `1795694400.25`), relative to now (`-10m`, `-2h`, `-30s`, `-1d`) or `now`. All UTC.
+//! And the collector's clock, [`now_ns`].
 
 const NS: i64 = 1_000_000_000;
 
@@ -90,6 +91,14 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss;
     Some(secs * NS + frac - zone_ns)
+}
+
+/// Nanoseconds since the Unix epoch on the collector's clock (0 before 1970).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Parses a time argument into ns since the Unix epoch.

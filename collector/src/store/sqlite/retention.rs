@@ -188,12 +188,13 @@ mod tests {
     use super::*;
     use crate::store::sample::SampleGen;
     use crate::store::scratch::ScratchDir;
-    use crate::store::{open_for_writing, writer::insert_observations};
+    use crate::store::sqlite::{open_for_writing, writer::insert_observations};
+    use crate::store::LinkId;
 
     fn fill(conn: &mut Connection, g: &mut SampleGen, packets: usize) {
         let rows: Vec<_> = (0..packets)
             .flat_map(|_| g.packet(&[0], 2))
-            .map(|o| (1, o))
+            .map(|o| (LinkId::from_raw(1), o))
             .collect();
         let tx = conn.transaction().unwrap();
         insert_observations(&tx, 1, &rows).unwrap();

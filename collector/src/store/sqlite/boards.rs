@@ -1,49 +1,10 @@
 //! Boards, their links and their statistics: the small tables, written on hello, on link
 //! changes and on stats reports.
 
+use crate::store::{BoardHello, BoardId, BoardRow, BoardStats, DropSample};
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::{Connection, OptionalExtension};
 use std::fmt::Write as _;
-
-/// What a board says about itself when it connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoardHello {
-    pub name: String,
-    pub boot_id: String,
-    pub agent_version: String,
-    /// The peer address of the connection.
-    pub remote: String,
-    /// The board's clock at hello, if it sent one (ns since epoch).
-    pub board_clock_ns: Option<i64>,
-}
-
-/// One statistics report: the agent run's totals so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BoardStats {
-    pub kernel_packets: u64,
-    pub kernel_drops: u64,
-    pub queue_drops: u64,
-}
-
-/// A board row as `boards` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoardRow {
-    pub id: i64,
-    pub name: String,
-    pub boot_id: Option<String>,
-    pub agent_version: Option<String>,
-    pub remote: Option<String>,
-    pub first_seen_ns: i64,
-    pub last_seen_ns: i64,
-    pub state: String,
-    pub clock_offset_ns: Option<i64>,
-    pub batches: i64,
-    pub observations: i64,
-    pub lost_batches: i64,
-    pub kernel_drops: i64,
-    pub queue_drops: i64,
-    pub links_present: i64,
-}
 
 /// A board as a new connection finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,7 +212,7 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(BoardRow {
-            id: r.get(0)?,
+            id: BoardId::from_raw(r.get(0)?),
             name: r.get(1)?,
             boot_id: r.get(2)?,
             agent_version: r.get(3)?,
@@ -271,10 +232,27 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
     rows.collect()
 }
 
+/// Every stats report's cumulative capture drops, by board and time, moved to the board's
+/// clock with the offset sampled at hello.
+pub fn drop_samples(conn: &Connection) -> rusqlite::Result<Vec<DropSample>> {
+    let mut stmt = conn.prepare(
+        "SELECT b.name, s.ts_ns - coalesce(b.clock_offset_ns, 0), s.kernel_drops + s.queue_drops
+         FROM stats s JOIN boards b ON b.id = s.board ORDER BY s.board, s.ts_ns",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(DropSample {
+            board: r.get(0)?,
+            ts_ns: r.get(1)?,
+            total_drops: r.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema;
+    use crate::store::sqlite::schema;
 
     fn hello(run: &str) -> BoardHello {
         BoardHello {

@@ -10,6 +10,8 @@
 use super::command::{apply, fail_replies, WriteCmd};
 use super::retention::{Retainer, Retention};
 use super::row;
+use crate::store::LinkId;
+use crate::time::now_ns;
 use hopcap_proto::record::Observation;
 use rusqlite::{Connection, ErrorCode};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -38,14 +40,6 @@ impl Default for WriterConfig {
     }
 }
 
-/// Nanoseconds since the Unix epoch on the collector's clock.
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
 /// Failures that go away by themselves: retry rather than drop.
 pub fn is_transient(e: &rusqlite::Error) -> bool {
     matches!(
@@ -65,7 +59,7 @@ pub fn is_transient(e: &rusqlite::Error) -> bool {
 pub fn insert_observations(
     conn: &Connection,
     board: i64,
-    rows: &[(i64, Observation)],
+    rows: &[(LinkId, Observation)],
 ) -> rusqlite::Result<()> {
     let mut chunks = rows.chunks_exact(row::ROWS_PER_INSERT);
     if chunks.len() > 0 {
@@ -73,7 +67,7 @@ pub fn insert_observations(
         for chunk in chunks.by_ref() {
             many.clear_bindings();
             for (k, (link, obs)) in chunk.iter().enumerate() {
-                row::bind_observation(&mut many, k * row::ROW_PARAMS, board, *link, obs)?;
+                row::bind_observation(&mut many, k * row::ROW_PARAMS, board, link.raw(), obs)?;
             }
             many.raw_execute()?;
         }
@@ -81,7 +75,7 @@ pub fn insert_observations(
     let mut one = conn.prepare_cached(row::insert_sql())?;
     for (link, obs) in chunks.remainder() {
         one.clear_bindings();
-        row::bind_observation(&mut one, 0, board, *link, obs)?;
+        row::bind_observation(&mut one, 0, board, link.raw(), obs)?;
         one.raw_execute()?;
     }
     Ok(())
@@ -198,11 +192,11 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::boards::BoardHello;
-    use crate::store::command::{ObservationBatch, WriteCmd};
     use crate::store::sample::SampleGen;
     use crate::store::scratch::ScratchDir;
-    use crate::store::{open_for_writing, WriterHandle};
+    use crate::store::sqlite::command::WriteCmd;
+    use crate::store::sqlite::{open_for_writing, WriterHandle};
+    use crate::store::{BoardHello, BoardId, ObservationBatch};
     use hopcap_proto::record::{LinkInfo, LinkKey};
     use hopcap_proto::record::{LinkKind, MAX_NAME};
     use hopcap_proto::types::Mac;
@@ -267,10 +261,8 @@ mod tests {
                 .collect();
             w.sender()
                 .send(WriteCmd::Batch(ObservationBatch {
-                    board: session.board,
                     lost_batches: lost,
-                    rows,
-                    ..Default::default()
+                    ..ObservationBatch::new(session.board, rows)
                 }))
                 .unwrap();
         }
@@ -327,13 +319,11 @@ mod tests {
         let mut g = SampleGen::new(2, 1_000);
         let rows: Vec<_> = (0..2000)
             .flat_map(|_| g.packet(&[0], 1))
-            .map(|o| (1, o))
+            .map(|o| (LinkId::from_raw(1), o))
             .collect();
         let cmds = vec![WriteCmd::Batch(ObservationBatch {
-            board: 1,
             lost_batches: 0,
-            rows,
-            ..Default::default()
+            ..ObservationBatch::new(BoardId::from_raw(1), rows)
         })];
         let err = apply(&mut conn, &cmds).err().expect("the batch cannot fit");
         assert!(

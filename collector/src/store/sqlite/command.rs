@@ -1,40 +1,19 @@
 //! What ingest threads ask of the writer, and how one transaction applies it.
 
-use super::boards::{self, BoardHello, BoardStats};
-use super::writer::{insert_observations, now_ns};
-use hopcap_proto::record::{LinkInfo, LinkKey, Observation};
+use super::boards;
+use super::writer::insert_observations;
+use crate::store::{BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch};
+use crate::time::now_ns;
+use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-/// Observations of one received batch, their links already resolved to `links.id`.
-#[derive(Debug, Clone, Default)]
-pub struct ObservationBatch {
-    pub board: i64,
-    /// The batch's sequence number (kept as the board's `last_seq`).
-    pub seq: Option<u64>,
-    /// Batches found missing (sequence gap) just before this one.
-    pub lost_batches: u64,
-    /// A batch already stored (sent again after a reconnect): nothing is written, but its
-    /// acknowledgement still waits for the commit of everything before it.
-    pub duplicate: bool,
-    /// (links.id, observation)
-    pub rows: Vec<(i64, Observation)>,
-    /// Raised to `seq + 1` once the batch is committed: the connection acknowledges it then.
-    pub committed: Option<Arc<AtomicU64>>,
-}
-
-/// The answer to a hello: the board's id and its link keys' row ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoardSession {
-    pub board: i64,
-    /// The last batch sequence number stored from this boot of the board.
-    pub last_seq: Option<u64>,
-    pub links: Vec<(LinkKey, i64)>,
-}
-
 pub type Reply<T> = SyncSender<Result<T, String>>;
+
+/// Link ids as the writer hands them out.
+type LinkIds = Vec<(LinkKey, LinkId)>;
 
 /// What ingest threads ask of the writer.
 #[derive(Debug)]
@@ -47,23 +26,23 @@ pub enum WriteCmd {
     },
     /// Links added or changed (`full_report`: the whole table, others are gone).
     Links {
-        board: i64,
+        board: BoardId,
         links: Vec<LinkInfo>,
         full_report: bool,
-        reply: Reply<Vec<(LinkKey, i64)>>,
+        reply: Reply<LinkIds>,
     },
     LinksRemoved {
-        board: i64,
-        link_ids: Vec<i64>,
+        board: BoardId,
+        link_ids: Vec<LinkId>,
     },
     Stats {
-        board: i64,
+        board: BoardId,
         stats: BoardStats,
     },
     /// A connection ended; `remote` names it, so the end of an old connection does not mark
     /// a board disconnected that has already connected again.
     Disconnected {
-        board: i64,
+        board: BoardId,
         remote: String,
     },
     /// Answered once everything sent before it is committed.
@@ -73,7 +52,7 @@ pub enum WriteCmd {
 /// Replies to send only once the transaction is committed.
 pub(super) enum Pending {
     Session(Reply<BoardSession>, BoardSession),
-    Links(Reply<Vec<(LinkKey, i64)>>, Vec<(LinkKey, i64)>),
+    Links(Reply<LinkIds>, LinkIds),
     Flush(SyncSender<()>),
     Committed(Arc<AtomicU64>, u64),
 }
@@ -88,8 +67,9 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
         match cmd {
             WriteCmd::Batch(b) => {
                 if !b.duplicate {
-                    insert_observations(&tx, b.board, &b.rows)?;
-                    boards::count_batch(&tx, b.board, b.seq, b.rows.len(), b.lost_batches, now)?;
+                    let board = b.board.raw();
+                    insert_observations(&tx, board, &b.rows)?;
+                    boards::count_batch(&tx, board, b.seq, b.rows.len(), b.lost_batches, now)?;
                 }
                 if let (Some(flag), Some(seq)) = (&b.committed, b.seq) {
                     pending.push(Pending::Committed(Arc::clone(flag), seq + 1));
@@ -101,9 +81,9 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 reply,
             } => {
                 let state = boards::upsert_board(&tx, hello, now)?;
-                let links = boards::upsert_links(&tx, state.id, links, true, now)?;
+                let links = link_ids(boards::upsert_links(&tx, state.id, links, true, now)?);
                 let session = BoardSession {
-                    board: state.id,
+                    board: BoardId::from_raw(state.id),
                     last_seq: state.last_seq,
                     links,
                 };
@@ -115,21 +95,29 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 full_report,
                 reply,
             } => {
-                let ids = boards::upsert_links(&tx, *board, links, *full_report, now)?;
+                let ids = boards::upsert_links(&tx, board.raw(), links, *full_report, now)?;
+                let ids = link_ids(ids);
                 pending.push(Pending::Links(reply.clone(), ids));
             }
             WriteCmd::LinksRemoved { board: _, link_ids } => {
-                boards::remove_links(&tx, link_ids, now)?
+                let ids: Vec<i64> = link_ids.iter().map(|l| l.raw()).collect();
+                boards::remove_links(&tx, &ids, now)?
             }
-            WriteCmd::Stats { board, stats } => boards::insert_stats(&tx, *board, stats, now)?,
+            WriteCmd::Stats { board, stats } => boards::insert_stats(&tx, board.raw(), stats, now)?,
             WriteCmd::Disconnected { board, remote } => {
-                boards::set_disconnected(&tx, *board, remote, now)?
+                boards::set_disconnected(&tx, board.raw(), remote, now)?
             }
             WriteCmd::Flush(reply) => pending.push(Pending::Flush(reply.clone())),
         }
     }
     tx.commit()?;
     Ok(pending)
+}
+
+fn link_ids(rows: Vec<(LinkKey, i64)>) -> LinkIds {
+    rows.into_iter()
+        .map(|(key, id)| (key, LinkId::from_raw(id)))
+        .collect()
 }
 
 pub(super) fn fail_replies(cmds: &[WriteCmd], err: &str) {

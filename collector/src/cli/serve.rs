@@ -1,0 +1,60 @@
+//! `serve`: opens the store and the listener, runs ingest until SIGINT/SIGTERM, then
+//! commits what it has and exits.
+
+use super::{CmdResult, ServeArgs};
+use crate::ingest::{IngestConfig, Server, TcpListen};
+use crate::store::sqlite::writer::WriterConfig;
+use crate::store::sqlite::{open_for_writing_with, WriterHandle};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Commands that may wait for the writer before ingest threads block (back-pressure).
+const WRITER_QUEUE: usize = 256;
+
+pub fn serve(args: &ServeArgs) -> CmdResult {
+    let retention = args.retention()?;
+    let indexes: Vec<&str> = args.index.iter().map(String::as_str).collect();
+    if !indexes.is_empty() {
+        log::info!("building indexes {indexes:?} if missing (long on a large database)");
+    }
+    let conn = open_for_writing_with(&args.db.db, &indexes)?;
+    let writer = WriterHandle::spawn(
+        conn,
+        WriterConfig {
+            retention,
+            ..Default::default()
+        },
+        WRITER_QUEUE,
+    )?;
+    let listener = TcpListen::bind(args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let mut config = IngestConfig {
+        max_connections: args.max_connections,
+        ..Default::default()
+    };
+    config.conn.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    let server = Server::start(Box::new(listener), Arc::new(writer.writer()), config)?;
+    log::info!(
+        "listening on {}, database {}",
+        server.local_addr(),
+        args.db.db.display()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::Relaxed) {
+            // A second signal: do not wait (e.g. for a full disk). Committed data is safe.
+            eprintln!("hopcap-collector: stopping now; uncommitted records are lost");
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    log::info!("stopping: closing connections and committing");
+    server.stop();
+    writer.finish();
+    Ok(())
+}

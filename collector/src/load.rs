@@ -1,0 +1,119 @@
+//! From a store to a correlated [`Report`]: every observation of the selection's time
+//! window is correlated (a journey's hops may sit on other boards or links than the ones
+//! asked for); the board, link and filter then pick the journeys that touch them. Store
+//! links become per-board link keys, so the correlator sees the topology the agents
+//! reported. Backend-neutral: it reads through [`StoreReader`] only.
+
+use crate::correlate::{correlate, Config, DropInterval, Hop, Report, Topology};
+use crate::select::Selection;
+use crate::store::{DropSample, LinkId, QueryError, StoreReader};
+use hopcap_proto::record::LinkInfo;
+use std::collections::HashMap;
+
+pub fn correlate_selection(
+    reader: &dyn StoreReader,
+    sel: &Selection,
+) -> Result<Report, QueryError> {
+    let links = topology_links(reader)?;
+    let mut hops = Vec::new();
+    let mut wanted = Vec::new();
+    reader.timeline(&sel.window(), &mut |row| {
+        let Some((_, info)) = links.get(&row.link_id) else {
+            return true;
+        };
+        let mut obs = row.obs;
+        obs.link = info.key;
+        wanted.push(sel.names(&row.board, &row.netns, &row.link) && sel.keeps(&obs));
+        hops.push(Hop {
+            board: row.board,
+            obs,
+        });
+        true
+    })?;
+    let mut topo = Topology::default();
+    let mut by_board: HashMap<&str, Vec<LinkInfo>> = HashMap::new();
+    for (board, info) in links.values() {
+        by_board
+            .entry(board.as_str())
+            .or_default()
+            .push(info.clone());
+    }
+    for (board, infos) in by_board {
+        topo.add_board(board, infos);
+    }
+    let cfg = Config {
+        drops: drop_intervals(&reader.drop_samples()?),
+        ..Config::default()
+    };
+    let mut report = correlate(hops, &topo, &cfg);
+    report.journeys.retain(|j| {
+        j.hops
+            .iter()
+            .any(|h| wanted.get(h.input).copied().unwrap_or(false))
+    });
+    Ok(report)
+}
+
+/// Stored links with link keys given out densely per board, in the store's order (a link
+/// id is the backend's and may not fit a `LinkKey`).
+fn topology_links(
+    reader: &dyn StoreReader,
+) -> Result<HashMap<LinkId, (String, LinkInfo)>, QueryError> {
+    let mut next_key: HashMap<String, u16> = HashMap::new();
+    let mut out = HashMap::new();
+    for link in reader.links()? {
+        let key = next_key.entry(link.board.clone()).or_insert(0);
+        let mut info = link.info;
+        info.key = *key;
+        *key = key.wrapping_add(1);
+        out.insert(link.id, (link.board, info));
+    }
+    Ok(out)
+}
+
+/// Capture drops between consecutive stats reports of each board (the samples are
+/// cumulative, ordered by board and time).
+fn drop_intervals(samples: &[DropSample]) -> Vec<DropInterval> {
+    let mut out = Vec::new();
+    for pair in samples.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if a.board == b.board && b.total_drops > a.total_drops {
+            out.push(DropInterval {
+                board: b.board.clone(),
+                start_ns: u64::try_from(a.ts_ns).unwrap_or(0),
+                end_ns: u64::try_from(b.ts_ns).unwrap_or(0),
+                dropped: u64::try_from(b.total_drops - a.total_drops).unwrap_or(0),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(board: &str, ts_ns: i64, total_drops: i64) -> DropSample {
+        DropSample {
+            board: board.into(),
+            ts_ns,
+            total_drops,
+        }
+    }
+
+    #[test]
+    fn drops_are_counted_between_reports_of_one_board() {
+        let got = drop_intervals(&[
+            sample("a", 10, 0),
+            sample("a", 20, 5),
+            sample("a", 30, 5),
+            sample("b", 5, 7), // another board: no interval across the boundary
+            sample("b", 15, 9),
+        ]);
+        let spans: Vec<_> = got
+            .iter()
+            .map(|d| (d.board.as_str(), d.start_ns, d.end_ns, d.dropped))
+            .collect();
+        assert_eq!(spans, [("a", 10, 20, 5), ("b", 5, 15, 2)]);
+    }
+}

@@ -1,0 +1,79 @@
+//! Boards as a table or JSON lines: each board, its state, and what was lost on the way
+//! (sequence gaps counted by the collector, drops counted by the agent's kernel ring and its
+//! send queue).
+
+use crate::store::BoardRow;
+use crate::time::format_rfc3339;
+use std::io::{self, Write};
+
+fn json(b: &BoardRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": b.id.raw(),
+        "name": b.name,
+        "state": b.state,
+        "boot_id": b.boot_id,
+        "agent_version": b.agent_version,
+        "remote": b.remote,
+        "first_seen": format_rfc3339(b.first_seen_ns),
+        "last_seen": format_rfc3339(b.last_seen_ns),
+        "clock_offset_ns": b.clock_offset_ns,
+        "links": b.links_present,
+        "batches": b.batches,
+        "observations": b.observations,
+        "lost_batches": b.lost_batches,
+        "kernel_drops": b.kernel_drops,
+        "queue_drops": b.queue_drops,
+    })
+}
+
+/// One JSON object a line.
+pub fn write_json(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> {
+    for b in boards {
+        writeln!(out, "{}", json(b))?;
+    }
+    Ok(())
+}
+
+/// A table, or `no boards yet`.
+pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> {
+    if boards.is_empty() {
+        writeln!(out, "no boards yet")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
+        "BOARD",
+        "STATE",
+        "LAST SEEN (UTC)",
+        "LINKS",
+        "OBSERVATIONS",
+        "BATCHES",
+        "LOST",
+        "KERN DROPS",
+        "QUEUE DROPS",
+        "CLOCK OFFSET"
+    )?;
+    for b in boards {
+        let last = format_rfc3339(b.last_seen_ns);
+        let offset = b
+            .clock_offset_ns
+            .map(|o| format!("{:+.3}ms", o as f64 / 1e6))
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
+            b.name,
+            b.state,
+            last.get(..19).unwrap_or(&last),
+            b.links_present,
+            b.observations,
+            b.batches,
+            b.lost_batches,
+            b.kernel_drops,
+            b.queue_drops,
+            offset
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The read side of a store, as the commands see it: observations in timeline or arrival
+//! order, the boards, their links and their loss reports. Everything a query command needs,
+//! and nothing of how it is stored.
+
+use super::ids::{BoardId, Cursor, LinkId};
+use hopcap_proto::record::{LinkInfo, Observation};
+
+/// Which observations to read. `None` means no bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimelineQuery {
+    pub since_ns: Option<i64>,
+    pub until_ns: Option<i64>,
+    /// A board name.
+    pub board: Option<String>,
+    /// A link name (`eth0`), or a label as printed (`board:eth0`, `board:netns:veth1`).
+    pub link: Option<String>,
+    /// Only rows that arrived after this position.
+    pub after: Option<Cursor>,
+    pub limit: Option<i64>,
+}
+
+/// One observation with the names of where it was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineRow {
+    pub cursor: Cursor,
+    pub board_id: BoardId,
+    pub link_id: LinkId,
+    pub board: String,
+    /// '' for the board's own namespace.
+    pub netns: String,
+    pub link: String,
+    pub obs: Observation,
+}
+
+impl TimelineRow {
+    /// `board:link`, or `board:netns:link` for a link inside another namespace.
+    pub fn label(&self) -> String {
+        link_label(&self.board, &self.netns, &self.link)
+    }
+}
+
+/// The one spelling of a hop's place: `board:link`, or `board:netns:link`.
+pub fn link_label(board: &str, netns: &str, link: &str) -> String {
+    if netns.is_empty() {
+        format!("{board}:{link}")
+    } else {
+        format!("{board}:{netns}:{link}")
+    }
+}
+
+/// A board as `boards` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardRow {
+    pub id: BoardId,
+    pub name: String,
+    pub boot_id: Option<String>,
+    pub agent_version: Option<String>,
+    pub remote: Option<String>,
+    pub first_seen_ns: i64,
+    pub last_seen_ns: i64,
+    pub state: String,
+    pub clock_offset_ns: Option<i64>,
+    pub batches: i64,
+    pub observations: i64,
+    pub lost_batches: i64,
+    pub kernel_drops: i64,
+    pub queue_drops: i64,
+    pub links_present: i64,
+}
+
+/// A link as its board last reported it. `info.key` is meaningless here (keys are per
+/// agent run); the reader of a topology gives out its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLink {
+    pub id: LinkId,
+    pub board: String,
+    pub info: LinkInfo,
+}
+
+/// One stats report of a board: its cumulative capture drops (kernel and queue) at `ts_ns`,
+/// on the board's clock as sampled at hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropSample {
+    pub board: String,
+    pub ts_ns: i64,
+    pub total_drops: i64,
+}
+
+#[derive(Debug)]
+pub enum QueryError {
+    /// The backend failed (its own error).
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// A stored observation that does not read back.
+    BadRow {
+        at: Cursor,
+        err: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// --board or --link named nothing in the store.
+    NoMatch(String),
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Backend(e) => write!(f, "database: {e}"),
+            QueryError::BadRow { at, err } => write!(f, "observation {}: {err}", at.raw()),
+            QueryError::NoMatch(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            QueryError::Backend(e) | QueryError::BadRow { err: e, .. } => Some(e.as_ref()),
+            QueryError::NoMatch(_) => None,
+        }
+    }
+}
+
+/// The read side of a store.
+pub trait StoreReader {
+    /// Calls `each` for every matching row in timeline order (capture time, then board,
+    /// then the agent's capture order); stops early when it returns false. Returns the
+    /// latest arrival position seen.
+    fn timeline(
+        &self,
+        q: &TimelineQuery,
+        each: &mut dyn FnMut(TimelineRow) -> bool,
+    ) -> Result<Option<Cursor>, QueryError>;
+
+    /// Like [`timeline`](Self::timeline), in arrival order: what `--follow` polls.
+    fn arrived(
+        &self,
+        q: &TimelineQuery,
+        each: &mut dyn FnMut(TimelineRow) -> bool,
+    ) -> Result<Option<Cursor>, QueryError>;
+
+    /// The latest arrival position (the default cursor when nothing is stored).
+    fn last_cursor(&self) -> Result<Cursor, QueryError>;
+
+    /// Every board, by name.
+    fn boards(&self) -> Result<Vec<BoardRow>, QueryError>;
+
+    /// Every link ever reported, by board and then by first report.
+    fn links(&self) -> Result<Vec<StoredLink>, QueryError>;
+
+    /// Every stats report, by board and then by time.
+    fn drop_samples(&self) -> Result<Vec<DropSample>, QueryError>;
+}

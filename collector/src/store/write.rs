@@ -1,0 +1,118 @@
+//! The write side of a store, as ingest sees it: a board says hello, reports its links and
+//! stats, and sends batches of observations; the store says when a batch is durable.
+
+use super::ids::{BoardId, LinkId};
+use hopcap_proto::record::{LinkInfo, LinkKey, Observation};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a board says about itself when it connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardHello {
+    pub name: String,
+    pub boot_id: String,
+    pub agent_version: String,
+    /// The peer address of the connection.
+    pub remote: String,
+    /// The board's clock at hello, if it sent one (ns since epoch).
+    pub board_clock_ns: Option<i64>,
+}
+
+/// One statistics report: the agent run's totals so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BoardStats {
+    pub kernel_packets: u64,
+    pub kernel_drops: u64,
+    pub queue_drops: u64,
+}
+
+/// The answer to a hello: the board's id and what the store already holds of this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardSession {
+    pub board: BoardId,
+    /// The last batch sequence number stored from this run of the board's agent.
+    pub last_seq: Option<u64>,
+    pub links: Vec<(LinkKey, LinkId)>,
+}
+
+/// Observations of one received batch, their links already resolved to [`LinkId`]s.
+#[derive(Debug, Clone)]
+pub struct ObservationBatch {
+    pub board: BoardId,
+    /// The batch's sequence number (kept as the board's `last_seq`).
+    pub seq: Option<u64>,
+    /// Batches found missing (sequence gap) just before this one.
+    pub lost_batches: u64,
+    /// A batch already stored (sent again after a reconnect): nothing is written, but its
+    /// acknowledgement still waits for the commit of everything before it.
+    pub duplicate: bool,
+    pub rows: Vec<(LinkId, Observation)>,
+    /// Raised to `seq + 1` once the batch is durable: the connection acknowledges it then.
+    pub committed: Option<Arc<AtomicU64>>,
+}
+
+impl ObservationBatch {
+    /// A new batch of `rows`: no sequence number, nothing lost, not a duplicate, no one
+    /// waiting for its commit.
+    pub fn new(board: BoardId, rows: Vec<(LinkId, Observation)>) -> ObservationBatch {
+        ObservationBatch {
+            board,
+            seq: None,
+            lost_batches: 0,
+            duplicate: false,
+            rows,
+            committed: None,
+        }
+    }
+}
+
+/// Why a store did not take a write.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The store is shut down (or its writer died): nothing more can be written.
+    Gone,
+    /// The store refused this request (the backend's reason).
+    Refused(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Gone => write!(f, "the store is gone"),
+            StoreError::Refused(why) => write!(f, "store refused: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The write side of a store. Calls from many connection threads at once; each call may
+/// block (back-pressure) but never drops what it was given without an error.
+pub trait StoreWriter: Send + Sync {
+    /// Registers a board's connection; answers once that is durable.
+    fn hello(&self, hello: BoardHello) -> Result<BoardSession, StoreError>;
+
+    /// Adds or refreshes links (`full_report`: the board's whole table, others are gone);
+    /// answers each link's id once durable.
+    fn links(
+        &self,
+        board: BoardId,
+        links: Vec<LinkInfo>,
+        full_report: bool,
+    ) -> Result<Vec<(LinkKey, LinkId)>, StoreError>;
+
+    fn links_removed(&self, board: BoardId, links: Vec<LinkId>) -> Result<(), StoreError>;
+
+    /// Queues a batch; its `committed` watermark rises once it is durable.
+    fn batch(&self, batch: ObservationBatch) -> Result<(), StoreError>;
+
+    fn stats(&self, board: BoardId, stats: BoardStats) -> Result<(), StoreError>;
+
+    /// A connection ended; `remote` names it, so the end of an old connection does not mark
+    /// a board disconnected that has already connected again.
+    fn disconnected(&self, board: BoardId, remote: String) -> Result<(), StoreError>;
+
+    /// Waits up to `timeout` for everything sent before to be durable; false if it was not.
+    fn flush(&self, timeout: Duration) -> bool;
+}
