@@ -43,7 +43,10 @@ fn offenders(allowed: &[&str], needles: &[&str]) -> Vec<String> {
 
 #[test]
 fn nothing_below_cli_imports_it() {
-    let found = offenders(&["cli", "main.rs"], &["crate::cli", "hopcap_collector::cli"]);
+    let found = offenders(
+        &["cli", "main.rs"],
+        &["crate::cli", "hopcap_collector::cli"],
+    );
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 

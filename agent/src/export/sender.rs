@@ -144,8 +144,7 @@ impl Connection<'_> {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        // proto's FrameError has no Display yet (issue 8, item 3).
-                        log::warn!("bad reply from collector: {e:?}");
+                        log::warn!("bad reply from collector: {e}");
                         self.replies.clear();
                         break;
                     }

@@ -113,8 +113,7 @@ pub fn control_frame(msg: &Message<'_>) -> Option<Vec<u8>> {
             Some(buf)
         }
         Err(e) => {
-            // proto's FrameError has no Display yet (issue 8, item 3).
-            log::error!("cannot encode {:?} message: {e:?}", msg.message_type());
+            log::error!("cannot encode a {} message: {e}", msg.message_type());
             None
         }
     }

@@ -2,7 +2,7 @@
 //! what it does with each message (the store's writer does the writing).
 
 use super::ack::encode_ack;
-use super::conn::Close;
+use super::close::{Close, ProtocolError};
 use super::seq::{judge, Verdict};
 use crate::store::{BoardHello, BoardId, BoardStats, LinkId, ObservationBatch, StoreWriter};
 use hopcap_proto::batch::{BatchDecoder, BatchHeader};
@@ -46,11 +46,15 @@ fn hex(bytes: &[u8]) -> String {
 /// More links than any board has: a dump past this is refused (it would only grow memory).
 const MAX_LINKS: usize = 16 * 1024;
 
+fn too_many_links() -> Close {
+    Close::Protocol(ProtocolError::TooManyLinks { limit: MAX_LINKS })
+}
+
 /// The hello's session (borrowing only that field, so the rest of the agent stays usable).
 fn sess(session: &mut Option<Session>) -> Result<&mut Session, Close> {
     session
         .as_mut()
-        .ok_or_else(|| Close::Protocol("a message before hello".into()))
+        .ok_or(Close::Protocol(ProtocolError::NoSession))
 }
 
 impl Agent {
@@ -75,10 +79,10 @@ impl Agent {
 
     fn on_hello(&mut self, h: &Hello) -> Result<(), Close> {
         if self.session.is_some() {
-            return Err(Close::Protocol("a second hello".into()));
+            return Err(Close::Protocol(ProtocolError::SecondHello));
         }
         if h.agent_id.is_empty() {
-            return Err(Close::Protocol("hello with an empty agent id".into()));
+            return Err(Close::Protocol(ProtocolError::EmptyAgentId));
         }
         let hello = BoardHello {
             name: h.agent_id.to_string(),
@@ -111,17 +115,17 @@ impl Agent {
     fn on_links(&mut self, l: &Links) -> Result<(), Close> {
         let board = self.session()?.board;
         if l.chunk >= l.count {
-            return Err(Close::Protocol(format!(
-                "links chunk {} of {}",
-                l.chunk, l.count
-            )));
+            return Err(Close::Protocol(ProtocolError::LinksChunk {
+                chunk: l.chunk,
+                count: l.count,
+            }));
         }
         if !l.replace {
             let ids = self.store.links(board, l.links.to_vec(), false)?;
             let links = &mut self.session()?.links;
             links.extend(ids);
             if links.len() > MAX_LINKS {
-                return Err(Close::Protocol(format!("over {MAX_LINKS} links")));
+                return Err(too_many_links());
             }
             return Ok(());
         }
@@ -130,9 +134,7 @@ impl Agent {
         }
         self.dump.extend(l.links.iter().cloned());
         if self.dump.len() > MAX_LINKS {
-            return Err(Close::Protocol(format!(
-                "a link table of over {MAX_LINKS} links"
-            )));
+            return Err(too_many_links());
         }
         if l.chunk + 1 == l.count {
             let links = std::mem::take(&mut self.dump);
@@ -210,14 +212,11 @@ impl Agent {
         }
         if let Err(e) = &result {
             if duplicate {
-                log::debug!(
-                    "{}: resent batch #{seq:?} already stored ({e:?})",
-                    self.peer
-                );
+                log::debug!("{}: resent batch #{seq:?} already stored ({e})", self.peer);
             } else {
                 // Keep what decoded; the rest is lost. The decoder waits for a reset batch.
                 log::warn!(
-                    "{}: undecodable batch #{seq:?} ({} records kept): {e:?}",
+                    "{}: undecodable batch #{seq:?} ({} records kept): {e}",
                     self.peer,
                     decoded.len()
                 );
@@ -265,9 +264,8 @@ impl Agent {
 
     pub(super) fn on_message(&mut self, msg: &Message<'_>) -> Result<(), Close> {
         if self.session.is_none() && !matches!(msg, Message::Hello(_)) {
-            return Err(Close::Protocol(format!(
-                "{:?} before hello",
-                msg.message_type()
+            return Err(Close::Protocol(ProtocolError::BeforeHello(
+                msg.message_type(),
             )));
         }
         match msg {
@@ -282,7 +280,7 @@ impl Agent {
             }
             Message::Batch(bytes) => self.on_batch(bytes),
             Message::Stats(st) => self.on_stats(st),
-            Message::Ack(_) => Err(Close::Protocol("an ack from an agent".into())),
+            Message::Ack(_) => Err(Close::Protocol(ProtocolError::AckFromAgent)),
             Message::Bye(b) => {
                 let s = sess(&mut self.session)?;
                 log::info!(

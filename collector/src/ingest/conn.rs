@@ -5,9 +5,10 @@
 //! the reason logged.
 
 use super::agent::Agent;
+pub use super::close::{Close, ProtocolError};
 use super::transport::Duplex;
-use crate::store::{StoreError, StoreWriter};
-use hopcap_proto::frame::{FrameDecoder, FrameError, HEADER_LEN};
+use crate::store::StoreWriter;
+use hopcap_proto::frame::{FrameDecoder, HEADER_LEN};
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,50 +24,6 @@ pub struct ConnConfig {
     pub write_timeout: Duration,
     /// The largest frame body accepted.
     pub max_body: u32,
-}
-
-/// Why a connection ended.
-#[derive(Debug)]
-pub enum Close {
-    /// The agent closed the stream after its last frame.
-    Eof,
-    /// The agent said goodbye.
-    Bye,
-    Frame(FrameError),
-    Protocol(String),
-    /// The store refused a request of this connection.
-    Store(String),
-    Io(std::io::Error),
-    Idle(Duration),
-    /// The collector is shutting down.
-    Shutdown,
-    /// The store's writer is gone.
-    Writer,
-}
-
-impl From<StoreError> for Close {
-    fn from(e: StoreError) -> Close {
-        match e {
-            StoreError::Gone => Close::Writer,
-            StoreError::Refused(why) => Close::Store(why),
-        }
-    }
-}
-
-impl std::fmt::Display for Close {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Close::Eof => write!(f, "closed by the agent"),
-            Close::Bye => write!(f, "agent said bye"),
-            Close::Frame(e) => write!(f, "bad frame: {e}"),
-            Close::Protocol(what) => write!(f, "protocol error: {what}"),
-            Close::Store(why) => write!(f, "store refused: {why}"),
-            Close::Io(e) => write!(f, "I/O error: {e}"),
-            Close::Idle(d) => write!(f, "nothing received for {}s", d.as_secs()),
-            Close::Shutdown => write!(f, "collector shutting down"),
-            Close::Writer => write!(f, "the store is gone"),
-        }
-    }
 }
 
 /// Serves one agent until it goes away; returns why it ended.

@@ -4,6 +4,7 @@
 
 pub mod ack;
 mod agent;
+pub mod close;
 pub mod conn;
 pub mod seq;
 pub mod transport;
