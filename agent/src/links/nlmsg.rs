@@ -95,43 +95,55 @@ impl<'a> Iterator for Messages<'a> {
     type Item = Result<Message<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.buf.get(self.offset..).filter(|r| !r.is_empty())?;
-        let at = self.offset;
-        let buf_len = self.buf.len();
-        let mut fail = |e| {
-            self.offset = buf_len;
-            Some(Err(e))
+        let len_of = |h: &[u8]| ne_u32(h, field::LEN).map_or(0, |v| v as usize);
+        let raw = match next_record(self.buf, &mut self.offset, field::HEADER_LEN, len_of)? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
         };
-        if rest.len() < field::HEADER_LEN {
-            let (needed, had) = (field::HEADER_LEN, rest.len());
-            return fail(Error::Truncated {
-                offset: at,
-                needed,
-                had,
-            });
-        }
-        let len = ne_u32(rest, field::LEN).map_or(0, |v| v as usize);
-        if len < field::HEADER_LEN {
-            return fail(Error::BadLength { offset: at, len });
-        }
-        let Some(payload) = rest.get(field::HEADER_LEN..len) else {
-            return fail(Error::Truncated {
-                offset: at,
-                needed: len,
-                had: rest.len(),
-            });
-        };
-        let msg = Message {
-            ty: ne_u16(rest, field::TYPE).unwrap_or(0),
-            flags: ne_u16(rest, field::FLAGS).unwrap_or(0),
-            seq: ne_u32(rest, field::SEQ).unwrap_or(0),
-            pid: ne_u32(rest, field::PID).unwrap_or(0),
-            payload,
-            raw: rest.get(..len).unwrap_or(&[]),
-        };
-        self.offset = at.saturating_add(align4(len)).min(self.buf.len());
-        Some(Ok(msg))
+        Some(Ok(Message {
+            ty: ne_u16(raw, field::TYPE).unwrap_or(0),
+            flags: ne_u16(raw, field::FLAGS).unwrap_or(0),
+            seq: ne_u32(raw, field::SEQ).unwrap_or(0),
+            pid: ne_u32(raw, field::PID).unwrap_or(0),
+            payload: raw.get(field::HEADER_LEN..).unwrap_or(&[]),
+            raw,
+        }))
     }
+}
+
+/// The record (header included) at `*offset` of `buf`, in the framing messages and
+/// attributes share: a `header_len`-byte header whose length field (`len_of`) counts the
+/// header too, and records padded to 4 bytes. `*offset` moves past it; after an error it
+/// moves to the end, so iteration stops.
+fn next_record<'a>(
+    buf: &'a [u8],
+    offset: &mut usize,
+    header_len: usize,
+    len_of: impl Fn(&[u8]) -> usize,
+) -> Option<Result<&'a [u8], Error>> {
+    let rest = buf.get(*offset..).filter(|r| !r.is_empty())?;
+    let at = *offset;
+    *offset = buf.len();
+    if rest.len() < header_len {
+        return Some(Err(Error::Truncated {
+            offset: at,
+            needed: header_len,
+            had: rest.len(),
+        }));
+    }
+    let len = len_of(rest);
+    if len < header_len {
+        return Some(Err(Error::BadLength { offset: at, len }));
+    }
+    let Some(record) = rest.get(..len) else {
+        return Some(Err(Error::Truncated {
+            offset: at,
+            needed: len,
+            had: rest.len(),
+        }));
+    };
+    *offset = at.saturating_add(align4(len)).min(buf.len());
+    Some(Ok(record))
 }
 
 /// One attribute: its type (the NESTED / NET_BYTEORDER flag bits removed) and payload.
@@ -181,35 +193,15 @@ impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.buf.get(self.offset..).filter(|r| !r.is_empty())?;
-        let at = self.offset;
-        let buf_len = self.buf.len();
-        let mut fail = |e| {
-            self.offset = buf_len;
-            Some(Err(e))
+        let len_of = |h: &[u8]| ne_u16(h, field::ATTR_LEN).map_or(0, usize::from);
+        let raw = match next_record(self.buf, &mut self.offset, field::ATTR_HEADER_LEN, len_of)? {
+            Ok(raw) => raw,
+            Err(e) => return Some(Err(e)),
         };
-        if rest.len() < field::ATTR_HEADER_LEN {
-            let (needed, had) = (field::ATTR_HEADER_LEN, rest.len());
-            return fail(Error::Truncated {
-                offset: at,
-                needed,
-                had,
-            });
-        }
-        let len = ne_u16(rest, field::ATTR_LEN).map_or(0, usize::from);
-        if len < field::ATTR_HEADER_LEN {
-            return fail(Error::BadLength { offset: at, len });
-        }
-        let Some(payload) = rest.get(field::ATTR_HEADER_LEN..len) else {
-            return fail(Error::Truncated {
-                offset: at,
-                needed: len,
-                had: rest.len(),
-            });
-        };
-        let ty = ne_u16(rest, field::ATTR_TYPE).unwrap_or(0) & 0x3fff;
-        self.offset = at.saturating_add(align4(len)).min(self.buf.len());
-        Some(Ok(Attr { ty, payload }))
+        Some(Ok(Attr {
+            ty: ne_u16(raw, field::ATTR_TYPE).unwrap_or(0) & 0x3fff,
+            payload: raw.get(field::ATTR_HEADER_LEN..).unwrap_or(&[]),
+        }))
     }
 }
 

@@ -256,7 +256,7 @@ impl PcapNgReader {
             })
     }
 
-    fn enhanced_packet(&self, mut block: RawBlock) -> Result<PacketRecord, OfflineError> {
+    fn enhanced_packet(&self, block: RawBlock) -> Result<PacketRecord, OfflineError> {
         let b = &block.bytes;
         if block.len() < EPB_MIN_LEN {
             return Err(bad_block(&block));
@@ -273,6 +273,19 @@ impl PcapNgReader {
         }
         let (caplen, options_at) = (caplen as usize, 28 + padded as usize);
         self.walk_options(&block, options_at, |_, _| {})?;
+        self.timed_packet(block, id, ticks, wire_len, caplen)
+    }
+
+    /// The record of an (enhanced or obsolete) packet block, whose data starts at byte 28:
+    /// `ticks` in its interface's units, `caplen` checked against the block by the caller.
+    fn timed_packet(
+        &self,
+        mut block: RawBlock,
+        id: u32,
+        ticks: u64,
+        wire_len: u32,
+        caplen: usize,
+    ) -> Result<PacketRecord, OfflineError> {
         let iface = self.lookup(&block, id)?;
         let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_secs);
         let link_type = iface.link_type;
@@ -309,7 +322,7 @@ impl PcapNgReader {
 
     /// The obsolete Packet Block: a 16-bit interface id and drop count where the EPB has a
     /// 32-bit interface id.
-    fn obsolete_packet(&self, mut block: RawBlock) -> Result<PacketRecord, OfflineError> {
+    fn obsolete_packet(&self, block: RawBlock) -> Result<PacketRecord, OfflineError> {
         let b = &block.bytes;
         let len = b.len();
         let caplen = self.u32_at(b, 20) as usize;
@@ -324,16 +337,7 @@ impl PcapNgReader {
         });
         let ticks = (u64::from(self.u32_at(b, 12)) << 32) | u64::from(self.u32_at(b, 16));
         let wire_len = self.u32_at(b, 24);
-        let iface = self.lookup(&block, id)?;
-        let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_secs);
-        let link_type = iface.link_type;
-        Ok(PacketRecord {
-            link_type,
-            ts_ns,
-            wire_len,
-            interface_id: id,
-            data: take_data(&mut block.bytes, 28, caplen),
-        })
+        self.timed_packet(block, id, ticks, wire_len, caplen)
     }
 
     /// Walks the options area, from `start` to the trailing length, up to opt_endofopt.

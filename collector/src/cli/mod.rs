@@ -35,9 +35,9 @@ pub enum Command {
     /// List the boards, their state and their loss counters.
     Boards(BoardsArgs),
     /// Rebuild each packet's path hop by hop.
-    Paths(PathsArgs),
+    Paths(QueryArgs),
     /// Summarise flows across boards.
-    Flows(FlowsArgs),
+    Flows(QueryArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -156,8 +156,9 @@ impl WindowArgs {
     }
 }
 
+/// What the query commands share: the database, which observations, the output form.
 #[derive(Args, Debug, Clone)]
-pub struct TimelineArgs {
+pub struct QueryArgs {
     #[command(flatten)]
     pub db: DbArg,
     #[command(flatten)]
@@ -165,12 +166,19 @@ pub struct TimelineArgs {
     /// JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
+    /// At most this many results: lines (timeline, before --follow's new ones), packets
+    /// (paths) or flows (flows).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
     /// Keep printing new observations as they arrive (like tail -f).
     #[arg(long, short)]
     pub follow: bool,
-    /// At most this many lines (before --follow's new ones).
-    #[arg(long, value_name = "N")]
-    pub limit: Option<i64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -182,34 +190,6 @@ pub struct BoardsArgs {
     pub json: bool,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct PathsArgs {
-    #[command(flatten)]
-    pub db: DbArg,
-    #[command(flatten)]
-    pub window: WindowArgs,
-    /// JSON lines instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// At most this many packets.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<i64>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct FlowsArgs {
-    #[command(flatten)]
-    pub db: DbArg,
-    #[command(flatten)]
-    pub window: WindowArgs,
-    /// JSON lines instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// At most this many flows.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<i64>,
-}
-
 pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Runs the parsed command line.
@@ -217,7 +197,7 @@ pub fn run(cli: Cli) -> CmdResult {
     use crate::store::sqlite::SqliteReader;
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
-        Command::Timeline(args) => timeline::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Timeline(args) => timeline::run(&SqliteReader::open(&args.query.db.db)?, &args),
         Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Paths(args) => paths::run_paths(&SqliteReader::open(&args.db.db)?, &args),
         Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),

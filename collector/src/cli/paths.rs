@@ -1,14 +1,14 @@
 //! `paths` and `flows`: correlate the selection ([`crate::load`]) and print it
 //! ([`crate::render`]).
 
-use super::{CmdResult, FlowsArgs, PathsArgs};
+use super::{CmdResult, QueryArgs};
 use crate::load::correlate_selection;
 use crate::render;
 use crate::store::StoreReader;
 use crate::time::now_ns;
 use std::io::Write;
 
-pub fn run_paths(reader: &dyn StoreReader, args: &PathsArgs) -> CmdResult {
+pub fn run_paths(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
     let mut report = correlate_selection(reader, &args.window.selection(now_ns())?)?;
     if let Some(n) = args.limit {
         report.journeys.truncate(usize::try_from(n).unwrap_or(0));
@@ -26,7 +26,7 @@ pub fn run_paths(reader: &dyn StoreReader, args: &PathsArgs) -> CmdResult {
     Ok(())
 }
 
-pub fn run_flows(reader: &dyn StoreReader, args: &FlowsArgs) -> CmdResult {
+pub fn run_flows(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
     let report = correlate_selection(reader, &args.window.selection(now_ns())?)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {

@@ -11,7 +11,8 @@ use std::time::Duration;
 /// How often `--follow` looks for new rows.
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
-pub fn run(reader: &dyn StoreReader, args: &TimelineArgs) -> CmdResult {
+pub fn run(reader: &dyn StoreReader, timeline: &TimelineArgs) -> CmdResult {
+    let (args, follow) = (&timeline.query, timeline.follow);
     let sel = args.window.selection(now_ns())?;
     let mut q = sel.query();
     // With a filter the limit counts printed lines, so it cannot go into the store's query.
@@ -24,7 +25,7 @@ pub fn run(reader: &dyn StoreReader, args: &TimelineArgs) -> CmdResult {
     let mut last = reader.last_cursor()?;
     let mut io_err: Option<std::io::Error> = None;
     let mut emit = |row: TimelineRow, out: &mut dyn Write| -> bool {
-        if row.cursor > last && args.follow {
+        if row.cursor > last && follow {
             return true; // printed by the follow loop, in its turn
         }
         if !sel.keeps(&row.obs) {
@@ -46,7 +47,7 @@ pub fn run(reader: &dyn StoreReader, args: &TimelineArgs) -> CmdResult {
         return Err(e.into());
     }
     out.flush()?;
-    if !args.follow {
+    if !follow {
         return Ok(());
     }
     q.limit = None;

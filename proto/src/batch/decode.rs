@@ -67,14 +67,7 @@ pub fn decode_record(
     let hop = if head & H_HOP != 0 {
         read_hop(flow, &inv, tunnels, tcp_hdr_len, r)?
     } else {
-        predict_hop(
-            &flow.inv,
-            &flow.hop,
-            &flow.strides,
-            inv.payload_len,
-            tunnels,
-            tcp_hdr_len,
-        )
+        flow.predict_hop(inv.payload_len, tunnels, tcp_hdr_len)
     };
     flow.update(&inv, &hop);
     let obs = join(&flow.key, &inv, &hop, ts, order, fp);
@@ -218,14 +211,7 @@ fn read_hop(
     tcp_hdr_len: u8,
     r: &mut Reader<'_>,
 ) -> Result<Hop, RecordError> {
-    let mut hop = predict_hop(
-        &flow.inv,
-        &flow.hop,
-        &flow.strides,
-        inv.payload_len,
-        tunnels,
-        tcp_hdr_len,
-    );
+    let mut hop = flow.predict_hop(inv.payload_len, tunnels, tcp_hdr_len);
     let mask = r.u8()?;
     let tcp = flow.key.transport_kind == TR_TCP;
     if mask & P_UNUSED != 0 || (mask & P_TCP_HDR != 0 && !tcp) {

@@ -281,14 +281,7 @@ fn put_hop(
     tcp_hdr_len: u8,
     w: &mut Writer<'_>,
 ) -> bool {
-    let mut p = predict_hop(
-        &flow.inv,
-        &flow.hop,
-        &flow.strides,
-        inv.payload_len,
-        tunnels,
-        tcp_hdr_len,
-    );
+    let mut p = flow.predict_hop(inv.payload_len, tunnels, tcp_hdr_len);
     p.cap_len = predict_cap(&flow.hop, hop.wire_len);
     let mut mask = 0;
     for (on, bit) in [

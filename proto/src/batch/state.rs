@@ -148,6 +148,19 @@ impl Flow {
         }
     }
 
+    /// The hop fields this flow's next packet is predicted to have (see
+    /// [`fields::predict_hop`](super::fields::predict_hop)).
+    pub fn predict_hop(&self, payload_len: u16, tunnels: usize, tcp_hdr_len: u8) -> Hop {
+        super::fields::predict_hop(
+            &self.inv,
+            &self.hop,
+            &self.strides,
+            payload_len,
+            tunnels,
+            tcp_hdr_len,
+        )
+    }
+
     /// Records a packet of this flow: the next prediction starts from it.
     pub fn update(&mut self, inv: &Inv, hop: &Hop) {
         self.strides = Strides::between(&self.inv, &self.hop, inv, hop);
