@@ -3,11 +3,10 @@
 
 use hopcap_collector::store::boards::BoardHello;
 use hopcap_collector::store::command::{ObservationBatch, WriteCmd};
-use hopcap_collector::store::sample::SampleGen;
-use hopcap_collector::store::scratch::ScratchDir;
 use hopcap_collector::store::writer::WriterConfig;
 use hopcap_collector::store::{open_for_writing, WriterHandle};
 use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+use hopcap_testkit::{SampleGen, ScratchDir};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::mpsc::sync_channel;

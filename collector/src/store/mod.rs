@@ -8,9 +8,7 @@ pub mod command;
 pub mod query;
 pub mod retention;
 pub mod row;
-pub mod sample;
 pub mod schema;
-pub mod scratch;
 pub mod writer;
 
 use command::WriteCmd;

@@ -261,9 +261,9 @@ pub fn max_id(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
     use crate::store::boards::{upsert_board, upsert_links, BoardHello};
-    use crate::store::sample::SampleGen;
     use crate::store::{schema, writer::insert_observations};
     use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+    use hopcap_testkit::SampleGen;
 
     fn link(key: u16, netns: &str, name: &str) -> LinkInfo {
         LinkInfo {

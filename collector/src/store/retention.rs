@@ -186,9 +186,9 @@ fn vacuum(conn: &Connection, pages: u64) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sample::SampleGen;
-    use crate::store::scratch::ScratchDir;
     use crate::store::{open_for_writing, writer::insert_observations};
+    use hopcap_testkit::SampleGen;
+    use hopcap_testkit::ScratchDir;
 
     fn fill(conn: &mut Connection, g: &mut SampleGen, packets: usize) {
         let rows: Vec<_> = (0..packets)

@@ -200,12 +200,12 @@ mod tests {
     use super::*;
     use crate::store::boards::BoardHello;
     use crate::store::command::{ObservationBatch, WriteCmd};
-    use crate::store::sample::SampleGen;
-    use crate::store::scratch::ScratchDir;
     use crate::store::{open_for_writing, WriterHandle};
     use hopcap_proto::record::{LinkInfo, LinkKey};
     use hopcap_proto::record::{LinkKind, MAX_NAME};
     use hopcap_proto::types::Mac;
+    use hopcap_testkit::SampleGen;
+    use hopcap_testkit::ScratchDir;
 
     pub(crate) fn link(key: LinkKey, netns: &str, name: &str) -> LinkInfo {
         LinkInfo {

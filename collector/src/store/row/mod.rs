@@ -62,11 +62,12 @@ impl std::fmt::Display for BadRow {
 mod tests {
     use super::*;
     use crate::store::codes::LAYER_KINDS;
-    use crate::store::{sample::SampleGen, schema};
+    use crate::store::schema;
     use hopcap_proto::layer::{Invalid, StopReason};
     use hopcap_proto::record::Observation;
     use hopcap_proto::summary::{Net, Stop, Summary, Transport};
     use hopcap_proto::types::PacketType;
+    use hopcap_testkit::SampleGen;
     use rusqlite::Connection;
 
     fn round_trip(obs: &[Observation]) -> Vec<Observation> {
