@@ -1,7 +1,7 @@
 //! Synthetic test beds: link tables and observations built from real-looking summaries, with
 //! the true packet behind every observation kept aside, so tests and the bench can score the
-//! correlation (completeness, false merges) without a capture. Ready-made networks are in
-//! [`nets`].
+//! correlation (completeness, false merges) without a capture. Ready-made networks:
+//! [`pi_docker`], [`flannel`], [`flood`]; scoring: [`score`].
 //!
 //! A bed hands out proto-level data only ([`Parts`]: link tables per board, observations per
 //! board, the truth); the collector turns them into its own `Topology` and `Hop`s.
