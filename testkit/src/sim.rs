@@ -1,5 +1,5 @@
 //! Synthetic traffic of one board, seen on every hop, for the batch codec's tests
-//! (proto/tests/batch*.rs) and the wire benchmark (proto/benches/wire.rs). No real capture
+//! (proto/tests/batch_sim.rs) and the wire benchmark (proto/benches/wire.rs). No real capture
 //! is involved.
 //!
 //! The board: a container (its own namespace, capture socket 0) with `ceth0`, its host side
