@@ -10,8 +10,9 @@ use hopcap_proto::decode::{decode, decode_into, DecodeOptions};
 use hopcap_proto::layer::Decoded;
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::LinkType;
+use hopcap_testkit::find_corpus_dir;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Builds the i-th synthetic frame of one kind.
@@ -85,19 +86,9 @@ fn measure(name: &str, packets: &[(LinkType, Vec<u8>)], mut work: impl FnMut(Lin
     );
 }
 
-fn corpus_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("HOPCAP_CORPUS") {
-        return Some(PathBuf::from(dir));
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared/corpus/pcap"))
-        .find(|dir| dir.join("SOURCES.tsv").is_file())
-}
-
 /// Every packet of every readable corpus file (damaged files give what they can).
 fn corpus_packets() -> Option<Vec<(LinkType, Vec<u8>)>> {
-    let dir = corpus_dir()?;
+    let dir = find_corpus_dir()?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .ok()?
         .filter_map(|entry| Some(entry.ok()?.path()))

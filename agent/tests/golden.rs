@@ -12,24 +12,13 @@
 //! `qemu-aarch64-static`, words split on spaces) names the command that runs it then;
 //! scripts/build-arm.sh sets it.
 
+use hopcap_testkit::corpus_dir;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-fn corpus_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HOPCAP_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared/corpus/pcap"))
-        .find(|dir| dir.join("SOURCES.tsv").is_file())
-        .expect("corpus not found: set HOPCAP_CORPUS to the folder holding SOURCES.tsv")
 }
 
 struct Case {

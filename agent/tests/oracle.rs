@@ -13,26 +13,10 @@ mod columns;
 use hopcap_agent::offline::{CaptureFile, PacketRecord};
 use hopcap_proto::decode::{decode, DecodeOptions};
 use hopcap_proto::summary::Summary;
+use hopcap_testkit::corpus_dir;
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-
-fn corpus_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HOPCAP_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared/corpus/pcap"))
-        .find(|dir| dir.join("SOURCES.tsv").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no shared/corpus/pcap above {}; set HOPCAP_CORPUS",
-                manifest.display()
-            )
-        })
-}
+use std::path::Path;
 
 /// One tshark table: header names and rows of fields.
 struct Table {

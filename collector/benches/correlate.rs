@@ -7,13 +7,8 @@
 //! `cargo bench -p hopcap-collector --bench correlate [-- REQUESTS]` (default 50 000 requests,
 //! so about 114 000 journeys and 570 000 observations).
 
-// The collector is a binary; the correlator is pure logic with no crate-level dependencies,
-// so the bench compiles it in directly (its unit tests' imports come along unused).
-#![allow(unused_imports, dead_code)]
-
-#[path = "../src/correlate/mod.rs"]
-mod correlate;
-
+use hopcap_collector::correlate::{self, Hop, Topology};
+use hopcap_testkit::bed::{flood, score, Parts};
 use std::time::Instant;
 
 fn main() {
@@ -25,8 +20,7 @@ fn main() {
     let mut best = f64::MAX;
     let mut last = None;
     for _ in 0..3 {
-        let (topo, hops, truth) =
-            correlate::beds::flood(requests, 1_000_000, 37_000_000, 1).finish();
+        let (topo, hops, truth) = input(flood(requests, 1_000_000, 37_000_000, 1).into_parts());
         let n_hops = hops.len();
         let start = Instant::now();
         let report = correlate::correlate(hops, &topo, &cfg);
@@ -37,7 +31,13 @@ fn main() {
     let Some((report, truth, n_hops)) = last else {
         return;
     };
-    let s = correlate::beds::score(&report, &truth);
+    let s = score(
+        report
+            .journeys
+            .iter()
+            .map(|j| (j.hops.iter().map(|h| h.input), j.fate.is_complete())),
+        &truth,
+    );
     let journeys = report.journeys.len() as f64;
     println!(
         "correlate: {n_hops} observations -> {} journeys in {:.3} s (best of 3): {:.0} journeys/s, {:.0} observations/s",
@@ -52,4 +52,18 @@ fn main() {
         s.complete as f64 / s.packets.max(1) as f64,
         s.false_merges as f64 / s.journeys.max(1) as f64
     );
+}
+
+/// The bed's link tables and hops as the correlator takes them.
+fn input(parts: Parts) -> (Topology, Vec<Hop>, Vec<usize>) {
+    let mut topo = Topology::new();
+    for (board, links) in parts.links {
+        topo.add_board(&board, links);
+    }
+    let hops = parts
+        .hops
+        .into_iter()
+        .map(|(board, obs)| Hop { board, obs })
+        .collect();
+    (topo, hops, parts.truth)
 }

@@ -26,17 +26,16 @@
 //! one packet's hops by fingerprint within +-5 s 0.22 ms; a flow in the window 16 ms.
 //! ```
 
-use hopcap_collector::ingest::ack::parse_ack;
 use hopcap_collector::ingest::{IngestConfig, Server, TcpListen};
-use hopcap_collector::store::sample::SampleGen;
-use hopcap_collector::store::scratch::ScratchDir;
 use hopcap_collector::store::sqlite::command::WriteCmd;
 use hopcap_collector::store::sqlite::query::timeline;
 use hopcap_collector::store::sqlite::writer::{insert_observations, WriterConfig};
 use hopcap_collector::store::sqlite::{schema, WriterHandle};
 use hopcap_collector::store::{BoardId, ObservationBatch};
 use hopcap_collector::store::{LinkId, TimelineQuery};
+use hopcap_proto::frame::parse_ack;
 use hopcap_proto::record::Observation;
+use hopcap_testkit::{SampleGen, ScratchDir};
 use rusqlite::Connection;
 use std::path::Path;
 use std::time::Instant;

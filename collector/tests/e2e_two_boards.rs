@@ -80,7 +80,7 @@ struct Cluster {
     agents: Vec<Agent>,
     collector: Collector,
     bed: Bed,
-    dir: hopcap_collector::store::scratch::ScratchDir,
+    dir: hopcap_testkit::ScratchDir,
 }
 
 impl Cluster {

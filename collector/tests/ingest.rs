@@ -1,18 +1,17 @@
 //! The ingest server with simulated agents: real frames over loopback TCP into a real store.
 
-use hopcap_collector::ingest::ack::{parse_ack, ACK_MAX_LEN};
+use hopcap_collector::ingest::ack::ACK_MAX_LEN;
 use hopcap_collector::ingest::{IngestConfig, Server, TcpListen};
-use hopcap_collector::store::sample::SampleGen;
-use hopcap_collector::store::scratch::ScratchDir;
 use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_proto::batch::BatchEncoder;
-use hopcap_proto::frame::{encode, HEADER_LEN, MAGIC};
+use hopcap_proto::frame::{encode, parse_ack, HEADER_LEN, MAGIC};
 use hopcap_proto::message::{
     Bye, CaptureMode, ClockInfo, Hello, LinkStats, Links, Message, Stats, LINKS_PER_CHUNK,
     PROTOCOL_VERSION,
 };
 use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+use hopcap_testkit::{SampleGen, ScratchDir};
 use rusqlite::Connection;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

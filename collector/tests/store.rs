@@ -1,14 +1,13 @@
 //! The store through the command line: a database filled through the library's writer, read
 //! back by `timeline`, `boards` and the error paths of the query commands.
 
-use hopcap_collector::store::sample::SampleGen;
-use hopcap_collector::store::scratch::ScratchDir;
 use hopcap_collector::store::sqlite::command::WriteCmd;
 use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::BoardHello;
 use hopcap_collector::store::{BoardId, LinkId, ObservationBatch};
 use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+use hopcap_testkit::{SampleGen, ScratchDir};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::mpsc::sync_channel;

@@ -9,18 +9,7 @@ use hopcap_proto::frame::{encode, HEADER_LEN};
 use hopcap_proto::message::Message;
 use std::time::Instant;
 
-mod sim_prelude {
-    pub use hopcap_proto::decode::{decode, DecodeOptions};
-    pub use hopcap_proto::fingerprint::fingerprint_frame;
-    pub use hopcap_proto::record::Observation;
-    pub use hopcap_proto::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
-    pub use hopcap_proto::types::{Addr, EtherType, IpProto, LinkType, PacketType};
-}
-#[allow(dead_code)]
-#[path = "../src/batch/sim.rs"]
-mod sim;
-
-use sim::{generate, Emit, Mix};
+use hopcap_testkit::sim::{generate, Emit, Mix};
 
 fn main() {
     let packets: usize = std::env::var("WIRE_PACKETS")

@@ -1,28 +1,12 @@
 //! The shared capture corpus (real pcap / pcapng files, see its README) for the crate's
-//! tests: found through `HOPCAP_CORPUS`, else as `shared/corpus/pcap` in the nearest ancestor
-//! of this crate that has one.
+//! tests: its folder is `hopcap_testkit::corpus_dir` (`HOPCAP_CORPUS`, else
+//! `shared/corpus/pcap` in the nearest ancestor that has one); here, a reader of its files.
 
 extern crate std;
 use crate::types::LinkType;
-use std::path::{Path, PathBuf};
 use std::vec::Vec;
 
-pub fn corpus_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HOPCAP_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared/corpus/pcap"))
-        .find(|dir| dir.join("SOURCES.tsv").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no shared/corpus/pcap above {}; set HOPCAP_CORPUS",
-                manifest.display()
-            )
-        })
-}
+pub use hopcap_testkit::corpus_dir;
 
 fn u16_at(b: &[u8], at: usize, le: bool) -> Option<u16> {
     let x: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;

@@ -287,12 +287,10 @@ mod tests {
             for cut in 0..fixture.len() {
                 let _ = read_events(&fixture[..cut]);
             }
-            // Deterministic byte flips (xorshift), a few thousand per fixture.
-            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            // Deterministic byte flips, a few thousand per fixture.
+            let mut rng = hopcap_testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
             for _ in 0..3000 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let state = rng.next_u64();
                 let mut bytes = fixture.to_vec();
                 let at = (state as usize) % bytes.len();
                 bytes[at] = (state >> 32) as u8;

@@ -2,23 +2,8 @@
 //! and per packet the time, wire length, captured length and interface (expected/*.tsv).
 
 use super::*;
+use hopcap_testkit::corpus_dir;
 use std::fs;
-
-/// The corpus folder: $HOPCAP_CORPUS, else `shared/corpus/pcap` beside some ancestor of this
-/// crate (the worktree or the CI clone). A missing corpus fails the test; it never skips.
-pub(crate) fn corpus_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("HOPCAP_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in manifest.ancestors() {
-        let candidate = dir.join("shared/corpus/pcap");
-        if candidate.join("SOURCES.tsv").is_file() {
-            return candidate;
-        }
-    }
-    panic!("corpus not found: set HOPCAP_CORPUS to the folder holding SOURCES.tsv");
-}
 
 /// Rows of a tab-separated file with a header line, as (header, rows).
 fn read_tsv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {

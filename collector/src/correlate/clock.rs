@@ -287,7 +287,7 @@ fn compose(path: &[u32], edges: &BTreeMap<(u32, u32), Vec<ClockPoint>>) -> Vec<C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::synth::Rng;
+    use crate::correlate::testbed::Rng;
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("pi{i}")).collect()

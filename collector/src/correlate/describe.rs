@@ -22,7 +22,7 @@ pub fn flow_label(s: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::synth::tcp4;
+    use crate::correlate::testbed::tcp4;
     use hopcap_proto::summary::Transport;
 
     #[test]

@@ -88,7 +88,7 @@ pub(super) fn assign<'a>(journeys: impl Iterator<Item = Vec<&'a Summary>>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::synth::{icmp_echo, with_dst, with_src};
+    use crate::correlate::testbed::{icmp_echo, with_dst, with_src};
 
     #[test]
     fn masqueraded_request_and_its_reply_are_one_flow() {

@@ -15,7 +15,6 @@
 //!    and whether it vanished (`vanish`);
 //! 6. join request and reply journeys into flows (`flow`).
 
-pub mod beds;
 mod clock;
 mod describe;
 mod flow;
@@ -23,7 +22,6 @@ mod journey;
 mod nat;
 mod order;
 mod segments;
-pub mod synth;
 mod topology;
 mod tunnel;
 mod vanish;
@@ -33,6 +31,8 @@ mod view;
 mod scenarios;
 #[cfg(test)]
 mod scenarios_clock;
+#[cfg(test)]
+pub(crate) mod testbed;
 
 pub use clock::{BoardClock, ClockModel, ClockPoint};
 pub use describe::{describe, flow_label};

@@ -101,7 +101,7 @@ fn endpoint((addr, port): (Addr, Option<u16>), show_port: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::synth::{icmp_echo, tcp4, with_dst, with_src};
+    use crate::correlate::testbed::{icmp_echo, tcp4, with_dst, with_src};
     use hopcap_proto::summary::{Summary, Transport};
 
     fn eps(list: &[Summary]) -> Vec<Option<Endpoints>> {

@@ -97,7 +97,7 @@ pub(super) fn order(members: &[u32], views: &[View], tol: impl Fn(u32, u32) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::synth::{icmp_echo, link, Bed};
+    use crate::correlate::testbed::{icmp_echo, link, Bed, BedExt};
     use crate::correlate::view::prepare;
     use hopcap_proto::record::LinkKind;
 

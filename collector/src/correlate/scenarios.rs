@@ -1,7 +1,6 @@
 //! End-to-end tests on the synthetic beds: whole journeys, clocks, NAT, tunnels, losses.
 
-use super::beds::*;
-use super::synth::{icmp_echo, link, tcp4, tcp6, Bed, Rng};
+use super::testbed::*;
 use super::*;
 
 pub(super) const T0: u64 = 1_700_000_000_000_000_000;
@@ -211,7 +210,7 @@ fn sent_to_a_captured_board_but_never_arrived() {
     let mut bed = Bed::new();
     let f = flannel(&mut bed);
     let inner = icmp_echo(POD_A, POD_B, true, 77, 1, 1);
-    let enc = super::synth::vxlan(&inner, 1, (PI1_ETH, PI2_ETH), 1);
+    let enc = vxlan(&inner, 1, (PI1_ETH, PI2_ETH), 1);
     let steps = [
         (f.pi1[0], true, 0, &inner),
         (f.pi1[1], false, 15_000, &inner),

@@ -1,9 +1,8 @@
 //! Timing across boards on synthetic beds: which links are a board's wire, and which
 //! packets may time a crossing for the clock estimate.
 
-use super::beds::*;
 use super::scenarios::{path, run, T0};
-use super::synth::{icmp_echo, link, vxlan, Bed, Rng};
+use super::testbed::*;
 use super::*;
 
 /// Boards whose uplink is a veth (a board in a VM or container; the project's test bed): its

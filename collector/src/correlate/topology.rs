@@ -176,7 +176,7 @@ fn is_subnet_broadcast(own: Addr, prefix: u8, dst: Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::synth::{link, Bed};
+    use crate::correlate::testbed::{link, Bed, BedExt};
 
     #[test]
     fn veth_peer_needs_a_back_pointer_when_the_name_is_empty() {

@@ -43,7 +43,7 @@ pub(super) fn spans(summaries: &[&Summary]) -> Vec<TunnelSpan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::synth::{icmp_echo, vxlan};
+    use crate::correlate::testbed::{icmp_echo, vxlan};
 
     #[test]
     fn underlay_hops_form_one_span() {

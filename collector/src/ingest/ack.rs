@@ -16,16 +16,10 @@ pub fn encode_ack(seq: u64) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
-/// `Ok(Some((consumed, seq)))` for a complete acknowledgement at the start of `buf`,
-/// `Ok(None)` if more bytes are needed, `Err` for anything else (the agent side's parser,
-/// `hopcap_proto::frame::parse_ack`, with the error as text).
-pub fn parse_ack(buf: &[u8]) -> Result<Option<(usize, u64)>, String> {
-    hopcap_proto::frame::parse_ack(buf).map_err(|e| format!("{e:?}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hopcap_proto::frame::parse_ack;
 
     #[test]
     fn ack_round_trip_and_cut_frames() {

@@ -242,8 +242,7 @@ pub fn write_json(report: &Report, w: &mut impl Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::beds::{pi_docker, INTERNET};
-    use crate::correlate::synth::Bed;
+    use crate::correlate::testbed::{pi_docker, Bed, BedExt, INTERNET};
     use crate::correlate::{correlate, Config};
 
     const T0: u64 = 1_700_000_000_000_000_000;

@@ -327,8 +327,7 @@ pub fn clock_lines(report: &Report) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::beds::{flannel, pi_docker, INTERNET};
-    use crate::correlate::synth::Bed;
+    use crate::correlate::testbed::{flannel, pi_docker, Bed, BedExt, INTERNET};
     use crate::correlate::{correlate, Config};
 
     const T0: u64 = 1_700_000_000_000_000_000;

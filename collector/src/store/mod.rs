@@ -5,8 +5,6 @@
 
 pub mod ids;
 pub mod read;
-pub mod sample;
-pub mod scratch;
 pub mod sqlite;
 pub mod write;
 

@@ -15,7 +15,7 @@ pub mod proc;
 pub mod traffic;
 
 use flows::Sighting;
-use hopcap_collector::store::scratch::ScratchDir;
+use hopcap_testkit::ScratchDir;
 
 /// A scratch directory for one test's databases and process logs.
 pub fn scratch(tag: &str) -> ScratchDir {

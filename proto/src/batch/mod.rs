@@ -261,19 +261,3 @@ impl BatchDecoder {
         Ok(BatchInfo { header })
     }
 }
-
-/// What `sim.rs` needs, by paths that also resolve when the benchmark includes it.
-#[cfg(test)]
-mod sim_prelude {
-    pub use crate::decode::{decode, DecodeOptions};
-    pub use crate::fingerprint::fingerprint_frame;
-    pub use crate::record::Observation;
-    pub use crate::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
-    pub use crate::types::{Addr, EtherType, IpProto, LinkType, PacketType};
-}
-#[cfg(test)]
-mod robustness;
-#[cfg(test)]
-pub(crate) mod sim;
-#[cfg(test)]
-mod tests;

@@ -1,7 +1,7 @@
 extern crate std;
 
-use super::sim::{generate, Emit, Mix, Rng};
 use super::*;
+use hopcap_testkit::Rng;
 use crate::layer::{Invalid, LayerKind, StopReason};
 use crate::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
 use crate::types::{Addr, EtherType, IpProto, PacketType};
@@ -45,86 +45,6 @@ fn assert_round_trip(obs: &[Observation], max_bytes: usize) -> usize {
     batches.iter().map(|b| b.len()).sum()
 }
 
-#[test]
-fn simulated_mixes_round_trip_in_both_orders() {
-    for mix in [Mix::Ping, Mix::TcpBulk, Mix::Dns, Mix::Overlay, Mix::Mixed] {
-        for emit in [Emit::TimeOrder, Emit::RingBlocks] {
-            let obs = generate(mix, emit, 3000, 7);
-            assert!(
-                obs.len() >= 3 * 2900,
-                "{mix:?} made {} observations",
-                obs.len()
-            );
-            assert_round_trip(&obs, 16 * 1024);
-        }
-    }
-}
-
-#[test]
-fn ordinary_traffic_takes_at_most_24_bytes_per_observation() {
-    for emit in [Emit::TimeOrder, Emit::RingBlocks] {
-        let obs = generate(Mix::Mixed, emit, 20_000, 11);
-        let bytes = assert_round_trip(&obs, MAX_BATCH_BYTES);
-        let per = bytes as f64 / obs.len() as f64;
-        assert!(per <= 24.0, "{emit:?}: {per:.2} bytes per observation");
-    }
-}
-
-#[test]
-fn the_same_packet_on_the_next_hop_is_a_back_reference() {
-    let obs = generate(Mix::TcpBulk, Emit::TimeOrder, 400, 3);
-    // A later hop of a packet, once the flows of every link exist.
-    let k = (200..obs.len())
-        .find(|&k| obs[k].fingerprint == obs[k - 1].fingerprint)
-        .unwrap();
-    let before = encode_all(&obs[..k], MAX_BATCH_BYTES).remove(0);
-    let after = encode_all(&obs[..=k], MAX_BATCH_BYTES).remove(0);
-    // Same header length (count and base time encode the same), so the tail is record k.
-    let record = &after[before.len()..];
-    assert_eq!(
-        record[0] & fields::H_BACKREF,
-        fields::H_BACKREF,
-        "{record:02x?}"
-    );
-    assert_eq!(record[0] & fields::H_NEW_FLOW, 0, "{record:02x?}");
-    // head, flow, distance, time delta (a few µs): no fingerprint, no TCP fields.
-    assert!(record.len() <= 6, "{record:02x?}");
-}
-
-/// Sets the TCP header length of every TCP observation `pick` chooses.
-fn set_tcp_hdr_len(obs: &mut [Observation], len: u8, pick: impl Fn(&Observation) -> bool) {
-    for o in obs.iter_mut().filter(|o| pick(o)) {
-        if let Transport::Tcp {
-            ref mut hdr_len, ..
-        } = o.summary.transport
-        {
-            *hdr_len = len;
-        }
-    }
-}
-
-#[test]
-fn a_steady_tcp_header_length_costs_nothing_and_a_change_two_bytes() {
-    let mut obs = generate(Mix::TcpBulk, Emit::TimeOrder, 2000, 5);
-    set_tcp_hdr_len(&mut obs, 0, |_| true);
-    let unknown = assert_round_trip(&obs, MAX_BATCH_BYTES);
-    set_tcp_hdr_len(&mut obs, 32, |_| true);
-    let steady = assert_round_trip(&obs, MAX_BATCH_BYTES);
-    // Once per flow per link (the first packet's prediction is 0), so a few bytes.
-    assert!(steady - unknown <= 2 * 2 * 5, "{unknown} -> {steady}");
-    // One packet (on all its hops) with a SACK block: its first hop says 44 and the next
-    // packet's first hop says 32 again; the other hops are back-references, predicted
-    // from the hop before.
-    let fp = obs[1000].fingerprint;
-    assert!(obs.iter().filter(|o| o.fingerprint == fp).count() >= 3);
-    set_tcp_hdr_len(&mut obs, 44, |o| o.fingerprint == fp);
-    let one_change = assert_round_trip(&obs, MAX_BATCH_BYTES);
-    assert!(
-        one_change > steady && one_change - steady <= 2 * 2,
-        "{steady} -> {one_change}"
-    );
-}
-
 // ---- randomised round trips over every summary shape ----
 
 fn addr(rng: &mut Rng) -> Addr {
@@ -136,9 +56,9 @@ fn addr(rng: &mut Rng) -> Addr {
     if rng.chance(700) {
         pool[rng.below(3) as usize]
     } else if rng.chance(500) {
-        Addr::V4((rng.next() as u32).to_be_bytes())
+        Addr::V4((rng.next_u64() as u32).to_be_bytes())
     } else {
-        Addr::V6((u128::from(rng.next()) << 64 | u128::from(rng.next())).to_be_bytes())
+        Addr::V6((u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())).to_be_bytes())
     }
 }
 
@@ -147,7 +67,7 @@ fn wild(rng: &mut Rng) -> u64 {
         0 => 0,
         1 => u64::MAX,
         2 => rng.below(300),
-        _ => rng.next(),
+        _ => rng.next_u64(),
     }
 }
 
@@ -162,19 +82,19 @@ fn stop(rng: &mut Rng) -> Option<Stop> {
     ];
     let reason = match rng.below(5) {
         0 => StopReason::Truncated {
-            needed: rng.next() as u16,
-            had: rng.next() as u16,
+            needed: rng.next_u64() as u16,
+            had: rng.next_u64() as u16,
         },
         1 => StopReason::Invalid(Invalid::ArpLengths {
-            hlen: rng.next() as u8,
+            hlen: rng.next_u64() as u8,
             plen: 4,
         }),
-        2 => StopReason::Invalid(Invalid::Ipv4TotalLen(rng.next() as u16)),
-        3 => StopReason::Unsupported(rng.next() as u16),
+        2 => StopReason::Invalid(Invalid::Ipv4TotalLen(rng.next_u64() as u16)),
+        3 => StopReason::Unsupported(rng.next_u64() as u16),
         _ => StopReason::TooDeep,
     };
     rng.chance(300).then(|| Stop {
-        offset: rng.next() as u16,
+        offset: rng.next_u64() as u16,
         kind: kinds[rng.below(6) as usize],
         reason,
     })
@@ -183,16 +103,16 @@ fn stop(rng: &mut Rng) -> Option<Stop> {
 fn tunnel(rng: &mut Rng) -> Tunnel {
     let kind = match rng.below(5) {
         0 => TunnelKind::Vxlan {
-            vni: rng.next() as u32 & 0xff_ffff,
+            vni: rng.next_u64() as u32 & 0xff_ffff,
         },
         1 => TunnelKind::Geneve {
-            vni: rng.next() as u32,
+            vni: rng.next_u64() as u32,
         },
         2 => TunnelKind::Gre {
-            key: rng.chance(500).then(|| rng.next() as u32),
+            key: rng.chance(500).then(|| rng.next_u64() as u32),
         },
         3 => TunnelKind::Gtpu {
-            teid: rng.next() as u32,
+            teid: rng.next_u64() as u32,
         },
         _ => TunnelKind::IpInIp,
     };
@@ -200,20 +120,20 @@ fn tunnel(rng: &mut Rng) -> Tunnel {
         kind,
         src: addr(rng),
         dst: addr(rng),
-        outer_id: rng.next() as u16,
-        src_port: rng.next() as u16,
+        outer_id: rng.next_u64() as u16,
+        src_port: rng.next_u64() as u16,
         dst_port: 4789,
     }
 }
 
 fn random_summary(rng: &mut Rng) -> Summary {
     let mut s = Summary::empty();
-    s.vlan = rng.chance(200).then(|| rng.next() as u16);
+    s.vlan = rng.chance(200).then(|| rng.next_u64() as u16);
     s.ethertype = [
         EtherType::IPV4,
         EtherType::IPV6,
         EtherType::ARP,
-        EtherType(rng.next() as u16),
+        EtherType(rng.next_u64() as u16),
     ][rng.below(4) as usize];
     for _ in 0..rng.below(3) {
         let _ = s.tunnels.push(tunnel(rng));
@@ -221,22 +141,22 @@ fn random_summary(rng: &mut Rng) -> Summary {
     s.net = match rng.below(4) {
         0 => Net::None,
         1 => Net::Arp {
-            op: rng.next() as u16,
-            spa: (rng.next() as u32).to_be_bytes(),
+            op: rng.next_u64() as u16,
+            spa: (rng.next_u64() as u32).to_be_bytes(),
             tpa: [1, 2, 3, 4],
         },
         _ => Net::Ip(Ip {
             src: addr(rng),
             dst: addr(rng),
-            proto: IpProto(rng.next() as u8),
-            ttl: rng.next() as u8,
+            proto: IpProto(rng.next_u64() as u8),
+            ttl: rng.next_u64() as u8,
             id: wild(rng) as u32,
-            frag_offset: rng.next() as u16 & 0x1fff,
+            frag_offset: rng.next_u64() as u16 & 0x1fff,
             more_fragments: rng.chance(100),
             payload_len: wild(rng) as u16,
         }),
     };
-    let (sp, dp) = (rng.below(4) as u16 * 1000, rng.next() as u16);
+    let (sp, dp) = (rng.below(4) as u16 * 1000, rng.next_u64() as u16);
     s.transport = match rng.below(4) {
         0 => Transport::None,
         1 => Transport::Tcp {
@@ -244,12 +164,12 @@ fn random_summary(rng: &mut Rng) -> Summary {
             dst_port: dp,
             seq: wild(rng) as u32,
             ack: wild(rng) as u32,
-            flags: rng.next() as u16 & 0xfff,
-            window: rng.next() as u16,
+            flags: rng.next_u64() as u16 & 0xfff,
+            window: rng.next_u64() as u16,
             hdr_len: match rng.below(3) {
                 0 => 20,
                 1 => 32,
-                _ => rng.next() as u8,
+                _ => rng.next_u64() as u8,
             },
         },
         2 => Transport::Udp {
@@ -258,8 +178,8 @@ fn random_summary(rng: &mut Rng) -> Summary {
             length: wild(rng) as u16,
         },
         _ => Transport::Icmp {
-            ty: rng.next() as u8,
-            code: rng.next() as u8,
+            ty: rng.next_u64() as u8,
+            code: rng.next_u64() as u8,
             id: sp,
             seq: wild(rng) as u16,
         },
@@ -271,7 +191,7 @@ fn random_summary(rng: &mut Rng) -> Summary {
 /// Random observations: fresh packets, and copies of recent ones with hop-like changes
 /// (other link, TTL, NAT, tunnels added or removed) or, rarely, changed invariant fields.
 fn random_observations(seed: u64, n: usize) -> StdVec<Observation> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut out: StdVec<Observation> = StdVec::new();
     let mut ts = wild(&mut rng);
     let mut order = wild(&mut rng);
@@ -318,7 +238,7 @@ fn random_observations(seed: u64, n: usize) -> StdVec<Observation> {
                 pkttype: PacketType(0),
                 wire_len: wild(&mut rng) as u32,
                 cap_len: 0,
-                fingerprint: if rng.chance(50) { 0 } else { rng.next() },
+                fingerprint: if rng.chance(50) { 0 } else { rng.next_u64() },
                 summary: random_summary(&mut rng),
             },
         };
@@ -327,12 +247,12 @@ fn random_observations(seed: u64, n: usize) -> StdVec<Observation> {
         o.link = if rng.chance(980) {
             rng.below(6) as u16
         } else {
-            rng.next() as u16
+            rng.next_u64() as u16
         };
         o.pkttype = PacketType(if rng.chance(900) {
             rng.below(5) as u8
         } else {
-            rng.next() as u8
+            rng.next_u64() as u8
         });
         o.cap_len = match rng.below(4) {
             0 => o.wire_len,
@@ -359,7 +279,7 @@ fn random_observations_of_every_shape_round_trip() {
 
 #[test]
 fn no_record_exceeds_the_record_bound() {
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     let mut enc = Box::new(BatchEncoder::new("x", MAX_BATCH_BYTES));
     for seed in 0..4 {
         for o in random_observations(seed, 2000) {

@@ -205,11 +205,11 @@ pub fn max_id(conn: &Connection) -> Result<Cursor, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sample::SampleGen;
     use crate::store::sqlite::boards::{upsert_board, upsert_links};
     use crate::store::sqlite::{schema, writer::insert_observations};
     use crate::store::BoardHello;
     use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
+    use hopcap_testkit::SampleGen;
 
     fn link(key: u16, netns: &str, name: &str) -> LinkInfo {
         LinkInfo {

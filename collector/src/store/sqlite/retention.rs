@@ -186,10 +186,9 @@ fn vacuum(conn: &Connection, pages: u64) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sample::SampleGen;
-    use crate::store::scratch::ScratchDir;
     use crate::store::sqlite::{open_for_writing, writer::insert_observations};
     use crate::store::LinkId;
+    use hopcap_testkit::{SampleGen, ScratchDir};
 
     fn fill(conn: &mut Connection, g: &mut SampleGen, packets: usize) {
         let rows: Vec<_> = (0..packets)

@@ -302,10 +302,10 @@ fn insert_layer_kinds(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::scratch::ScratchDir;
     use crate::store::sqlite::row::{row_to_observation, OBS_COLUMNS};
     use crate::store::sqlite::{open_for_reading, open_for_writing, OpenError};
     use hopcap_proto::summary::Transport;
+    use hopcap_testkit::ScratchDir;
 
     /// A file as collector schema version 1 left it: no `tcp_hdr_len`, one TCP row.
     fn version_1_file(path: &std::path::Path) {

@@ -192,14 +192,14 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sample::SampleGen;
-    use crate::store::scratch::ScratchDir;
     use crate::store::sqlite::command::WriteCmd;
     use crate::store::sqlite::{open_for_writing, WriterHandle};
     use crate::store::{BoardHello, BoardId, ObservationBatch};
     use hopcap_proto::record::{LinkInfo, LinkKey};
     use hopcap_proto::record::{LinkKind, MAX_NAME};
     use hopcap_proto::types::Mac;
+    use hopcap_testkit::SampleGen;
+    use hopcap_testkit::ScratchDir;
 
     pub(crate) fn link(key: LinkKey, netns: &str, name: &str) -> LinkInfo {
         LinkInfo {

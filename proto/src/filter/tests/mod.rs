@@ -348,13 +348,8 @@ fn bpf_agrees_with_decoder_on_damaged_frames() {
             .unwrap()
         })
         .collect();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = hopcap_testkit::Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next_u64();
     let mut mismatches: Vec<String> = Vec::new();
     for f in &frames {
         for _ in 0..300 {

@@ -64,11 +64,12 @@ impl std::error::Error for BadRow {}
 mod tests {
     use super::*;
     use crate::store::sqlite::codes::LAYER_KINDS;
-    use crate::store::{sample::SampleGen, sqlite::schema};
+    use crate::store::sqlite::schema;
     use hopcap_proto::layer::{Invalid, StopReason};
     use hopcap_proto::record::Observation;
     use hopcap_proto::summary::{Net, Stop, Summary, Transport};
     use hopcap_proto::types::PacketType;
+    use hopcap_testkit::SampleGen;
     use rusqlite::Connection;
 
     fn round_trip(obs: &[Observation]) -> Vec<Observation> {

@@ -1,8 +1,15 @@
 //! Synthetic test beds: link tables and observations built from real-looking summaries, with
 //! the true packet behind every observation kept aside, so tests and the bench can score the
-//! correlation (completeness, false merges) without a capture.
+//! correlation (completeness, false merges) without a capture. Ready-made networks:
+//! [`pi_docker`], [`flannel`], [`flood`]; scoring: [`score`].
+//!
+//! A bed hands out proto-level data only ([`Parts`]: link tables per board, observations per
+//! board, the truth); the collector turns them into its own `Topology` and `Hop`s.
 
-use super::{Hop, Topology};
+mod nets;
+
+pub use nets::*;
+
 use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind, Observation, Peer};
 use hopcap_proto::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
 use hopcap_proto::types::{Addr, EtherType, IpProto, Mac, PacketType};
@@ -62,10 +69,22 @@ impl LinkSpec {
 #[derive(Debug, Default)]
 pub struct Bed {
     links: Vec<(String, Vec<LinkInfo>)>,
-    seen: Vec<(Hop, usize)>,
+    /// (board, observation, true packet).
+    seen: Vec<(String, Observation, usize)>,
     skew: HashMap<String, i64>,
     /// Fingerprints ignore ICMP seq and IP id: every echo of one length collides.
     pub collide: bool,
+}
+
+/// What a finished bed hands over.
+#[derive(Clone, Debug, Default)]
+pub struct Parts {
+    /// Each board's link table, boards in the order their first link was added.
+    pub links: Vec<(String, Vec<LinkInfo>)>,
+    /// (board, observation), in the order they were seen.
+    pub hops: Vec<(String, Observation)>,
+    /// The true packet behind each hop.
+    pub truth: Vec<usize>,
 }
 
 /// A link's address in a bed: (board, key).
@@ -97,12 +116,15 @@ impl Bed {
         self.skew.insert(board.into(), skew_ns);
     }
 
-    pub fn topology(&self) -> Topology {
-        let mut t = Topology::new();
-        for (board, links) in &self.links {
-            t.add_board(board, links.iter().cloned());
-        }
-        t
+    /// Each board's link table so far.
+    pub fn links(&self) -> &[(String, Vec<LinkInfo>)] {
+        &self.links
+    }
+
+    /// The link `key` of `board`.
+    pub fn link(&self, board: &str, key: LinkKey) -> Option<&LinkInfo> {
+        let (_, table) = self.links.iter().find(|(b, _)| b == board)?;
+        table.iter().find(|l| l.key == key)
     }
 
     /// Records true packet `packet` on `at` at true time `t_ns`.
@@ -128,36 +150,37 @@ impl Bed {
             fingerprint: fingerprint(s, self.collide),
             summary: s.clone(),
         };
-        self.seen.push((
-            Hop {
-                board: at.0.into(),
-                obs,
-            },
-            packet,
-        ));
+        self.seen.push((at.0.into(), obs, packet));
     }
 
     /// The hops, with capture order assigned per socket (board + namespace) the way the
     /// kernel delivers them (by time, then by the order they were seen), and the true packet
     /// behind each hop.
-    pub fn finish(self) -> (Topology, Vec<Hop>, Vec<usize>) {
-        let topo = self.topology();
+    pub fn into_parts(self) -> Parts {
         let mut idx: Vec<usize> = (0..self.seen.len()).collect();
-        idx.sort_by_key(|&i| (self.seen[i].0.obs.ts_ns, i));
+        idx.sort_by_key(|&i| (self.seen[i].1.ts_ns, i));
         let mut next: HashMap<(String, String), u64> = HashMap::new();
-        let mut seen = self.seen;
+        let mut orders = vec![0; self.seen.len()];
         for i in idx {
-            let hop = &mut seen[i].0;
-            let netns = topo
-                .link(&hop.board, hop.obs.link)
+            let (board, obs, _) = &self.seen[i];
+            let netns = self
+                .link(board, obs.link)
                 .map(|l| l.netns.as_str())
                 .unwrap_or("");
-            let n = next.entry((hop.board.clone(), netns.into())).or_insert(0);
-            hop.obs.order = *n;
+            let n = next.entry((board.clone(), netns.into())).or_insert(0);
+            orders[i] = *n;
             *n += 1;
         }
-        let (hops, truth) = seen.into_iter().unzip();
-        (topo, hops, truth)
+        let mut parts = Parts {
+            links: self.links,
+            ..Parts::default()
+        };
+        for ((board, mut obs, packet), order) in self.seen.into_iter().zip(orders) {
+            obs.order = order;
+            parts.hops.push((board, obs));
+            parts.truth.push(packet);
+        }
+        parts
     }
 }
 
@@ -323,28 +346,4 @@ pub fn vxlan(s: &Summary, vni: u32, outer: ([u8; 4], [u8; 4]), outer_id: u16) ->
     };
     let _ = s.tunnels.push(t);
     s
-}
-
-/// xorshift64*: a small deterministic generator for jitter.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Exponentially distributed with the given mean (queueing jitter).
-    pub fn exp(&mut self, mean_ns: f64) -> u64 {
-        (-(1.0 - self.unit()).ln() * mean_ns) as u64
-    }
 }

@@ -1,5 +1,6 @@
-//! Synthetic traffic of one board, seen on every hop, for the codec's tests and the wire
-//! benchmark (proto/benches/wire.rs includes this file). No real capture is involved.
+//! Synthetic traffic of one board, seen on every hop, for the batch codec's tests
+//! (proto/tests/batch_sim.rs) and the wire benchmark (proto/benches/wire.rs). No real capture
+//! is involved.
 //!
 //! The board: a container (its own namespace, capture socket 0) with `ceth0`, its host side
 //! `veth0`, the bridge `br0`, and the uplink `eth0` (socket 1). Outbound traffic is
@@ -8,32 +9,13 @@
 //! follow a few µs apart. Records come out either sorted by time or as the agent would read
 //! them: every 2 ms, all new frames of socket 0's ring, then socket 1's.
 
-extern crate std;
-use super::sim_prelude::*;
+use crate::Rng;
+use hopcap_proto::decode::{decode, DecodeOptions};
+use hopcap_proto::fingerprint::fingerprint_frame;
+use hopcap_proto::record::Observation;
+use hopcap_proto::summary::{Ip, Net, Summary, Transport, Tunnel, TunnelKind};
+use hopcap_proto::types::{Addr, EtherType, IpProto, LinkType, PacketType};
 use std::vec::Vec as StdVec;
-
-/// splitmix64: tiny, good enough for test data.
-#[derive(Clone, Debug)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    pub fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mix {
@@ -103,14 +85,17 @@ fn tcp_flow(
         rng.range(32768, 60999) as u16,
         if overlay { 5201 } else { 443 },
     );
-    let (mut seq, ack0) = (rng.next() as u32, rng.next() as u32);
-    let (mut data_id, mut ack_id) = (rng.next() as u32 & 0xffff, rng.next() as u32 & 0xffff);
+    let (mut seq, ack0) = (rng.next_u64() as u32, rng.next_u64() as u32);
+    let (mut data_id, mut ack_id) = (
+        rng.next_u64() as u32 & 0xffff,
+        rng.next_u64() as u32 & 0xffff,
+    );
     let mut t = start;
     let mut window = 501u16;
     for i in 0..segments {
         t += rng.range(90_000, 160_000);
         let mut payload = [0; 16];
-        payload.iter_mut().for_each(|b| *b = rng.next() as u8);
+        payload.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
         let flags = if i % 8 == 7 { 0x18 } else { 0x10 };
         let (src, dst, sp, dp) = if upload {
             (local, remote, lport, rport)
@@ -170,8 +155,8 @@ fn tcp_flow(
 fn pings(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, count: u64) {
     let targets = [[1, 1, 1, 1], [8, 8, 8, 8], [192, 168, 1, 1]];
     for (n, target) in targets.iter().enumerate() {
-        let id = rng.next() as u16;
-        let mut ip_id = rng.next() as u32 & 0xffff;
+        let id = rng.next_u64() as u16;
+        let mut ip_id = rng.next_u64() as u32 & 0xffff;
         let mut t = start + n as u64 * 300_000_000;
         for seq in 1..=count as u16 {
             t += 1_000_000_000 + rng.range(0, 200_000);
@@ -207,7 +192,7 @@ fn pings(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, count: u64) {
                 ip(CONTAINER, *target, IpProto::ICMP, ip_id, 64),
                 req,
             ));
-            let reply_id = rng.next() as u32 & 0xffff;
+            let reply_id = rng.next_u64() as u32 & 0xffff;
             out.push(base(
                 t + rtt,
                 false,
@@ -222,12 +207,12 @@ fn pings(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, count: u64) {
 fn dns(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, queries: u64) {
     let resolver = [192, 168, 1, 1];
     let mut t = start;
-    let mut ip_id = rng.next() as u32 & 0xffff;
+    let mut ip_id = rng.next_u64() as u32 & 0xffff;
     for _ in 0..queries {
         t += rng.range(1_000_000, 60_000_000);
         let sport = rng.range(32768, 60999) as u16;
         let mut q = [0; 16];
-        q.iter_mut().for_each(|b| *b = rng.next() as u8);
+        q.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
         let qlen = rng.range(28, 48) as u16;
         let rlen = qlen + rng.range(16, 140) as u16;
         let mk = |t, outbound, src, dst, id, len: u16, sp, dp| Packet {
@@ -251,7 +236,7 @@ fn dns(rng: &mut Rng, out: &mut StdVec<Packet>, start: u64, queries: u64) {
             false,
             resolver,
             CONTAINER,
-            rng.next() as u32 & 0xffff,
+            rng.next_u64() as u32 & 0xffff,
             rlen,
             53,
             sport,
@@ -363,7 +348,7 @@ fn summary_on(p: &Packet, link: u16, outer_id: u16) -> (Summary, u32) {
 
 /// `packets` source packets of `mix` (each becomes 3-5 observations), emitted as `emit` says.
 pub fn generate(mix: Mix, emit: Emit, packets: usize, seed: u64) -> StdVec<Observation> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut src = StdVec::new();
     let n = packets as u64;
     match mix {
@@ -390,7 +375,7 @@ pub fn generate(mix: Mix, emit: Emit, packets: usize, seed: u64) -> StdVec<Obser
     // Spread over the generated time span; keep the absolute times realistic (2026).
     const EPOCH: u64 = 1_780_000_000_000_000_000;
     let mut hops: StdVec<(u64, usize, usize, Observation)> = StdVec::new();
-    let mut outer_id = rng.next() as u16;
+    let mut outer_id = rng.next_u64() as u16;
     for (n, p) in src.iter().enumerate() {
         let mut t = EPOCH + p.t;
         for (h, &(link, socket, pkttype, latency)) in path(p).iter().enumerate() {

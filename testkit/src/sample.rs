@@ -7,10 +7,12 @@ use hopcap_proto::record::{LinkKey, Observation};
 use hopcap_proto::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
 use hopcap_proto::types::{Addr, EtherType, IpProto, PacketType};
 
+use crate::Rng;
+
 /// Generates observations; the same seed gives the same sequence.
 #[derive(Debug, Clone)]
 pub struct SampleGen {
-    state: u64,
+    rng: Rng,
     /// Next capture time (ns since epoch).
     pub ts_ns: u64,
     order: u64,
@@ -19,18 +21,14 @@ pub struct SampleGen {
 impl SampleGen {
     pub fn new(seed: u64, start_ns: u64) -> SampleGen {
         SampleGen {
-            state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            rng: Rng::new(seed),
             ts_ns: start_ns,
             order: 0,
         }
     }
 
     fn rand(&mut self) -> u64 {
-        // xorshift64*
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.rng.next_u64()
     }
 
     /// One packet as seen on `hops` links (`links[i % links.len()]`), 1-20 µs apart.

@@ -1,9 +1,9 @@
 //! Ready-made synthetic networks for tests and the bench: a Pi running Docker (container eth0
 //! → veth → docker0 → MASQUERADE → wlan0) next to a second Pi on the same Wi-Fi, and two Pis
-//! joined by flannel's VXLAN (UDP 8472). Also the scoring of a report against the truth.
+//! joined by flannel's VXLAN (UDP 8472). Also the scoring of journeys against the truth.
 
-use super::synth::{icmp_echo, link, tcp4, vxlan, with_dst, with_src, At, Bed, Rng};
-use super::Report;
+use super::{icmp_echo, link, tcp4, vxlan, with_dst, with_src, At, Bed};
+use crate::Rng;
 use hopcap_proto::record::LinkKind;
 use hopcap_proto::summary::{Net, Summary};
 use hopcap_proto::types::Addr;
@@ -254,22 +254,33 @@ pub struct Score {
     pub false_merges: usize,
 }
 
-pub fn score(report: &Report, truth: &[usize]) -> Score {
+/// Scores journeys, each given as the inputs (positions in the bed's hops) it holds and
+/// whether its path is complete, against `truth` (the true packet of every hop).
+pub fn score<J, I>(journeys: J, truth: &[usize]) -> Score
+where
+    J: IntoIterator<Item = (I, bool)>,
+    I: IntoIterator<Item = usize>,
+{
     let mut hops_of: HashMap<usize, usize> = HashMap::new();
     for &p in truth {
         *hops_of.entry(p).or_default() += 1;
     }
     let mut s = Score {
         packets: hops_of.len(),
-        journeys: report.journeys.len(),
         ..Score::default()
     };
-    for j in &report.journeys {
-        let mut packets: Vec<usize> = j.hops.iter().map(|h| truth[h.input]).collect();
+    for (inputs, complete) in journeys {
+        s.journeys += 1;
+        let mut len = 0;
+        let mut packets: Vec<usize> = inputs
+            .into_iter()
+            .inspect(|_| len += 1)
+            .map(|i| truth[i])
+            .collect();
         packets.sort_unstable();
         packets.dedup();
         match packets.as_slice() {
-            [p] if hops_of.get(p) == Some(&j.hops.len()) && j.fate.is_complete() => s.complete += 1,
+            [p] if hops_of.get(p) == Some(&len) && complete => s.complete += 1,
             [_] => {}
             _ => s.false_merges += 1,
         }
