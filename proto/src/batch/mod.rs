@@ -261,3 +261,8 @@ impl BatchDecoder {
         Ok(BatchInfo { header })
     }
 }
+
+#[cfg(test)]
+mod robustness;
+#[cfg(test)]
+mod tests;
