@@ -1,6 +1,6 @@
 //! Why live capture could not start, or stopped early.
 
-use hopcap_proto::filter::bpf::CompileError;
+use super::filter::AttachError;
 use hopcap_proto::filter::ParseError;
 use std::fmt;
 use std::io;
@@ -9,9 +9,14 @@ use std::io;
 pub enum RunError {
     /// `--filter` does not parse.
     Filter { expr: String, error: ParseError },
-    /// A namespace's kernel program (allow-list of `links` ifindexes, exclusions, the user's
-    /// filter) could not be built.
-    KernelFilter { links: usize, error: CompileError },
+    /// No kernel program (allow-list of `links` ifindexes, exclusions, the user's filter)
+    /// could be built and attached in a namespace ("" is the agent's own): not even the
+    /// smallest, so nothing can be captured there.
+    KernelFilter {
+        netns: String,
+        links: usize,
+        error: AttachError,
+    },
     /// `--collector` does not resolve ...
     Resolve { addr: String, source: io::Error },
     /// ... or resolves to nothing.
@@ -30,8 +35,15 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
-            RunError::KernelFilter { links, error } => {
-                write!(f, "kernel filter for {links} links: {error}")
+            RunError::KernelFilter {
+                netns,
+                links,
+                error,
+            } => {
+                write!(
+                    f,
+                    "kernel filter for {links} links of netns {netns:?}: {error}"
+                )
             }
             RunError::Resolve { addr, source } => {
                 write!(f, "--collector {addr}: {source} (expected HOST:PORT)")
@@ -60,10 +72,9 @@ impl std::error::Error for RunError {
         match self {
             RunError::Resolve { source, .. } | RunError::Capture { source, .. } => Some(source),
             RunError::Exporter(e) | RunError::Links(e) | RunError::Output(e) => Some(e),
-            // proto's errors have Display but no core::error::Error yet: shown, not chained.
-            RunError::Filter { .. }
-            | RunError::KernelFilter { .. }
-            | RunError::NoAddress { .. } => None,
+            RunError::KernelFilter { error, .. } => Some(error),
+            // proto's ParseError is shown in the message, not chained.
+            RunError::Filter { .. } | RunError::NoAddress { .. } => None,
         }
     }
 }

@@ -178,6 +178,7 @@ impl LiveCapture {
             links,
             capture,
             slots,
+            kernel_filter,
             sinks,
             pipeline,
             per_link,
@@ -196,7 +197,11 @@ impl LiveCapture {
             if !links.is_selected(key) {
                 return;
             }
-            if let Some(obs) = pipeline.observe(key, order, &frame) {
+            // A socket whose kernel program could not take the whole filter (small
+            // optmem_max) passes more: the filter is applied here, on the decoded frame.
+            let check = slots.user_check(slot);
+            let keep = |s: &hopcap_proto::summary::Summary| !check || kernel_filter.accepts(s);
+            if let Some(obs) = pipeline.observe_if(key, order, &frame, keep) {
                 *per_link.entry(key).or_default() += 1;
                 *observations += 1;
                 let packet = Captured {
