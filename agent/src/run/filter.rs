@@ -27,7 +27,9 @@ pub const DROP_ALL: [libc::sock_filter; 1] = [libc::sock_filter {
 /// Bytes of kernel memory a classic program of `len` instructions is charged at the least:
 /// the kernel converts it to eBPF (at least one 8-byte instruction per classic one, often
 /// more) and adds its `struct bpf_prog` header, and the attach must stay below optmem_max.
-/// A program whose estimate reaches optmem_max is not even tried.
+/// A program whose estimate reaches optmem_max is not even tried; one below may still be
+/// refused (ENOMEM). Measured on Linux 6.18 x86_64, the hopcap programs need 14–16 bytes
+/// per instruction: ~23 KB for the full walk, ~5 KB for the lean one.
 pub fn optmem_estimate(len: usize) -> usize {
     const PROG_HEADER: usize = 64;
     PROG_HEADER + 8 * len

@@ -118,8 +118,9 @@ fn log_tier(label: &str, attached: &Attached, optmem_max: Option<u32>) {
         .map(|t| format!("{} of {} instructions: {}", t.tier, t.len, t.refusal))
         .collect();
     log::warn!(
-        "netns {label:?}: kernel filter fallback to the {} of {} instructions (about {} bytes, \
-         net.core.optmem_max {optmem}); {}; the frames it passes are filtered in user space",
+        "netns {label:?}: kernel filter fallback to the {} of {} instructions (at least {} \
+         bytes, net.core.optmem_max {optmem}); {}; the frames it passes are filtered in user \
+         space",
         attached.tier,
         attached.len,
         super::filter::optmem_estimate(attached.len),
