@@ -76,6 +76,17 @@ impl Capture {
     /// A namespace already captured (same nsfs inode, whatever path or label) is not opened
     /// twice: its existing index is returned.
     pub fn add_namespace(&mut self, label: &str, path: &Path) -> io::Result<usize> {
+        self.add_namespace_from(label, path, path)
+    }
+
+    /// [`add_namespace`](Self::add_namespace), with `shown` as the namespace's path in
+    /// messages (where it was found, when `path` is a /proc/thread-self/fd/N of it).
+    pub fn add_namespace_from(
+        &mut self,
+        label: &str,
+        path: &Path,
+        shown: &Path,
+    ) -> io::Result<usize> {
         let own = path.as_os_str().is_empty();
         let id = if own {
             netns::current_netns_id()?
@@ -100,7 +111,7 @@ impl Capture {
         };
         log::info!(
             "capturing netns {label:?} ({}) in {:?} mode, {} bytes",
-            path.display(),
+            shown.display(),
             source.mode(),
             source.buffer_bytes()
         );

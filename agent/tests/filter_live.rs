@@ -50,7 +50,10 @@ fn packets(lines: &[String]) -> Vec<Packet> {
         out.push(Packet {
             link: text(&v["link"]),
             tunnelled: summary["tunnels"].as_array().is_some_and(|a| !a.is_empty()),
-            l4: t["kind"].as_str().unwrap_or(net["kind"].as_str().unwrap_or("?")).to_owned(),
+            l4: t["kind"]
+                .as_str()
+                .unwrap_or(net["kind"].as_str().unwrap_or("?"))
+                .to_owned(),
             src: text(&net["src"]),
             dst: text(&net["dst"]),
             sport: t["src_port"].as_u64().unwrap_or(0),
@@ -83,7 +86,12 @@ fn traffic(bed: &Bed) {
         );
     }
     traffic::udp(bed, "pb", "10.244.1.2:53", "pa", 3);
-    traffic::tcp(bed, ("srv", "192.168.50.2:5201"), ("a", "192.168.50.2:5201"), 3);
+    traffic::tcp(
+        bed,
+        ("srv", "192.168.50.2:5201"),
+        ("a", "192.168.50.2:5201"),
+        3,
+    );
 }
 
 struct Case {
@@ -142,7 +150,11 @@ fn filters_fall_back_under_a_small_optmem_max_and_keep_exactly_their_packets() {
         &format!("net.core.optmem_max={SMALL_OPTMEM}"),
     ]));
     assert_eq!(optmem_of(&bed, "a"), SMALL_OPTMEM);
-    assert_eq!(host_optmem(), host_before, "optmem_max must be per namespace");
+    assert_eq!(
+        host_optmem(),
+        host_before,
+        "optmem_max must be per namespace"
+    );
     assert_ne!(optmem_of(&bed, "b"), SMALL_OPTMEM, "only board a is small");
     // Neighbours resolved before the runs, so that every run sees the same packets.
     traffic(&bed);
@@ -186,7 +198,8 @@ fn filters_fall_back_under_a_small_optmem_max_and_keep_exactly_their_packets() {
         if got != want {
             let count = |ps: &[Packet]| {
                 let mut m: BTreeMap<Packet, i64> = BTreeMap::new();
-                ps.iter().for_each(|p| *m.entry(p.clone()).or_default() += 1);
+                ps.iter()
+                    .for_each(|p| *m.entry(p.clone()).or_default() += 1);
                 m
             };
             let (g, w) = (count(&got), count(&want));
@@ -196,7 +209,12 @@ fn filters_fall_back_under_a_small_optmem_max_and_keep_exactly_their_packets() {
                 .filter(|k| g.get(*k) != w.get(*k))
                 .map(|k| format!("{k:?}: got {:?} want {:?}", g.get(k), w.get(k)))
                 .collect();
-            panic!("{expr}: {} packets, want {}:\n{}", got.len(), want.len(), diff.join("\n"));
+            panic!(
+                "{expr}: {} packets, want {}:\n{}",
+                got.len(),
+                want.len(),
+                diff.join("\n")
+            );
         }
         eprintln!(
             "{expr:28} {} packets kept of {} ({}), {}",
@@ -255,6 +273,16 @@ fn netns_that_does_not_exist_is_an_error() {
     assert!(!out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&missing), "{err}");
+    // One that exists is logged with the path it was found at.
+    let pod = bed.ns("pa");
+    let done = Agent::start_on(&bed, "a", &["--json", "--netns", &pod], 2).stop();
+    assert!(done.status.success(), "{:#?}", done.stderr);
+    let want = format!("capturing netns \"{pod}\" (/run/netns/{pod})");
+    assert!(
+        done.stderr.iter().any(|l| l.contains(&want)),
+        "{want}: {:#?}",
+        done.stderr
+    );
 }
 
 /// The agent on board a until it exits by itself (errors do so at once); killed by PID

@@ -25,6 +25,9 @@ pub enum RunError {
     Exporter(io::Error),
     /// The link table could not be read (rtnetlink).
     Links(io::Error),
+    /// `--netns` names (without a glob) a namespace that was not found, or could not be
+    /// opened (then logged).
+    NoSuchNetns { name: String },
     /// No capture socket in a namespace ("" is the agent's own).
     Capture { netns: String, source: io::Error },
     /// stdout could not be written.
@@ -63,6 +66,11 @@ impl fmt::Display for RunError {
                 )
             }
             RunError::Output(e) => write!(f, "cannot write output: {e}"),
+            RunError::NoSuchNetns { name } => write!(
+                f,
+                "--netns {name}: no such network namespace (neither /run/netns/{name} nor a \
+                 process's namespace with that label)"
+            ),
         }
     }
 }
@@ -74,7 +82,9 @@ impl std::error::Error for RunError {
             RunError::Exporter(e) | RunError::Links(e) | RunError::Output(e) => Some(e),
             RunError::KernelFilter { error, .. } => Some(error),
             // proto's ParseError is shown in the message, not chained.
-            RunError::Filter { .. } | RunError::NoAddress { .. } => None,
+            RunError::Filter { .. } | RunError::NoAddress { .. } | RunError::NoSuchNetns { .. } => {
+                None
+            }
         }
     }
 }

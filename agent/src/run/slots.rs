@@ -59,7 +59,7 @@ impl NamespaceSlots {
             } else {
                 netns.path()
             };
-            match capture.add_namespace(netns.label.as_str(), &path) {
+            match capture.add_namespace_from(netns.label.as_str(), &path, &netns.origin) {
                 Ok(slot) => {
                     self.slot_of.insert(ns, slot);
                 }
