@@ -261,7 +261,10 @@ fn no_program_at_all_is_an_error() {
     let out = run_agent(&bed, &["--json", "--filter", "icmp", "--count", "1"]);
     assert!(!out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Cannot allocate memory"), "{err}");
+    assert!(
+        err.contains("Cannot allocate memory") && err.contains("optmem_max"),
+        "{err}"
+    );
 }
 
 /// `--netns` naming no namespace: an error naming it, not an empty capture.

@@ -60,10 +60,14 @@ impl fmt::Display for RunError {
                 } else {
                     netns
                 };
-                write!(
-                    f,
-                    "cannot capture in {ns}: {source} (needs root or CAP_NET_RAW)"
-                )
+                write!(f, "cannot capture in {ns}: {source}")?;
+                match source.raw_os_error() {
+                    Some(libc::EPERM | libc::EACCES) => f.write_str(" (needs root or CAP_NET_RAW)"),
+                    Some(libc::ENOMEM) => {
+                        f.write_str(" (not even a one-instruction filter fits net.core.optmem_max)")
+                    }
+                    _ => Ok(()),
+                }
             }
             RunError::Output(e) => write!(f, "cannot write output: {e}"),
             RunError::NoSuchNetns { name } => write!(

@@ -85,10 +85,14 @@ impl NamespaceSlots {
                         links: ifindexes.len(),
                         error,
                     })?;
-            if self.tier_of.insert(ns, attached.tier) != Some(attached.tier) {
+            // Once a namespace's socket passed frames up for user space to judge, its frames
+            // stay judged there: the ring may still hold frames the earlier program passed.
+            let before = self.tier_of.insert(ns, attached.tier);
+            if before != Some(attached.tier) {
                 log_tier(label, &attached, capture.optmem_max(slot));
             }
-            user_check.insert(slot, attached.tier.user_check());
+            let sticky = before.is_some_and(Tier::user_check);
+            user_check.insert(slot, sticky || attached.tier.user_check());
         }
         let len = self.slot_of.values().max().map_or(0, |m| m + 1);
         self.ns_of_slot = vec![None; len];
