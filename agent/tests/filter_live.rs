@@ -300,3 +300,58 @@ fn run_agent(bed: &Bed, args: &[&str]) -> std::process::Output {
         .expect("run the agent");
     child
 }
+
+/// The collector exclusion stays exact when the program falls back: a `--filter tcp` agent
+/// exporting over a captured link, on a board with optmem_max 10240, never reports its own
+/// connection, and reports the container's TCP on every hop.
+#[test]
+fn the_collector_exclusion_holds_under_a_small_optmem_max() {
+    let bed = Bed::up("fltc");
+    run(Command::new("ip").args([
+        "netns",
+        "exec",
+        &bed.ns("pi"),
+        "sysctl",
+        "-qw",
+        &format!("net.core.optmem_max={SMALL_OPTMEM}"),
+    ]));
+    let collector = common::collector::listen(&bed, "rtr", "192.168.43.1:7878");
+    let agent = Agent::start(
+        &bed,
+        &["--collector", "192.168.43.1:7878", "--filter", "tcp"],
+        1,
+    );
+    traffic::ping(&bed, "ctr", 2, "0.2");
+    let port = traffic::tcp(
+        &bed,
+        ("rtr", "198.51.100.101:5201"),
+        ("ctr", "198.51.100.101:5201"),
+        2,
+    );
+    let done = agent.stop();
+    assert!(done.status.success(), "{:#?}", done.stderr);
+    assert!(
+        done.stderr
+            .iter()
+            .any(|l| l.contains("kernel filter fallback")),
+        "{:#?}",
+        done.stderr
+    );
+    let got = collector.join().expect("collector");
+    let mut own = 0;
+    let mut flow = 0;
+    for o in &got.observations {
+        let hopcap_proto::summary::Transport::Tcp {
+            src_port, dst_port, ..
+        } = o.summary.transport
+        else {
+            panic!("not TCP: {o:?}");
+        };
+        own += usize::from(src_port == 7878 || dst_port == 7878);
+        flow += usize::from(src_port == port || dst_port == port);
+    }
+    assert_eq!(own, 0, "the agent captured its own export");
+    // SYN, SYN-ACK, 2 requests, 2 replies, FIN, FIN: at least 8 packets on each of 3 links.
+    assert!(flow >= 8 * 3, "{flow} packets of the container's TCP");
+    assert_eq!(flow, got.observations.len());
+}
