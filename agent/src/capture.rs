@@ -21,6 +21,8 @@ struct Namespace {
     path: PathBuf,
     id: NsId,
     source: CaptureSource,
+    /// net.core.optmem_max where the socket lives, read when it was made (None: unreadable).
+    optmem_max: Option<u32>,
 }
 
 /// What [`Capture::stats`] reports for one namespace.
@@ -74,6 +76,17 @@ impl Capture {
     /// A namespace already captured (same nsfs inode, whatever path or label) is not opened
     /// twice: its existing index is returned.
     pub fn add_namespace(&mut self, label: &str, path: &Path) -> io::Result<usize> {
+        self.add_namespace_from(label, path, path)
+    }
+
+    /// [`add_namespace`](Self::add_namespace), with `shown` as the namespace's path in
+    /// messages (where it was found, when `path` is a /proc/thread-self/fd/N of it).
+    pub fn add_namespace_from(
+        &mut self,
+        label: &str,
+        path: &Path,
+        shown: &Path,
+    ) -> io::Result<usize> {
         let own = path.as_os_str().is_empty();
         let id = if own {
             netns::current_netns_id()?
@@ -83,14 +96,22 @@ impl Capture {
         if let Some(index) = self.find(|ns| ns.id == id) {
             return Ok(index);
         }
-        let source = if own {
-            CaptureSource::open(&self.config, &self.filter)?
+        // optmem_max is read where the socket is made: it is per namespace.
+        let open = || {
+            let source = CaptureSource::open(&self.config, &self.filter)?;
+            let optmem_max = netns::optmem_max()
+                .inspect_err(|e| log::debug!("net.core.optmem_max of {label:?}: {e}"))
+                .ok();
+            io::Result::Ok((source, optmem_max))
+        };
+        let (source, optmem_max) = if own {
+            open()?
         } else {
-            netns::in_netns(path, || CaptureSource::open(&self.config, &self.filter))??
+            netns::in_netns(path, open)??
         };
         log::info!(
             "capturing netns {label:?} ({}) in {:?} mode, {} bytes",
-            path.display(),
+            shown.display(),
             source.mode(),
             source.buffer_bytes()
         );
@@ -99,6 +120,7 @@ impl Capture {
             path: path.to_owned(),
             id,
             source,
+            optmem_max,
         };
         match self.slots.iter().position(Option::is_none) {
             Some(free) => {
@@ -145,6 +167,11 @@ impl Capture {
                 ns.source.mode(),
             ))
         })
+    }
+
+    /// net.core.optmem_max of namespace `index`, as read when its socket was made.
+    pub fn optmem_max(&self, index: usize) -> Option<u32> {
+        self.slots.get(index)?.as_ref()?.optmem_max
     }
 
     pub fn mode(&self, index: usize) -> Option<CaptureMode> {

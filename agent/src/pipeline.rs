@@ -6,6 +6,7 @@ use crate::sys::FrameRef;
 use hopcap_proto::decode::{decode, DecodeOptions};
 use hopcap_proto::fingerprint::fingerprint_frame;
 use hopcap_proto::record::{LinkKey, Observation};
+use hopcap_proto::summary::Summary;
 use hopcap_proto::types::LinkType;
 
 /// ARPHRD_* values whose frames do not start with an Ethernet header on an AF_PACKET socket.
@@ -60,13 +61,29 @@ impl FramePipeline {
         order: u64,
         frame: &FrameRef<'_>,
     ) -> Option<Observation> {
-        self.seen += 1;
+        self.observe_if(link, order, frame, |_| true)
+    }
+
+    /// [`observe`](Self::observe) for a frame that must also pass `keep` on its summary
+    /// (the user-space filter when the kernel program could not decide alone); a frame it
+    /// refuses is not counted as seen.
+    pub fn observe_if(
+        &mut self,
+        link: LinkKey,
+        order: u64,
+        frame: &FrameRef<'_>,
+        keep: impl FnOnce(&Summary) -> bool,
+    ) -> Option<Observation> {
         let opts = DecodeOptions {
             stripped_vlan_tci: frame.vlan_tci,
             ..self.decode
         };
         let decoded = decode(link_type_of(frame.hatype), frame.data, &opts);
         let (summary, fp) = fingerprint_frame(&decoded, frame.data);
+        if !keep(&summary) {
+            return None;
+        }
+        self.seen += 1;
         // Consistent hash-based selection (RFC 5475): every link and board keeps the same
         // packets, so a sampled packet's path stays complete.
         if fp % u64::from(self.sample) != 0 {

@@ -137,6 +137,39 @@ fn observe_allocates_nothing_after_warm_up() {
     assert_eq!(n, 0, "allocations in {FRAMES} observe calls");
 }
 
+/// The user-space filter (a socket whose kernel program could not take the whole filter):
+/// every level of every frame judged, the collector endpoint excluded, without allocating.
+#[test]
+fn user_space_filter_allocates_nothing() {
+    use hopcap_proto::filter::{CompileOptions, Endpoint, Filter};
+    let frames = frames::mix(FRAMES);
+    let filter = Filter::parse("icmp or udp port 53 or host 2001:db8::1 or vlan 100").unwrap();
+    let exclude = [Endpoint {
+        addr: Addr::V4([10, 0, 0, 9]),
+        port: 7077,
+    }];
+    let opts = CompileOptions {
+        filter: Some(&filter),
+        exclude: &exclude,
+        ifindexes: &[],
+        snaplen: 192,
+        tunnel_ports: Default::default(),
+        depth: Default::default(),
+    };
+    let mut pipeline = FramePipeline::new(1, 0);
+    let mut kept = 0usize;
+    let mut pass = |kept: &mut usize| {
+        for (i, f) in frames.iter().enumerate() {
+            let obs = pipeline.observe_if(1, i as u64, &frame_ref(f, i), |s| opts.accepts(s));
+            *kept += usize::from(std::hint::black_box(obs).is_some());
+        }
+    };
+    pass(&mut kept);
+    let n = allocations_in(|| pass(&mut kept));
+    assert!(kept > 0 && kept < 2 * FRAMES, "kept {kept}");
+    assert_eq!(n, 0);
+}
+
 #[test]
 fn sampling_allocates_nothing_either() {
     let frames = frames::mix(FRAMES);

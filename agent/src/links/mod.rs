@@ -48,6 +48,9 @@ pub const UNKNOWN_NETNS: &str = "?";
 pub struct Netns {
     pub id: NsId,
     pub label: Label,
+    /// Where it was found (/run/netns/NAME, /proc/PID/ns/net; empty for the agent's own),
+    /// for messages: it may lead elsewhere by now, [`Netns::path`] never does.
+    pub origin: std::path::PathBuf,
     file: File,
     query: NetlinkSocket,
     events: NetlinkSocket,
@@ -102,7 +105,7 @@ impl LinkTable {
         let found = table.registry.scan();
         let events = NetlinkSocket::open_events(EVENT_GROUPS)?;
         let query = NetlinkSocket::open_query()?;
-        table.add_netns(own, Label::new(), file, query, events)?;
+        table.add_netns(own, Label::new(), Default::default(), file, query, events)?;
         table.capture_new(&found);
         Ok(table)
     }
@@ -282,13 +285,14 @@ impl LinkTable {
         let events =
             NetlinkSocket::open_in(file.as_fd(), || NetlinkSocket::open_events(EVENT_GROUPS))?;
         let query = NetlinkSocket::open_in(file.as_fd(), NetlinkSocket::open_query)?;
-        self.add_netns(f.id, f.label.clone(), file, query, events)
+        self.add_netns(f.id, f.label.clone(), f.path.clone(), file, query, events)
     }
 
     fn add_netns(
         &mut self,
         id: NsId,
         label: Label,
+        origin: std::path::PathBuf,
         file: File,
         query: NetlinkSocket,
         events: NetlinkSocket,
@@ -298,6 +302,7 @@ impl LinkTable {
         self.namespaces.push(Some(Netns {
             id,
             label,
+            origin,
             file,
             query,
             events,

@@ -1,6 +1,6 @@
 //! Why live capture could not start, or stopped early.
 
-use hopcap_proto::filter::bpf::CompileError;
+use super::filter::AttachError;
 use hopcap_proto::filter::ParseError;
 use std::fmt;
 use std::io;
@@ -9,9 +9,14 @@ use std::io;
 pub enum RunError {
     /// `--filter` does not parse.
     Filter { expr: String, error: ParseError },
-    /// A namespace's kernel program (allow-list of `links` ifindexes, exclusions, the user's
-    /// filter) could not be built.
-    KernelFilter { links: usize, error: CompileError },
+    /// No kernel program (allow-list of `links` ifindexes, exclusions, the user's filter)
+    /// could be built and attached in a namespace ("" is the agent's own): not even the
+    /// smallest, so nothing can be captured there.
+    KernelFilter {
+        netns: String,
+        links: usize,
+        error: AttachError,
+    },
     /// `--collector` does not resolve ...
     Resolve { addr: String, source: io::Error },
     /// ... or resolves to nothing.
@@ -20,6 +25,9 @@ pub enum RunError {
     Exporter(io::Error),
     /// The link table could not be read (rtnetlink).
     Links(io::Error),
+    /// `--netns` names (without a glob) a namespace that was not found, or could not be
+    /// opened (then logged).
+    NoSuchNetns { name: String },
     /// No capture socket in a namespace ("" is the agent's own).
     Capture { netns: String, source: io::Error },
     /// stdout could not be written.
@@ -30,8 +38,15 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
-            RunError::KernelFilter { links, error } => {
-                write!(f, "kernel filter for {links} links: {error}")
+            RunError::KernelFilter {
+                netns,
+                links,
+                error,
+            } => {
+                write!(
+                    f,
+                    "kernel filter for {links} links of netns {netns:?}: {error}"
+                )
             }
             RunError::Resolve { addr, source } => {
                 write!(f, "--collector {addr}: {source} (expected HOST:PORT)")
@@ -45,12 +60,21 @@ impl fmt::Display for RunError {
                 } else {
                     netns
                 };
-                write!(
-                    f,
-                    "cannot capture in {ns}: {source} (needs root or CAP_NET_RAW)"
-                )
+                write!(f, "cannot capture in {ns}: {source}")?;
+                match source.raw_os_error() {
+                    Some(libc::EPERM | libc::EACCES) => f.write_str(" (needs root or CAP_NET_RAW)"),
+                    Some(libc::ENOMEM) => {
+                        f.write_str(" (not even a one-instruction filter fits net.core.optmem_max)")
+                    }
+                    _ => Ok(()),
+                }
             }
             RunError::Output(e) => write!(f, "cannot write output: {e}"),
+            RunError::NoSuchNetns { name } => write!(
+                f,
+                "--netns {name}: no such network namespace (neither /run/netns/{name} nor a \
+                 process's namespace with that label)"
+            ),
         }
     }
 }
@@ -60,10 +84,11 @@ impl std::error::Error for RunError {
         match self {
             RunError::Resolve { source, .. } | RunError::Capture { source, .. } => Some(source),
             RunError::Exporter(e) | RunError::Links(e) | RunError::Output(e) => Some(e),
-            // proto's errors have Display but no core::error::Error yet: shown, not chained.
-            RunError::Filter { .. }
-            | RunError::KernelFilter { .. }
-            | RunError::NoAddress { .. } => None,
+            RunError::KernelFilter { error, .. } => Some(error),
+            // proto's ParseError is shown in the message, not chained.
+            RunError::Filter { .. } | RunError::NoAddress { .. } | RunError::NoSuchNetns { .. } => {
+                None
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use super::slots::NamespaceSlots;
 use super::{CollectorConfig, LinkLabel, Output, RunConfig, RunError, RunSummary};
 use crate::capture::{Capture, CaptureMode};
 use crate::export::{ExportConfig, Exporter, TcpConnector, TcpOptions};
-use crate::links::{Change, LinkTable};
+use crate::links::{Change, LinkTable, NetnsSpec};
 use crate::offline::OutputMode;
 use crate::pipeline::FramePipeline;
 use hopcap_proto::filter::Filter;
@@ -98,6 +98,7 @@ impl LiveCapture {
             })
             .collect::<Result<Vec<_>, RunError>>()?;
         let links = LinkTable::discover(cfg.links.clone()).map_err(RunError::Links)?;
+        missing_netns(&cfg.links.netns, &links)?;
         let mut capture = Capture::new(cfg.capture.clone());
         // A new socket drops everything until its namespace's own program is attached: frames
         // caught in between would bypass --filter, -i/--exclude and the collector exclusion.
@@ -178,6 +179,7 @@ impl LiveCapture {
             links,
             capture,
             slots,
+            kernel_filter,
             sinks,
             pipeline,
             per_link,
@@ -196,7 +198,11 @@ impl LiveCapture {
             if !links.is_selected(key) {
                 return;
             }
-            if let Some(obs) = pipeline.observe(key, order, &frame) {
+            // A socket whose kernel program could not take the whole filter (small
+            // optmem_max) passes more: the filter is applied here, on the decoded frame.
+            let check = slots.user_check(slot);
+            let keep = |s: &hopcap_proto::summary::Summary| !check || kernel_filter.accepts(s);
+            if let Some(obs) = pipeline.observe_if(key, order, &frame, keep) {
                 *per_link.entry(key).or_default() += 1;
                 *observations += 1;
                 let packet = Captured {
@@ -339,6 +345,19 @@ fn log_changes(changes: &[Change], links: &LinkTable) {
             Change::Updated(l) => log::debug!("link updated: {}", label(l)),
         }
     }
+}
+
+/// A `--netns` name without glob characters that names no captured namespace.
+fn missing_netns(spec: &NetnsSpec, links: &LinkTable) -> Result<(), RunError> {
+    let NetnsSpec::Named(names) = spec else {
+        return Ok(());
+    };
+    for name in names.iter().filter(|n| !n.contains(['*', '?'])) {
+        if !links.namespaces().any(|(_, ns)| ns.label.as_str() == name) {
+            return Err(RunError::NoSuchNetns { name: name.clone() });
+        }
+    }
+    Ok(())
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, RunError> {

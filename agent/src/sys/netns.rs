@@ -58,3 +58,13 @@ pub fn in_netns<R>(ns_path: &Path, f: impl FnOnce() -> R) -> io::Result<R> {
     let _return = Return { home };
     Ok(f())
 }
+
+/// net.core.optmem_max of the calling thread's network namespace (the sysctl is per
+/// namespace on recent kernels, global on older ones): the most socket option memory, the
+/// attached BPF filter included, that one socket may hold.
+pub fn optmem_max() -> io::Result<u32> {
+    let text = std::fs::read_to_string("/proc/sys/net/core/optmem_max")?;
+    text.trim()
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}

@@ -46,8 +46,13 @@ impl Agent {
     /// Starts the agent on the bed's board with `args`, and returns once it captures in
     /// `namespaces` namespaces (its own counts) and has set their filters.
     pub fn start(bed: &Bed, args: &[&str], namespaces: usize) -> Agent {
+        Agent::start_on(bed, "pi", args, namespaces)
+    }
+
+    /// [`start`](Self::start) on another role of the bed.
+    pub fn start_on(bed: &Bed, role: &str, args: &[&str], namespaces: usize) -> Agent {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &bed.ns("pi")])
+            .args(["netns", "exec", &bed.ns(role)])
             .args(runner())
             .arg(BIN)
             .args(args)

@@ -19,17 +19,31 @@ pub struct Bed {
     pub prefix: String,
     /// Namespaces made beyond the script's three, deleted by exact name.
     extra: Vec<String>,
+    /// The script's `down` command for this bed.
+    down: &'static str,
 }
 
 impl Bed {
     /// `tag` tells this test's bed from the others of the same run.
     pub fn up(tag: &str) -> Bed {
+        Bed::make("up", "down", tag)
+    }
+
+    /// The script's two boards with a VXLAN overlay (`up2`): roles a, b (boards), pa, pb
+    /// (their pods), lan, srv.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn up2(tag: &str) -> Bed {
+        Bed::make("up2", "down2", tag)
+    }
+
+    fn make(up: &str, down: &'static str, tag: &str) -> Bed {
         let bed = Bed {
             prefix: format!("hcit{}{tag}", std::process::id()),
             extra: Vec::new(),
+            down,
         };
         // The guard exists before the script runs: a half-made bed is removed too.
-        run(Command::new(SCRIPT).args(["up", &bed.prefix]));
+        run(Command::new(SCRIPT).args([up, &bed.prefix]));
         bed
     }
 
@@ -93,7 +107,7 @@ impl Bed {
 impl Drop for Bed {
     fn drop(&mut self) {
         let _ = Command::new(SCRIPT)
-            .args(["down", &self.prefix])
+            .args([self.down, &self.prefix])
             .stderr(Stdio::null())
             .status();
         for ns in &self.extra {

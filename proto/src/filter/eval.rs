@@ -217,9 +217,7 @@ impl Filter {
 }
 
 /// Whether a TCP/UDP endpoint (addr, port) is a source or destination at any level: the
-/// model of the BPF exclude list, for tests.
-#[cfg(test)]
-#[allow(dead_code)] // used by the BPF tests
+/// model of the BPF exclude list.
 pub(crate) fn endpoint_at_any_level(s: &Summary, addr: Addr, port: u16) -> bool {
     let host = super::NetAddr::host(addr);
     levels(s).iter().any(|l| match (l.net, l.ports) {

@@ -49,9 +49,17 @@
 //! Frames of ARPHRD_ETHER and ARPHRD_LOOPBACK devices are taken as Ethernet, every other
 //! device type as raw IP (tun, WireGuard, ipip, sit, PPP) — decode those with
 //! `LinkType::RAW` to agree. A NIC-stripped VLAN tag is read with SKF_AD_VLAN_TAG(_PRESENT).
-//! The walk is about 1450 instructions of the kernel's 4096; a filter too long for the rest
+//! The walk is about 1550 instructions of the kernel's 4096; a filter too long for the rest
 //! is an error (`CompileError::TooLong`), never a truncated program. What the walk does not
 //! follow is listed in `walk`'s module docs.
+//!
+//! Such a program needs more socket option memory than small kernels allow
+//! (net.core.optmem_max: 10240 bytes on Debian's 6.1 armmp kernel). [`Depth::Outer`]
+//! builds a lean program of about 300 instructions that walks the outer level only, in its
+//! common framings: exact on every other frame, it accepts every frame that carries a
+//! tunnel (or MPLS, PPPoE, more than 2 VLAN tags or 1 IPv6 extension header) unless the
+//! exclude list drops it at the outer level. User space then keeps exactly the frames
+//! [`CompileOptions::accepts`] says, on the decoded summary.
 
 mod asm;
 pub mod bpf;
@@ -66,7 +74,9 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use bpf::{compile, BpfInsn, CompileError, CompileOptions, Endpoint, Program, BPF_MAXINSNS};
+pub use bpf::{
+    compile, BpfInsn, CompileError, CompileOptions, Depth, Endpoint, Program, BPF_MAXINSNS,
+};
 pub use error::{Expected, ParseError, ParseErrorKind};
 pub use parse::MAX_DEPTH;
 

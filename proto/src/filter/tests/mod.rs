@@ -11,7 +11,7 @@ mod frames;
 
 use super::bpf_vm::{self, Ancillary};
 use super::eval::endpoint_at_any_level;
-use super::{compile, CompileError, CompileOptions, Endpoint, Filter};
+use super::{compile, CompileError, CompileOptions, Depth, Endpoint, Filter};
 use crate::decode::{decode, DecodeOptions, TunnelPorts};
 use crate::layer::Layer;
 use crate::summary::Summary;
@@ -117,6 +117,7 @@ fn bpf_agrees_with_eval_on_every_frame() {
             ifindexes: &[],
             snaplen: SNAPLEN,
             tunnel_ports: TunnelPorts::default(),
+            depth: Default::default(),
         };
         let prog = compile(&opts).unwrap();
         bpf_vm::validate(&prog).unwrap_or_else(|e| panic!("{expr}: kernel would reject: {e:?}"));
@@ -190,6 +191,7 @@ fn exclude_list_drops_both_directions_at_any_level() {
             ifindexes: &[],
             snaplen: 96,
             tunnel_ports: TunnelPorts::default(),
+            depth: Default::default(),
         };
         let prog = compile(&opts).unwrap();
         bpf_vm::validate(&prog).unwrap();
@@ -222,6 +224,7 @@ fn ifindex_allow_list_and_plain_accept() {
         ifindexes: &[3, 7],
         snaplen: 1500,
         tunnel_ports: TunnelPorts::default(),
+        depth: Default::default(),
     })
     .unwrap();
     bpf_vm::validate(&prog).unwrap();
@@ -239,6 +242,7 @@ fn ifindex_allow_list_and_plain_accept() {
         ifindexes: &[],
         snaplen: 64,
         tunnel_ports: TunnelPorts::default(),
+        depth: Default::default(),
     })
     .unwrap();
     assert_eq!(all.len(), 2, "no walk without a filter");
@@ -249,6 +253,7 @@ fn ifindex_allow_list_and_plain_accept() {
         ifindexes: &[],
         snaplen: 0,
         tunnel_ports: TunnelPorts::default(),
+        depth: Default::default(),
     };
     assert_eq!(compile(&zero), Err(CompileError::ZeroSnaplen));
 }
@@ -269,6 +274,7 @@ fn large_filters_use_long_jumps_or_fail_cleanly() {
         ifindexes: &[],
         snaplen: 9,
         tunnel_ports: TunnelPorts::default(),
+        depth: Default::default(),
     });
     let prog = prog.unwrap_or_else(|e| panic!("{e:?}"));
     bpf_vm::validate(&prog).unwrap();
@@ -294,6 +300,7 @@ fn large_filters_use_long_jumps_or_fail_cleanly() {
         ifindexes: &[],
         snaplen: 9,
         tunnel_ports: TunnelPorts::default(),
+        depth: Default::default(),
     };
     assert_eq!(compile(&opts), Err(CompileError::TooLong));
 }
@@ -315,6 +322,7 @@ fn truncated_frames_never_trap() {
             ifindexes: &[],
             snaplen: 1,
             tunnel_ports: TunnelPorts::default(),
+            depth: Default::default(),
         };
         let prog = compile(&opts).unwrap();
         for f in &frames {
@@ -344,6 +352,7 @@ fn bpf_agrees_with_decoder_on_damaged_frames() {
                 ifindexes: &[],
                 snaplen: 1,
                 tunnel_ports: TunnelPorts::default(),
+                depth: Default::default(),
             })
             .unwrap()
         })
@@ -421,6 +430,7 @@ fn the_walk_follows_the_decoders_tunnel_ports() {
             ifindexes: &[],
             snaplen: SNAPLEN,
             tunnel_ports: ports,
+            depth: Default::default(),
         })
         .unwrap();
         bpf_vm::validate(&prog).unwrap();
@@ -432,4 +442,193 @@ fn the_walk_follows_the_decoders_tunnel_ports() {
         assert_eq!(filter.matches(&summary), inside, "{ports:?}");
         assert_eq!(bpf_vm::run(&prog, &frame, &anc) != 0, inside, "{ports:?}");
     }
+}
+
+/// Instruction counts of the full and the outer-only program (print them with
+/// `cargo test -p hopcap-proto program_sizes -- --nocapture`).
+#[test]
+fn program_sizes_per_depth() {
+    use super::Depth;
+    let collector = [Endpoint {
+        addr: Addr::V4([10, 0, 0, 9]),
+        port: 7077,
+    }];
+    for expr in [
+        "",
+        "icmp",
+        "tcp port 80",
+        "udp port 53",
+        "host 10.0.0.1",
+        "tcp and host 10.0.0.1",
+        "udp port 4789 and icmp",
+        "host 2001:db8::1",
+        "vlan 100",
+    ] {
+        let filter = (!expr.is_empty()).then(|| Filter::parse(expr).unwrap());
+        let mut sizes = [[0usize; 2]; 2];
+        for (i, exclude) in [&[][..], &collector[..]].into_iter().enumerate() {
+            for (j, depth) in [Depth::Full, Depth::Outer].into_iter().enumerate() {
+                let prog = compile(&CompileOptions {
+                    filter: filter.as_ref(),
+                    exclude,
+                    ifindexes: &[2],
+                    snaplen: 192,
+                    tunnel_ports: TunnelPorts::default(),
+                    depth,
+                })
+                .unwrap();
+                bpf_vm::validate(&prog).unwrap();
+                sizes[i][j] = prog.len();
+            }
+        }
+        if filter.is_some() {
+            // The lean walk is about a fifth of the full one: ~2.7 KB of classic BPF,
+            // which fits the 10 KB optmem_max of Debian's armmp kernels.
+            assert!(sizes[1][1] * 4 < sizes[1][0], "{expr}: {sizes:?}");
+            assert!(sizes[1][1] < 350, "{expr}: {sizes:?}");
+        }
+        std::println!(
+            "{expr:28} full {:5} outer {:4} | with exclude: full {:5} outer {:4}",
+            sizes[0][0],
+            sizes[0][1],
+            sizes[1][0],
+            sizes[1][1]
+        );
+    }
+}
+
+/// A lean outer-only program ([`Depth::Outer`]) and what it leaves to user space.
+pub(super) struct Outer {
+    prog: super::Program,
+    /// The same walk with a filter that never holds: accepts exactly the frames the walk
+    /// leaves to user space.
+    deeper: super::Program,
+}
+
+impl Outer {
+    pub(super) fn new(filter: &Filter, exclude: &[Endpoint]) -> Outer {
+        let never = Filter::parse("ip and not ip").unwrap();
+        let build = |filter| {
+            let prog = compile(&CompileOptions {
+                filter: Some(filter),
+                exclude,
+                ifindexes: &[],
+                snaplen: 1,
+                tunnel_ports: TunnelPorts::default(),
+                depth: Depth::Outer,
+            })
+            .unwrap();
+            bpf_vm::validate(&prog).unwrap();
+            prog
+        };
+        Outer {
+            prog: build(filter),
+            deeper: build(&never),
+        }
+    }
+
+    /// Checks the outer program on one frame against the exact verdict `want`: it must
+    /// accept every frame the filter keeps, and differ only on frames it leaves to user
+    /// space. Returns (left to user space, error).
+    pub(super) fn check(&self, data: &[u8], anc: &Ancillary, want: bool) -> (bool, Option<String>) {
+        let got = bpf_vm::run_checked(&self.prog, data, anc);
+        let deeper = bpf_vm::run_checked(&self.deeper, data, anc);
+        let (Ok(got), Ok(deeper)) = (got, deeper) else {
+            return (false, Some(format!("trap: {got:?} {deeper:?}")));
+        };
+        let (got, deeper) = (got != 0, deeper != 0);
+        let error = if deeper && !got {
+            Some(String::from("left to user space but dropped"))
+        } else if !deeper && got != want {
+            Some(format!("outer bpf {got}, eval {want}"))
+        } else {
+            None
+        };
+        (deeper, error)
+    }
+}
+
+/// The lean outer program is exact on every hand-made frame it does not leave to user
+/// space, keeps every frame the filter selects, and leaves only tunnels and rare framings.
+#[test]
+fn outer_program_is_exact_or_leaves_the_frame_to_user_space() {
+    let frames = frames::all();
+    let collector = [Endpoint {
+        addr: Addr::V4([10, 0, 0, 9]),
+        port: 7077,
+    }];
+    let mut errors: Vec<String> = Vec::new();
+    let mut deeper = Vec::new();
+    for expr in EXPRESSIONS {
+        let filter = Filter::parse(expr).unwrap();
+        for exclude in [&[][..], &collector[..]] {
+            let outer = Outer::new(&filter, exclude);
+            for f in &frames {
+                let opts = CompileOptions {
+                    filter: Some(&filter),
+                    exclude,
+                    ifindexes: &[],
+                    snaplen: 1,
+                    tunnel_ports: TunnelPorts::default(),
+                    depth: Depth::Outer,
+                };
+                let want = opts.accepts(&f.summary);
+                // Truncated copies too: the lean walk must never trap or misjudge them.
+                for cut in [f.bytes.len(), f.bytes.len() / 2, 20] {
+                    let data = &f.bytes[..cut.min(f.bytes.len())];
+                    let want = if cut >= f.bytes.len() {
+                        want
+                    } else {
+                        opts.accepts(&decoded_summary(&frames::Frame {
+                            name: f.name,
+                            bytes: data.to_vec(),
+                            anc: f.anc,
+                            summary: f.summary.clone(),
+                        }))
+                    };
+                    let (left, error) = outer.check(data, &f.anc, want);
+                    if let Some(e) = error {
+                        errors.push(format!("{expr:?} on {:?} cut {cut}: {e}", f.name));
+                    }
+                    if left && cut >= f.bytes.len() && !deeper.contains(&f.name) {
+                        deeper.push(f.name);
+                    }
+                }
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // Only frames with a tunnel or a framing the lean walk leaves out go to user space.
+    for name in &deeper {
+        let f = frames.iter().find(|f| f.name == *name).unwrap();
+        assert!(leaves_the_lean_walk(f), "{name} left to user space");
+    }
+    assert!(
+        !deeper.is_empty() && deeper.len() < frames.len() / 2,
+        "{deeper:?}"
+    );
+}
+
+/// Whether the decoder finds in the frame what the lean walk leaves to user space: a
+/// tunnel, MPLS, PPPoE, more than 2 VLAN tags or more than 1 IPv6 extension header (AH
+/// counts), or a Cisco shim (which the decoder does not list as a layer).
+fn leaves_the_lean_walk(f: &frames::Frame) -> bool {
+    let link = if f.anc.hatype == 1 {
+        LinkType::ETHERNET
+    } else {
+        LinkType::RAW
+    };
+    let decoded = decode(link, &f.bytes, &DecodeOptions::default());
+    let count = |want: fn(&Layer) -> bool| decoded.layers.iter().filter(|l| want(l)).count();
+    let shim = f.bytes.len() > 14
+        && f.anc.hatype == 1
+        && f.bytes
+            .windows(2)
+            .step_by(2)
+            .take(12)
+            .any(|w| w == [0x89, 0x26] || w == [0x89, 0x09]);
+    shim || !decoded_summary(f).tunnels.is_empty()
+        || count(|l| matches!(l, Layer::Mpls { .. } | Layer::Pppoe { .. })) > 0
+        || count(|l| matches!(l, Layer::Vlan { .. })) > 2
+        || count(|l| matches!(l, Layer::Ipv6Ext { .. })) > 1
 }

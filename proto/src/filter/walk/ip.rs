@@ -162,12 +162,14 @@ impl Walker<'_> {
             self.ld_mem(SLOT_T2);
             self.st(SLOT_T0);
         }
-        // After the last header followed: the transport, unless yet another extension.
+        // After the last header followed: the transport, unless yet another extension
+        // (which a lean walk leaves to user space).
+        let longer = self.lean_exit().unwrap_or(stop);
         self.ld_mem(SLOT_T0);
         for t in [0, 43, 60, 135, 51] {
-            self.jeq_to(t, stop);
+            self.jeq_to(t, longer);
         }
-        self.a.jump(JMP | JEQ | K, 44, stop, fin);
+        self.a.jump(JMP | JEQ | K, 44, longer, fin);
         // Chain longer than followed, or cut short: the pending header is the protocol.
         self.a.place(stop);
         self.ld_mem(SLOT_T0);

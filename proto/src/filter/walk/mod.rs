@@ -38,6 +38,10 @@ const MAX_VLAN_TAGS: usize = 2;
 const MAX_MPLS_LABELS: usize = 3;
 const MAX_IPV6_EXT: usize = 4;
 const MAX_IPV6_EXT_INNER: usize = 2;
+/// A lean walk (see [`emit`]) follows fewer: more tags or extension headers, Cisco shims,
+/// MPLS and PPPoE end it at the `deeper` exit.
+const LEAN_VLAN_TAGS: usize = 2;
+const LEAN_IPV6_EXT: usize = 1;
 
 /// Scratch words of level `l`: EtherType (0 = level absent; `| UNVERIFIED` when the header
 /// it names was not decoded), network header offset, protocol after extension headers, and
@@ -89,23 +93,63 @@ pub(crate) struct Walker<'a> {
     a: &'a mut Asm,
     done: Label,
     ports: TunnelPorts,
+    /// Set when the walk stops before the last level: where a tunnel would lead to a level
+    /// not walked, the walk jumps here instead of parsing the tunnel header.
+    deeper: Option<Label>,
+    /// How many levels are walked.
+    levels: usize,
 }
 
-/// Emits the walker; execution continues after it with the scratch slots filled.
-pub(crate) fn emit(a: &mut Asm, ports: TunnelPorts) {
+/// The slot a shortened walk (fewer than MAX_LEVELS levels) sets to [`DEEPER`] when the
+/// frame carries a tunnel (or MPLS pseudowire) it did not follow: the EtherType slot of
+/// the first level not walked, which is free then.
+pub(crate) const fn slot_deeper(levels: usize) -> u32 {
+    slot_et(levels)
+}
+pub(crate) const DEEPER: u32 = 1;
+
+/// Emits the walker for the first `levels` levels (1..=MAX_LEVELS); execution continues
+/// after it with the scratch slots of those levels filled. With fewer than MAX_LEVELS, the
+/// walk is also *lean* and [`slot_deeper`] says whether it stopped short: the frame goes on
+/// into a level not walked, or uses a framing the lean walk leaves out (more than 2 VLAN
+/// tags or 1 IPv6 extension header, Cisco shims, MPLS, PPPoE). On every other frame the
+/// walked levels are exactly those of the full walk.
+pub(crate) fn emit(a: &mut Asm, ports: TunnelPorts, levels: usize) {
+    let levels = levels.clamp(1, MAX_LEVELS);
     let done = a.label();
-    let mut w = Walker { a, done, ports };
-    w.init();
+    let deeper = (levels < MAX_LEVELS).then(|| a.label());
+    let mut w = Walker {
+        a,
+        done,
+        ports,
+        deeper,
+        levels,
+    };
+    w.init(levels);
     let entries: [Entries; MAX_LEVELS] = core::array::from_fn(|_| w.entries());
     w.start(entries[0]);
-    for l in 0..MAX_LEVELS {
+    for l in 0..levels {
         w.level(l, entries[l], entries.get(l + 1).copied());
+    }
+    if let Some(deeper) = w.deeper {
+        // Every way into the first level not walked.
+        let e = entries[levels];
+        for label in [deeper, e.eth, e.ipv, e.ip4_et, e.ip6_et, e.arp] {
+            w.a.place(label);
+        }
+        w.ld_imm(DEEPER);
+        w.st(slot_deeper(levels));
     }
     let done = w.done;
     w.a.place(done);
 }
 
 impl Walker<'_> {
+    /// In a lean walk, where a framing it does not follow goes.
+    fn lean_exit(&self) -> Option<Label> {
+        self.deeper
+    }
+
     fn entries(&mut self) -> Entries {
         Entries {
             eth: self.a.label(),
@@ -182,12 +226,15 @@ impl Walker<'_> {
     }
 
     /// Every slot gets a value first: the kernel rejects reads of unwritten scratch words.
-    fn init(&mut self) {
+    fn init(&mut self, levels: usize) {
         self.ld_imm(0);
-        for l in 0..MAX_LEVELS {
+        for l in 0..levels {
             for slot in [slot_et(l), slot_net(l), slot_transport(l)] {
                 self.st(slot);
             }
+        }
+        if levels < MAX_LEVELS {
+            self.st(slot_deeper(levels));
         }
         for slot in [SLOT_T0, SLOT_T2] {
             self.st(slot);
@@ -195,7 +242,7 @@ impl Walker<'_> {
         self.a.stmt(LD | W | LEN, 0);
         self.st(SLOT_END);
         self.ld_imm(PROTO_NONE);
-        for l in 0..MAX_LEVELS {
+        for l in 0..levels {
             self.st(slot_proto(l));
         }
         self.ld_imm(VLAN_NONE);
@@ -212,11 +259,14 @@ impl Walker<'_> {
     }
 
     fn level(&mut self, l: usize, e: Entries, inner: Option<Entries>) {
-        let (mpls, pppoe) = (self.a.label(), self.a.label());
+        let (mpls, pppoe) = match self.lean_exit() {
+            Some(deeper) => (deeper, deeper),
+            None => (self.a.label(), self.a.label()),
+        };
         // MPLS and PPPoE only on the wire, not inside tunnels.
         let outer = l == 0;
         self.ethernet(l, e, outer.then_some((mpls, pppoe)));
-        if outer {
+        if outer && self.lean_exit().is_none() {
             self.mpls_pppoe(l, e, mpls, pppoe, inner);
         }
         let (v4, v6, ext, transport) = (
@@ -233,10 +283,10 @@ impl Walker<'_> {
             v6,
             ext,
             transport,
-            if outer {
-                MAX_IPV6_EXT
-            } else {
-                MAX_IPV6_EXT_INNER
+            match (self.lean_exit(), outer) {
+                (Some(_), _) => LEAN_IPV6_EXT,
+                (None, true) => MAX_IPV6_EXT,
+                (None, false) => MAX_IPV6_EXT_INNER,
             },
         );
         self.transport(l, transport, inner);
@@ -263,10 +313,12 @@ impl Walker<'_> {
             self.a.place(untagged);
         }
         self.ld_ind(H, 12);
-        let tags = if outer {
-            MAX_VLAN_TAGS + 1
-        } else {
-            MAX_VLAN_TAGS
+        let lean = self.lean_exit();
+        let shims = outer && lean.is_none();
+        let tags = match (lean, outer) {
+            (Some(_), _) => LEAN_VLAN_TAGS,
+            (None, true) => MAX_VLAN_TAGS + 1,
+            (None, false) => MAX_VLAN_TAGS,
         };
         for _ in 0..tags {
             let (is_tag, not_tag, shim6, shim8, next) = (
@@ -278,7 +330,7 @@ impl Walker<'_> {
             );
             self.jeq_to(0x8100, is_tag);
             self.jeq_to(0x88a8, is_tag);
-            if outer {
+            if shims {
                 // VN-Tag: 6 bytes, EtherType last; MetaData: 8 bytes, EtherType last.
                 self.jeq_to(0x8926, shim6);
                 self.jeq_to(0x8909, shim8);
@@ -296,7 +348,7 @@ impl Walker<'_> {
             self.st(SLOT_VLAN);
             self.a.place(keep);
             self.advance(4);
-            if outer {
+            if shims {
                 self.a.ja(next);
                 self.a.place(shim6);
                 self.need(20, exit);
@@ -309,6 +361,12 @@ impl Walker<'_> {
             self.a.place(next);
             self.ld_ind(H, 12);
             self.a.place(not_tag);
+        }
+        if let Some(deeper) = lean {
+            // Framings the full walk follows and a lean one does not.
+            for et in [0x8100, 0x88a8, 0x9100, 0x8926, 0x8909] {
+                self.jeq_to(et, deeper);
+            }
         }
         self.st(SLOT_T0);
         self.advance(14);

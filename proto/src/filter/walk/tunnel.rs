@@ -81,6 +81,16 @@ impl Walker<'_> {
             self.a.place(other);
         }
 
+        if let Some(deeper) = self.deeper.filter(|_| l + 1 == self.levels) {
+            // The inner level is not walked: a tunnel on a tunnel port is all that counts.
+            for label in [vxlan, geneve, gre, gtp] {
+                self.a.place(label);
+            }
+            self.a.ja(deeper);
+            self.end_section(exit);
+            return;
+        }
+
         // VXLAN: 8-byte header, then Ethernet.
         self.a.place(vxlan);
         self.advance(8);
