@@ -1,10 +1,10 @@
 extern crate std;
 
 use super::*;
-use hopcap_testkit::Rng;
 use crate::layer::{Invalid, LayerKind, StopReason};
 use crate::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
 use crate::types::{Addr, EtherType, IpProto, PacketType};
+use hopcap_testkit::Rng;
 use std::boxed::Box;
 use std::vec::Vec as StdVec;
 
