@@ -1,269 +1,114 @@
 //! One decoded layer as a JSON object: `proto` (tcpdump's name, see [`LayerKind::name`]) and
 //! every field the decoder copied out, under its field name.
+//!
+//! Each variant is one row of the table in [`write_layer`]: its fields in output order, each
+//! with how it is written (see [`put`]). The key is the field's name, except where a row
+//! says `as "key"`.
 
 use super::json::Obj;
 use crate::layer::Layer;
 use crate::types::Addr;
 use core::fmt::{self, Write};
 
+/// Writes one field: `num` its Display as a number, `str` its Display as a string, `code`
+/// the number inside a code newtype, `v4`/`v6` an address, `opt` a number or null, `opt_v6`
+/// an address or null.
+macro_rules! put {
+    ($o:ident, num, $key:expr, $v:expr) => {
+        $o.num($key, $v)?
+    };
+    ($o:ident, str, $key:expr, $v:expr) => {
+        $o.str($key, $v)?
+    };
+    ($o:ident, code, $key:expr, $v:expr) => {
+        $o.num($key, $v.0)?
+    };
+    ($o:ident, v4, $key:expr, $v:expr) => {
+        $o.str($key, Addr::V4($v))?
+    };
+    ($o:ident, v6, $key:expr, $v:expr) => {
+        $o.str($key, Addr::V6($v))?
+    };
+    ($o:ident, opt, $key:expr, $v:expr) => {
+        $o.opt_num($key, $v)?
+    };
+    ($o:ident, opt_v6, $key:expr, $v:expr) => {
+        match $v {
+            Some(a) => $o.str($key, Addr::V6(a))?,
+            None => $o.null($key)?,
+        }
+    };
+}
+
+/// The match over every variant, one row each: `Variant { how field [as "key"], ... }`.
+macro_rules! layer_table {
+    ($o:ident, $layer:expr, $( $variant:ident { $( $how:ident $field:ident $(as $key:literal)? ),* $(,)? } )* ) => {
+        match $layer {
+            $( Layer::$variant { $( $field, )* .. } => {
+                $( put!($o, $how, layer_table!(@key $field $($key)?), $field); )*
+            } )*
+        }
+    };
+    (@key $field:ident) => { stringify!($field) };
+    (@key $field:ident $key:literal) => { $key };
+}
+
 pub(crate) fn write_layer<W: Write + ?Sized>(w: &mut W, layer: &Layer) -> fmt::Result {
     let mut o = Obj::open(w)?;
     o.str("proto", layer.kind().name())?;
-    match *layer {
-        Layer::Ethernet {
-            src,
-            dst,
-            ethertype,
-        } => {
-            o.str("src", src)?;
-            o.str("dst", dst)?;
-            o.num("ethertype", ethertype.0)?;
+    if let Layer::Ipv6Ext {
+        kind,
+        next_header,
+        len,
+        frag,
+    } = *layer
+    {
+        // The one nested object: a fragment header's fields.
+        put!(o, code, "kind", kind);
+        put!(o, code, "next_header", next_header);
+        put!(o, num, "len", len);
+        match frag {
+            Some(frag) => o.raw("frag", |w| {
+                let mut f = Obj::open(w)?;
+                f.num("offset", frag.offset)?;
+                f.num("more", frag.more)?;
+                f.num("ident", frag.ident)?;
+                f.close()
+            })?,
+            None => o.null("frag")?,
         }
-        Layer::Vlan {
-            tpid,
-            pcp,
-            dei,
-            id,
-            ethertype,
-            stripped,
-        } => {
-            o.num("tpid", tpid)?;
-            o.num("pcp", pcp)?;
-            o.num("dei", dei)?;
-            o.num("id", id)?;
-            o.num("ethertype", ethertype.0)?;
-            o.num("stripped", stripped)?;
-        }
-        Layer::Sll {
-            pkttype,
-            hatype,
-            addr,
-            addr_len,
-            protocol,
-        } => {
-            o.num("pkttype", pkttype.0)?;
-            o.num("hatype", hatype)?;
-            o.str("addr", addr)?;
-            o.num("addr_len", addr_len)?;
-            o.num("protocol", protocol.0)?;
-        }
-        Layer::Sll2 {
-            protocol,
-            ifindex,
-            hatype,
-            pkttype,
-            addr,
-            addr_len,
-        } => {
-            o.num("protocol", protocol.0)?;
-            o.num("ifindex", ifindex)?;
-            o.num("hatype", hatype)?;
-            o.num("pkttype", pkttype.0)?;
-            o.str("addr", addr)?;
-            o.num("addr_len", addr_len)?;
-        }
-        Layer::Loopback { family } => o.num("family", family)?,
-        Layer::Mpls {
-            label,
-            tc,
-            bottom,
-            ttl,
-        } => {
-            o.num("label", label)?;
-            o.num("tc", tc)?;
-            o.num("bottom", bottom)?;
-            o.num("ttl", ttl)?;
-        }
-        Layer::Pppoe {
-            code,
-            session_id,
-            length,
-            ppp_proto,
-        } => {
-            o.num("code", code)?;
-            o.num("session_id", session_id)?;
-            o.num("length", length)?;
-            o.num("ppp_proto", ppp_proto)?;
-        }
-        Layer::Arp {
-            htype,
-            ptype,
-            op,
-            sha,
-            spa,
-            tha,
-            tpa,
-        } => {
-            o.num("htype", htype)?;
-            o.num("ptype", ptype)?;
-            o.num("op", op)?;
-            o.str("sha", sha)?;
-            o.str("spa", Addr::V4(spa))?;
-            o.str("tha", tha)?;
-            o.str("tpa", Addr::V4(tpa))?;
-        }
-        Layer::Ipv4 {
-            src,
-            dst,
-            hdr_len,
-            tos,
-            total_len,
-            id,
-            df,
-            mf,
-            frag_offset,
-            ttl,
-            proto,
-            checksum,
-        } => {
-            o.str("src", Addr::V4(src))?;
-            o.str("dst", Addr::V4(dst))?;
-            o.num("hdr_len", hdr_len)?;
-            o.num("tos", tos)?;
-            o.num("total_len", total_len)?;
-            o.num("id", id)?;
-            o.num("df", df)?;
-            o.num("mf", mf)?;
-            o.num("frag_offset", frag_offset)?;
-            o.num("ttl", ttl)?;
-            // "proto" names the layer; the header's protocol field goes by its long name.
-            o.num("protocol", proto.0)?;
-            o.num("checksum", checksum)?;
-        }
-        Layer::Ipv6 {
-            src,
-            dst,
-            traffic_class,
-            flow_label,
-            payload_len,
-            next_header,
-            hop_limit,
-        } => {
-            o.str("src", Addr::V6(src))?;
-            o.str("dst", Addr::V6(dst))?;
-            o.num("traffic_class", traffic_class)?;
-            o.num("flow_label", flow_label)?;
-            o.num("payload_len", payload_len)?;
-            o.num("next_header", next_header.0)?;
-            o.num("hop_limit", hop_limit)?;
-        }
-        Layer::Ipv6Ext {
-            kind,
-            next_header,
-            len,
-            frag,
-        } => {
-            o.num("kind", kind.0)?;
-            o.num("next_header", next_header.0)?;
-            o.num("len", len)?;
-            match frag {
-                Some(frag) => o.raw("frag", |w| {
-                    let mut f = Obj::open(w)?;
-                    f.num("offset", frag.offset)?;
-                    f.num("more", frag.more)?;
-                    f.num("ident", frag.ident)?;
-                    f.close()
-                })?,
-                None => o.null("frag")?,
-            }
-        }
-        Layer::Icmp {
-            ty,
-            code,
-            checksum,
-            id,
-            seq,
-        } => {
-            o.num("type", ty)?;
-            o.num("code", code)?;
-            o.num("checksum", checksum)?;
-            o.num("id", id)?;
-            o.num("seq", seq)?;
-        }
-        Layer::Icmpv6 {
-            ty,
-            code,
-            checksum,
-            id,
-            seq,
-            nd_target,
-        } => {
-            o.num("type", ty)?;
-            o.num("code", code)?;
-            o.num("checksum", checksum)?;
-            o.num("id", id)?;
-            o.num("seq", seq)?;
-            match nd_target {
-                Some(t) => o.str("nd_target", Addr::V6(t))?,
-                None => o.null("nd_target")?,
-            }
-        }
-        Layer::Tcp {
-            src_port,
-            dst_port,
-            seq,
-            ack,
-            hdr_len,
-            flags,
-            window,
-            checksum,
-        } => {
-            o.num("src_port", src_port)?;
-            o.num("dst_port", dst_port)?;
-            o.num("seq", seq)?;
-            o.num("ack", ack)?;
-            o.num("hdr_len", hdr_len)?;
-            o.num("flags", flags)?;
-            o.num("window", window)?;
-            o.num("checksum", checksum)?;
-        }
-        Layer::Udp {
-            src_port,
-            dst_port,
-            length,
-            checksum,
-        } => {
-            o.num("src_port", src_port)?;
-            o.num("dst_port", dst_port)?;
-            o.num("length", length)?;
-            o.num("checksum", checksum)?;
-        }
-        Layer::Vxlan { flags, vni } => {
-            o.num("flags", flags)?;
-            o.num("vni", vni)?;
-        }
-        Layer::Geneve {
-            version,
-            opt_len,
-            oam,
-            critical,
-            protocol,
-            vni,
-        } => {
-            o.num("version", version)?;
-            o.num("opt_len", opt_len)?;
-            o.num("oam", oam)?;
-            o.num("critical", critical)?;
-            o.num("protocol", protocol.0)?;
-            o.num("vni", vni)?;
-        }
-        Layer::Gre {
-            version,
-            protocol,
-            checksum_present,
-            key,
-            seq,
-        } => {
-            o.num("version", version)?;
-            o.num("protocol", protocol.0)?;
-            o.num("checksum_present", checksum_present)?;
-            o.opt_num("key", key)?;
-            o.opt_num("seq", seq)?;
-        }
-        Layer::Gtpu { msg_type, teid } => {
-            o.num("msg_type", msg_type)?;
-            o.num("teid", teid)?;
-        }
+        return o.close();
     }
+    layer_table!(o, *layer,
+        Ethernet { str src, str dst, code ethertype }
+        Vlan { num tpid, num pcp, num dei, num id, code ethertype, num stripped }
+        Sll { code pkttype, num hatype, str addr, num addr_len, code protocol }
+        Sll2 { code protocol, num ifindex, num hatype, code pkttype, str addr, num addr_len }
+        Loopback { num family }
+        Mpls { num label, num tc, num bottom, num ttl }
+        Pppoe { num code, num session_id, num length, num ppp_proto }
+        Arp { num htype, num ptype, num op, str sha, v4 spa, str tha, v4 tpa }
+        // "proto" names the layer; the header's protocol field goes by its long name.
+        Ipv4 {
+            v4 src, v4 dst, num hdr_len, num tos, num total_len, num id, num df, num mf,
+            num frag_offset, num ttl, code proto as "protocol", num checksum
+        }
+        Ipv6 {
+            v6 src, v6 dst, num traffic_class, num flow_label, num payload_len,
+            code next_header, num hop_limit
+        }
+        Ipv6Ext {}
+        Icmp { num ty as "type", num code, num checksum, num id, num seq }
+        Icmpv6 { num ty as "type", num code, num checksum, num id, num seq, opt_v6 nd_target }
+        Tcp {
+            num src_port, num dst_port, num seq, num ack, num hdr_len, num flags, num window,
+            num checksum
+        }
+        Udp { num src_port, num dst_port, num length, num checksum }
+        Vxlan { num flags, num vni }
+        Geneve { num version, num opt_len, num oam, num critical, code protocol, num vni }
+        Gre { num version, code protocol, num checksum_present, opt key, opt seq }
+        Gtpu { num msg_type, num teid }
+    );
     o.close()
 }
