@@ -10,8 +10,8 @@ use hopcap_proto::message::{
     Bye, CaptureMode, ClockInfo, Hello, LinkStats, Links, Message, Stats, LINKS_PER_CHUNK,
     PROTOCOL_VERSION,
 };
-use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
-use hopcap_testkit::{SampleGen, ScratchDir};
+use hopcap_proto::record::LinkInfo;
+use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use rusqlite::Connection;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -92,20 +92,8 @@ fn hello(name: &str) -> Vec<u8> {
 }
 
 fn link(key: u16) -> LinkInfo {
-    LinkInfo {
-        key,
-        netns: heapless::String::<MAX_NAME>::try_from(if key % 2 == 0 { "" } else { "c1" })
-            .unwrap(),
-        name: heapless::String::<MAX_NAME>::try_from(format!("veth{key}").as_str()).unwrap(),
-        ifindex: u32::from(key) + 2,
-        kind: LinkKind::Veth,
-        mac: Default::default(),
-        mtu: 1500,
-        addrs: heapless::Vec::new(),
-        master: None,
-        peer: None,
-        up: true,
-    }
+    let netns = if key % 2 == 0 { "" } else { "c1" };
+    veth(key, netns, &format!("veth{key}"))
 }
 
 /// A full link dump of `n` links, in chunks.

@@ -4,41 +4,13 @@
 //! through its seam (`store::{StoreWriter, StoreReader}`), never the SQLite backend, so a
 //! second backend needs no change there.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use hopcap_testkit::layering::lines_naming;
+use std::path::Path;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|x| x == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// `file:line: text` for every line of the files under `src/` (but not under `allowed`)
-/// that contains one of `needles`.
+/// Lines of `src/` outside `allowed` that contain one of `needles`.
 fn offenders(allowed: &[&str], needles: &[&str]) -> Vec<String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    assert!(files.len() > 30, "found only {} files", files.len());
-    let mut out = Vec::new();
-    for file in &files {
-        let rel = file.strip_prefix(&src).expect("under src");
-        if allowed.iter().any(|a| rel.starts_with(a)) {
-            continue;
-        }
-        let text = fs::read_to_string(file).expect("source file");
-        for (n, line) in text.lines().enumerate() {
-            if needles.iter().any(|w| line.contains(w)) {
-                out.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
-            }
-        }
-    }
-    out
+    lines_naming(&src, allowed, needles, 30)
 }
 
 #[test]

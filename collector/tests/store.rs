@@ -6,8 +6,7 @@ use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::BoardHello;
 use hopcap_collector::store::{BoardId, LinkId, ObservationBatch};
-use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
-use hopcap_testkit::{SampleGen, ScratchDir};
+use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::mpsc::sync_channel;
@@ -15,22 +14,6 @@ use std::sync::mpsc::sync_channel;
 const BIN: &str = env!("CARGO_BIN_EXE_hopcap-collector");
 /// 2026-11-26T12:00:00Z
 const T0: u64 = 1_795_694_400_000_000_000;
-
-fn link(key: u16, netns: &str, name: &str) -> LinkInfo {
-    LinkInfo {
-        key,
-        netns: heapless::String::<MAX_NAME>::try_from(netns).unwrap(),
-        name: heapless::String::<MAX_NAME>::try_from(name).unwrap(),
-        ifindex: u32::from(key) + 2,
-        kind: LinkKind::Veth,
-        mac: Default::default(),
-        mtu: 1500,
-        addrs: heapless::Vec::new(),
-        master: None,
-        peer: None,
-        up: true,
-    }
-}
 
 /// Two boards, each with 50 packets seen on three links (one in a container namespace).
 fn fill(path: &Path) {
@@ -46,9 +29,9 @@ fn fill(path: &Path) {
             board_clock_ns: None,
         };
         let links = vec![
-            link(0, "", "eth0"),
-            link(1, "", "cni0"),
-            link(2, "web", "eth0"),
+            veth(0, "", "eth0"),
+            veth(1, "", "cni0"),
+            veth(2, "web", "eth0"),
         ];
         w.sender()
             .send(WriteCmd::Hello {
@@ -349,7 +332,7 @@ fn full_disk_stalls_writes_then_resumes_without_loss() {
     w.sender()
         .send(WriteCmd::Hello {
             hello,
-            links: vec![link(0, "", "eth0")],
+            links: vec![veth(0, "", "eth0")],
             reply,
         })
         .unwrap();

@@ -1,14 +1,19 @@
 //! The batch codec on one board's synthetic traffic (hopcap-testkit's sim): round trips in
 //! time and ring order, bytes per observation, back-references, and the decoder against
-//! truncated, corrupted, lost and reordered batches. An integration test: the sim builds its
+//! truncated, corrupted, lost and reordered batches; and observations of every shape
+//! (hopcap-testkit's random) against the record bound. An integration test: the sim builds its
 //! observations with the hopcap-proto the test kit links, which the crate's own unit tests
 //! would see as a second, foreign copy.
 
 use hopcap_proto::batch::{
     BatchDecoder, BatchEncoder, BatchError, BatchInfo, RecordError, MAX_BATCH_BYTES,
+    MAX_RECORD_BYTES,
 };
+use hopcap_proto::layer::{LayerKind, StopReason};
 use hopcap_proto::record::Observation;
-use hopcap_proto::summary::Transport;
+use hopcap_proto::summary::{Ip, Net, Stop, Transport, Tunnel, TunnelKind};
+use hopcap_proto::types::{Addr, EtherType, IpProto, PacketType};
+use hopcap_testkit::random::{random_observations, random_summary};
 use hopcap_testkit::sim::{generate, Emit, Mix};
 use hopcap_testkit::Rng;
 
@@ -256,4 +261,105 @@ fn write_fuzz_seeds() {
         stream.extend_from_slice(&frame[..n]);
     }
     std::fs::write(dir.join("stream"), stream).unwrap();
+}
+
+// ---- randomised observations of every shape ----
+
+#[test]
+fn random_observations_of_every_shape_round_trip() {
+    for seed in 0..12 {
+        let obs = random_observations(seed, 3000);
+        // Small batches cross many boundaries; the flow table (256) overflows and evicts.
+        assert_round_trip(&obs, 2048);
+    }
+}
+
+#[test]
+fn no_record_exceeds_the_record_bound() {
+    let mut rng = Rng::new(99);
+    let mut enc = Box::new(BatchEncoder::new("x", MAX_BATCH_BYTES));
+    for seed in 0..4 {
+        for o in random_observations(seed, 2000) {
+            let before = enc.len();
+            if enc.push(&o).is_err() {
+                enc.finish();
+                continue;
+            }
+            assert!(enc.len() - before <= MAX_RECORD_BYTES);
+        }
+    }
+    // The worst case: a new flow, IPv6 everywhere, two tunnels, every field far from its prediction.
+    let mut s = random_summary(&mut rng);
+    let v6 = Addr::V6([0xff; 16]);
+    s.vlan = Some(u16::MAX);
+    s.ethertype = EtherType(u16::MAX);
+    s.tunnels.clear();
+    for _ in 0..2 {
+        let _ = s.tunnels.push(Tunnel {
+            kind: TunnelKind::Gre {
+                key: Some(u32::MAX),
+            },
+            src: v6,
+            dst: v6,
+            outer_id: 0x7fff,
+            src_port: u16::MAX,
+            dst_port: u16::MAX,
+        });
+    }
+    s.net = Net::Ip(Ip {
+        src: v6,
+        dst: v6,
+        proto: IpProto(255),
+        ttl: 1,
+        id: 0x7fff_ffff,
+        frag_offset: 0x1fff,
+        more_fragments: true,
+        payload_len: 0x7fff,
+    });
+    s.transport = Transport::Tcp {
+        src_port: u16::MAX,
+        dst_port: u16::MAX,
+        seq: 0x7fff_ffff,
+        ack: 0x7fff_ffff,
+        flags: u16::MAX,
+        window: 0x7fff,
+        hdr_len: u8::MAX,
+    };
+    s.stop = Some(Stop {
+        offset: u16::MAX,
+        kind: LayerKind::Other,
+        reason: StopReason::Truncated {
+            needed: u16::MAX,
+            had: u16::MAX,
+        },
+    });
+    let worst = Observation {
+        ts_ns: u64::MAX / 2,
+        link: u16::MAX,
+        order: u64::MAX / 2,
+        pkttype: PacketType(255),
+        wire_len: 0x7fff_ffff,
+        cap_len: 0x8000_0000,
+        fingerprint: u64::MAX,
+        summary: s,
+    };
+    let mut enc = Box::new(BatchEncoder::new("x", MAX_BATCH_BYTES));
+    enc.push(&worst).unwrap();
+    assert!(enc.len() <= MAX_RECORD_BYTES, "{}", enc.len());
+    let batch = enc.finish().to_vec();
+    let mut got = Vec::new();
+    let mut dec = Box::new(BatchDecoder::new());
+    dec.decode(&batch, |o| got.push(o)).unwrap();
+    assert_eq!(got, [worst]);
+}
+
+#[test]
+fn codec_state_stays_within_the_documented_size() {
+    let (enc, dec) = (
+        std::mem::size_of::<BatchEncoder>(),
+        std::mem::size_of::<BatchDecoder>(),
+    );
+    println!("encoder {enc} bytes, decoder {dec} bytes");
+    assert!(enc <= 250 * 1024, "{enc}");
+    assert!(dec <= 140 * 1024, "{dec}");
 }

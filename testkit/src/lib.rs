@@ -4,10 +4,13 @@
 //! - [`Rng`]: the one seeded generator; every synthetic generator below draws from it.
 //! - [`sim`]: one board's traffic (ping, TCP bulk, DNS, overlay, mixed) seen on every hop,
 //!   through real frames and the proto decoder (the batch codec's tests, the wire bench).
+//! - [`random`]: observations of every shape the record format allows (codec bounds).
 //! - [`SampleGen`]: a realistic observation mix for the store (tests and the ingest bench).
 //! - [`bed`]: synthetic networks (a Pi running Docker, two Pis over flannel VXLAN, floods)
 //!   with the true packet behind each observation kept aside, and the scoring against it.
+//! - [`veth`]: a link of a board's table, for tests that need links but no kernel.
 //! - [`ScratchDir`]: a temporary folder removed on drop.
+//! - [`layering`]: which source lines name what their layer should not.
 //! - [`corpus_dir`]: where the shared pcap corpus is.
 //!
 //! Why it depends on hopcap-proto only: a dev-dependency that depended on the collector would
@@ -22,12 +25,16 @@
 
 pub mod bed;
 mod corpus;
+pub mod layering;
+mod links;
+pub mod random;
 mod rng;
 mod sample;
 mod scratch;
 pub mod sim;
 
 pub use corpus::{corpus_dir, find_corpus_dir};
+pub use links::veth;
 pub use rng::Rng;
 pub use sample::SampleGen;
 pub use scratch::ScratchDir;

@@ -264,5 +264,3 @@ impl BatchDecoder {
 
 #[cfg(test)]
 mod robustness;
-#[cfg(test)]
-mod tests;

@@ -208,24 +208,7 @@ mod tests {
     use crate::store::sqlite::boards::{upsert_board, upsert_links};
     use crate::store::sqlite::{schema, writer::insert_observations};
     use crate::store::BoardHello;
-    use hopcap_proto::record::{LinkInfo, LinkKind, MAX_NAME};
-    use hopcap_testkit::SampleGen;
-
-    fn link(key: u16, netns: &str, name: &str) -> LinkInfo {
-        LinkInfo {
-            key,
-            netns: heapless::String::<MAX_NAME>::try_from(netns).unwrap(),
-            name: heapless::String::<MAX_NAME>::try_from(name).unwrap(),
-            ifindex: u32::from(key) + 1,
-            kind: LinkKind::Veth,
-            mac: Default::default(),
-            mtu: 1500,
-            addrs: heapless::Vec::new(),
-            master: None,
-            peer: None,
-            up: true,
-        }
-    }
+    use hopcap_testkit::{veth, SampleGen};
 
     /// Two boards; on each, one packet seen on three links at the SAME timestamp, stored in
     /// reverse capture order; returns the connection.
@@ -242,9 +225,9 @@ mod tests {
             };
             let board = upsert_board(&conn, &hello, 0).unwrap().id;
             let links = [
-                link(0, "", "eth0"),
-                link(1, "", "cni0"),
-                link(2, "web", "eth0"),
+                veth(0, "", "eth0"),
+                veth(1, "", "cni0"),
+                veth(2, "web", "eth0"),
             ];
             let ids = upsert_links(&conn, board, &links, true, 0).unwrap();
             let mut obs = SampleGen::new(5, 1_000).packet(&[0, 1, 2], 3);

@@ -195,27 +195,7 @@ mod tests {
     use crate::store::sqlite::command::WriteCmd;
     use crate::store::sqlite::{open_for_writing, WriterHandle};
     use crate::store::{BoardHello, BoardId, ObservationBatch};
-    use hopcap_proto::record::{LinkInfo, LinkKey};
-    use hopcap_proto::record::{LinkKind, MAX_NAME};
-    use hopcap_proto::types::Mac;
-    use hopcap_testkit::SampleGen;
-    use hopcap_testkit::ScratchDir;
-
-    pub(crate) fn link(key: LinkKey, netns: &str, name: &str) -> LinkInfo {
-        LinkInfo {
-            key,
-            netns: heapless::String::<MAX_NAME>::try_from(netns).unwrap(),
-            name: heapless::String::<MAX_NAME>::try_from(name).unwrap(),
-            ifindex: u32::from(key) + 1,
-            kind: LinkKind::Veth,
-            mac: Mac([2, 0, 0, 0, 0, key as u8]),
-            mtu: 1500,
-            addrs: heapless::Vec::new(),
-            master: None,
-            peer: None,
-            up: true,
-        }
-    }
+    use hopcap_testkit::{veth, SampleGen, ScratchDir};
 
     fn hello(name: &str) -> BoardHello {
         BoardHello {
@@ -242,7 +222,7 @@ mod tests {
         )
         .unwrap();
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        let links = vec![link(0, "", "eth0"), link(1, "c1", "veth0")];
+        let links = vec![veth(0, "", "eth0"), veth(1, "c1", "veth0")];
         w.sender()
             .send(WriteCmd::Hello {
                 hello: hello("pi1"),
@@ -281,7 +261,7 @@ mod tests {
         w.sender()
             .send(WriteCmd::Hello {
                 hello: hello("pi1"),
-                links: vec![link(0, "", "eth0")],
+                links: vec![veth(0, "", "eth0")],
                 reply,
             })
             .unwrap();
@@ -308,7 +288,7 @@ mod tests {
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         let hello_cmd = WriteCmd::Hello {
             hello: hello("pi1"),
-            links: vec![link(0, "", "eth0")],
+            links: vec![veth(0, "", "eth0")],
             reply,
         };
         apply(&mut conn, &[hello_cmd]).unwrap();

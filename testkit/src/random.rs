@@ -1,51 +1,11 @@
-extern crate std;
+//! Observations of every shape the record format allows, drawn at random: extreme values,
+//! both address families, tunnels, stops. What round-trip and bound tests feed the codec.
 
-use super::*;
-use crate::layer::{Invalid, LayerKind, StopReason};
-use crate::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
-use crate::types::{Addr, EtherType, IpProto, PacketType};
-use hopcap_testkit::Rng;
-use std::boxed::Box;
-use std::vec::Vec as StdVec;
-
-/// Encodes `obs` into batches of at most `max_bytes`, returns the batches.
-fn encode_all(obs: &[Observation], max_bytes: usize) -> StdVec<StdVec<u8>> {
-    let mut enc = Box::new(BatchEncoder::new("board-1", max_bytes));
-    let mut batches = StdVec::new();
-    for o in obs {
-        if enc.push(o).is_err() {
-            batches.push(enc.finish().to_vec());
-            enc.push(o).expect("a record fits an empty batch");
-        }
-    }
-    batches.push(enc.finish().to_vec());
-    batches
-}
-
-fn decode_all(batches: &[StdVec<u8>]) -> StdVec<Observation> {
-    let mut dec = Box::new(BatchDecoder::new());
-    let mut out = StdVec::new();
-    for (i, b) in batches.iter().enumerate() {
-        let info = dec
-            .decode(b, |o| out.push(o))
-            .unwrap_or_else(|e| panic!("batch {i}: {e:?}"));
-        assert_eq!(info.header.seq, i as u64);
-        assert!(info.header.reset);
-    }
-    out
-}
-
-fn assert_round_trip(obs: &[Observation], max_bytes: usize) -> usize {
-    let batches = encode_all(obs, max_bytes);
-    let back = decode_all(&batches);
-    assert_eq!(back.len(), obs.len());
-    for (i, (a, b)) in obs.iter().zip(&back).enumerate() {
-        assert_eq!(a, b, "record {i}");
-    }
-    batches.iter().map(|b| b.len()).sum()
-}
-
-// ---- randomised round trips over every summary shape ----
+use crate::Rng;
+use hopcap_proto::layer::{Invalid, LayerKind, StopReason};
+use hopcap_proto::record::Observation;
+use hopcap_proto::summary::{Ip, Net, Stop, Summary, Transport, Tunnel, TunnelKind};
+use hopcap_proto::types::{Addr, EtherType, IpProto, PacketType};
 
 fn addr(rng: &mut Rng) -> Addr {
     let pool = [
@@ -126,7 +86,7 @@ fn tunnel(rng: &mut Rng) -> Tunnel {
     }
 }
 
-fn random_summary(rng: &mut Rng) -> Summary {
+pub fn random_summary(rng: &mut Rng) -> Summary {
     let mut s = Summary::empty();
     s.vlan = rng.chance(200).then(|| rng.next_u64() as u16);
     s.ethertype = [
@@ -190,9 +150,9 @@ fn random_summary(rng: &mut Rng) -> Summary {
 
 /// Random observations: fresh packets, and copies of recent ones with hop-like changes
 /// (other link, TTL, NAT, tunnels added or removed) or, rarely, changed invariant fields.
-fn random_observations(seed: u64, n: usize) -> StdVec<Observation> {
+pub fn random_observations(seed: u64, n: usize) -> Vec<Observation> {
     let mut rng = Rng::new(seed);
-    let mut out: StdVec<Observation> = StdVec::new();
+    let mut out: Vec<Observation> = Vec::new();
     let mut ts = wild(&mut rng);
     let mut order = wild(&mut rng);
     for _ in 0..n {
@@ -266,103 +226,4 @@ fn random_observations(seed: u64, n: usize) -> StdVec<Observation> {
         out.push(o);
     }
     out
-}
-
-#[test]
-fn random_observations_of_every_shape_round_trip() {
-    for seed in 0..12 {
-        let obs = random_observations(seed, 3000);
-        // Small batches cross many boundaries; the flow table (256) overflows and evicts.
-        assert_round_trip(&obs, 2048);
-    }
-}
-
-#[test]
-fn no_record_exceeds_the_record_bound() {
-    let mut rng = Rng::new(99);
-    let mut enc = Box::new(BatchEncoder::new("x", MAX_BATCH_BYTES));
-    for seed in 0..4 {
-        for o in random_observations(seed, 2000) {
-            let before = enc.len();
-            if enc.push(&o).is_err() {
-                enc.finish();
-                continue;
-            }
-            assert!(enc.len() - before <= MAX_RECORD_BYTES);
-        }
-    }
-    // The worst case: a new flow, IPv6 everywhere, two tunnels, every field far from its prediction.
-    let mut s = random_summary(&mut rng);
-    let v6 = Addr::V6([0xff; 16]);
-    s.vlan = Some(u16::MAX);
-    s.ethertype = EtherType(u16::MAX);
-    s.tunnels.clear();
-    for _ in 0..2 {
-        let _ = s.tunnels.push(Tunnel {
-            kind: TunnelKind::Gre {
-                key: Some(u32::MAX),
-            },
-            src: v6,
-            dst: v6,
-            outer_id: 0x7fff,
-            src_port: u16::MAX,
-            dst_port: u16::MAX,
-        });
-    }
-    s.net = Net::Ip(Ip {
-        src: v6,
-        dst: v6,
-        proto: IpProto(255),
-        ttl: 1,
-        id: 0x7fff_ffff,
-        frag_offset: 0x1fff,
-        more_fragments: true,
-        payload_len: 0x7fff,
-    });
-    s.transport = Transport::Tcp {
-        src_port: u16::MAX,
-        dst_port: u16::MAX,
-        seq: 0x7fff_ffff,
-        ack: 0x7fff_ffff,
-        flags: u16::MAX,
-        window: 0x7fff,
-        hdr_len: u8::MAX,
-    };
-    s.stop = Some(Stop {
-        offset: u16::MAX,
-        kind: LayerKind::Other,
-        reason: StopReason::Truncated {
-            needed: u16::MAX,
-            had: u16::MAX,
-        },
-    });
-    let worst = Observation {
-        ts_ns: u64::MAX / 2,
-        link: u16::MAX,
-        order: u64::MAX / 2,
-        pkttype: PacketType(255),
-        wire_len: 0x7fff_ffff,
-        cap_len: 0x8000_0000,
-        fingerprint: u64::MAX,
-        summary: s,
-    };
-    let mut enc = Box::new(BatchEncoder::new("x", MAX_BATCH_BYTES));
-    enc.push(&worst).unwrap();
-    assert!(enc.len() <= MAX_RECORD_BYTES, "{}", enc.len());
-    let batch = enc.finish().to_vec();
-    let mut got = StdVec::new();
-    let mut dec = Box::new(BatchDecoder::new());
-    dec.decode(&batch, |o| got.push(o)).unwrap();
-    assert_eq!(got, [worst]);
-}
-
-#[test]
-fn codec_state_stays_within_the_documented_size() {
-    let (enc, dec) = (
-        core::mem::size_of::<BatchEncoder>(),
-        core::mem::size_of::<BatchDecoder>(),
-    );
-    std::println!("encoder {enc} bytes, decoder {dec} bytes");
-    assert!(enc <= 250 * 1024, "{enc}");
-    assert!(dec <= 140 * 1024, "{dec}");
 }
