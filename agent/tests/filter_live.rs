@@ -22,7 +22,7 @@ use std::process::Command;
 
 const PB: &str = "10.244.1.2";
 const SRV: &str = "192.168.50.2";
-const SMALL_OPTMEM: &str = "10240";
+const SMALL_OPTMEM: u32 = 10240;
 
 /// One captured packet as the test compares it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,25 +137,28 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// Sets net.core.optmem_max inside namespace `ns` only (the sysctl is per namespace).
+fn set_optmem_max(ns: &str, bytes: u32) {
+    let value = format!("net.core.optmem_max={bytes}");
+    run(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", &value]));
+}
+
 #[test]
 fn filters_fall_back_under_a_small_optmem_max_and_keep_exactly_their_packets() {
     let host_before = host_optmem();
     let bed = Bed::up2("flt");
-    run(Command::new("ip").args([
-        "netns",
-        "exec",
-        &bed.ns("a"),
-        "sysctl",
-        "-qw",
-        &format!("net.core.optmem_max={SMALL_OPTMEM}"),
-    ]));
-    assert_eq!(optmem_of(&bed, "a"), SMALL_OPTMEM);
+    set_optmem_max(&bed.ns("a"), SMALL_OPTMEM);
+    assert_eq!(optmem_of(&bed, "a"), SMALL_OPTMEM.to_string());
     assert_eq!(
         host_optmem(),
         host_before,
         "optmem_max must be per namespace"
     );
-    assert_ne!(optmem_of(&bed, "b"), SMALL_OPTMEM, "only board a is small");
+    assert_ne!(
+        optmem_of(&bed, "b"),
+        SMALL_OPTMEM.to_string(),
+        "only board a is small"
+    );
     // Neighbours resolved before the runs, so that every run sees the same packets.
     traffic(&bed);
 
@@ -250,14 +253,7 @@ fn no_fallback_when_the_full_program_fits() {
 #[test]
 fn no_program_at_all_is_an_error() {
     let bed = Bed::up2("none");
-    run(Command::new("ip").args([
-        "netns",
-        "exec",
-        &bed.ns("a"),
-        "sysctl",
-        "-qw",
-        "net.core.optmem_max=1",
-    ]));
+    set_optmem_max(&bed.ns("a"), 1);
     let out = run_agent(&bed, &["--json", "--filter", "icmp", "--count", "1"]);
     assert!(!out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -307,14 +303,7 @@ fn run_agent(bed: &Bed, args: &[&str]) -> std::process::Output {
 #[test]
 fn the_collector_exclusion_holds_under_a_small_optmem_max() {
     let bed = Bed::up("fltc");
-    run(Command::new("ip").args([
-        "netns",
-        "exec",
-        &bed.ns("pi"),
-        "sysctl",
-        "-qw",
-        &format!("net.core.optmem_max={SMALL_OPTMEM}"),
-    ]));
+    set_optmem_max(&bed.ns("pi"), SMALL_OPTMEM);
     let collector = common::collector::listen(&bed, "rtr", "192.168.43.1:7878");
     let agent = Agent::start(
         &bed,
