@@ -101,15 +101,27 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// Parses a time argument into ns since the Unix epoch.
-pub fn parse_time(s: &str, now_ns: i64) -> Result<i64, String> {
-    let s = s.trim();
-    let bad = || {
-        format!(
-            "bad time {s:?}: use RFC 3339 (2026-11-26T12:00:00Z), Unix seconds (1795694400) \
-             or relative (-10m, -2h, -30s, -1d, now)"
+/// A time argument in none of the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadTime(pub String);
+
+impl std::fmt::Display for BadTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bad time {:?}: use RFC 3339 (2026-11-26T12:00:00Z), Unix seconds (1795694400) \
+             or relative (-10m, -2h, -30s, -1d, now)",
+            self.0
         )
-    };
+    }
+}
+
+impl std::error::Error for BadTime {}
+
+/// Parses a time argument into ns since the Unix epoch.
+pub fn parse_time(s: &str, now_ns: i64) -> Result<i64, BadTime> {
+    let s = s.trim();
+    let bad = || BadTime(s.to_string());
     if s == "now" {
         return Ok(now_ns);
     }
