@@ -184,9 +184,8 @@ impl Agent {
             .batches
             .get_or_insert_with(|| Box::new(BatchDecoder::new()));
         let result = decoder.decode(bytes, |obs| decoded.push(obs));
-        // The sequence number also of a batch that failed to decode, to judge and acknowledge
-        // it (a resent batch after a reconnect fails when it needs the codec state of batches
-        // before it; it is then usually a duplicate anyway).
+        // The sequence number also of a batch that failed to decode (its header may still
+        // parse), to judge and acknowledge it.
         let seq = match &result {
             Ok(info) => Some(info.header.seq),
             Err(_) => postcard::take_from_bytes::<BatchHeader>(bytes)
@@ -214,7 +213,8 @@ impl Agent {
             if duplicate {
                 log::debug!("{}: resent batch #{seq:?} already stored ({e})", self.peer);
             } else {
-                // Keep what decoded; the rest is lost. The decoder waits for a reset batch.
+                // Keep what decoded; the rest of this batch is lost (the next one decodes on
+                // its own).
                 log::warn!(
                     "{}: undecodable batch #{seq:?} ({} records kept): {e}",
                     self.peer,
