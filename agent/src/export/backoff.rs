@@ -14,11 +14,8 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Backoff {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-            ^ (u64::from(std::process::id()) << 32);
+        // Boards restarted together must not retry in step: time and pid seed the jitter.
+        let seed = (crate::clock::realtime_ns() ^ (u64::from(std::process::id()) << 32)) | 1;
         Backoff {
             min,
             max,
