@@ -5,7 +5,7 @@
 use crate::capture::CaptureConfig;
 use crate::links::{NetnsSpec, Options as LinkOptions};
 pub use crate::offline::OutputMode;
-use crate::run::{CollectorConfig, Output, RunConfig};
+use crate::run::{CollectorConfig, Output, PcapngConfig, RunConfig};
 use crate::sys::ring::RingGeometry;
 use std::ffi::OsString;
 use std::fmt;
@@ -13,13 +13,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
-Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [OPTIONS]
+Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [-w FILE] [OPTIONS]
        hopcap-agent --read FILE [--print | --json]
 
 Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
       --collector HOST:PORT  stream observations to hopcap-collector
       --print                print one tcpdump-like line per packet (default without --collector)
       --json                 print one JSON object per packet
+  -w, --write FILE           write the captured frames as pcapng for Wireshark (- is stdout),
+                             one interface per netns:link; alone, nothing is printed
+  -C, --rotate-mb N          with -w: start FILE1, FILE2... after every N million bytes
+  -G, --rotate-secs N        with -w: start the next file every N seconds
       --id NAME              this board's name at the collector (default: the hostname)
   -i, --interface GLOB       capture only links matching GLOB (name or netns:name; repeatable,
                              comma lists allowed; default: every up, non-loopback link)
@@ -71,6 +75,10 @@ pub struct LiveOptions {
     pub force_recv: bool,
     pub count: Option<u64>,
     pub duration_secs: Option<u64>,
+    /// `-w FILE`.
+    pub write: Option<PathBuf>,
+    pub rotate_mb: Option<u64>,
+    pub rotate_secs: Option<u64>,
     /// -v minus -q.
     pub verbosity: i8,
     pub clock_offset_us: i64,
@@ -92,6 +100,9 @@ impl Default for LiveOptions {
             force_recv: false,
             count: None,
             duration_secs: None,
+            write: None,
+            rotate_mb: None,
+            rotate_secs: None,
             verbosity: 0,
             clock_offset_us: 0,
         }
@@ -104,6 +115,8 @@ pub enum CliError {
     Parse(lexopt::Error),
     /// Two flags that exclude each other.
     Conflict(&'static str, &'static str),
+    /// A flag that only means something with another.
+    Needs(&'static str, &'static str),
     /// A flag's value is out of range or malformed.
     Value {
         flag: &'static str,
@@ -117,6 +130,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Parse(e) => write!(f, "{e}"),
             CliError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
+            CliError::Needs(a, b) => write!(f, "{a} needs {b}"),
             CliError::Value { flag, value, why } => write!(f, "{flag} {value:?}: {why}"),
         }
     }
@@ -166,6 +180,13 @@ impl Cli {
                 Long("duration") => {
                     cli.live.duration_secs = Some(number(&mut parser, "--duration", 1, 1 << 32)?)
                 }
+                Short('w') | Long("write") => cli.live.write = Some(parser.value()?.into()),
+                Short('C') | Long("rotate-mb") => {
+                    cli.live.rotate_mb = Some(number(&mut parser, "-C", 1, 1 << 30)?)
+                }
+                Short('G') | Long("rotate-secs") => {
+                    cli.live.rotate_secs = Some(number(&mut parser, "-G", 1, 1 << 32)?)
+                }
                 Short('v') | Long("verbose") => cli.live.verbosity += 1,
                 Short('q') | Long("quiet") => cli.live.verbosity -= 1,
                 Long("debug-clock-offset-us") => {
@@ -182,6 +203,23 @@ impl Cli {
         if cli.read.is_some() && cli.live.collector.is_some() {
             return Err(CliError::Conflict("--read", "--collector"));
         }
+        if cli.read.is_some() && cli.live.write.is_some() {
+            return Err(CliError::Conflict("--read", "-w"));
+        }
+        let to_stdout = cli.live.write.as_deref() == Some(std::path::Path::new("-"));
+        if to_stdout && cli.output.is_some() {
+            return Err(CliError::Conflict("-w -", "--print/--json"));
+        }
+        if cli.live.write.is_none() {
+            if cli.live.rotate_mb.is_some() {
+                return Err(CliError::Needs("-C", "-w FILE"));
+            }
+            if cli.live.rotate_secs.is_some() {
+                return Err(CliError::Needs("-G", "-w FILE"));
+            }
+        } else if to_stdout && (cli.live.rotate_mb.is_some() || cli.live.rotate_secs.is_some()) {
+            return Err(CliError::Conflict("-w -", "-C/-G"));
+        }
         Ok(cli)
     }
 
@@ -195,13 +233,25 @@ impl Cli {
         };
         live.include.iter().for_each(|g| links.include(g));
         live.exclude.iter().for_each(|g| links.exclude(g));
-        let output = match &live.collector {
-            Some(addr) => Output::Collector(CollectorConfig {
+        let mut outputs = Vec::new();
+        if let Some(addr) = &live.collector {
+            outputs.push(Output::Collector(CollectorConfig {
                 addr: addr.clone(),
                 queue_bytes: live.queue_kb as usize * 1024,
-            }),
-            None => Output::Stdout(self.output.unwrap_or_default()),
-        };
+            }));
+        }
+        if let Some(path) = &live.write {
+            outputs.push(Output::Pcapng(PcapngConfig {
+                path: path.clone(),
+                rotate_bytes: live.rotate_mb.map(|mb| mb * 1_000_000),
+                rotate_every: live.rotate_secs.map(Duration::from_secs),
+                snaplen: live.snaplen,
+            }));
+        }
+        // Lines on stdout when asked, or when nothing else would get the packets.
+        if self.output.is_some() || outputs.is_empty() {
+            outputs.push(Output::Stdout(self.output.unwrap_or_default()));
+        }
         RunConfig {
             board: live.id.clone(),
             links,
@@ -220,7 +270,7 @@ impl Cli {
             clock_offset_ns: live.clock_offset_us * 1000,
             count: live.count,
             duration: live.duration_secs.map(Duration::from_secs),
-            outputs: vec![output],
+            outputs,
         }
     }
 

@@ -11,7 +11,7 @@ mod frames;
 
 use hopcap_agent::export::{Connector, ExportConfig, Exporter, Stream};
 use hopcap_agent::pipeline::FramePipeline;
-use hopcap_agent::run::sink::{Captured, ExportSink, Sink};
+use hopcap_agent::run::sink::{Captured, ExportSink, PcapngConfig, PcapngSink, Sink};
 use hopcap_agent::sys::FrameRef;
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::record::Observation;
@@ -272,6 +272,32 @@ fn the_collector_sink_allocates_per_batch_not_per_packet() {
         "{n} allocations in {} pushes, {batches} batches",
         obs.len()
     );
+}
+
+#[test]
+fn the_pcapng_sink_allocates_nothing_per_packet() {
+    let frames = frames::mix(FRAMES);
+    let obs = observations(&frames);
+    let dir = hopcap_testkit::ScratchDir::new("noalloc-pcapng").expect("scratch dir");
+    let cfg = PcapngConfig {
+        path: dir.join("a.pcapng"),
+        rotate_bytes: None,
+        rotate_every: None,
+        snaplen: 192,
+    };
+    let mut sink = PcapngSink::create(cfg, "pi-board-01", []).expect("create");
+    let push_all = |sink: &mut PcapngSink| {
+        for (i, (o, f)) in obs.iter().zip(&frames).enumerate() {
+            sink.push(&Captured {
+                obs: o,
+                frame: &frame_ref(f, i),
+            });
+        }
+    };
+    // The first round describes each link once (a label per interface).
+    push_all(&mut sink);
+    let n = allocations_in(|| push_all(&mut sink));
+    assert_eq!(n, 0, "allocations in {} pushes", obs.len());
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub mod fingerprint;
 pub mod frame;
 pub mod layer;
 pub mod message;
+pub mod pcapng;
 pub mod print;
 pub mod record;
 pub mod summarize;

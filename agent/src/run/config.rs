@@ -4,6 +4,7 @@
 use crate::capture::CaptureConfig;
 use crate::links::Options as LinkOptions;
 use crate::offline::OutputMode;
+pub use crate::run::sink::PcapngConfig;
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub enum Output {
     Stdout(OutputMode),
     /// Batches to a collector.
     Collector(CollectorConfig),
+    /// The frames themselves, as pcapng (`-w`).
+    Pcapng(PcapngConfig),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

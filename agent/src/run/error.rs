@@ -32,6 +32,8 @@ pub enum RunError {
     Capture { netns: String, source: io::Error },
     /// stdout could not be written.
     Output(io::Error),
+    /// `-w`: the pcapng file could not be created or written.
+    Pcapng(io::Error),
 }
 
 impl fmt::Display for RunError {
@@ -70,6 +72,7 @@ impl fmt::Display for RunError {
                 }
             }
             RunError::Output(e) => write!(f, "cannot write output: {e}"),
+            RunError::Pcapng(e) => write!(f, "-w: {e}"),
             RunError::NoSuchNetns { name } => write!(
                 f,
                 "--netns {name}: no such network namespace (neither /run/netns/{name} nor a \
@@ -83,7 +86,10 @@ impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunError::Resolve { source, .. } | RunError::Capture { source, .. } => Some(source),
-            RunError::Exporter(e) | RunError::Links(e) | RunError::Output(e) => Some(e),
+            RunError::Exporter(e)
+            | RunError::Links(e)
+            | RunError::Output(e)
+            | RunError::Pcapng(e) => Some(e),
             RunError::KernelFilter { error, .. } => Some(error),
             // proto's ParseError is shown in the message, not chained.
             RunError::Filter { .. } | RunError::NoAddress { .. } | RunError::NoSuchNetns { .. } => {

@@ -4,9 +4,9 @@
 
 use super::filter::{self, KernelFilter};
 use super::hello::{self, Greeting};
-use super::sink::{Captured, Counts, ExportSink, PrintSink, Sink};
+use super::sink::{Captured, Counts, ExportSink, PcapngSink, PrintSink, Sink};
 use super::slots::NamespaceSlots;
-use super::{CollectorConfig, LinkLabel, Output, RunConfig, RunError, RunSummary};
+use super::{CollectorConfig, LinkLabel, Output, PcapngConfig, RunConfig, RunError, RunSummary};
 use crate::capture::{Capture, CaptureMode};
 use crate::export::{ExportConfig, Exporter, TcpConnector, TcpOptions};
 use crate::links::{Change, LinkTable, NetnsSpec};
@@ -67,6 +67,7 @@ impl std::fmt::Debug for LiveCapture {
 enum Destination<'a> {
     Stdout(OutputMode),
     Collector(&'a CollectorConfig, SocketAddr),
+    Pcapng(&'a PcapngConfig),
 }
 
 /// When each periodic job last ran.
@@ -95,6 +96,7 @@ impl LiveCapture {
             .map(|o| match o {
                 Output::Stdout(mode) => Ok(Destination::Stdout(*mode)),
                 Output::Collector(c) => Ok(Destination::Collector(c, resolve(&c.addr)?)),
+                Output::Pcapng(p) => Ok(Destination::Pcapng(p)),
             })
             .collect::<Result<Vec<_>, RunError>>()?;
         let links = LinkTable::discover(cfg.links.clone()).map_err(RunError::Links)?;
@@ -114,7 +116,7 @@ impl LiveCapture {
                 .iter()
                 .filter_map(|d| match d {
                     Destination::Collector(_, addr) => Some(filter::endpoint(addr)),
-                    Destination::Stdout(_) => None,
+                    Destination::Stdout(_) | Destination::Pcapng(_) => None,
                 })
                 .collect(),
             snaplen: cfg.capture.snaplen,
@@ -133,6 +135,10 @@ impl LiveCapture {
                     Box::new(export_sink(&board, c, addr, greeting)?)
                 }
                 Destination::Stdout(mode) => Box::new(PrintSink::new(mode, &board)),
+                Destination::Pcapng(p) => Box::new(
+                    PcapngSink::create(p.clone(), &board, links.links())
+                        .map_err(RunError::Pcapng)?,
+                ),
             });
         }
         let started = Instant::now();

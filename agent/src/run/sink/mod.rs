@@ -3,9 +3,11 @@
 //! itself, such as a pcapng writer). Topology changes and stats come at their own pace.
 
 mod export;
+mod pcapng;
 mod print;
 
 pub use export::ExportSink;
+pub use pcapng::{PcapngConfig, PcapngSink};
 pub use print::PrintSink;
 
 use crate::capture::NsStats;
