@@ -55,6 +55,11 @@ impl Asm {
         Label(id)
     }
 
+    /// `N` new labels at once: `let [ok, bad] = a.labels();`.
+    pub fn labels<const N: usize>(&mut self) -> [Label; N] {
+        core::array::from_fn(|_| self.label())
+    }
+
     /// Puts `l` before the next instruction emitted.
     pub fn place(&mut self, l: Label) {
         let here = self.ops.len() as u16;

@@ -30,13 +30,7 @@ impl Walker<'_> {
     /// and this is not a later fragment; AH is walked like an IPv6 extension.
     pub(super) fn ipv4(&mut self, l: usize, entry: Label, ext: Label, transport: Label) {
         let exit = self.section();
-        let (hl_ok, total_ok, offload, first, ah) = (
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-        );
+        let [hl_ok, total_ok, offload, first, ah] = self.a.labels();
         self.a.place(entry);
         self.a.stmt(STX, slot_net(l));
         self.need(20, exit);
@@ -112,14 +106,7 @@ impl Walker<'_> {
         self.advance(40);
         self.a.place(ext);
         for _ in 0..max_ext {
-            let (is_ext, frag, ah, later, first, sized) = (
-                self.a.label(),
-                self.a.label(),
-                self.a.label(),
-                self.a.label(),
-                self.a.label(),
-                self.a.label(),
-            );
+            let [is_ext, frag, ah, later, first, sized] = self.a.labels();
             self.ld_mem(SLOT_T0);
             for t in [0, 43, 60, 135, 51] {
                 self.jeq_to(t, is_ext);

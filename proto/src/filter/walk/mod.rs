@@ -269,12 +269,7 @@ impl Walker<'_> {
         if outer && self.lean_exit().is_none() {
             self.mpls_pppoe(l, e, mpls, pppoe, inner);
         }
-        let (v4, v6, ext, transport) = (
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-        );
+        let [v4, v6, ext, transport] = self.a.labels();
         self.ip_entries(l, e, v4, v6);
         self.arp(l, e.arp);
         self.ipv4(l, v4, ext, transport);
@@ -321,13 +316,7 @@ impl Walker<'_> {
             (None, false) => MAX_VLAN_TAGS,
         };
         for _ in 0..tags {
-            let (is_tag, not_tag, shim6, shim8, next) = (
-                self.a.label(),
-                self.a.label(),
-                self.a.label(),
-                self.a.label(),
-                self.a.label(),
-            );
+            let [is_tag, not_tag, shim6, shim8, next] = self.a.labels();
             self.jeq_to(0x8100, is_tag);
             self.jeq_to(0x88a8, is_tag);
             if shims {

@@ -8,13 +8,7 @@ impl Walker<'_> {
     /// X = transport header offset, protocol in slot_proto(l).
     pub(super) fn transport(&mut self, l: usize, entry: Label, inner: Option<Entries>) {
         let exit = self.section();
-        let (tcp, udp, gre, tcp_ok, udp_ok) = (
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-        );
+        let [tcp, udp, gre, tcp_ok, udp_ok] = self.a.labels();
         self.a.place(entry);
         self.ld_mem(slot_proto(l));
         self.jeq_to(6, tcp);
@@ -127,14 +121,7 @@ impl Walker<'_> {
     /// routing, key, sequence number, and (version 1) acknowledgment.
     fn gre(&mut self, entry: Label, inner: Entries) {
         let exit = self.section();
-        let (version_ok, no_route, erspan2, erspan3, cmd, ppp) = (
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-        );
+        let [version_ok, no_route, erspan2, erspan3, cmd, ppp] = self.a.labels();
         self.a.place(entry);
         self.need(4, exit);
         self.ld_ind(H, 0);
@@ -193,13 +180,7 @@ impl Walker<'_> {
         self.need(0, exit);
         self.a.ja(inner.eth);
         // PPP (PPTP): optional ff 03, then a 1-byte (odd) or 2-byte protocol.
-        let (framed, unframed, short, long, dispatch) = (
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-        );
+        let [framed, unframed, short, long, dispatch] = self.a.labels();
         self.a.place(ppp);
         self.need(2, exit);
         self.ld_ind(H, 0);
@@ -246,15 +227,7 @@ impl Walker<'_> {
     /// GTP-U (X = UDP header): only G-PDUs (type 255) of version 1 carry user IP packets.
     fn gtp(&mut self, entry: Label, inner: Entries) {
         let exit = self.section();
-        let (gpdu, plain, opt, ext, no_ext, more, sized) = (
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-            self.a.label(),
-        );
+        let [gpdu, plain, opt, ext, no_ext, more, sized] = self.a.labels();
         self.a.place(entry);
         self.advance(8);
         self.need(8, exit);
