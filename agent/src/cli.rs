@@ -5,8 +5,10 @@
 use crate::capture::CaptureConfig;
 use crate::links::{NetnsSpec, Options as LinkOptions};
 pub use crate::offline::OutputMode;
+use crate::offline::ReadOptions;
 use crate::run::{CollectorConfig, Output, PcapngConfig, RunConfig};
 use crate::sys::ring::RingGeometry;
+use hopcap_proto::filter::{Filter, ParseError};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 pub const USAGE: &str = "\
 Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [-w FILE] [OPTIONS]
-       hopcap-agent --read FILE [--print | --json]
+       hopcap-agent --read FILE [--print | --json] [--filter EXPR] [-c N] [--sample N] [-i GLOB]
 
 Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
       --collector HOST:PORT  stream observations to hopcap-collector
@@ -43,7 +45,9 @@ Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
       --debug-clock-offset-us N  shift every timestamp by N µs (tests of clock-offset recovery)
 
 Offline:
-  -r, --read FILE            read packets from a pcap or pcapng file instead of capturing
+  -r, --read FILE            read packets from a pcap or pcapng file (- for stdin) instead of
+                             capturing; --filter, -c, --sample and -i/--exclude (on pcapng
+                             interface names) apply as they do live
 
   -h, --help                 print this help
   -V, --version              print the version";
@@ -117,6 +121,11 @@ pub enum CliError {
     Conflict(&'static str, &'static str),
     /// A flag that only means something with another.
     Needs(&'static str, &'static str),
+    /// `--filter` does not parse.
+    Filter {
+        expr: String,
+        error: ParseError,
+    },
     /// A flag's value is out of range or malformed.
     Value {
         flag: &'static str,
@@ -131,6 +140,7 @@ impl fmt::Display for CliError {
             CliError::Parse(e) => write!(f, "{e}"),
             CliError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
             CliError::Needs(a, b) => write!(f, "{a} needs {b}"),
+            CliError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
             CliError::Value { flag, value, why } => write!(f, "{flag} {value:?}: {why}"),
         }
     }
@@ -272,6 +282,29 @@ impl Cli {
             duration: live.duration_secs.map(Duration::from_secs),
             outputs,
         }
+    }
+
+    /// What `--read` prints: the file's packets that `--filter`, `-i`/`--exclude` and
+    /// `--sample` keep, up to `-c`.
+    pub fn read_options(&self) -> Result<ReadOptions, CliError> {
+        let live = &self.live;
+        let filter = match &live.filter {
+            Some(expr) => Some(Filter::parse(expr).map_err(|error| CliError::Filter {
+                expr: expr.clone(),
+                error,
+            })?),
+            None => None,
+        };
+        let mut links = LinkOptions::default();
+        live.include.iter().for_each(|g| links.include(g));
+        live.exclude.iter().for_each(|g| links.exclude(g));
+        Ok(ReadOptions {
+            mode: self.output.unwrap_or_default(),
+            filter,
+            sample: live.sample,
+            count: live.count,
+            links,
+        })
     }
 
     fn set_output(&mut self, mode: OutputMode) -> Result<(), CliError> {

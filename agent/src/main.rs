@@ -1,8 +1,8 @@
 //! hopcap-agent: live capture on every relevant link of a board (`--print`, `--json`, or
 //! `--collector HOST:PORT`), or offline decoding of a capture file (`--read FILE`).
 
-use hopcap_agent::cli::{Cli, CliError, OutputMode, USAGE};
-use hopcap_agent::offline::{self, OfflineError};
+use hopcap_agent::cli::{Cli, CliError, USAGE};
+use hopcap_agent::offline::{self, OfflineError, ReadOptions};
 use hopcap_agent::{logger, run};
 use std::io::{self, Write};
 use std::path::Path;
@@ -27,7 +27,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match &cli.read {
-        Some(path) => read_file(path, cli.output.unwrap_or_default()),
+        Some(path) => match cli.read_options() {
+            Ok(read) => read_file(path, &read),
+            Err(e) => usage_error(&e),
+        },
         None => live(&cli),
     }
 }
@@ -63,10 +66,10 @@ fn live(cli: &Cli) -> ExitCode {
     }
 }
 
-fn read_file(path: &Path, mode: OutputMode) -> ExitCode {
+fn read_file(path: &Path, read: &ReadOptions) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = offline::print_file(path, mode, &mut out);
+    let result = offline::print_file(path, read, &mut out);
     let flushed = out.flush();
     match result.and_then(|_| flushed.map_err(OfflineError::output)) {
         Ok(_) => ExitCode::SUCCESS,

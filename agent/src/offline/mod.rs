@@ -14,7 +14,7 @@ mod print;
 mod timestamp;
 
 pub use error::OfflineError;
-pub use print::{format_packet, print_file, OutputMode};
+pub use print::{format_packet, print_file, OutputMode, ReadOptions};
 
 use hopcap_proto::types::LinkType;
 use std::fs::File;
@@ -63,8 +63,12 @@ impl std::fmt::Debug for CaptureFile {
 }
 
 impl CaptureFile {
-    /// Opens a pcap or pcapng file and reads its file (or first section) header.
+    /// Opens a pcap or pcapng file (`-`: standard input) and reads its file (or first
+    /// section) header.
     pub fn open(path: &Path) -> Result<CaptureFile, OfflineError> {
+        if path == Path::new("-") {
+            return CaptureFile::from_reader(Path::new("<stdin>"), Box::new(io::stdin()));
+        }
         let file = File::open(path).map_err(|source| OfflineError::Io {
             path: path.to_path_buf(),
             source,
@@ -116,6 +120,16 @@ impl CaptureFile {
             self.done = true;
         }
         next
+    }
+}
+
+impl CaptureFile {
+    /// The name the file gives interface `id` (pcapng's if_name), if any.
+    pub fn interface_name(&self, id: u32) -> Option<&str> {
+        match &self.format {
+            Format::PcapNg(r) => r.interface_name(id),
+            Format::Pcap(_) => None,
+        }
     }
 }
 

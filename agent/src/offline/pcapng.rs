@@ -22,12 +22,15 @@ const SPB_MIN_LEN: u32 = 16;
 const EPB_MIN_LEN: u32 = 32;
 const PB_MIN_LEN: u32 = 32;
 const OPT_ENDOFOPT: u16 = 0;
+const OPT_IF_NAME: u16 = 2;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
 /// Fixed part of each block: type, length, and the trailing length copy.
 const BLOCK_OVERHEAD: u32 = 12;
 
 struct Interface {
+    /// if_name, if the file gives one.
+    name: String,
     link_type: LinkType,
     snaplen: u32,
     /// Timestamp units per second (if_tsresol: 10^n or 2^n; 10^6 by default).
@@ -215,8 +218,10 @@ impl PcapNgReader {
         let snaplen = self.u32_at(&block.bytes, 12);
         let mut tsresol = 6;
         let mut offset_secs = 0;
+        let mut name = String::new();
         let big_endian = self.big_endian;
         self.walk_options(block, 16, |code, value| match code {
+            OPT_IF_NAME => name = String::from_utf8_lossy(value).into_owned(),
             OPT_IF_TSRESOL => {
                 if let Some(&r) = value.first() {
                     tsresol = r;
@@ -238,12 +243,19 @@ impl PcapNgReader {
             value: tsresol,
         })?;
         self.interfaces.push(Interface {
+            name,
             link_type,
             snaplen,
             units_per_sec,
             offset_secs,
         });
         Ok(())
+    }
+
+    /// The name the file gives interface `id` of the current section.
+    pub(super) fn interface_name(&self, id: u32) -> Option<&str> {
+        let name = self.interfaces.get(id as usize)?.name.as_str();
+        (!name.is_empty()).then_some(name)
     }
 
     fn lookup(&self, block: &RawBlock, id: u32) -> Result<&Interface, OfflineError> {

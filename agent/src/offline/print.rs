@@ -1,7 +1,11 @@
-//! `--read FILE --print | --json`: every packet of a capture file, decoded and printed.
+//! `--read FILE --print | --json`: the packets of a capture file that `--filter`, `-i`,
+//! `--exclude` and `--sample` keep (as live capture would), up to `-c`, decoded and printed.
 
 use super::{CaptureFile, OfflineError, PacketRecord};
+use crate::links::Options as LinkOptions;
 use hopcap_proto::decode::{decode, DecodeOptions};
+use hopcap_proto::filter::Filter;
+use hopcap_proto::fingerprint::fingerprint_frame;
 use hopcap_proto::layer::{Decoded, Layer};
 use hopcap_proto::print::{write_json_decoded, write_line};
 use hopcap_proto::summary::Summary;
@@ -19,11 +23,45 @@ pub enum OutputMode {
     Json,
 }
 
-/// Prints every packet of the file, one line each, and returns how many. A damaged file
-/// prints its readable packets, then returns the error.
+/// Which packets of a file are printed, and how.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    pub mode: OutputMode,
+    pub filter: Option<Filter>,
+    /// Keep 1 packet in `sample`, chosen by fingerprint as live capture does (0 or 1: all).
+    pub sample: u32,
+    /// Stop after this many printed packets.
+    pub count: Option<u64>,
+    /// `-i` / `--exclude` globs, matched on the interface names a pcapng file gives
+    /// (`netns:link` as hopcap writes them); a packet without a name matches no `-i`.
+    pub links: LinkOptions,
+}
+
+impl ReadOptions {
+    fn keeps(&self, file: &CaptureFile, p: &PacketRecord, opts: &DecodeOptions) -> bool {
+        if !self.links.include.is_empty() || !self.links.exclude.is_empty() {
+            let name = file.interface_name(p.interface_id).unwrap_or("");
+            let (netns, link) = name.rsplit_once(':').unwrap_or(("", name));
+            if name.is_empty() || !self.links.selects(netns, link, true, false) {
+                return false;
+            }
+        }
+        if self.filter.is_none() && self.sample <= 1 {
+            return true;
+        }
+        let decoded = decode(p.link_type, &p.data, opts);
+        let (summary, fp) = fingerprint_frame(&decoded, &p.data);
+        (self.sample <= 1 || fp % u64::from(self.sample) == 0)
+            && self.filter.as_ref().is_none_or(|f| f.matches(&summary))
+    }
+}
+
+/// Prints the packets of the file that `read` keeps, one line each, and returns how many.
+/// A damaged file prints its readable packets, then returns the error. `path` `-` is
+/// standard input.
 pub fn print_file(
     path: &Path,
-    mode: OutputMode,
+    read: &ReadOptions,
     out: &mut impl Write,
 ) -> Result<u64, OfflineError> {
     let mut file = CaptureFile::open(path)?;
@@ -31,9 +69,15 @@ pub fn print_file(
     let mut line = String::new();
     let mut count = 0;
     while let Some(packet) = file.next_packet() {
+        if read.count.is_some_and(|c| count >= c) {
+            break;
+        }
         let packet = packet?;
+        if !read.keeps(&file, &packet, &opts) {
+            continue;
+        }
         line.clear();
-        format_packet(&mut line, &packet, mode, &opts);
+        format_packet(&mut line, &packet, read.mode, &opts);
         line.push('\n');
         out.write_all(line.as_bytes())
             .map_err(OfflineError::output)?;
