@@ -53,6 +53,10 @@ fn num(s: &str) -> Option<i64> {
 }
 
 fn parse_rfc3339(s: &str) -> Option<i64> {
+    if s.len() == 10 {
+        // A date alone (2026-12-01): its midnight, UTC.
+        return parse_rfc3339(&format!("{s}T00:00:00Z"));
+    }
     let (date, rest) = s.split_at_checked(10)?;
     let sep = rest.chars().next()?;
     if !matches!(sep, 'T' | 't' | ' ') {
@@ -172,6 +176,9 @@ mod tests {
         assert_eq!(parse_time("2026-11-26 12:00:00.5Z", 0), Ok(base + NS / 2));
         assert_eq!(parse_time("2026-11-26T13:00:00+01:00", 0), Ok(base));
         assert_eq!(parse_time("2026-11-26T11:30:00-00:30", 0), Ok(base));
+        // A date alone is its midnight, UTC.
+        assert_eq!(parse_time("2026-11-26", 0), Ok(base - 12 * 3600 * NS));
+        assert!(parse_time("2026-13-26", 0).is_err());
         assert_eq!(format_rfc3339(base + 7), "2026-11-26T12:00:00.000000007Z");
         assert_eq!(
             parse_time(&format_rfc3339(base + 123_456_789), 0),

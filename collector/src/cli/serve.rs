@@ -18,6 +18,19 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
     if !indexes.is_empty() {
         log::info!("building indexes {indexes:?} if missing (long on a large database)");
     }
+    // Listen first: an address that cannot be bound leaves no fresh database behind.
+    let listener = TcpListen::bind(args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    if let Some(dir) = args.db.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(format!(
+                "cannot create the database {}: no directory {}",
+                args.db.db.display(),
+                dir.display()
+            )
+            .into());
+        }
+    }
     let conn = open_for_writing_with(&args.db.db, &indexes)?;
     let writer = WriterHandle::spawn(
         conn,
@@ -27,8 +40,6 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
         },
         WRITER_QUEUE,
     )?;
-    let listener = TcpListen::bind(args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let mut config = IngestConfig {
         max_connections: args.max_connections,
         ..Default::default()
