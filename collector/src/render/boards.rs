@@ -1,6 +1,6 @@
-//! Boards as a table or JSON lines: each board, its state, and what was lost on the way
-//! (sequence gaps counted by the collector, drops counted by the agent's kernel ring and its
-//! send queue).
+//! Boards as a table or JSON lines: each board, its state, and its delivery reconciled (the
+//! store's): observations the agents kept (`seen`) = stored + dropped in the agent's queue +
+//! lost in transit; frames dropped in the kernel come before `seen`.
 
 use crate::store::BoardRow;
 use crate::time::format_rfc3339;
@@ -23,6 +23,10 @@ fn json(b: &BoardRow) -> serde_json::Value {
         "lost_batches": b.lost_batches,
         "kernel_drops": b.kernel_drops,
         "queue_drops": b.queue_drops,
+        "seen": b.seen,
+        "stored": b.stored,
+        "lost_in_transit": b.lost_in_transit,
+        "agent_queue_drops": b.reported_queue_drops,
     })
 }
 
@@ -42,16 +46,19 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
     }
     writeln!(
         out,
-        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
+        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}",
         "BOARD",
         "STATE",
         "LAST SEEN (UTC)",
         "LINKS",
+        "SEEN",
+        "STORED",
         "OBSERVATIONS",
         "BATCHES",
         "LOST",
         "KERN DROPS",
         "QUEUE DROPS",
+        "TRANSIT",
         "CLOCK OFFSET"
     )?;
     for b in boards {
@@ -62,16 +69,19 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
             .unwrap_or_else(|| "-".into());
         writeln!(
             out,
-            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
+            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}",
             b.name,
             b.state,
             last.get(..19).unwrap_or(&last),
             b.links_present,
+            b.seen,
+            b.stored,
             b.observations,
             b.batches,
             b.lost_batches,
             b.kernel_drops,
             b.queue_drops,
+            b.lost_in_transit,
             offset
         )?;
     }
