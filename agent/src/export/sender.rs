@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 const ACK_WAIT: Duration = Duration::from_millis(20);
 /// ... and when none does (only a hang-up can arrive): a quiet board stays quiet.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// At a stop with batches still unacknowledged: how long the stream, closed for writing,
+/// is read for the last acks and the collector's own close (so that the agent's exit resets
+/// nothing the collector has yet to read).
+const LINGER: Duration = Duration::from_secs(1);
 
 pub(super) fn run(
     shared: &Shared,
@@ -106,7 +110,12 @@ impl Connection<'_> {
                             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     }
                 }
-                Next::Stop => return Ok(()),
+                Next::Stop => {
+                    if !lock(&self.shared.queue).items.is_empty() {
+                        self.linger();
+                    }
+                    return Ok(());
+                }
             }
             if !self.read_acks()? {
                 return Ok(());
@@ -147,6 +156,22 @@ impl Connection<'_> {
         q.items[next].written = true;
         // Copying out keeps the lock short; a frame is a few KB.
         Next::Send(tally, Some(q.items[next].bytes.clone()))
+    }
+
+    /// Ends the writing side and reads acks until the collector closes too (or [`LINGER`]
+    /// passes): batches it acknowledges meanwhile are delivered, and the stream is not reset
+    /// under data the collector has not read yet.
+    fn linger(&mut self) {
+        if self.stream.shutdown_write().is_err() {
+            return;
+        }
+        let end = Instant::now() + LINGER;
+        while Instant::now() < end {
+            match self.read_acks() {
+                Ok(true) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(false) | Err(_) => return,
+            }
+        }
     }
 
     /// Takes in every ack that has arrived; a cumulative ack removes every batch up to it.

@@ -464,3 +464,32 @@ fn a_hang_up_before_the_last_ack_still_reconnects() {
     let t = ex.shutdown(Duration::from_secs(2));
     assert_eq!((t.records_sent, t.connects), (2, 2));
 }
+
+#[test]
+fn a_stop_with_batches_in_flight_lingers_for_their_acks() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let connector = tcp(listener.local_addr().unwrap());
+    let greeting = Box::new(|| vec![b"HELLO;".to_vec()]);
+    let ex = Exporter::spawn(
+        quick_backoff(),
+        connector,
+        greeting,
+        Wire::acks_only(digit_acks),
+    )
+    .unwrap();
+    ex.push_last(0, b"b0+bye;".to_vec(), 4);
+    let (mut c, _) = listener.accept().unwrap();
+    assert_eq!(read_until(&mut c, "bye;"), "HELLO;b0+bye;");
+    // A collector that commits slowly: the ack comes after the agent stopped waiting; the
+    // agent, its writing side closed, still takes it, then sees the collector close.
+    let collector = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        c.write_all(b"A0").unwrap();
+        let rest = read_until(&mut c, "never");
+        assert_eq!(rest, "", "the agent's end of the stream");
+    });
+    let t = ex.shutdown(Duration::ZERO);
+    collector.join().unwrap();
+    assert_eq!((t.records_sent, t.records_unconfirmed), (4, 0));
+    assert_eq!(t.connects, 1);
+}
