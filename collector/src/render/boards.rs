@@ -87,3 +87,71 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BoardId;
+
+    fn row() -> BoardRow {
+        BoardRow {
+            id: BoardId::from_raw(1),
+            name: "pi1".into(),
+            boot_id: None,
+            agent_version: None,
+            remote: None,
+            first_seen_ns: 0,
+            last_seen_ns: 0,
+            state: "disconnected".into(),
+            clock_offset_ns: None,
+            batches: 9,
+            observations: 1800,
+            lost_batches: 3,
+            kernel_drops: 7,
+            queue_drops: 600,
+            links_present: 3,
+            seen: 2700,
+            stored: 1800,
+            lost_in_transit: 300,
+            reported_queue_drops: 600,
+        }
+    }
+
+    #[test]
+    fn the_reconciled_figures_in_both_forms() {
+        let mut text = Vec::new();
+        write_table(&[row()], &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let head: Vec<&str> = lines[0].split_whitespace().collect();
+        assert!(
+            lines[0].contains("SEEN")
+                && lines[0].contains("STORED")
+                && lines[0].contains("QUEUE DROPS")
+                && lines[0].contains("TRANSIT")
+                && lines[0].contains("KERN DROPS"),
+            "{head:?}"
+        );
+        let cells: Vec<&str> = lines[1].split_whitespace().collect();
+        // name, state, last seen, links, seen, stored, observations, batches, lost, kernel,
+        // queue, transit, clock offset
+        assert_eq!(
+            cells[3..12],
+            ["3", "2700", "1800", "1800", "9", "3", "7", "600", "300"]
+        );
+        let mut json = Vec::new();
+        write_json(&[row()], &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        for (k, n) in [
+            ("seen", 2700),
+            ("stored", 1800),
+            ("kernel_drops", 7),
+            ("queue_drops", 600),
+            ("lost_in_transit", 300),
+            ("lost_batches", 3),
+            ("observations", 1800),
+        ] {
+            assert_eq!(v[k], n, "{k}");
+        }
+    }
+}
