@@ -239,7 +239,7 @@ fn the_collector_sink_allocates_per_batch_not_per_packet() {
         cfg,
         Box::new(Unreachable),
         Box::new(Vec::new),
-        hopcap_proto::frame::parse_ack,
+        hopcap_agent::export::Wire::acks_only(hopcap_proto::frame::parse_ack),
     )
     .unwrap();
     let topology = std::sync::Arc::default();

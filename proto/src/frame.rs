@@ -15,7 +15,7 @@
 //! parsed only once it is complete. Nothing here allocates.
 
 use crate::message::{
-    Ack, Bye, Hello, LinkRemoved, Links, Message, MessageType, Stats, PROTOCOL_VERSION,
+    Ack, Bye, Hello, LinkRemoved, Links, Message, MessageType, Stats, Tally, PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
@@ -324,6 +324,7 @@ fn parse_body(header: FrameHeader, body: &[u8]) -> Result<Message<'_>, FrameErro
         MessageType::Stats => Message::Stats(take::<Stats>(header, body)?),
         MessageType::Bye => Message::Bye(take::<Bye>(header, body)?),
         MessageType::Ack => Message::Ack(take::<Ack>(header, body)?),
+        MessageType::Tally => Message::Tally(take::<Tally>(header, body)?),
     })
 }
 
@@ -343,6 +344,7 @@ pub fn encode(msg: &Message<'_>, out: &mut [u8]) -> Result<usize, FrameError> {
         Message::Stats(m) => ser(m, body_buf)?,
         Message::Bye(m) => ser(m, body_buf)?,
         Message::Ack(m) => ser(m, body_buf)?,
+        Message::Tally(m) => ser(m, body_buf)?,
         Message::Batch(bytes) => {
             let dst = body_buf
                 .get_mut(..bytes.len())

@@ -1,7 +1,7 @@
 //! The messages an agent sends to the collector, one per [`crate::frame`].
 //!
 //! Order on a connection: `Hello`, then `Links` (the full topology, possibly in chunks),
-//! then any mix of `Batch`, `Links`, `LinkRemoved` and `Stats`, and finally `Bye`.
+//! then any mix of `Batch`, `Links`, `LinkRemoved`, `Stats` and `Tally`, and finally `Bye`.
 //! Every message except `Batch` is a postcard body; a `Batch` body is the bytes of
 //! [`crate::batch`] verbatim (its own header carries the version, agent and sequence).
 //! All sizes are bounded (heapless), so decoding a message never allocates.
@@ -11,7 +11,8 @@ use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 /// The version of frames, messages and the batch codec. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: the `Tally` message (exact loss accounting).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Longest agent id (UTF-8 bytes), e.g. the board's hostname.
 pub const MAX_AGENT_ID: usize = 64;
@@ -19,6 +20,8 @@ pub const MAX_AGENT_ID: usize = 64;
 pub const LINKS_PER_CHUNK: usize = 16;
 /// Per-link counters per `Stats` message: more links are spread over several messages.
 pub const STATS_PER_MESSAGE: usize = 32;
+/// Given-up ranges per `Tally` message: more are spread over several messages.
+pub const GAVE_UP_PER_TALLY: usize = 32;
 
 /// How the agent reads packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +138,33 @@ pub struct Stats {
     pub links: Vec<LinkStats, STATS_PER_MESSAGE>,
 }
 
+/// Consecutive batches the agent removed from its queue without an acknowledgement: batch
+/// sequence numbers `first..=last`, holding `records` observations together. Some of them
+/// may have been written before they were given up, and stored: the collector decides.
+/// Keyed by `first`: a range only ever grows at its end (a later report of the same `first`
+/// with a larger `last` replaces the earlier one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GaveUp {
+    pub first: u64,
+    pub last: u64,
+    pub records: u64,
+}
+
+/// The agent's delivery ledger of this run, sent by its exporter (never queued, so never
+/// dropped with a batch) after the greeting of every connection and before any batch whenever
+/// it changed: batches `0..batches` were made, holding `records` observations in all (the
+/// observations the agent kept), and `gave_up` lists ranges it gave up on (a connection gets
+/// every range once; more than [`GAVE_UP_PER_TALLY`] come in several tallies). Every batch
+/// written on a connection comes after a tally that counts it, so the collector always knows
+/// how many observations the batches it stored belong to. Cumulative: a repeated or late
+/// tally changes nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub batches: u64,
+    pub records: u64,
+    pub gave_up: Vec<GaveUp, GAVE_UP_PER_TALLY>,
+}
+
 /// The last message of a clean shutdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bye {
@@ -162,6 +192,7 @@ pub enum MessageType {
     Stats = 5,
     Bye = 6,
     Ack = 7,
+    Tally = 8,
 }
 
 impl core::fmt::Display for MessageType {
@@ -174,6 +205,7 @@ impl core::fmt::Display for MessageType {
             MessageType::Stats => "stats",
             MessageType::Bye => "bye",
             MessageType::Ack => "ack",
+            MessageType::Tally => "tally",
         })
     }
 }
@@ -188,6 +220,7 @@ impl MessageType {
             5 => MessageType::Stats,
             6 => MessageType::Bye,
             7 => MessageType::Ack,
+            8 => MessageType::Tally,
             _ => return None,
         })
     }
@@ -208,6 +241,7 @@ pub enum Message<'a> {
     Bye(Bye),
     /// Collector → agent.
     Ack(Ack),
+    Tally(Tally),
 }
 
 impl Message<'_> {
@@ -220,6 +254,7 @@ impl Message<'_> {
             Message::Stats(_) => MessageType::Stats,
             Message::Bye(_) => MessageType::Bye,
             Message::Ack(_) => MessageType::Ack,
+            Message::Tally(_) => MessageType::Tally,
         }
     }
 }
@@ -269,7 +304,7 @@ mod tests {
             if let Some(t) = MessageType::from_u8(n) {
                 assert_eq!(t as u8, n);
             } else {
-                assert!(n == 0 || n > 7, "{n}");
+                assert!(n == 0 || n > 8, "{n}");
             }
         }
     }

@@ -1,8 +1,10 @@
-//! The exporter's one I/O thread: connect, greet, then in turn write the next unsent batch
-//! and take in whatever acks have arrived, on the same stream, until it breaks or the
-//! exporter stops; then back off and reconnect.
+//! The exporter's one I/O thread: connect, greet, send the ledger, then in turn write the next
+//! unsent batch (after the ledger, whenever it changed) and take in whatever acks have arrived,
+//! on the same stream, until it breaks or the exporter stops; then back off and reconnect.
+//! Once the last batch ([`super::Exporter::push_last`]) is acknowledged, the collector's
+//! hang-up is the end of the conversation: no reconnect, no warning.
 
-use super::{lock, AckParser, Backoff, Connector, ExportConfig, Greeting, Shared, Stream};
+use super::{lock, Backoff, Connector, ExportConfig, Greeting, Shared, Stream, Wire};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,16 +14,20 @@ use std::time::{Duration, Instant};
 const ACK_WAIT: Duration = Duration::from_millis(20);
 /// ... and when none does (only a hang-up can arrive): a quiet board stays quiet.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// At a stop with batches still unacknowledged: how long the stream, closed for writing,
+/// is read for the last acks and the collector's own close (so that the agent's exit resets
+/// nothing the collector has yet to read).
+const LINGER: Duration = Duration::from_secs(1);
 
 pub(super) fn run(
     shared: &Shared,
     cfg: &ExportConfig,
     mut connector: Box<dyn Connector>,
     mut greeting: Greeting,
-    acks: AckParser,
+    wire: Wire,
 ) {
     let mut backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
-    while !shared.stop.load(Ordering::Relaxed) {
+    while !shared.stop.load(Ordering::Relaxed) && !shared.done() {
         let mut stream = match connector.connect() {
             Ok(s) => s,
             Err(e) => {
@@ -44,8 +50,10 @@ pub(super) fn run(
         let mut conn = Connection {
             shared,
             stream: &mut *stream,
-            acks,
+            wire,
             replies: Vec::with_capacity(256),
+            tally_version: None,
+            ranges_sent: 0,
         };
         let opened = greeting().iter().try_for_each(|f| conn.stream.write_all(f));
         let result = opened.and_then(|()| {
@@ -53,6 +61,11 @@ pub(super) fn run(
             conn.serve()
         });
         let _ = stream.shutdown();
+        if shared.done() {
+            // Everything is acknowledged after the bye: however the stream ended, it is over.
+            log::debug!("collector {} closed after the last ack", connector.peer());
+            break;
+        }
         if let Err(e) = result {
             log::warn!(
                 "connection to collector {} lost: {e}; reconnecting",
@@ -66,15 +79,19 @@ pub(super) fn run(
 struct Connection<'a> {
     shared: &'a Shared,
     stream: &'a mut dyn Stream,
-    acks: AckParser,
+    wire: Wire,
     /// Reply bytes not yet parsed (an ack can arrive in pieces).
     replies: Vec<u8>,
+    /// The ledger version this connection last sent (none yet: send it in full).
+    tally_version: Option<u64>,
+    /// Given-up ranges sent on this connection (the last one may have grown since).
+    ranges_sent: usize,
 }
 
-/// What the queue has for the thread.
+/// What the queue has for the thread: the ledger's frames when it changed, and the next
+/// batch (counted by that ledger) if there is one.
 enum Next {
-    Send(Vec<u8>),
-    Idle,
+    Send(Option<Vec<u8>>, Option<Vec<u8>>),
     Stop,
 }
 
@@ -84,22 +101,31 @@ impl Connection<'_> {
     fn serve(&mut self) -> io::Result<()> {
         loop {
             match self.next() {
-                Next::Send(bytes) => {
-                    self.stream.write_all(&bytes)?;
-                    self.shared
-                        .counters
-                        .bytes_sent
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Next::Send(tally, batch) => {
+                    for bytes in [tally, batch].iter().flatten() {
+                        self.stream.write_all(bytes)?;
+                        self.shared
+                            .counters
+                            .bytes_sent
+                            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    }
                 }
-                Next::Idle => {}
-                Next::Stop => return Ok(()),
+                Next::Stop => {
+                    if !lock(&self.shared.queue).items.is_empty() {
+                        self.linger();
+                    }
+                    return Ok(());
+                }
             }
-            self.read_acks()?;
+            if !self.read_acks()? {
+                return Ok(());
+            }
         }
     }
 
-    /// The next unsent batch, waiting up to [`ACK_WAIT`] or [`IDLE_WAIT`] for one.
-    fn next(&self) -> Next {
+    /// The next unsent batch, waiting up to [`ACK_WAIT`] or [`IDLE_WAIT`] for one, with the
+    /// ledger in front of it if the ledger changed since this connection last sent it.
+    fn next(&mut self) -> Next {
         let mut q = lock(&self.shared.queue);
         if q.sent >= q.items.len() {
             if self.shared.stop.load(Ordering::Relaxed) {
@@ -111,22 +137,51 @@ impl Connection<'_> {
                 .ready
                 .wait_timeout(q, wait)
                 .map_or_else(|e| e.into_inner().0, |(g, _)| g);
-            if q.sent >= q.items.len() {
-                return Next::Idle;
+        }
+        // Read under the same lock as the batch: the tally counts every batch written after it.
+        let tally = match self.wire.tally {
+            Some(encode) if self.tally_version != Some(q.ledger.version) => {
+                let from = self.ranges_sent.saturating_sub(1);
+                self.tally_version = Some(q.ledger.version);
+                self.ranges_sent = q.ledger.gave_up.len();
+                Some(encode(&q.ledger, from))
             }
+            _ => None,
+        };
+        if q.sent >= q.items.len() {
+            return Next::Send(tally, None);
         }
         let next = q.sent;
         q.sent += 1;
+        q.items[next].written = true;
         // Copying out keeps the lock short; a frame is a few KB.
-        Next::Send(q.items[next].bytes.clone())
+        Next::Send(tally, Some(q.items[next].bytes.clone()))
+    }
+
+    /// Ends the writing side and reads acks until the collector closes too (or [`LINGER`]
+    /// passes): batches it acknowledges meanwhile are delivered, and the stream is not reset
+    /// under data the collector has not read yet.
+    fn linger(&mut self) {
+        if self.stream.shutdown_write().is_err() {
+            return;
+        }
+        let end = Instant::now() + LINGER;
+        while Instant::now() < end {
+            match self.read_acks() {
+                Ok(true) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(false) | Err(_) => return,
+            }
+        }
     }
 
     /// Takes in every ack that has arrived; a cumulative ack removes every batch up to it.
-    fn read_acks(&mut self) -> io::Result<()> {
+    /// `Ok(false)`: the collector hung up after acknowledging the last batch (the end).
+    fn read_acks(&mut self) -> io::Result<bool> {
         let mut chunk = [0u8; 256];
         loop {
             let n = match self.stream.try_read(&mut chunk)? {
-                None => return Ok(()),
+                None => return Ok(true),
+                Some(0) if self.shared.done() => return Ok(false),
                 Some(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::ConnectionReset,
@@ -137,7 +192,7 @@ impl Connection<'_> {
             };
             self.replies.extend_from_slice(&chunk[..n]);
             loop {
-                match (self.acks)(&self.replies) {
+                match (self.wire.acks)(&self.replies) {
                     Ok(Some((used, seq))) => {
                         self.replies.drain(..used.min(self.replies.len()));
                         acknowledge(self.shared, seq);
@@ -151,7 +206,7 @@ impl Connection<'_> {
                 }
             }
             if n < chunk.len() {
-                return Ok(());
+                return Ok(true);
             }
         }
     }

@@ -26,7 +26,13 @@ fn over_budget_drops_oldest_and_counts_records() {
         backoff_min: Duration::from_secs(5),
         ..ExportConfig::default()
     };
-    let ex = Exporter::spawn(cfg, tcp(refusing_addr()), Box::new(Vec::new), no_acks).unwrap();
+    let ex = Exporter::spawn(
+        cfg,
+        tcp(refusing_addr()),
+        Box::new(Vec::new),
+        Wire::acks_only(no_acks),
+    )
+    .unwrap();
     for i in 0..5u8 {
         ex.push(u64::from(i), vec![i; 40], 10);
     }
@@ -45,7 +51,13 @@ fn over_budget_drops_the_oldest_unwritten_batch_before_written_ones() {
         backoff_min: Duration::from_secs(5),
         ..ExportConfig::default()
     };
-    let ex = Exporter::spawn(cfg, tcp(refusing_addr()), Box::new(Vec::new), no_acks).unwrap();
+    let ex = Exporter::spawn(
+        cfg,
+        tcp(refusing_addr()),
+        Box::new(Vec::new),
+        Wire::acks_only(no_acks),
+    )
+    .unwrap();
     ex.push(0, vec![0; 40], 1);
     ex.push(1, vec![1; 40], 1);
     // Pretend batches 0 and 1 were written and await their ack.
@@ -95,7 +107,13 @@ fn unacked_batches_are_resent_after_a_reconnect() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let connector = tcp(listener.local_addr().unwrap());
     let greeting = Box::new(|| vec![b"HELLO;".to_vec()]);
-    let ex = Exporter::spawn(quick_backoff(), connector, greeting, digit_acks).unwrap();
+    let ex = Exporter::spawn(
+        quick_backoff(),
+        connector,
+        greeting,
+        Wire::acks_only(digit_acks),
+    )
+    .unwrap();
     ex.push(1, b"b1;".to_vec(), 1);
     ex.push(2, b"b2;".to_vec(), 2);
     // First connection: ack b1 only, then hang up with b2 unacknowledged.
@@ -216,7 +234,7 @@ fn any_duplex_stream_will_do_with_the_same_delivery() {
         quick_backoff(),
         Box::new(MemConnector(tx)),
         greeting,
-        digit_acks,
+        Wire::acks_only(digit_acks),
     )
     .unwrap();
     ex.push(1, b"b1;".to_vec(), 1);
@@ -247,4 +265,231 @@ fn any_duplex_stream_will_do_with_the_same_delivery() {
     );
     assert_eq!(totals.connects, 2);
     assert_eq!(totals.bytes_sent, 12, "b1 b2, then b2 again and b3");
+}
+
+#[test]
+fn a_written_batch_given_up_is_unconfirmed_not_dropped() {
+    let cfg = ExportConfig {
+        queue_bytes: 100,
+        backoff_min: Duration::from_secs(5),
+        ..ExportConfig::default()
+    };
+    let ex = Exporter::spawn(
+        cfg,
+        tcp(refusing_addr()),
+        Box::new(Vec::new),
+        Wire::acks_only(no_acks),
+    )
+    .unwrap();
+    ex.push(0, vec![0; 40], 5);
+    ex.push(1, vec![1; 40], 6);
+    // Both were written and await their ack (whose lag is the collector's commit, not loss).
+    {
+        let mut q = lock(&ex.shared.queue);
+        q.sent = 2;
+        q.items.iter_mut().for_each(|i| i.written = true);
+    }
+    ex.push(2, vec![2; 40], 7);
+    let t = ex.counters().totals();
+    assert_eq!(
+        (
+            t.records_dropped,
+            t.records_unconfirmed,
+            t.batches_unconfirmed
+        ),
+        (0, 5, 1),
+        "batch 0 may be stored: it is not counted dropped"
+    );
+    // The next unwritten one goes without having been written: dropped for certain.
+    ex.push(3, vec![3; 40], 8);
+    let t = ex.counters().totals();
+    assert_eq!((t.records_dropped, t.records_unconfirmed), (7, 5));
+    let ledger = ex.ledger();
+    assert_eq!((ledger.batches, ledger.records), (4, 26));
+    assert_eq!(
+        ledger.gave_up,
+        vec![
+            GaveUp {
+                first: 0,
+                last: 0,
+                records: 5
+            },
+            GaveUp {
+                first: 2,
+                last: 2,
+                records: 7
+            }
+        ]
+    );
+    // At shutdown the written batch 1 is unconfirmed, the unwritten batch 3 dropped.
+    let t = ex.shutdown(Duration::ZERO);
+    assert_eq!((t.records_dropped, t.records_unconfirmed), (15, 11));
+    assert_eq!(
+        t.records_dropped + t.records_unconfirmed + t.records_sent,
+        26
+    );
+}
+
+#[test]
+fn consecutive_given_up_batches_make_one_range() {
+    let mut l = Ledger::default();
+    for (seq, n) in [(4, 1), (5, 2), (6, 3), (9, 4), (10, 5), (8, 6)] {
+        l.queued(seq, n);
+        l.give_up(seq, n);
+    }
+    let r = |first, last, records| GaveUp {
+        first,
+        last,
+        records,
+    };
+    // A range only grows at its end: 8 before 9 makes a range of its own.
+    assert_eq!(l.gave_up, vec![r(4, 6, 6), r(9, 10, 9), r(8, 8, 6)]);
+    assert_eq!((l.batches, l.records), (11, 21));
+}
+
+/// Test tallies: `T<batches>/<records>` and `[first-last:records]` per range, then `;`.
+fn text_tally(l: &Ledger, from: usize) -> Vec<u8> {
+    let mut s = format!("T{}/{}", l.batches, l.records);
+    for g in &l.gave_up[from..] {
+        s.push_str(&format!("[{}-{}:{}]", g.first, g.last, g.records));
+    }
+    s.push(';');
+    s.into_bytes()
+}
+
+fn mem_exporter(queue_bytes: usize) -> (Exporter, mpsc::Receiver<Peer>) {
+    let (tx, peers) = mpsc::channel();
+    let greeting = Box::new(|| vec![b"HELLO;".to_vec()]);
+    let cfg = ExportConfig {
+        queue_bytes,
+        ..quick_backoff()
+    };
+    let ex = Exporter::spawn(
+        cfg,
+        Box::new(MemConnector(tx)),
+        greeting,
+        Wire::new(digit_acks, text_tally),
+    )
+    .unwrap();
+    (ex, peers)
+}
+
+#[test]
+fn the_ledger_goes_before_batches_and_again_after_a_reconnect() {
+    let (ex, peers) = mem_exporter(7);
+    let p1 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(p1.read_until("T0/0;"), "HELLO;T0/0;");
+    ex.push(0, b"b0;".to_vec(), 1);
+    assert_eq!(
+        p1.read_until("b0;"),
+        "T1/1;b0;",
+        "the tally counts the batch"
+    );
+    ex.push(1, b"b1;".to_vec(), 2);
+    assert_eq!(p1.read_until("b1;"), "T2/3;b1;");
+    // Over budget with both written: b0 is given up, outcome unknown.
+    ex.push(2, b"b2;".to_vec(), 4);
+    assert_eq!(p1.read_until("b2;"), "T3/7[0-0:1];b2;");
+    p1.reply(b"A2");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ex.queued_records() != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A new connection learns the whole ledger after the greeting.
+    p1.closed.store(true, Ordering::Relaxed);
+    let p2 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(p2.read_until("];"), "HELLO;T3/7[0-0:1];");
+    let t = ex.shutdown(Duration::ZERO);
+    assert_eq!(
+        (t.records_sent, t.records_unconfirmed, t.records_dropped),
+        (6, 1, 0)
+    );
+}
+
+#[test]
+fn a_reconnect_in_the_middle_of_a_batch_resends_it_whole() {
+    let (ex, peers) = mem_exporter(1 << 20);
+    let p1 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    p1.read_until("T0/0;");
+    let big = format!("{};", "x".repeat(64));
+    ex.push(0, big.clone().into_bytes(), 9);
+    // The collector hangs up with part of the batch read, unacknowledged.
+    assert!(p1.read_until("T1/9;xxxx").starts_with("T1/9;xxxx"));
+    p1.closed.store(true, Ordering::Relaxed);
+    let p2 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    let text = p2.read_until(&big);
+    assert_eq!(text, format!("HELLO;T1/9;{big}"));
+    p2.reply(b"A0");
+    let t = ex.shutdown(Duration::from_secs(2));
+    assert_eq!(
+        (t.records_sent, t.records_unconfirmed, t.records_dropped),
+        (9, 0, 0)
+    );
+    assert_eq!(t.connects, 2);
+}
+
+#[test]
+fn the_hang_up_after_the_last_ack_ends_without_a_reconnect() {
+    let (ex, peers) = mem_exporter(1 << 20);
+    let p1 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    ex.push(0, b"b0;".to_vec(), 1);
+    ex.push_last(1, b"b1+bye;".to_vec(), 2);
+    p1.read_until("bye;");
+    // The collector acknowledges everything and hangs up at once (as it does after a bye).
+    p1.reply(b"A1");
+    p1.closed.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ex.queued_records() != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        peers.recv_timeout(Duration::from_millis(300)).is_err(),
+        "no reconnect after the bye"
+    );
+    let t = ex.shutdown(Duration::from_secs(1));
+    assert_eq!((t.records_sent, t.connects), (3, 1));
+    assert_eq!((t.records_unconfirmed, t.records_dropped), (0, 0));
+}
+
+#[test]
+fn a_hang_up_before_the_last_ack_still_reconnects() {
+    let (ex, peers) = mem_exporter(1 << 20);
+    let p1 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    ex.push_last(0, b"b0+bye;".to_vec(), 2);
+    p1.read_until("bye;");
+    p1.closed.store(true, Ordering::Relaxed);
+    let p2 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(p2.read_until("bye;"), "HELLO;T1/2;b0+bye;");
+    p2.reply(b"A0");
+    let t = ex.shutdown(Duration::from_secs(2));
+    assert_eq!((t.records_sent, t.connects), (2, 2));
+}
+
+#[test]
+fn a_stop_with_batches_in_flight_lingers_for_their_acks() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let connector = tcp(listener.local_addr().unwrap());
+    let greeting = Box::new(|| vec![b"HELLO;".to_vec()]);
+    let ex = Exporter::spawn(
+        quick_backoff(),
+        connector,
+        greeting,
+        Wire::acks_only(digit_acks),
+    )
+    .unwrap();
+    ex.push_last(0, b"b0+bye;".to_vec(), 4);
+    let (mut c, _) = listener.accept().unwrap();
+    assert_eq!(read_until(&mut c, "bye;"), "HELLO;b0+bye;");
+    // A collector that commits slowly: the ack comes after the agent stopped waiting; the
+    // agent, its writing side closed, still takes it, then sees the collector close.
+    let collector = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        c.write_all(b"A0").unwrap();
+        let rest = read_until(&mut c, "never");
+        assert_eq!(rest, "", "the agent's end of the stream");
+    });
+    let t = ex.shutdown(Duration::ZERO);
+    collector.join().unwrap();
+    assert_eq!((t.records_sent, t.records_unconfirmed), (4, 0));
+    assert_eq!(t.connects, 1);
 }

@@ -19,6 +19,12 @@ pub trait Stream: Write + Send {
 
     /// Ends the stream in both directions (a TLS transport sends its close first).
     fn shutdown(&mut self) -> io::Result<()>;
+
+    /// Ends the writing direction only: the peer reads to the end, and replies can still be
+    /// read. By default, both directions.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown()
+    }
 }
 
 /// Opens streams to one collector: at start, and again after every loss.
@@ -127,5 +133,9 @@ impl Stream for TcpTransport {
 
     fn shutdown(&mut self) -> io::Result<()> {
         self.0.shutdown(Shutdown::Both)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.shutdown(Shutdown::Write)
     }
 }

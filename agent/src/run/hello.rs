@@ -3,12 +3,13 @@
 
 use crate::capture::CaptureMode;
 use crate::clock::{monotonic_ns, realtime_ns};
-use crate::export::{lock, AckParser, Greeting as GreetingFn};
+use crate::export::{lock, AckParser, Greeting as GreetingFn, Ledger, Wire};
 use crate::links::LinkTable;
 use crate::run::RunConfig;
 use hopcap_proto::frame::{encode, parse_ack};
 use hopcap_proto::message::{
-    self, ClockInfo, Hello, Links, Message, LINKS_PER_CHUNK, PROTOCOL_VERSION,
+    self, ClockInfo, Hello, Links, Message, Tally, GAVE_UP_PER_TALLY, LINKS_PER_CHUNK,
+    PROTOCOL_VERSION,
 };
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use std::collections::BTreeMap;
@@ -126,6 +127,34 @@ pub fn ack_parser() -> AckParser {
     parse_ack
 }
 
+/// The collector's acks and the agent's tallies.
+pub fn wire() -> Wire {
+    Wire::new(ack_parser(), tally_frames)
+}
+
+/// `Tally` frames of `ledger`: its totals, with the given-up ranges from `from` on, in chunks
+/// (one frame with no ranges when there are none to send).
+pub fn tally_frames(ledger: &Ledger, from: usize) -> Vec<u8> {
+    let ranges = ledger.gave_up.get(from..).unwrap_or(&[]);
+    let mut chunks: Vec<&[_]> = ranges.chunks(GAVE_UP_PER_TALLY).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    let mut out = Vec::new();
+    for chunk in chunks {
+        let tally = Tally {
+            batches: ledger.batches,
+            records: ledger.records,
+            // Cannot fail: a chunk holds at most GAVE_UP_PER_TALLY.
+            gave_up: heapless::Vec::from_slice(chunk).unwrap_or_default(),
+        };
+        if let Some(f) = control_frame(&Message::Tally(tally)) {
+            out.extend_from_slice(&f);
+        }
+    }
+    out
+}
+
 /// /proc/sys/kernel/random/boot_id as 16 bytes (zeros if unreadable).
 fn boot_id() -> [u8; 16] {
     let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
@@ -166,6 +195,44 @@ mod tests {
         let bye = frame(&Message::Bye(Bye { batches_sent: 1 }));
         assert!(parse(&bye).is_err());
         assert!(parse(b"GET / HTTP/1.1").is_err());
+    }
+
+    #[test]
+    fn a_ledger_goes_out_in_tallies_of_at_most_32_ranges() {
+        use crate::export::GaveUp;
+        use hopcap_proto::frame::FrameDecoder;
+        let mut ledger = Ledger::default();
+        (ledger.batches, ledger.records) = (200, 5_000);
+        for i in 0..40u64 {
+            ledger.gave_up.push(GaveUp {
+                first: i * 3,
+                last: i * 3 + 1,
+                records: 7,
+            });
+        }
+        let read = |bytes: &[u8]| {
+            let mut dec = FrameDecoder::new(1 << 16);
+            let (mut at, mut got) = (0, Vec::new());
+            while let Some((f, used)) = dec.decode(&bytes[at..]).unwrap() {
+                match f.message {
+                    Message::Tally(t) => got.push(t),
+                    other => panic!("{other:?}"),
+                }
+                at += used;
+            }
+            assert_eq!(at, bytes.len());
+            got
+        };
+        let all = read(&tally_frames(&ledger, 0));
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|t| (t.batches, t.records) == (200, 5_000)));
+        assert_eq!(all[0].gave_up.len() + all[1].gave_up.len(), 40);
+        assert_eq!(all[1].gave_up[7].first, 39 * 3);
+        let tail = read(&tally_frames(&ledger, 39));
+        assert_eq!(tail.len(), 1);
+        assert_eq!(tail[0].gave_up.as_slice(), &ledger.gave_up[39..]);
+        let none = read(&tally_frames(&ledger, 40));
+        assert_eq!((none.len(), none[0].gave_up.len()), (1, 0));
     }
 
     #[test]

@@ -319,7 +319,7 @@ fn export_sink(
         ..ExportConfig::default()
     };
     let connector = Box::new(TcpConnector::new(addr, TcpOptions::default()));
-    let exporter = Exporter::spawn(cfg, connector, greeting.into_fn(), hello::ack_parser())
+    let exporter = Exporter::spawn(cfg, connector, greeting.into_fn(), hello::wire())
         .map_err(RunError::Exporter)?;
     Ok(ExportSink::new(board, exporter, topology))
 }

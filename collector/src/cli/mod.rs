@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// Refuse connections beyond this many at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Test knob: wait this many milliseconds before every commit (acks lag accordingly).
+    #[arg(long, value_name = "MS", default_value_t = 0, hide = true)]
+    pub debug_commit_delay_ms: u64,
 }
 
 impl ServeArgs {

@@ -36,6 +36,7 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
         conn,
         WriterConfig {
             retention,
+            commit_delay: Duration::from_millis(args.debug_commit_delay_ms),
             ..Default::default()
         },
         WRITER_QUEUE,

@@ -4,9 +4,11 @@
 use super::ack::encode_ack;
 use super::close::{Close, ProtocolError};
 use super::seq::{judge, Verdict};
-use crate::store::{BoardHello, BoardId, BoardStats, LinkId, ObservationBatch, StoreWriter};
+use crate::store::{
+    BoardHello, BoardId, BoardStats, LinkId, ObservationBatch, RunId, RunTally, StoreWriter,
+};
 use hopcap_proto::batch::{BatchDecoder, BatchHeader};
-use hopcap_proto::message::{Hello, LinkStats, Links, Message, Stats};
+use hopcap_proto::message::{Hello, LinkStats, Links, Message, Stats, Tally};
 use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind, Observation};
 use std::collections::HashMap;
 use std::io::Write;
@@ -35,6 +37,7 @@ pub(super) struct Agent {
 pub(super) struct Session {
     name: String,
     pub(super) board: BoardId,
+    run: RunId,
     last_seq: Option<u64>,
     links: HashMap<LinkKey, LinkId>,
 }
@@ -106,6 +109,7 @@ impl Agent {
         self.session = Some(Session {
             name: h.agent_id.to_string(),
             board: s.board,
+            run: s.run,
             last_seq: s.last_seq,
             links: HashMap::new(),
         });
@@ -193,6 +197,10 @@ impl Agent {
                 .map(|(h, _)| h.seq),
         };
         let s = sess(&mut self.session)?;
+        let run = s.run;
+        // Judged against what this connection knows, for the gap count and the log only: the
+        // store decides whether the batch is new (another connection of the run may have
+        // stored it, or not yet).
         let verdict = seq.map(|seq| judge(s.last_seq, seq));
         if let (Some(Verdict::New { .. }), Some(seq)) = (verdict, seq) {
             s.last_seq = Some(seq);
@@ -224,21 +232,30 @@ impl Agent {
             }
         }
         let mut rows = Vec::with_capacity(decoded.len());
-        if !duplicate {
-            for obs in decoded {
-                rows.push((self.link_id(obs.link)?, obs));
-            }
+        for obs in decoded {
+            rows.push((self.link_id(obs.link)?, obs));
         }
         let committed = seq.map(|_| Arc::clone(&self.committed));
         let batch = ObservationBatch {
             board,
+            run: Some(run),
             seq,
             lost_batches: lost,
-            duplicate,
+            duplicate: false,
             rows,
             committed,
         };
         Ok(self.store.batch(batch)?)
+    }
+
+    fn on_tally(&mut self, t: &Tally) -> Result<(), Close> {
+        let run = self.session()?.run;
+        let tally = RunTally {
+            batches: t.batches,
+            records: t.records,
+            gave_up: t.gave_up.to_vec(),
+        };
+        Ok(self.store.tally(run, tally)?)
     }
 
     fn on_stats(&mut self, st: &Stats) -> Result<(), Close> {
@@ -280,6 +297,7 @@ impl Agent {
             }
             Message::Batch(bytes) => self.on_batch(bytes),
             Message::Stats(st) => self.on_stats(st),
+            Message::Tally(t) => self.on_tally(t),
             Message::Ack(_) => Err(Close::Protocol(ProtocolError::AckFromAgent)),
             Message::Bye(b) => {
                 let s = sess(&mut self.session)?;

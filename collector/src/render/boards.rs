@@ -1,6 +1,6 @@
-//! Boards as a table or JSON lines: each board, its state, and what was lost on the way
-//! (sequence gaps counted by the collector, drops counted by the agent's kernel ring and its
-//! send queue).
+//! Boards as a table or JSON lines: each board, its state, and its delivery reconciled (the
+//! store's): observations the agents kept (`seen`) = stored + dropped in the agent's queue +
+//! lost in transit; frames dropped in the kernel come before `seen`.
 
 use crate::store::BoardRow;
 use crate::time::format_rfc3339;
@@ -23,6 +23,10 @@ fn json(b: &BoardRow) -> serde_json::Value {
         "lost_batches": b.lost_batches,
         "kernel_drops": b.kernel_drops,
         "queue_drops": b.queue_drops,
+        "seen": b.seen,
+        "stored": b.stored,
+        "lost_in_transit": b.lost_in_transit,
+        "agent_queue_drops": b.reported_queue_drops,
     })
 }
 
@@ -42,16 +46,19 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
     }
     writeln!(
         out,
-        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
+        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}",
         "BOARD",
         "STATE",
         "LAST SEEN (UTC)",
         "LINKS",
+        "SEEN",
+        "STORED",
         "OBSERVATIONS",
         "BATCHES",
         "LOST",
         "KERN DROPS",
         "QUEUE DROPS",
+        "TRANSIT",
         "CLOCK OFFSET"
     )?;
     for b in boards {
@@ -62,18 +69,89 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
             .unwrap_or_else(|| "-".into());
         writeln!(
             out,
-            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>9} {:>6} {:>11} {:>11} {:>12}",
+            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}",
             b.name,
             b.state,
             last.get(..19).unwrap_or(&last),
             b.links_present,
+            b.seen,
+            b.stored,
             b.observations,
             b.batches,
             b.lost_batches,
             b.kernel_drops,
             b.queue_drops,
+            b.lost_in_transit,
             offset
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BoardId;
+
+    fn row() -> BoardRow {
+        BoardRow {
+            id: BoardId::from_raw(1),
+            name: "pi1".into(),
+            boot_id: None,
+            agent_version: None,
+            remote: None,
+            first_seen_ns: 0,
+            last_seen_ns: 0,
+            state: "disconnected".into(),
+            clock_offset_ns: None,
+            batches: 9,
+            observations: 1800,
+            lost_batches: 3,
+            kernel_drops: 7,
+            queue_drops: 600,
+            links_present: 3,
+            seen: 2700,
+            stored: 1800,
+            lost_in_transit: 300,
+            reported_queue_drops: 600,
+        }
+    }
+
+    #[test]
+    fn the_reconciled_figures_in_both_forms() {
+        let mut text = Vec::new();
+        write_table(&[row()], &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let head: Vec<&str> = lines[0].split_whitespace().collect();
+        assert!(
+            lines[0].contains("SEEN")
+                && lines[0].contains("STORED")
+                && lines[0].contains("QUEUE DROPS")
+                && lines[0].contains("TRANSIT")
+                && lines[0].contains("KERN DROPS"),
+            "{head:?}"
+        );
+        let cells: Vec<&str> = lines[1].split_whitespace().collect();
+        // name, state, last seen, links, seen, stored, observations, batches, lost, kernel,
+        // queue, transit, clock offset
+        assert_eq!(
+            cells[3..12],
+            ["3", "2700", "1800", "1800", "9", "3", "7", "600", "300"]
+        );
+        let mut json = Vec::new();
+        write_json(&[row()], &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        for (k, n) in [
+            ("seen", 2700),
+            ("stored", 1800),
+            ("kernel_drops", 7),
+            ("queue_drops", 600),
+            ("lost_in_transit", 300),
+            ("lost_batches", 3),
+            ("observations", 1800),
+        ] {
+            assert_eq!(v[k], n, "{k}");
+        }
+    }
 }

@@ -11,6 +11,11 @@ pub struct BoardId(i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkId(i64);
 
+/// One run of a board's agent (batch sequence numbers count from 0 in each), as one backend
+/// knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(i64);
+
 /// A position in arrival order: what `timeline --follow` resumes after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Cursor(i64);
@@ -31,4 +36,4 @@ macro_rules! backend_value {
     )*};
 }
 
-backend_value!(BoardId, LinkId, Cursor);
+backend_value!(BoardId, LinkId, RunId, Cursor);

@@ -8,9 +8,11 @@ pub mod read;
 pub mod sqlite;
 pub mod write;
 
-pub use ids::{BoardId, Cursor, LinkId};
+pub use ids::{BoardId, Cursor, LinkId, RunId};
 pub use read::{
     link_label, BoardRow, DropSample, QueryError, StoreReader, StoredLink, TimelineQuery,
     TimelineRow,
 };
-pub use write::{BoardHello, BoardSession, BoardStats, ObservationBatch, StoreError, StoreWriter};
+pub use write::{
+    BoardHello, BoardSession, BoardStats, ObservationBatch, RunTally, StoreError, StoreWriter,
+};

@@ -48,7 +48,9 @@ pub fn link_label(board: &str, netns: &str, link: &str) -> String {
     }
 }
 
-/// A board as `boards` shows it.
+/// A board as `boards` shows it. The delivery figures are the store's reconciliation of what
+/// the agents said (their tallies) with what was stored, summed over the board's agent runs:
+/// `seen = stored + queue_drops + lost_in_transit` always.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardRow {
     pub id: BoardId,
@@ -60,12 +62,27 @@ pub struct BoardRow {
     pub last_seen_ns: i64,
     pub state: String,
     pub clock_offset_ns: Option<i64>,
+    /// Batches and observations stored.
     pub batches: i64,
     pub observations: i64,
+    /// Batches the agents made that are not stored (given up or lost in transit).
     pub lost_batches: i64,
+    /// Frames the kernel dropped before the agent saw them (the agents' own count).
     pub kernel_drops: i64,
+    /// Observations in batches the agents gave up on (queue over budget, or unacknowledged
+    /// at exit) that were not stored.
     pub queue_drops: i64,
     pub links_present: i64,
+    /// Observations the agents kept (after sampling and filtering) and put in batches.
+    pub seen: i64,
+    /// Of `seen`, those stored (a given-up batch that was stored after all counts here).
+    pub stored: i64,
+    /// Of `seen`, those in batches neither stored nor given up by the agent: sequence gaps
+    /// and tails the agent never explained (a connection lost with batches in it, an agent
+    /// killed), or a batch that did not decode.
+    pub lost_in_transit: i64,
+    /// The agents' own count of observations dropped from their queues unsent.
+    pub reported_queue_drops: i64,
 }
 
 /// A link as its board last reported it. `info.key` is meaningless here (keys are per

@@ -1,7 +1,8 @@
 //! The write side of a store, as ingest sees it: a board says hello, reports its links and
 //! stats, and sends batches of observations; the store says when a batch is durable.
 
-use super::ids::{BoardId, LinkId};
+use super::ids::{BoardId, LinkId, RunId};
+use hopcap_proto::message::GaveUp;
 use hopcap_proto::record::{LinkInfo, LinkKey, Observation};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct BoardStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardSession {
     pub board: BoardId,
+    /// This run of the board's agent (the hello's boot and run id).
+    pub run: RunId,
     /// The last batch sequence number stored from this run of the board's agent.
     pub last_seq: Option<u64>,
     pub links: Vec<(LinkKey, LinkId)>,
@@ -40,6 +43,10 @@ pub struct BoardSession {
 #[derive(Debug, Clone)]
 pub struct ObservationBatch {
     pub board: BoardId,
+    /// The agent run the batch belongs to: with `seq`, the store keeps each batch of a run
+    /// once (a copy sent again is acknowledged but not written), and knows which sequence
+    /// numbers it holds, to reconcile the agent's tally with.
+    pub run: Option<RunId>,
     /// The batch's sequence number (kept as the board's `last_seq`).
     pub seq: Option<u64>,
     /// Batches found missing (sequence gap) just before this one.
@@ -58,6 +65,7 @@ impl ObservationBatch {
     pub fn new(board: BoardId, rows: Vec<(LinkId, Observation)>) -> ObservationBatch {
         ObservationBatch {
             board,
+            run: None,
             seq: None,
             lost_batches: 0,
             duplicate: false,
@@ -65,6 +73,16 @@ impl ObservationBatch {
             committed: None,
         }
     }
+}
+
+/// An agent run's delivery ledger (proto's `Tally`): batches `0..batches` hold `records`
+/// observations, and the agent gave up on the ranges in `gave_up`. Cumulative: the store keeps
+/// the largest totals and each range (keyed by its first sequence number) at its largest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunTally {
+    pub batches: u64,
+    pub records: u64,
+    pub gave_up: Vec<GaveUp>,
 }
 
 /// Why a store did not take a write.
@@ -108,6 +126,9 @@ pub trait StoreWriter: Send + Sync {
     fn batch(&self, batch: ObservationBatch) -> Result<(), StoreError>;
 
     fn stats(&self, board: BoardId, stats: BoardStats) -> Result<(), StoreError>;
+
+    /// Records an agent run's tally; it is durable before any batch queued after it.
+    fn tally(&self, run: RunId, tally: RunTally) -> Result<(), StoreError>;
 
     /// A connection ended; `remote` names it, so the end of an old connection does not mark
     /// a board disconnected that has already connected again.

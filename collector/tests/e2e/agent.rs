@@ -20,6 +20,8 @@ pub struct Summary {
     pub records_acked: u64,
     pub batches_acked: u64,
     pub records_dropped: u64,
+    /// Given up after they were written: the collector knows whether they were stored.
+    pub records_unconfirmed: u64,
     pub connects: u64,
     pub kernel_drops: u64,
 }
@@ -45,8 +47,13 @@ impl Agent {
     }
 
     /// [`stop`](Self::stop), and what it printed on stdout (`--json`, `--print`).
-    pub fn stop_with_output(mut self) -> (Summary, String) {
-        let status = self.proc.stop();
+    pub fn stop_with_output(self) -> (Summary, String) {
+        self.stop_with_signal("TERM")
+    }
+
+    /// [`stop_with_output`](Self::stop_with_output) by `signal` (`TERM` or `INT`).
+    pub fn stop_with_signal(mut self, signal: &str) -> (Summary, String) {
+        let status = self.proc.stop_with(signal);
         let err = self.proc.stderr();
         assert!(status.success(), "agent exit: {status}\n{err}");
         (Summary::parse(&err), self.proc.stdout())
@@ -90,6 +97,7 @@ impl Summary {
                 s.records_acked = number_after(line, "collector:").unwrap_or(0);
                 s.batches_acked = number_before(line, " batches acknowledged").unwrap_or(0);
                 s.records_dropped = number_before(line, " records dropped").unwrap_or(0);
+                s.records_unconfirmed = number_before(line, " records unconfirmed").unwrap_or(0);
                 s.connects = number_before(line, " connects").unwrap_or(0);
             }
         }
@@ -109,7 +117,7 @@ mod tests {
             hopcap-agent: own namespace: Ring mode, 130 frames, kernel drops 2, ring full 0 times, losing 0\n\
             hopcap-agent: x-pa: Ring mode, 34 frames, kernel drops 3, ring full 0 times, losing 0\n\
             hopcap-agent:   eth0: 42 packets\n\
-            hopcap-agent: collector: 150 records in 12 batches acknowledged (3460 bytes sent, 21.1 bytes/record), 10 records dropped, 2 connects, 5 failed connects\n";
+            hopcap-agent: collector: 150 records in 12 batches acknowledged (3460 bytes sent, 21.1 bytes/record), 7 records dropped, 3 records unconfirmed (sent, not acknowledged: `hopcap-collector boards` says whether they were stored), 2 connects, 5 failed connects\n";
         let s = Summary::parse(err);
         assert_eq!(
             s,
@@ -118,7 +126,8 @@ mod tests {
                 kept: 160,
                 records_acked: 150,
                 batches_acked: 12,
-                records_dropped: 10,
+                records_dropped: 7,
+                records_unconfirmed: 3,
                 connects: 2,
                 kernel_drops: 5,
             }

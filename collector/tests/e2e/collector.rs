@@ -21,11 +21,18 @@ pub struct Collector {
     dir: PathBuf,
     proc: Option<Proc>,
     starts: usize,
+    /// More `serve` arguments, at every start.
+    extra: Vec<String>,
 }
 
 impl Collector {
     /// `serve --listen listen --db dir/hopcap.db` in `netns`; returns once it listens.
     pub fn start(netns: &str, listen: &str, dir: &Path) -> Collector {
+        Collector::start_with(netns, listen, dir, &[])
+    }
+
+    /// [`start`](Self::start) with more `serve` arguments (kept for restarts).
+    pub fn start_with(netns: &str, listen: &str, dir: &Path, extra: &[&str]) -> Collector {
         let mut c = Collector {
             db: dir.join("hopcap.db"),
             netns: netns.to_string(),
@@ -33,6 +40,7 @@ impl Collector {
             dir: dir.to_path_buf(),
             proc: None,
             starts: 0,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         c.restart();
         c
@@ -43,10 +51,12 @@ impl Collector {
         assert!(self.proc.is_none(), "the collector still runs");
         self.starts += 1;
         let db = self.db.to_string_lossy().into_owned();
+        let mut args = vec!["serve", "--listen", &self.listen, "--db", &db];
+        args.extend(self.extra.iter().map(String::as_str));
         let mut p = Proc::spawn(
             &self.netns,
             bins::collector(),
-            &["serve", "--listen", &self.listen, "--db", &db],
+            &args,
             &format!("collector{}", self.starts),
             &self.dir,
         );

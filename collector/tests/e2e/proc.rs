@@ -114,10 +114,15 @@ impl Proc {
 
     /// SIGTERM, and SIGKILL if it has not exited within [`GRACE`].
     pub fn stop(&mut self) -> ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Signal `signal` (`TERM`, `INT`), and SIGKILL if it has not exited within [`GRACE`].
+    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         if let Some(child) = &self.child {
             // The program's own clean stop; `kill` is procps', a PID of our own child.
             let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
+                .args([&format!("-{signal}"), &child.id().to_string()])
                 .status();
         }
         let give_up = Instant::now() + GRACE;

@@ -44,7 +44,7 @@ fn link(key: u16) -> LinkInfo {
     }
 }
 
-fn every_message() -> [Message<'static>; 6] {
+fn every_message() -> [Message<'static>; 7] {
     let mut links = Vec::new();
     for k in 0..LINKS_PER_CHUNK as u16 {
         links.push(link(k)).unwrap();
@@ -80,6 +80,23 @@ fn every_message() -> [Message<'static>; 6] {
             losing_frames: 3,
             links: per_link,
         }),
+        Message::Tally(Tally {
+            batches: 9,
+            records: 1_234,
+            gave_up: Vec::from_slice(&[
+                GaveUp {
+                    first: 2,
+                    last: 4,
+                    records: 300,
+                },
+                GaveUp {
+                    first: 7,
+                    last: 7,
+                    records: 1,
+                },
+            ])
+            .unwrap(),
+        }),
         Message::Bye(Bye { batches_sent: 2 }),
     ]
 }
@@ -88,8 +105,45 @@ fn every_message() -> [Message<'static>; 6] {
 fn header_bytes() {
     let mut out = [0u8; 64];
     let n = encode(&Message::LinkRemoved(LinkRemoved { key: 300 }), &mut out).unwrap();
-    // magic, version 2, type 3, body length 2, body: varint 300
-    assert_eq!(&out[..n], &[b'H', b'C', 0, 2, 3, 0, 0, 0, 2, 0xac, 0x02]);
+    // magic, version 3, type 3, body length 2, body: varint 300
+    assert_eq!(&out[..n], &[b'H', b'C', 0, 3, 3, 0, 0, 0, 2, 0xac, 0x02]);
+}
+
+#[test]
+fn tally_bytes() {
+    let mut out = [0u8; 64];
+    let tally = Tally {
+        batches: 3,
+        records: 300,
+        gave_up: Vec::from_slice(&[GaveUp {
+            first: 1,
+            last: 2,
+            records: 200,
+        }])
+        .unwrap(),
+    };
+    let n = encode(&Message::Tally(tally), &mut out).unwrap();
+    // magic, version 3, type 8, body length 8; body: batches 3, records varint 300,
+    // one range: first 1, last 2, records varint 200
+    assert_eq!(
+        &out[..n],
+        &[b'H', b'C', 0, 3, 8, 0, 0, 0, 8, 3, 0xac, 0x02, 1, 1, 2, 0xc8, 0x01]
+    );
+}
+
+#[test]
+fn the_previous_version_is_refused() {
+    let mut out = [0u8; 64];
+    let n = encode(&Message::Bye(Bye { batches_sent: 1 }), &mut out).unwrap();
+    out[3] = 2;
+    assert_eq!(
+        FrameDecoder::new(1024).decode(&out[..n]),
+        Err(FrameError::UnsupportedVersion {
+            got: 2,
+            min: 3,
+            max: 3
+        })
+    );
 }
 
 #[test]
@@ -109,7 +163,7 @@ fn every_message_round_trips_back_to_back() {
         at += used;
     }
     assert_eq!(at, stream.len());
-    assert_eq!(dec.frames(), 6);
+    assert_eq!(dec.frames(), 7);
     assert_eq!(dec.decode(&stream[at..]), Ok(None));
     assert_eq!(dec.finish(&stream[at..]), Ok(()));
 }
@@ -161,16 +215,16 @@ fn foreign_future_and_unknown_frames_are_rejected() {
         Err(FrameError::BadMagic { got: *b"GE" })
     );
     assert_eq!(dec.decode(b"H"), Ok(None));
-    let future = [b'H', b'C', 0, 3, 1, 0, 0, 0, 0];
+    let future = [b'H', b'C', 0, 4, 1, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&future),
         Err(FrameError::UnsupportedVersion {
-            got: 3,
-            min: 2,
-            max: 2
+            got: 4,
+            min: 3,
+            max: 3
         })
     );
-    let unknown = [b'H', b'C', 0, 2, 9, 0, 0, 0, 0];
+    let unknown = [b'H', b'C', 0, 3, 9, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&unknown),
         Err(FrameError::UnknownMessageType { got: 9 })
@@ -181,7 +235,7 @@ fn foreign_future_and_unknown_frames_are_rejected() {
 fn malformed_and_overlong_bodies_say_which_message() {
     let mut dec = FrameDecoder::new(1024);
     // A Hello whose agent id claims 200 bytes (more than the 64 allowed and than the body).
-    let bad = [b'H', b'C', 0, 2, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let bad = [b'H', b'C', 0, 3, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
     match dec.decode(&bad) {
         Err(FrameError::Malformed {
             message_type: MessageType::Hello,
@@ -191,7 +245,7 @@ fn malformed_and_overlong_bodies_say_which_message() {
         other => panic!("{other:?}"),
     }
     // A Bye with a byte too many.
-    let long = [b'H', b'C', 0, 2, 6, 0, 0, 0, 2, 0x05, 0x00];
+    let long = [b'H', b'C', 0, 3, 6, 0, 0, 0, 2, 0x05, 0x00];
     assert_eq!(
         dec.decode(&long),
         Err(FrameError::TrailingBytes {
@@ -235,16 +289,16 @@ fn errors_read_as_sentences_and_keep_their_cause() {
     use core::error::Error;
     use std::string::ToString;
     let future = FrameError::UnsupportedVersion {
-        got: 3,
-        min: 2,
-        max: 2,
+        got: 4,
+        min: 3,
+        max: 3,
     };
     assert_eq!(
         future.to_string(),
-        "protocol version 3 (this side speaks 2..=2)"
+        "protocol version 4 (this side speaks 3..=3)"
     );
     let mut dec = FrameDecoder::new(1024);
-    let bad = [b'H', b'C', 0, 2, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let bad = [b'H', b'C', 0, 3, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
     let err = dec.decode(&bad).unwrap_err();
     assert!(
         err.to_string()

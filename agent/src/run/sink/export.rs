@@ -3,7 +3,7 @@
 
 use super::{Captured, Counts, Sink};
 use crate::clock::monotonic_ns;
-use crate::export::{lock, Exporter};
+use crate::export::{lock, ExportTotals, Exporter};
 use crate::links::{Change, LinkTable};
 use crate::run::hello::{control_frame, links_frames, Topology};
 use hopcap_proto::batch::BatchEncoder;
@@ -55,11 +55,11 @@ impl ExportSink {
     /// batch starts from fresh codec state so it decodes on its own: a queue that drops or
     /// resends batches never desynchronises the collector.
     fn ship(&mut self) {
-        self.ship_with(&[]);
+        self.ship_with(&[], false);
     }
 
-    /// [`ship`](Self::ship), with `trailer` (frames) after the batch.
-    fn ship_with(&mut self, trailer: &[u8]) {
+    /// [`ship`](Self::ship), with `trailer` (frames) after the batch; `last`: the run's last.
+    fn ship_with(&mut self, trailer: &[u8], last: bool) {
         let seq = self.encoder.next_seq();
         let records = self.encoder.count();
         let body = self.encoder.finish();
@@ -73,8 +73,10 @@ impl ExportSink {
         let mut item = std::mem::take(&mut self.control);
         item.extend_from_slice(&self.frame[..n]);
         item.extend_from_slice(trailer);
-        if let Some(x) = &self.exporter {
-            x.push(seq, item, records);
+        match &self.exporter {
+            Some(x) if last => x.push_last(seq, item, records),
+            Some(x) => x.push(seq, item, records),
+            None => {}
         }
     }
 
@@ -111,6 +113,7 @@ impl ExportSink {
             let stats = Stats {
                 monotonic_ns: now,
                 interval_ns: interval.as_nanos() as u64,
+                // Dropped for certain (never written); the unconfirmed are the collector's to judge.
                 queue_drops: totals.records_dropped,
                 records_sent: totals.records_sent,
                 batches_sent: totals.batches_sent,
@@ -125,6 +128,32 @@ impl ExportSink {
             }
         }
     }
+}
+
+/// The agent's own account of delivery. It claims no drop it cannot know of: a batch given up
+/// after it was written may have been stored, so its records are "unconfirmed", and the
+/// collector's `boards` has their fate.
+pub fn summary_line(t: &ExportTotals) -> String {
+    let per_record = if t.records_sent > 0 {
+        t.bytes_sent as f64 / t.records_sent as f64
+    } else {
+        0.0
+    };
+    format!(
+        "collector: {} records in {} batches acknowledged ({} bytes sent, {per_record:.1} bytes/record), {} records dropped, {} records unconfirmed{}, {} connects, {} failed connects",
+        t.records_sent,
+        t.batches_sent,
+        t.bytes_sent,
+        t.records_dropped,
+        t.records_unconfirmed,
+        if t.records_unconfirmed > 0 {
+            " (sent, not acknowledged: `hopcap-collector boards` says whether they were stored)"
+        } else {
+            ""
+        },
+        t.connects,
+        t.connect_failures
+    )
 }
 
 impl Sink for ExportSink {
@@ -179,24 +208,11 @@ impl Sink for ExportSink {
         let bye = Bye {
             batches_sent: self.encoder.next_seq() + 1,
         };
-        self.ship_with(&control_frame(&Message::Bye(bye)).unwrap_or_default());
+        self.ship_with(&control_frame(&Message::Bye(bye)).unwrap_or_default(), true);
         let Some(exporter) = self.exporter.take() else {
             return Ok(Vec::new());
         };
         let t = exporter.shutdown(FINAL_GRACE);
-        let per_record = if t.records_sent > 0 {
-            t.bytes_sent as f64 / t.records_sent as f64
-        } else {
-            0.0
-        };
-        Ok(vec![format!(
-            "collector: {} records in {} batches acknowledged ({} bytes sent, {per_record:.1} bytes/record), {} records dropped, {} connects, {} failed connects",
-            t.records_sent,
-            t.batches_sent,
-            t.bytes_sent,
-            t.records_dropped,
-            t.connects,
-            t.connect_failures
-        )])
+        Ok(vec![summary_line(&t)])
     }
 }

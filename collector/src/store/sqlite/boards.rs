@@ -1,7 +1,7 @@
 //! Boards, their links and their statistics: the small tables, written on hello, on link
 //! changes and on stats reports.
 
-use crate::store::{BoardHello, BoardId, BoardRow, BoardStats, DropSample};
+use crate::store::{BoardHello, BoardId, BoardRow, BoardStats, DropSample, RunTally};
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::{Connection, OptionalExtension};
 use std::fmt::Write as _;
@@ -60,6 +60,58 @@ pub fn upsert_board(
     Ok(BoardState { id, last_seq })
 }
 
+/// The row of an agent run (`run`: the hello's boot id, naming boot and run), made at its
+/// first hello.
+pub fn upsert_run(conn: &Connection, board: i64, run: &str, now_ns: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO runs (board, run, first_seen_ns) VALUES (?1, ?2, ?3)
+         ON CONFLICT(board, run) DO UPDATE SET board = excluded.board RETURNING id",
+    )?
+    .query_row((board, run, now_ns), |r| r.get(0))
+}
+
+/// Claims batch `seq` of `run` for storing: false if the run already has it (a copy sent
+/// again); true, with the run's stored counts raised, if it is new.
+pub fn claim_batch(
+    conn: &Connection,
+    run: i64,
+    seq: u64,
+    records: usize,
+) -> rusqlite::Result<bool> {
+    let new = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO run_batches (run, seq, records) VALUES (?1, ?2, ?3)",
+        )?
+        .execute((run, seq as i64, records as i64))?
+        == 1;
+    if new {
+        conn.prepare_cached(
+            "UPDATE runs SET stored_batches = stored_batches + 1,
+                 stored_records = stored_records + ?2 WHERE id = ?1",
+        )?
+        .execute((run, records as i64))?;
+    }
+    Ok(new)
+}
+
+/// Keeps an agent run's tally: the largest totals, and each given-up range at its largest.
+pub fn record_tally(conn: &Connection, run: i64, tally: &RunTally) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET tally_batches = ?2, tally_records = ?3
+         WHERE id = ?1 AND tally_batches <= ?2 AND tally_records <= ?3",
+    )?
+    .execute((run, tally.batches as i64, tally.records as i64))?;
+    let mut range = conn.prepare_cached(
+        "INSERT INTO gave_up (run, first, last, records) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(run, first) DO UPDATE SET last = excluded.last, records = excluded.records
+         WHERE excluded.last > gave_up.last",
+    )?;
+    for g in &tally.gave_up {
+        range.execute((run, g.first as i64, g.last as i64, g.records as i64))?;
+    }
+    Ok(())
+}
+
 /// Marks a board disconnected (its connection ended).
 pub fn set_disconnected(
     conn: &Connection,
@@ -87,7 +139,9 @@ pub fn count_batch(
     conn.prepare_cached(
         "UPDATE boards SET batches = batches + 1, observations = observations + ?2,
              lost_batches = lost_batches + ?3, last_seen_ns = max(last_seen_ns, ?4),
-             last_seq = coalesce(?5, last_seq) WHERE id = ?1",
+             last_seq = CASE WHEN last_seq IS NULL OR ?5 > last_seq THEN coalesce(?5, last_seq)
+                             ELSE last_seq END
+         WHERE id = ?1",
     )?
     .execute((
         board,
@@ -202,12 +256,25 @@ pub fn remove_links(conn: &Connection, link_ids: &[i64], now_ns: i64) -> rusqlit
     Ok(())
 }
 
-/// Every board, by name.
+/// Every board, by name, with its delivery reconciled over all its agent runs: `seen` is
+/// what the agents' tallies say their batches hold; of that, `stored` was committed, and what
+/// was not is lost in the agent's queue (in a range it gave up on, and not stored after all)
+/// or in transit (the rest); batches likewise.
 pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
     let mut stmt = conn.prepare(
         "SELECT id, name, boot_id, agent_version, remote, first_seen_ns, last_seen_ns, state,
-                clock_offset_ns, batches, observations, lost_batches, kernel_drops, queue_drops,
-                (SELECT count(*) FROM links l WHERE l.board = b.id AND l.present)
+                clock_offset_ns, batches, observations,
+                (SELECT coalesce(sum(max(r.tally_batches - r.stored_batches, 0)), 0)
+                 FROM runs r WHERE r.board = b.id),
+                kernel_drops,
+                (SELECT coalesce(sum(g.records - (SELECT coalesce(sum(x.records), 0)
+                                                  FROM run_batches x WHERE x.run = g.run
+                                                  AND x.seq BETWEEN g.first AND g.last)), 0)
+                 FROM gave_up g JOIN runs r ON r.id = g.run WHERE r.board = b.id),
+                (SELECT count(*) FROM links l WHERE l.board = b.id AND l.present),
+                (SELECT coalesce(sum(r.tally_records), 0) FROM runs r WHERE r.board = b.id),
+                (SELECT coalesce(sum(r.stored_records), 0) FROM runs r WHERE r.board = b.id),
+                queue_drops
          FROM boards b ORDER BY name",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -227,6 +294,10 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
             kernel_drops: r.get(12)?,
             queue_drops: r.get(13)?,
             links_present: r.get(14)?,
+            seen: r.get(15)?,
+            stored: r.get(16)?,
+            lost_in_transit: r.get::<_, i64>(15)? - r.get::<_, i64>(16)? - r.get::<_, i64>(13)?,
+            reported_queue_drops: r.get(17)?,
         })
     })?;
     rows.collect()

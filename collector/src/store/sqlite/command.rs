@@ -2,7 +2,9 @@
 
 use super::boards;
 use super::writer::insert_observations;
-use crate::store::{BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch};
+use crate::store::{
+    BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch, RunId, RunTally,
+};
 use crate::time::now_ns;
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::Connection;
@@ -39,6 +41,11 @@ pub enum WriteCmd {
         board: BoardId,
         stats: BoardStats,
     },
+    /// An agent run's delivery ledger.
+    Tally {
+        run: RunId,
+        tally: RunTally,
+    },
     /// A connection ended; `remote` names it, so the end of an old connection does not mark
     /// a board disconnected that has already connected again.
     Disconnected {
@@ -66,7 +73,14 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
     for cmd in cmds {
         match cmd {
             WriteCmd::Batch(b) => {
-                if !b.duplicate {
+                // A batch of a known run and sequence number is written once, whoever sent it.
+                let new = match (b.run, b.seq) {
+                    (Some(run), Some(seq)) if !b.duplicate => {
+                        boards::claim_batch(&tx, run.raw(), seq, b.rows.len())?
+                    }
+                    _ => !b.duplicate,
+                };
+                if new {
                     let board = b.board.raw();
                     insert_observations(&tx, board, &b.rows)?;
                     boards::count_batch(&tx, board, b.seq, b.rows.len(), b.lost_batches, now)?;
@@ -81,9 +95,11 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 reply,
             } => {
                 let state = boards::upsert_board(&tx, hello, now)?;
+                let run = boards::upsert_run(&tx, state.id, &hello.boot_id, now)?;
                 let links = link_ids(boards::upsert_links(&tx, state.id, links, true, now)?);
                 let session = BoardSession {
                     board: BoardId::from_raw(state.id),
+                    run: RunId::from_raw(run),
                     last_seq: state.last_seq,
                     links,
                 };
@@ -104,6 +120,7 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 boards::remove_links(&tx, &ids, now)?
             }
             WriteCmd::Stats { board, stats } => boards::insert_stats(&tx, board.raw(), stats, now)?,
+            WriteCmd::Tally { run, tally } => boards::record_tally(&tx, run.raw(), tally)?,
             WriteCmd::Disconnected { board, remote } => {
                 boards::set_disconnected(&tx, board.raw(), remote, now)?
             }

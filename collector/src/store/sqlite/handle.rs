@@ -4,8 +4,8 @@
 use super::command::{Reply, WriteCmd};
 use super::writer::{self, WriterConfig};
 use crate::store::{
-    BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch, StoreError,
-    StoreWriter,
+    BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch, RunId, RunTally,
+    StoreError, StoreWriter,
 };
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::Connection;
@@ -117,6 +117,10 @@ impl StoreWriter for SqliteWriter {
 
     fn stats(&self, board: BoardId, stats: BoardStats) -> Result<(), StoreError> {
         self.send(WriteCmd::Stats { board, stats })
+    }
+
+    fn tally(&self, run: RunId, tally: RunTally) -> Result<(), StoreError> {
+        self.send(WriteCmd::Tally { run, tally })
     }
 
     fn disconnected(&self, board: BoardId, remote: String) -> Result<(), StoreError> {

@@ -9,10 +9,12 @@
 //!   remote TEXT (last peer address), first_seen_ns, last_seen_ns (collector clock, ns since epoch),
 //!   state TEXT ('connected' | 'disconnected'),
 //!   clock_offset_ns  collector clock minus board clock, sampled at hello (NULL before one),
-//!   batches, observations      received so far,
-//!   lost_batches               batches missing from the sequence numbers (gaps),
-//!   kernel_drops, queue_drops  the agents' own counts (kernel ring drops, full send queue),
-//!                              summed over all agent runs on the board
+//!   batches, observations      stored so far,
+//!   lost_batches               batches missing from the sequence numbers when they arrived
+//!                              (gaps; `boards` shows the reconciled count, from `runs`)
+//!   kernel_drops, queue_drops  the agents' own counts (kernel ring drops, batches dropped from
+//!                              the send queue unsent), summed over all agent runs on the board;
+//!                              `boards` shows the reconciled queue loss, from `runs`
 //!   last_seq                   the last batch sequence number stored (duplicate detection)
 //!   kernel_drops_base, queue_drops_base   the sums of the runs before the current one
 //!
@@ -55,6 +57,18 @@
 //!                            needed<<16 | had), 2 unsupported (detail = the number),
 //!                            3 too deep, 100+n invalid check n (see store/codes.rs)
 //!
+//! runs          one row per agent run of a board (its delivery ledger, reconciled by `boards`)
+//!   id, board (boards.id), run TEXT (the boot_id the run said hello with), first_seen_ns,
+//!   tally_batches, tally_records   the agent's latest tally: batches 0..tally_batches of the
+//!                                  run hold tally_records observations (what it kept)
+//!   stored_batches, stored_records what of them is stored (each batch once)
+//! run_batches   one row per stored batch of a run: run (runs.id), seq, records
+//! gave_up       ranges of batches an agent run removed from its queue unacknowledged:
+//!   run (runs.id), first, last (sequence numbers, inclusive), records (in all of them).
+//!   Lost in the queue = records of a range minus the records of its batches in run_batches
+//!   (a batch given up after it was written may be stored after all); lost in transit =
+//!   tally_records - stored_records - lost in the queue.
+//!
 //! stats         one row per statistics report of an agent
 //!   board, ts_ns (collector clock), kernel_packets, kernel_drops, queue_drops (the agent's
 //!   totals for its current run), lost_batches (collector-side total for the board)
@@ -87,8 +101,8 @@ use rusqlite::Connection;
 
 /// Bumped when the layout changes; stored in `PRAGMA user_version`. The writer upgrades an
 /// older file in place ([`create`]); readers refuse one until it is upgraded.
-/// 2: `observations.tcp_hdr_len`.
-pub const SCHEMA_VERSION: i64 = 2;
+/// 2: `observations.tcp_hdr_len`. 3: `runs`, `run_batches`, `gave_up` (delivery ledger).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Tables and lookup rows. Observation indexes are in [`TIME_INDEX`] and [`OPTIONAL_INDEXES`].
 const TABLES: &str = "
@@ -186,6 +200,30 @@ CREATE TABLE IF NOT EXISTS stats (
     queue_drops INTEGER NOT NULL,
     lost_batches INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    board INTEGER NOT NULL REFERENCES boards(id),
+    run TEXT NOT NULL,
+    first_seen_ns INTEGER NOT NULL,
+    tally_batches INTEGER NOT NULL DEFAULT 0,
+    tally_records INTEGER NOT NULL DEFAULT 0,
+    stored_batches INTEGER NOT NULL DEFAULT 0,
+    stored_records INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (board, run)
+);
+CREATE TABLE IF NOT EXISTS run_batches (
+    run INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    PRIMARY KEY (run, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gave_up (
+    run INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    PRIMARY KEY (run, first)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layer_kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pkttypes (id INTEGER PRIMARY KEY, name TEXT NOT NULL, direction TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tunnel_kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL);

@@ -26,6 +26,10 @@ pub struct WriterConfig {
     pub retention: Retention,
     /// How often retention runs.
     pub retention_every: Duration,
+    /// Waits this long before each transaction (0 normally): a slow disk, for tests of the
+    /// agents' delivery accounting when commits (and so acks) lag
+    /// (`serve --debug-commit-delay-ms`).
+    pub commit_delay: Duration,
 }
 
 impl Default for WriterConfig {
@@ -36,6 +40,7 @@ impl Default for WriterConfig {
             retry_every: Duration::from_secs(1),
             retention: Retention::default(),
             retention_every: Duration::from_secs(10),
+            commit_delay: Duration::ZERO,
         }
     }
 }
@@ -91,6 +96,9 @@ fn observation_count(cmd: &WriteCmd) -> usize {
 /// Commits `cmds`, retrying passing failures until they succeed.
 fn commit(conn: &mut Connection, cmds: &mut Vec<WriteCmd>, config: &WriterConfig) {
     let mut failing_since: Option<Instant> = None;
+    if !config.commit_delay.is_zero() {
+        std::thread::sleep(config.commit_delay);
+    }
     loop {
         match apply(conn, cmds) {
             Ok(replies) => {
