@@ -42,7 +42,6 @@ Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
   -c, --count N              stop after N observations
       --duration SECS        stop after SECS seconds
   -v, --verbose / -q, --quiet  more / less logging (or HOPCAP_LOG=debug)
-      --debug-clock-offset-us N  shift every timestamp by N µs (tests of clock-offset recovery)
 
 Offline:
   -r, --read FILE            read packets from a pcap or pcapng file (- for stdin) instead of
@@ -119,6 +118,13 @@ pub enum CliError {
     Parse(lexopt::Error),
     /// Two flags that exclude each other.
     Conflict(&'static str, &'static str),
+    /// A number outside its flag's range.
+    Range {
+        flag: &'static str,
+        value: String,
+        min: String,
+        max: String,
+    },
     /// A flag that only means something with another.
     Needs(&'static str, &'static str),
     /// `--filter` does not parse.
@@ -140,6 +146,12 @@ impl fmt::Display for CliError {
             CliError::Parse(e) => write!(f, "{e}"),
             CliError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
             CliError::Needs(a, b) => write!(f, "{a} needs {b}"),
+            CliError::Range {
+                flag,
+                value,
+                min,
+                max,
+            } => write!(f, "{flag} {value}: out of range (from {min} to {max})"),
             CliError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
             CliError::Value { flag, value, why } => write!(f, "{flag} {value:?}: {why}"),
         }
@@ -325,15 +337,16 @@ fn string(parser: &mut lexopt::Parser) -> Result<String, CliError> {
 
 fn number<T>(parser: &mut lexopt::Parser, flag: &'static str, min: T, max: T) -> Result<T, CliError>
 where
-    T: std::str::FromStr + PartialOrd + Copy,
+    T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
 {
     let raw = string(parser)?;
     match raw.parse::<T>() {
         Ok(v) if v >= min && v <= max => Ok(v),
-        Ok(_) => Err(CliError::Value {
+        Ok(_) => Err(CliError::Range {
             flag,
             value: raw,
-            why: "out of range",
+            min: min.to_string(),
+            max: max.to_string(),
         }),
         Err(_) => Err(CliError::Value {
             flag,
@@ -380,7 +393,10 @@ mod tests {
         let e = parse(&["--read", "a", "--print", "--json"]).unwrap_err();
         assert!(matches!(e, CliError::Conflict(..)));
         let e = parse(&["--sample", "0"]).unwrap_err();
-        assert_eq!(e.to_string(), "--sample \"0\": out of range");
+        assert_eq!(
+            e.to_string(),
+            "--sample 0: out of range (from 1 to 16777216)"
+        );
         let e = parse(&["--snaplen", "lots"]).unwrap_err();
         assert_eq!(e.to_string(), "--snaplen \"lots\": not a number");
     }
