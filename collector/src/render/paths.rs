@@ -295,14 +295,20 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
     }
 }
 
-/// Board clocks: `pi2: +37.00ms ±150µs vs pi1 (via pi1 → pi2, 812 crossings)`.
+/// Board clocks: `pi2: +37.00ms ±150µs vs pi1 (via pi1 → pi2, 812 crossings)`, for the
+/// boards the report's journeys cross (a filtered report says nothing of the others).
 pub fn clock_lines(report: &Report) -> Vec<String> {
     let reference = report.clock.reference.clone().unwrap_or_default();
+    let shown: std::collections::HashSet<&str> = report
+        .journeys
+        .iter()
+        .flat_map(|j| j.hops.iter().map(|h| h.hop.board.as_str()))
+        .collect();
     report
         .clock
         .boards
         .iter()
-        .filter(|b| b.board != reference)
+        .filter(|b| b.board != reference && shown.contains(b.board.as_str()))
         .map(|b| {
             let Some(last) = b.points.last() else {
                 return format!(
@@ -403,6 +409,12 @@ mod tests {
         let clock = clock_lines(&r);
         assert_eq!(clock.len(), 1);
         assert!(clock[0].starts_with("pi2: +37.00ms ±"), "{}", clock[0]);
+        // Filtered to journeys that stay on pi1, the report says nothing of pi2's clock.
+        let mut only_pi1 = r.clone();
+        only_pi1
+            .journeys
+            .retain(|j| j.hops.iter().all(|h| h.hop.board == "pi1"));
+        assert!(clock_lines(&only_pi1).is_empty());
         let mut out = Vec::new();
         write_json(&r, &mut out).unwrap();
         let v: serde_json::Value =
