@@ -2,7 +2,8 @@
 //!
 //! # Text
 //! `<packet>: <hop> → <hop> (+<latency>) → [<rewrite or tunnel>] <hop> (+<latency>)[; <fate>]`
-//! where a hop is `<netns>:<link> In|Out` (`<board>:<link>` in a board's own namespace), a
+//! where a hop is `<board>:<netns>:<link> In|Out` (`<board>:<link>` in a board's own
+//! namespace: the label `timeline` prints and `--link` takes), a
 //! latency across boards carries the clock uncertainty (`±…`, `±?` when the boards' clocks
 //! are not tied together), and the fate is `lost after <hop>` or `maybe capture loss after
 //! <hop>` (nothing when complete).
@@ -30,19 +31,16 @@
 // Nothing in the binary calls in yet; tests reach everything.
 
 pub use crate::correlate::describe;
+use crate::store::link_label;
 use crate::correlate::{tunnel_label, Endpoints, Fate, Journey, JourneyHop, Report};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-/// `ctr:eth0` for a link in a named namespace, `pi1:wlan0` in the board's own.
+/// The one spelling of a hop's place, as `timeline` prints it and `--link` takes it:
+/// `pi1:wlan0` in the board's own namespace, `pi1:ctr:eth0` in another.
 pub fn hop_name(h: &JourneyHop) -> String {
-    let ns = if h.netns.is_empty() {
-        h.hop.board.as_str()
-    } else {
-        h.netns.as_str()
-    };
-    format!("{ns}:{}", h.link)
+    link_label(&h.hop.board, &h.netns, &h.link)
 }
 
 fn dir(h: &JourneyHop) -> &'static str {
@@ -351,7 +349,7 @@ mod tests {
         let r = pi_docker_report();
         assert_eq!(
             text_line(&r.journeys[0]),
-            "ICMP echo request 172.17.0.2 > 198.51.100.101 id 16384 seq 0: ctr:eth0 Out → \
+            "ICMP echo request 172.17.0.2 > 198.51.100.101 id 16384 seq 0: pi1:ctr:eth0 Out → \
              pi1:vethc426d5b In (+23µs) → pi1:docker0 In (+0µs) → \
              [SNAT 172.17.0.2→192.168.43.116] pi1:wlan0 Out (+340µs)"
         );
@@ -403,7 +401,7 @@ mod tests {
         let line = text_line(&r.journeys[0]);
         assert!(line.contains("→ [VXLAN vni 1 192.168.1.11→192.168.1.12] pi1:eth0 Out (+20µs) → pi2:eth0 In (+300µs ±"), "{line}");
         assert!(
-            line.ends_with("pi2:veth9a1 Out (+5µs) → pod-b:eth0 In (+15µs)"),
+            line.ends_with("pi2:veth9a1 Out (+5µs) → pi2:pod-b:eth0 In (+15µs)"),
             "{line}"
         );
         let clock = clock_lines(&r);
