@@ -9,11 +9,13 @@
 //! <hop>` (nothing when complete).
 //!
 //! # JSON lines: one object per journey
-//! - `journey` (number, position in the report), `flow` (number), `fingerprint` ("0x…" hex
-//!   string: 64 bits do not fit a JSON number), `packet` (text description of the first hop);
+//! - `journey` (number, position in the report), `flow` (number), `fingerprint` (16 hex
+//!   digits, as in `timeline --json`: 64 bits do not fit a JSON number), `packet` (text
+//!   description of the first hop);
 //! - `hops`: array in path order, each `board`, `netns`, `link`, `kind` (link kind or null),
-//!   `dir` ("In"/"Out"), `ts_ns` (capture time on the board's own clock), `t_ns` (on the
-//!   reference clock), `src`, `dst` (innermost addresses as seen there, null if not IP),
+//!   `dir` ("In"/"Out"), `ts` (capture time on the board's own clock), `t` (on the
+//!   reference clock), both as `timeline --json` writes times: decimal seconds with nine
+//!   digits, in a string, `src`, `dst` (innermost addresses as seen there, null if not IP),
 //!   `sport`, `dport` (null if none), `icmp_id` (null if not echo), `latency_ns` (from `prev`,
 //!   null on the first hop), `prev` (index of the hop it came from), `wire_len`,
 //!   `clock_uncertainty_ns` (null: board not tied to the reference), `input` (index of the
@@ -31,8 +33,9 @@
 // Nothing in the binary calls in yet; tests reach everything.
 
 pub use crate::correlate::describe;
-use crate::store::link_label;
 use crate::correlate::{tunnel_label, Endpoints, Fate, Journey, JourneyHop, Report};
+use crate::store::link_label;
+use hopcap_proto::print::Epoch;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -164,8 +167,8 @@ struct HopJson {
     link: String,
     kind: Option<String>,
     dir: &'static str,
-    ts_ns: u64,
-    t_ns: i64,
+    ts: String,
+    t: String,
     src: Option<String>,
     dst: Option<String>,
     sport: Option<u16>,
@@ -219,8 +222,8 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
                 link: h.link.as_str().into(),
                 kind: h.kind.map(|k| k.name().to_string()),
                 dir: dir(h),
-                ts_ns: h.hop.obs.ts_ns,
-                t_ns: h.t_ns,
+                ts: Epoch(h.hop.obs.ts_ns).to_string(),
+                t: Epoch(u64::try_from(h.t_ns).unwrap_or(0)).to_string(),
                 src: e.map(|e| e.src.to_string()),
                 dst: e.map(|e| e.dst.to_string()),
                 sport: e.and_then(|e| e.sport),
@@ -277,7 +280,7 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
     JourneyJson {
         journey: index,
         flow: j.flow,
-        fingerprint: format!("{:#018x}", j.fingerprint),
+        fingerprint: format!("{:016x}", j.fingerprint),
         packet: j
             .hops
             .first()
@@ -376,7 +379,11 @@ mod tests {
         assert_eq!(v["nat"][0]["at"], 3);
         assert_eq!(v["complete"], true);
         assert_eq!(v["lost_after"], serde_json::Value::Null);
-        assert!(v["fingerprint"].as_str().unwrap().starts_with("0x"));
+        assert_eq!(
+            v["fingerprint"].as_str().unwrap().len(),
+            16,
+            "hex as timeline's"
+        );
     }
 
     #[test]
