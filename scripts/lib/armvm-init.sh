@@ -265,9 +265,9 @@ check_filter() {
   # Which program each namespace's socket got: "NS attached|fallback: TIER (N insns)".
   _tiers=$({
     grep 'kernel filter fallback' "$W/$_a.err" | sed -E \
-      's/.*netns "([^"]*)": kernel filter fallback to the (.*) of ([0-9]+) instructions.*/\1: \2 (\3 insns) + user-space check/'
+      's/.*netns "([^"]*)": kernel filter fallback to the ([a-z -]+) of ([0-9]+) instructions.*/\1: \2 (\3 insns) + user-space check/'
     grep 'instructions attached' "$W/$_a.err" | sed -E \
-      's/.*netns "([^"]*)": (.*) of ([0-9]+) instructions attached.*/\1: \2 (\3 insns)/'
+      's/.*netns "([^"]*)": ([a-z -]+) of ([0-9]+) instructions attached.*/\1: \2 (\3 insns)/'
   } | sed 's/^: /own namespace: /' | sort -u | tr '\n' ';' | sed 's/;/; /g')
   echo "HCVM filter '$_expr': ${_tiers:-no attach lines}"
   grep -m1 'kernel filter fallback' "$W/$_a.err" | sed "s/^hopcap-agent [a-z]*: /HCVM filter '$_expr': e.g. /"
