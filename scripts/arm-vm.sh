@@ -60,6 +60,7 @@ need_pkgs qemu-system-arm cpio file
 scripts/build-arm.sh >"$work/build-arm.log" 2>&1 || { cat "$work/build-arm.log" >&2 && exit 1; }
 cargo build -q -p hopcap-collector
 collector="$target_dir/debug/hopcap-collector"
+prep_secs=$((SECONDS - start_all))
 
 # -- Debian packages for the VMs, downloaded once into $cache/debs and unpacked per architecture.
 kernel_abi() {
@@ -134,9 +135,9 @@ unpack() {
     echo "$list" >"$root/.debs"
   fi
 }
-echo "== arm-vm: Debian $abi kernels ($cache)"
 unpack armhf
 unpack arm64
+echo "== arm-vm: Debian $abi kernels ($cache; downloads and unpacking $((SECONDS - start_all - prep_secs)) s)"
 grep -qx 'CONFIG_COMPAT=y' "$cache/root-arm64/boot/config-$abi-arm64" ||
   { echo "arm-vm.sh: the arm64 kernel has no CONFIG_COMPAT: it cannot run the armv7 agent" >&2 && exit 1; }
 
@@ -222,7 +223,7 @@ run_setup() {
 
   t0=$(date +%s.%N)
   # Guest 10.0.2.2 is the host's loopback (slirp); the guest routes nothing else outwards.
-  timeout 300 "$qemu" -M virt -cpu "$cpu" -smp 2 -m 512 -display none -monitor none \
+  timeout 240 "$qemu" -M virt -cpu "$cpu" -smp 2 -m 512 -display none -monitor none \
     -serial stdio -no-reboot \
     -kernel "$cache/root-$karch/boot/vmlinuz-$kver" -initrd "$dir/initrd.gz" \
     -netdev user,id=n0 -device virtio-net-device,netdev=n0 \
@@ -266,7 +267,7 @@ run_setup() {
 
 for s in "${setups[@]}"; do run_setup "$s"; done
 
-echo "== arm-vm: VM wall times: $(for s in "${setups[@]}"; do printf '%s %s s; ' "$s" "${vm_secs[$s]:-?}"; done)total $((SECONDS - start_all)) s"
+echo "== arm-vm: VM wall times: $(for s in "${setups[@]}"; do printf '%s %s s; ' "$s" "${vm_secs[$s]:-?}"; done)total $((SECONDS - start_all)) s (of which $prep_secs s host packages and builds)"
 if [ ${#fails[@]} -gt 0 ]; then
   echo "arm-vm.sh: FAILED on: ${fails[*]}" >&2
   exit 1
