@@ -17,7 +17,8 @@
 # Downloads (apt-get download: kernels, busybox-static, iptables + its libraries and libc6 for
 # the VM's userland) are cached in target/armvm/. HOPCAP_ARMVM_KERNEL=6.1.0-NN picks the
 # kernel ABI (default: the newest 6.1.0-NN that both armmp and arm64 have in the apt index).
-# HOPCAP_ARMVM_KEEP=1 keeps the work folder (initramfs, console logs, databases).
+# HOPCAP_ARMVM_KEEP=1 keeps the work folder (initramfs, console logs, databases);
+# HOPCAP_ARMVM_INIT=FILE boots FILE as /init instead (experiments).
 # Test traffic stays inside each VM's namespaces; the VM's only outside link is the agent's
 # stream to the collector on the host's loopback (the VM has no default route).
 set -euo pipefail
@@ -175,7 +176,7 @@ initramfs() {
   mkdir -p "$r"/{bin,sbin,dev,proc,sys,run,tmp,lib/modules,usr/sbin,usr/lib/"$triple"/xtables,lib/"$triple"}
   cp "$root/bin/busybox" "$r/bin/busybox"
   cp "$agent" "$r/bin/hopcap-agent"
-  cp scripts/lib/armvm-init.sh "$r/init"
+  cp "${HOPCAP_ARMVM_INIT:-scripts/lib/armvm-init.sh}" "$r/init"
   chmod 755 "$r/init"
   cp "$root/usr/sbin/xtables-legacy-multi" "$r/usr/sbin/"
   ln -s xtables-legacy-multi "$r/usr/sbin/iptables"
