@@ -227,7 +227,7 @@ run_setup() {
   timeout 240 "$qemu" -M virt -cpu "$cpu" -smp 2 -m 512 -display none -monitor none \
     -serial stdio -no-reboot \
     -kernel "$cache/root-$karch/boot/vmlinuz-$kver" -initrd "$dir/initrd.gz" \
-    -netdev user,id=n0 -device virtio-net-device,netdev=n0 \
+    -netdev user,id=n0,ipv6=off -device virtio-net-device,netdev=n0 \
     -append "console=ttyAMA0 panic=-1 quiet hc_setup=$setup hc_collector=10.0.2.2:$port" \
     </dev/null >"$console" 2>&1 || echo "   (qemu exited with status $?)"
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')

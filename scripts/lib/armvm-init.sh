@@ -14,6 +14,8 @@
 #
 # All test traffic stays between these namespaces. The VM's own namespace holds only lo and
 # eth0 (10.0.2.15/24, no default route), which carries the agent's stream to the collector.
+# Sysctls stay stock (net.core.optmem_max above all) except, in the test namespaces only,
+# IPv6 off (no RS/MLD in the counts) and hcr's ip_forward.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
