@@ -48,6 +48,8 @@ Offline:
                              capturing; --filter, -c, --sample and -i/--exclude (on pcapng
                              interface names) apply as they do live
 
+  -D, --list-links           list the links (with --netns, -i, --exclude: those of other
+                             namespaces too) and whether each would be captured, then exit
   -h, --help                 print this help
   -V, --version              print the version";
 
@@ -55,6 +57,8 @@ Offline:
 pub struct Cli {
     pub help: bool,
     pub version: bool,
+    /// `--list-links` / `-D`: print what would be captured, then exit.
+    pub list_links: bool,
     /// `--read FILE`: packets come from this capture file.
     pub read: Option<PathBuf>,
     /// `--print` / `--json`; `None` when neither was given.
@@ -178,6 +182,7 @@ impl Cli {
             match arg {
                 Short('h') | Long("help") => cli.help = true,
                 Short('V') | Long("version") => cli.version = true,
+                Short('D') | Long("list-links") => cli.list_links = true,
                 Short('r') | Long("read") => cli.read = Some(parser.value()?.into()),
                 Long("print") => cli.set_output(OutputMode::Print)?,
                 Long("json") => cli.set_output(OutputMode::Json)?,

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod export;
 pub mod links;
+pub mod list;
 pub mod logger;
 pub mod offline;
 pub mod pipeline;

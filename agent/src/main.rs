@@ -26,6 +26,9 @@ fn main() -> ExitCode {
         println!("hopcap-agent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
+    if cli.list_links {
+        return list_links(&cli);
+    }
     match &cli.read {
         Some(path) => match cli.read_options() {
             Ok(read) => read_file(path, &read),
@@ -83,6 +86,25 @@ fn read_file(path: &Path, read: &ReadOptions) -> ExitCode {
         }
         Err(e) => {
             eprintln!("hopcap-agent: {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_links(cli: &Cli) -> ExitCode {
+    logger::init(log::LevelFilter::Warn);
+    match hopcap_agent::list::list_links(cli.run_config().links) {
+        Ok(lines) => {
+            let mut out = io::stdout().lock();
+            for line in lines {
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hopcap-agent: cannot list links (rtnetlink): {e}");
             ExitCode::FAILURE
         }
     }
