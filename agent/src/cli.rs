@@ -50,6 +50,9 @@ Offline:
 
   -D, --list-links           list the links (with --netns, -i, --exclude: those of other
                              namespaces too) and whether each would be captured, then exit
+      --doctor               check this board (kernel, ring, optmem_max and filters,
+                             capabilities, runtimes, links, the collector) and say how to fix
+                             what stands in the way; exit 1 if capture cannot work
   -h, --help                 print this help
   -V, --version              print the version";
 
@@ -59,6 +62,8 @@ pub struct Cli {
     pub version: bool,
     /// `--list-links` / `-D`: print what would be captured, then exit.
     pub list_links: bool,
+    /// `--doctor`: check the board, then exit.
+    pub doctor: bool,
     /// `--read FILE`: packets come from this capture file.
     pub read: Option<PathBuf>,
     /// `--print` / `--json`; `None` when neither was given.
@@ -183,6 +188,7 @@ impl Cli {
                 Short('h') | Long("help") => cli.help = true,
                 Short('V') | Long("version") => cli.version = true,
                 Short('D') | Long("list-links") => cli.list_links = true,
+                Long("doctor") => cli.doctor = true,
                 Short('r') | Long("read") => cli.read = Some(parser.value()?.into()),
                 Long("print") => cli.set_output(OutputMode::Print)?,
                 Long("json") => cli.set_output(OutputMode::Json)?,

@@ -2,6 +2,7 @@
 //! `--collector HOST:PORT`), or offline decoding of a capture file (`--read FILE`).
 
 use hopcap_agent::cli::{Cli, CliError, USAGE};
+use hopcap_agent::doctor::{self, DoctorConfig, Level};
 use hopcap_agent::offline::{self, OfflineError, ReadOptions};
 use hopcap_agent::{logger, run};
 use std::io::{self, Write};
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
     }
     if cli.list_links {
         return list_links(&cli);
+    }
+    if cli.doctor {
+        return doctor(&cli);
     }
     match &cli.read {
         Some(path) => match cli.read_options() {
@@ -88,6 +92,25 @@ fn read_file(path: &Path, read: &ReadOptions) -> ExitCode {
             eprintln!("hopcap-agent: {}: {e}", path.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+fn doctor(cli: &Cli) -> ExitCode {
+    logger::init(log::LevelFilter::Error);
+    let run = cli.run_config();
+    let cfg = DoctorConfig {
+        links: run.links,
+        capture: run.capture,
+        collector: cli.live.collector.clone(),
+    };
+    let findings = doctor::examine(&cfg);
+    for f in &findings {
+        println!("{f}");
+    }
+    if findings.iter().any(|f| f.level == Level::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -168,10 +168,22 @@ stop() {
   for _p in "$@"; do wait "$_p" || bad "agent (pid $_p) exited with status $?"; done
 }
 
+# -- Phase 0: --doctor on the stock kernel: the ring works, and the small optmem_max of
+# Debian's 6.1 ARM kernels (10240 armmp, 20480 arm64) is flagged with its fix.
+common="--netns all --exclude eth0"
+if $AGENT --doctor $common >"$W/doctor.out" 2>&1; then ok "--doctor exits 0"; else bad "--doctor exit status $?"; fi
+sed 's/^/HCVM doctor: /' "$W/doctor.out"
+grep -q "^ok   TPACKET_V3 ring works" "$W/doctor.out" && ok "--doctor: ring works" || bad "--doctor: no ring"
+if [ "$(cat /proc/sys/net/core/optmem_max)" -lt 24576 ]; then
+  grep -q "^WARN net.core.optmem_max $(cat /proc/sys/net/core/optmem_max) is too small" "$W/doctor.out" &&
+    grep -q "fix: sysctl -w net.core.optmem_max=65536" "$W/doctor.out" &&
+    ok "--doctor flags optmem_max $(cat /proc/sys/net/core/optmem_max) with its fix" ||
+    bad "--doctor did not flag optmem_max"
+fi
+
 # -- Phase 1: four agents at once on every namespace: P prints, C streams to the collector,
 # FI and FT print through a filter each.
 phase "agents start"
-common="--netns all --exclude eth0"
 $AGENT $common --print >"$W/p.out" 2>"$W/p.err" &
 pid_p=$!
 $AGENT $common --collector "${hc_collector:?}" --id armvm >/dev/null 2>"$W/c.err" &
