@@ -5,11 +5,11 @@ mod common;
 
 use common::bed::Bed;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hopcap-agent");
-
 fn listed(bed: &Bed, args: &[&str]) -> Vec<String> {
-    let mut cmd = vec![BIN, "-D"];
-    cmd.extend_from_slice(args);
+    let mut cmd = common::agent::argv();
+    cmd.push("-D".into());
+    cmd.extend(args.iter().map(|a| a.to_string()));
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
     let out = bed.exec("pi", &cmd);
     String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -1,9 +1,8 @@
 //! The README's list of the agent's flags is the `--help` text's, no more and no less.
 
-use std::collections::BTreeSet;
-use std::process::Command;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hopcap-agent");
+use std::collections::BTreeSet;
 
 /// The `--long` flags in `text`.
 fn long_flags(text: &str) -> BTreeSet<String> {
@@ -31,7 +30,7 @@ fn the_readme_lists_every_flag_of_help() {
         .expect("the flag list paragraph");
     let end = start + readme[start..].find("\n\n").expect("its end");
     let listed = long_flags(&readme[start..end]);
-    let help = Command::new(BIN)
+    let help = common::agent::command()
         .arg("--help")
         .output()
         .expect("run --help");
