@@ -134,7 +134,7 @@ for f in live read; do
   echo "-- agent ${runner[*]:-native} ($f) printed:"
   sed 's/^/   /' "$work/$f.out"
 done
-sed -E "s/^([0-9:.]+) $veth_b (In|Out) /\\1 /" "$work/live.out" >"$work/live.stripped"
+sed -E "s/^([0-9:.]+) $veth_b (In|Out|B|M|P) /\\1 /" "$work/live.out" >"$work/live.stripped"
 # Live times are the agent's own reading of the kernel stamp: usually tcpdump's to the µs, but a
 # frame the kernel had not stamped before the taps gets one per socket, which may straddle a µs.
 # So live lines are compared without their time; --read must reproduce tcpdump's times exactly.

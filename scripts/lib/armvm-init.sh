@@ -225,7 +225,7 @@ wait_log "$W/c.err" 'capturing netns "hce"' 30 || bad "agent c did not capture h
 # it logs it: bigger pings (length 108, left out of the checks) until agents p and fi print
 # hce's on hce:e0 and hcr:ve; then the 3 checked ones.
 warm=0
-until grep -q 'hcr:ve In IP .*length 108' "$W/p.out" && grep -q 'hcr:ve In IP .*length 108' "$W/fi.out" &&
+until grep -Eq 'hcr:ve (In|P) IP .*length 108' "$W/p.out" && grep -Eq 'hcr:ve (In|P) IP .*length 108' "$W/fi.out" &&
   grep -q 'hce:e0 Out IP .*length 108' "$W/p.out" && grep -q 'hce:e0 Out IP .*length 108' "$W/fi.out"; do
   warm=$((warm + 1))
   [ $warm -gt 30 ] && { bad "agents p/fi did not print hce's pings on hce:e0 and hcr:ve"; break; }
@@ -248,8 +248,12 @@ for a in p c fi ft; do
 done
 
 # count FILE LINK DIR PATTERN: lines of FILE on LINK in DIR matching PATTERN (extended regex).
+# "In" stands for every received kind tcpdump tells apart: In (to us), B, M, P (to another
+# host, as a bridge port sees frames for the bridge's address).
 count() {
-  grep -E "^[0-9:.]+ $2 $3 IP .*$4" "$1" | wc -l
+  _dir=$3
+  [ "$_dir" = In ] && _dir='(In|B|M|P)'
+  grep -E "^[0-9:.]+ $2 $_dir IP .*$4" "$1" | wc -l
 }
 # path FILE WHAT N PATTERN LINK:DIR...: each listed link saw exactly N such packets.
 path() {
