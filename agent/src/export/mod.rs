@@ -16,13 +16,16 @@
 //! collector reconciles it with what it stored.
 //!
 //! The network is behind [`transport::Connector`]: the I/O thread writes batches and reads
-//! acks on one duplex stream, never on a cloned socket, so any stream (TLS too) will do.
+//! acks on one duplex stream, never on a cloned socket, so any stream will do: Noise over TCP
+//! ([`noise`]), or plain TCP with `--insecure`.
 
 mod backoff;
+pub mod noise;
 mod sender;
 pub mod transport;
 
 pub use backoff::Backoff;
+pub use noise::{BoardKey, NoiseConnector};
 pub use transport::{Connector, Stream, TcpConnector, TcpOptions};
 
 use hopcap_proto::frame::FrameError;
