@@ -270,7 +270,9 @@ impl Exporter {
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("export".into())
-            .stack_size(64 * 1024)
+            // The Noise handshake (X25519, BLAKE2s) needs more than 64 KiB in debug builds;
+            // only the pages touched count against the board's memory.
+            .stack_size(256 * 1024)
             .spawn(move || sender::run(&worker, &cfg, connector, greeting, wire))?;
         Ok(Exporter {
             shared,
