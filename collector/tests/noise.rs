@@ -178,7 +178,7 @@ fn batch(seed: u64) -> Vec<u8> {
             enc.push(&o).unwrap();
         }
     }
-    frame(&Message::Batch(&enc.finish().to_vec()))
+    frame(&Message::Batch(enc.finish()))
 }
 
 /// One whole conversation's first frames: hello, links, one 300-record batch.
