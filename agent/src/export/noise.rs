@@ -287,13 +287,17 @@ impl Write for NoiseStream {
 }
 
 impl Stream for NoiseStream {
+    /// Hands out as much as has arrived, across messages, like a TCP read: the exporter
+    /// takes a short read to mean "nothing more for now".
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut done = 0;
         loop {
-            if self.read_pos < self.plain.len() {
-                let n = buf.len().min(self.plain.len() - self.read_pos);
-                buf[..n].copy_from_slice(&self.plain[self.read_pos..self.read_pos + n]);
-                self.read_pos += n;
-                return Ok(Some(n));
+            let n = (buf.len() - done).min(self.plain.len() - self.read_pos);
+            buf[done..done + n].copy_from_slice(&self.plain[self.read_pos..self.read_pos + n]);
+            self.read_pos += n;
+            done += n;
+            if done == buf.len() {
+                return Ok(Some(done));
             }
             if self.raw.len() >= 2 {
                 let len = usize::from(u16::from_be_bytes([self.raw[0], self.raw[1]]));
@@ -309,8 +313,10 @@ impl Stream for NoiseStream {
                     continue;
                 }
             }
-            let mut chunk = [0u8; 1024];
+            let mut chunk = [0u8; 4096];
             match recv_nowait(&self.tcp, &mut chunk)? {
+                // What was handed out first; the close (or the wait) shows at the next call.
+                None | Some(0) if done > 0 => return Ok(Some(done)),
                 None => return Ok(None),
                 Some(0) if self.raw.is_empty() => return Ok(Some(0)),
                 Some(0) => {
