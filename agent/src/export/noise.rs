@@ -342,6 +342,101 @@ impl Stream for NoiseStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::TcpOptions;
+    use std::net::TcpListener;
+
+    fn keypair() -> ([u8; 32], [u8; 32]) {
+        let k = snow::Builder::new(PATTERN.parse().unwrap())
+            .generate_keypair()
+            .unwrap();
+        (k.private.try_into().unwrap(), k.public.try_into().unwrap())
+    }
+
+    /// A collector stand-in: answers the handshake with `key`, reads `expect` plaintext bytes,
+    /// then sends three messages at once and hangs up.
+    fn responder(
+        key: [u8; 32],
+        expect: usize,
+    ) -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut tcp, _) = l.accept().unwrap();
+            let mut hs = snow::Builder::new(PATTERN.parse().unwrap())
+                .local_private_key(&key)
+                .unwrap()
+                .build_responder()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut buf = vec![0u8; MAX_MESSAGE];
+            let first = read_message(&mut tcp, deadline).unwrap();
+            if hs.read_message(&first, &mut buf).is_err() {
+                return Vec::new(); // another collector: hang up
+            }
+            let n = hs.write_message(&[], &mut buf).unwrap();
+            write_message(&mut tcp, &buf[..n]).unwrap();
+            let mut noise = hs.into_transport_mode().unwrap();
+            let mut got = Vec::new();
+            while got.len() < expect {
+                let m = read_message(&mut tcp, deadline).unwrap();
+                let n = noise.read_message(&m, &mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            let mut out = Vec::new();
+            for reply in [&b"ack1"[..], b"ack2", b"ack3"] {
+                let n = noise.write_message(reply, &mut buf).unwrap();
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+                out.extend_from_slice(&buf[..n]);
+            }
+            tcp.write_all(&out).unwrap();
+            got
+        });
+        (addr, t)
+    }
+
+    fn board_key(collector: Option<[u8; 32]>) -> BoardKey {
+        BoardKey {
+            board: Some("pi1".into()),
+            private: keypair().0,
+            collector,
+        }
+    }
+
+    #[test]
+    fn a_session_carries_big_writes_and_hands_out_every_reply() {
+        let (private, public) = keypair();
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let (addr, peer) = responder(private, big.len());
+        let tcp = TcpConnector::new(addr, TcpOptions::default());
+        let mut c = NoiseConnector::new(tcp, board_key(Some(public)), public);
+        let mut s = c.connect().unwrap();
+        s.write_all(&big).unwrap();
+        assert_eq!(peer.join().unwrap(), big, "200 kB across several messages");
+        let mut got = Vec::new();
+        let give_up = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut buf = [0u8; 256];
+            match s.try_read(&mut buf).unwrap() {
+                Some(0) => break,
+                Some(n) => got.extend_from_slice(&buf[..n]),
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+            assert!(Instant::now() < give_up);
+        }
+        assert_eq!(got, b"ack1ack2ack3");
+    }
+
+    #[test]
+    fn a_collector_with_another_key_is_refused() {
+        let (private, _) = keypair();
+        let (_, pinned) = keypair();
+        let (addr, peer) = responder(private, 0);
+        let tcp = TcpConnector::new(addr, TcpOptions::default());
+        let mut c = NoiseConnector::new(tcp, board_key(None), pinned);
+        let e = c.connect().err().expect("refused");
+        assert!(e.to_string().contains("pinned key"), "{e}");
+        assert!(peer.join().unwrap().is_empty());
+    }
 
     #[test]
     fn key_files_parse() {
