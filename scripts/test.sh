@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine, as root (CI runs exactly this via .ci/run):
 # formatting, lints, unit + differential + golden + live-capture integration tests, doc tests,
-# the no_std build of proto, and the ARM builds with their unit tests under qemu-user.
+# the no_std build of proto, the ARM builds with their unit tests under qemu-user, and the ARM
+# agents on Debian's real ARM kernels in qemu-system VMs (scripts/arm-vm.sh).
 # Set HOPCAP_SKIP_ARM=1 to skip the ARM part while iterating.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,5 +38,7 @@ ls -l target/release/hopcap-agent | awk '{print "hopcap-agent x86_64: " $5 " byt
 if [ "${HOPCAP_SKIP_ARM:-0}" != 1 ]; then
   echo "== ARM static builds + unit tests under qemu-user"
   scripts/build-arm.sh --test
+  echo "== ARM agents on real ARM kernels (Debian 6.1 armmp/arm64 in qemu-system)"
+  scripts/arm-vm.sh
 fi
 echo "== all tests passed"

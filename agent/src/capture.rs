@@ -96,19 +96,25 @@ impl Capture {
         if let Some(index) = self.find(|ns| ns.id == id) {
             return Ok(index);
         }
-        // optmem_max is read where the socket is made: it is per namespace.
+        // optmem_max is read where the socket is made: it is per namespace since Linux 6.9.
+        // Before, it is one global value that only the initial namespace's /proc/sys/net/core
+        // shows (Debian's 6.1 ARM kernels: 10240 / 20480); a namespace without the file then
+        // takes the value the agent's own namespace shows.
         let open = || {
             let source = CaptureSource::open(&self.config, &self.filter)?;
-            let optmem_max = netns::optmem_max()
-                .inspect_err(|e| log::debug!("net.core.optmem_max of {label:?}: {e}"))
-                .ok();
-            io::Result::Ok((source, optmem_max))
+            io::Result::Ok((source, netns::optmem_max()))
         };
         let (source, optmem_max) = if own {
             open()?
         } else {
             netns::in_netns(path, open)??
         };
+        let optmem_max = match optmem_max {
+            Err(e) if !own && e.kind() == io::ErrorKind::NotFound => netns::optmem_max(),
+            read => read,
+        }
+        .inspect_err(|e| log::debug!("net.core.optmem_max of {label:?}: {e}"))
+        .ok();
         log::info!(
             "capturing netns {label:?} ({}) in {:?} mode, {} bytes",
             shown.display(),

@@ -47,13 +47,17 @@ Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
   -c, --count N              stop after N observations
       --duration SECS        stop after SECS seconds
   -v, --verbose / -q, --quiet  more / less logging (or HOPCAP_LOG=debug)
-      --debug-clock-offset-us N  shift every timestamp by N µs (tests of clock-offset recovery)
 
 Offline:
   -r, --read FILE            read packets from a pcap or pcapng file (- for stdin) instead of
                              capturing; --filter, -c, --sample and -i/--exclude (on pcapng
                              interface names) apply as they do live
 
+  -D, --list-links           list the links (with --netns, -i, --exclude: those of other
+                             namespaces too) and whether each would be captured, then exit
+      --doctor               check this board (kernel, ring, optmem_max and filters,
+                             capabilities, runtimes, links, the collector) and say how to fix
+                             what stands in the way; exit 1 if capture cannot work
   -h, --help                 print this help
   -V, --version              print the version";
 
@@ -61,6 +65,10 @@ Offline:
 pub struct Cli {
     pub help: bool,
     pub version: bool,
+    /// `--list-links` / `-D`: print what would be captured, then exit.
+    pub list_links: bool,
+    /// `--doctor`: check the board, then exit.
+    pub doctor: bool,
     /// `--read FILE`: packets come from this capture file.
     pub read: Option<PathBuf>,
     /// `--print` / `--json`; `None` when neither was given.
@@ -132,6 +140,13 @@ pub enum CliError {
     Parse(lexopt::Error),
     /// Two flags that exclude each other.
     Conflict(&'static str, &'static str),
+    /// A number outside its flag's range.
+    Range {
+        flag: &'static str,
+        value: String,
+        min: String,
+        max: String,
+    },
     /// A flag that only means something with another.
     Needs(&'static str, &'static str),
     /// `--filter` does not parse.
@@ -155,6 +170,12 @@ impl fmt::Display for CliError {
             CliError::Parse(e) => write!(f, "{e}"),
             CliError::Conflict(a, b) => write!(f, "{a} and {b} cannot be used together"),
             CliError::Needs(a, b) => write!(f, "{a} needs {b}"),
+            CliError::Range {
+                flag,
+                value,
+                min,
+                max,
+            } => write!(f, "{flag} {value}: out of range (from {min} to {max})"),
             CliError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
             CliError::Value { flag, value, why } => write!(f, "{flag} {value:?}: {why}"),
             CliError::NoKey => f.write_str(
@@ -187,6 +208,8 @@ impl Cli {
             match arg {
                 Short('h') | Long("help") => cli.help = true,
                 Short('V') | Long("version") => cli.version = true,
+                Short('D') | Long("list-links") => cli.list_links = true,
+                Long("doctor") => cli.doctor = true,
                 Short('r') | Long("read") => cli.read = Some(parser.value()?.into()),
                 Long("print") => cli.set_output(OutputMode::Print)?,
                 Long("json") => cli.set_output(OutputMode::Json)?,
@@ -241,7 +264,9 @@ impl Cli {
             return Err(CliError::Conflict("--read", "-w"));
         }
         let live = &cli.live;
-        if live.collector.is_some() && live.key.is_none() && !live.insecure {
+        // --doctor and -D only look (the doctor tries a TCP connection): no key needed.
+        let streams = !cli.doctor && !cli.list_links;
+        if streams && live.collector.is_some() && live.key.is_none() && !live.insecure {
             return Err(CliError::NoKey);
         }
         if live.insecure && (live.key.is_some() || live.collector_pub.is_some()) {
@@ -370,15 +395,16 @@ fn string(parser: &mut lexopt::Parser) -> Result<String, CliError> {
 
 fn number<T>(parser: &mut lexopt::Parser, flag: &'static str, min: T, max: T) -> Result<T, CliError>
 where
-    T: std::str::FromStr + PartialOrd + Copy,
+    T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
 {
     let raw = string(parser)?;
     match raw.parse::<T>() {
         Ok(v) if v >= min && v <= max => Ok(v),
-        Ok(_) => Err(CliError::Value {
+        Ok(_) => Err(CliError::Range {
             flag,
             value: raw,
-            why: "out of range",
+            min: min.to_string(),
+            max: max.to_string(),
         }),
         Err(_) => Err(CliError::Value {
             flag,
@@ -425,7 +451,10 @@ mod tests {
         let e = parse(&["--read", "a", "--print", "--json"]).unwrap_err();
         assert!(matches!(e, CliError::Conflict(..)));
         let e = parse(&["--sample", "0"]).unwrap_err();
-        assert_eq!(e.to_string(), "--sample \"0\": out of range");
+        assert_eq!(
+            e.to_string(),
+            "--sample 0: out of range (from 1 to 16777216)"
+        );
         let e = parse(&["--snaplen", "lots"]).unwrap_err();
         assert_eq!(e.to_string(), "--snaplen \"lots\": not a number");
     }
@@ -490,6 +519,10 @@ mod tests {
         assert!(parse(&["--collector", "h:1", "--key", "k", "--insecure"]).is_err());
         assert!(parse(&["--key", "k"]).is_err());
         assert!(parse(&["--collector", "h:1", "--collector-pub", "c", "--insecure"]).is_err());
+        assert!(
+            parse(&["--doctor", "--collector", "h:1"]).is_ok(),
+            "the doctor only looks"
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 pub mod capture;
 pub mod cli;
 pub mod clock;
+pub mod doctor;
 pub mod export;
 pub mod links;
+pub mod list;
 pub mod logger;
 pub mod offline;
 pub mod pipeline;

@@ -2,6 +2,7 @@
 //! `--collector HOST:PORT`), or offline decoding of a capture file (`--read FILE`).
 
 use hopcap_agent::cli::{Cli, CliError, USAGE};
+use hopcap_agent::doctor::{self, DoctorConfig, Level};
 use hopcap_agent::offline::{self, OfflineError, ReadOptions};
 use hopcap_agent::{logger, run};
 use std::io::{self, Write};
@@ -25,6 +26,12 @@ fn main() -> ExitCode {
     if cli.version {
         println!("hopcap-agent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
+    }
+    if cli.list_links {
+        return list_links(&cli);
+    }
+    if cli.doctor {
+        return doctor(&cli);
     }
     match &cli.read {
         Some(path) => match cli.read_options() {
@@ -83,6 +90,44 @@ fn read_file(path: &Path, read: &ReadOptions) -> ExitCode {
         }
         Err(e) => {
             eprintln!("hopcap-agent: {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn doctor(cli: &Cli) -> ExitCode {
+    logger::init(log::LevelFilter::Error);
+    let run = cli.run_config();
+    let cfg = DoctorConfig {
+        links: run.links,
+        capture: run.capture,
+        collector: cli.live.collector.clone(),
+    };
+    let findings = doctor::examine(&cfg);
+    for f in &findings {
+        println!("{f}");
+    }
+    if findings.iter().any(|f| f.level == Level::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn list_links(cli: &Cli) -> ExitCode {
+    logger::init(log::LevelFilter::Warn);
+    match hopcap_agent::list::list_links(cli.run_config().links) {
+        Ok(lines) => {
+            let mut out = io::stdout().lock();
+            for line in lines {
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hopcap-agent: cannot list links (rtnetlink): {e}");
             ExitCode::FAILURE
         }
     }

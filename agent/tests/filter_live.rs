@@ -258,7 +258,7 @@ fn no_program_at_all_is_an_error() {
     assert!(!out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("Cannot allocate memory") && err.contains("optmem_max"),
+        err.contains("os error 12") && err.contains("optmem_max"),
         "{err}"
     );
 }

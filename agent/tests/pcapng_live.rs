@@ -15,8 +15,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hopcap-agent");
-
 fn ping(bed: &Bed, count: &str) {
     bed.exec(
         "ctr",
@@ -104,7 +102,7 @@ fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
 
 /// The agent's own reader on a pcapng file: JSON lines.
 fn read_back(file: &Path) -> Vec<String> {
-    let out = Command::new(BIN)
+    let out = common::agent::command()
         .arg("--read")
         .arg(file)
         .arg("--json")
@@ -258,7 +256,10 @@ fn bad_write_arguments_are_errors() {
             "cannot write",
         ),
     ] {
-        let out = Command::new(BIN).args(args).output().expect("run agent");
+        let out = common::agent::command()
+            .args(args)
+            .output()
+            .expect("run agent");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}");
         assert!(err.contains(says), "{args:?}: {err}");

@@ -2,21 +2,24 @@
 //! `-i`/`--exclude` apply to a file as they do live, `-` reads standard input, and a bad
 //! expression is a usage error (exit 2), never a silent full print.
 
+mod common;
+
 use hopcap_proto::pcapng::{self, Out, Packet};
 use hopcap_proto::types::{LinkType, PacketType};
 use hopcap_testkit::{corpus_dir, ScratchDir};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_hopcap-agent");
+use std::process::{Output, Stdio};
 
 fn afs() -> PathBuf {
     corpus_dir().join("tcpdump_afs.pcap")
 }
 
 fn agent(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run agent")
+    common::agent::command()
+        .args(args)
+        .output()
+        .expect("run agent")
 }
 
 fn lines(out: &Output) -> Vec<String> {
@@ -81,7 +84,7 @@ fn count_and_sample_bound_what_is_printed() {
 
 #[test]
 fn a_dash_reads_standard_input() {
-    let mut child = Command::new(BIN)
+    let mut child = common::agent::command()
         .args(["--read", "-", "-c", "20"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

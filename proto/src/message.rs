@@ -133,6 +133,10 @@ pub struct Stats {
     /// TP_STATUS_LOSING. Sent in full with the first message of a report, 0 in the others.
     pub kernel_drops: u64,
     pub freeze_count: u64,
+    /// Frames the kernel flagged TP_STATUS_LOSING: captured while a drop was not yet read
+    /// from PACKET_STATISTICS. The kernel flags every frame until then, so this counts
+    /// frames, not losses: diagnostic only (nothing shows it as a loss; `kernel_drops`
+    /// is the count of frames lost).
     pub losing_frames: u64,
     /// A subset of the links when there are more than [`STATS_PER_MESSAGE`].
     pub links: Vec<LinkStats, STATS_PER_MESSAGE>,

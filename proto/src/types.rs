@@ -94,12 +94,15 @@ number_type!(
 );
 
 impl PacketType {
-    /// tcpdump's word for it: "Out" for frames we sent, "In" for every received kind.
+    /// tcpdump's word for it (print-sll.c): "In" to this host, "B" broadcast, "M"
+    /// multicast, "P" to another host (promiscuous), "Out" sent by this host.
     pub fn direction(self) -> &'static str {
-        if self == PacketType::OUTGOING {
-            "Out"
-        } else {
-            "In"
+        match self {
+            PacketType::OUTGOING => "Out",
+            PacketType::BROADCAST => "B",
+            PacketType::MULTICAST => "M",
+            PacketType::OTHERHOST => "P",
+            _ => "In",
         }
     }
 }

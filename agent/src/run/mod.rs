@@ -5,7 +5,7 @@
 
 mod config;
 mod error;
-mod filter;
+pub mod filter;
 mod hello;
 mod live;
 pub mod sink;

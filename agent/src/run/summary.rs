@@ -37,7 +37,9 @@ impl RunSummary {
             };
             let s = &st.stats;
             lines.push(format!(
-                "{label}: {:?} mode, {} frames, kernel drops {}{}, ring full {} times, losing {}",
+                // Not TP_STATUS_LOSING's count: the kernel marks every frame until the drop
+                // counters are read, so it counts frames, not losses (kernel drops do).
+                "{label}: {:?} mode, {} frames, kernel drops {}{}, ring full {} times",
                 st.mode,
                 s.frames,
                 s.kernel_drops,
@@ -47,7 +49,6 @@ impl RunSummary {
                     " (not reported here)"
                 },
                 s.freeze_q,
-                s.losing_frames
             ));
         }
         let mut keys: Vec<_> = per_link.iter().collect();

@@ -24,6 +24,27 @@ pub fn runner() -> Vec<String> {
         .collect()
 }
 
+/// The agent binary as a command, behind the emulator when the tests run under one.
+pub fn command() -> Command {
+    let mut words = runner();
+    words.push(BIN.to_owned());
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    cmd
+}
+
+/// The words that run the agent (the emulator first, when there is one).
+pub fn argv() -> Vec<String> {
+    let mut words = runner();
+    words.push(BIN.to_owned());
+    words
+}
+
+/// Whether the agent runs under qemu-user (no packet ring, no RTM_GETNSID there).
+pub fn emulated() -> bool {
+    !runner().is_empty()
+}
+
 type Lines = Arc<Mutex<Vec<String>>>;
 
 #[derive(Debug)]

@@ -256,6 +256,16 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
+/// On stderr, so that JSON on stdout stays clean: why a query printed nothing.
+fn say_nothing_matched(reader: &dyn crate::store::StoreReader) -> CmdResult {
+    if reader.last_cursor()? == crate::store::Cursor::default() {
+        eprintln!("hopcap-collector: no observations stored yet");
+    } else {
+        eprintln!("hopcap-collector: no observations match");
+    }
+    Ok(())
+}
+
 /// True for a write error that means the reader went away (`| head`): exit quietly.
 pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<std::io::Error>()

@@ -13,6 +13,9 @@ pub fn run_paths(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
     if let Some(n) = args.limit {
         report.journeys.truncate(usize::try_from(n).unwrap_or(0));
     }
+    if report.journeys.is_empty() {
+        super::say_nothing_matched(reader)?;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         render::paths::write_json(&report, &mut out)?;
@@ -28,6 +31,9 @@ pub fn run_paths(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
 
 pub fn run_flows(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
     let report = correlate_selection(reader, &args.window.selection(now_ns())?)?;
+    if report.journeys.is_empty() {
+        super::say_nothing_matched(reader)?;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         render::flows::write_json(&report, &mut out)?;

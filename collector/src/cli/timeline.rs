@@ -47,6 +47,9 @@ pub fn run(reader: &dyn StoreReader, timeline: &TimelineArgs) -> CmdResult {
         return Err(e.into());
     }
     out.flush()?;
+    if printed == 0 && !follow {
+        super::say_nothing_matched(reader)?;
+    }
     if !follow {
         return Ok(());
     }

@@ -3,7 +3,10 @@
 //! before NAT); request and reply journeys are both in it, as different paths.
 //!
 //! # JSON lines: one object per flow
-//! `flow` (number), `label`, `journeys` (count), `paths`: array of `count`, `complete`,
+//! `flow` (number), `label`, `journeys` (count: one per packet), `bytes` (on the wire at
+//! their first hop), `first` and `last` (the first hop's time of the earliest and latest,
+//! on the reference clock, as `timeline --json` writes times), `paths`: array of `count`,
+//! `complete`,
 //! `lost`, `maybe_capture_loss` (journey counts) and `hops`: array of `hop` (name),
 //! `board`, `netns`, `link`, `dir`, `samples`, `p50_ns`, `p90_ns`, `p99_ns` (latency from
 //! the previous hop; null on the first); `loss`: array of `hop`, `seen` (journeys through
@@ -14,6 +17,7 @@
 
 use super::paths::{fmt_ns, hop_name};
 use crate::correlate::{flow_label, Fate, Journey, JourneyHop, Report};
+use hopcap_proto::print::Epoch;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -23,6 +27,11 @@ pub struct FlowStats {
     pub flow: usize,
     pub label: String,
     pub journeys: usize,
+    pub bytes: u64,
+    pub first: String,
+    pub last: String,
+    #[serde(skip)]
+    pub span_ns: i64,
     pub paths: Vec<PathStats>,
     pub loss: Vec<HopLoss>,
 }
@@ -131,10 +140,20 @@ fn one_flow(flow: usize, js: &[&Journey]) -> FlowStats {
     }
     let mut paths: Vec<PathStats> = paths.into_iter().map(|(_, js)| path_stats(&js)).collect();
     paths.sort_by_key(|p| std::cmp::Reverse(p.count));
+    let firsts = js.iter().filter_map(|j| j.hops.first());
+    let bytes = firsts.clone().map(|h| u64::from(h.hop.obs.wire_len)).sum();
+    let (first, last) = firsts.fold((i64::MAX, i64::MIN), |(a, b), h| {
+        (a.min(h.t_ns), b.max(h.t_ns))
+    });
+    let epoch = |t: i64| Epoch(u64::try_from(t).unwrap_or(0)).to_string();
     FlowStats {
         flow,
         label,
         journeys: js.len(),
+        bytes,
+        first: epoch(first),
+        last: epoch(last),
+        span_ns: last.saturating_sub(first).max(0),
         paths,
         loss,
     }
@@ -179,10 +198,12 @@ pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
     for f in flow_stats(report) {
         writeln!(
             w,
-            "flow {} {}: {} journeys, {} paths",
+            "flow {} {}: {} packets, {} bytes over {}, {} paths",
             f.flow,
             f.label,
             f.journeys,
+            f.bytes,
+            fmt_ns(f.span_ns),
             f.paths.len()
         )?;
         for (i, p) in f.paths.iter().enumerate() {
@@ -291,6 +312,15 @@ mod tests {
         let f = &f[0];
         assert_eq!(f.label, "ICMP 172.17.0.2 > 198.51.100.101 id 16384");
         assert_eq!(f.journeys, 200);
+        // 200 echoes of 98 bytes; requests 10 ms apart, the last reply 990 ms after the first
+        // request (plus its round trip).
+        assert_eq!(f.bytes, 200 * 98);
+        assert!(
+            (990_000_000..1_000_000_000).contains(&f.span_ns),
+            "{}",
+            f.span_ns
+        );
+        assert!(f.first.starts_with("1700000000.") && f.first < f.last);
         let counts: Vec<usize> = f.paths.iter().map(|p| p.count).collect();
         assert_eq!(counts, [100, 96, 4]);
         let full = f.paths.iter().find(|p| p.count == 96).unwrap();
@@ -317,6 +347,10 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert!(
             text.contains("lost after pi1:docker0 In: 4/100 (4.00%)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(": 200 packets, 19600 bytes over 995.40ms, 3 paths"),
             "{text}"
         );
     }

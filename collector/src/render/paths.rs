@@ -2,17 +2,20 @@
 //!
 //! # Text
 //! `<packet>: <hop> → <hop> (+<latency>) → [<rewrite or tunnel>] <hop> (+<latency>)[; <fate>]`
-//! where a hop is `<netns>:<link> In|Out` (`<board>:<link>` in a board's own namespace), a
+//! where a hop is `<board>:<netns>:<link> In|Out` (`<board>:<link>` in a board's own
+//! namespace: the label `timeline` prints and `--link` takes), a
 //! latency across boards carries the clock uncertainty (`±…`, `±?` when the boards' clocks
 //! are not tied together), and the fate is `lost after <hop>` or `maybe capture loss after
 //! <hop>` (nothing when complete).
 //!
 //! # JSON lines: one object per journey
-//! - `journey` (number, position in the report), `flow` (number), `fingerprint` ("0x…" hex
-//!   string: 64 bits do not fit a JSON number), `packet` (text description of the first hop);
+//! - `journey` (number, position in the report), `flow` (number), `fingerprint` (16 hex
+//!   digits, as in `timeline --json`: 64 bits do not fit a JSON number), `packet` (text
+//!   description of the first hop);
 //! - `hops`: array in path order, each `board`, `netns`, `link`, `kind` (link kind or null),
-//!   `dir` ("In"/"Out"), `ts_ns` (capture time on the board's own clock), `t_ns` (on the
-//!   reference clock), `src`, `dst` (innermost addresses as seen there, null if not IP),
+//!   `dir` ("In"/"Out"), `ts` (capture time on the board's own clock), `t` (on the
+//!   reference clock), both as `timeline --json` writes times: decimal seconds with nine
+//!   digits, in a string, `src`, `dst` (innermost addresses as seen there, null if not IP),
 //!   `sport`, `dport` (null if none), `icmp_id` (null if not echo), `latency_ns` (from `prev`,
 //!   null on the first hop), `prev` (index of the hop it came from), `wire_len`,
 //!   `clock_uncertainty_ns` (null: board not tied to the reference), `input` (index of the
@@ -31,18 +34,16 @@
 
 pub use crate::correlate::describe;
 use crate::correlate::{tunnel_label, Endpoints, Fate, Journey, JourneyHop, Report};
+use crate::store::link_label;
+use hopcap_proto::print::Epoch;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-/// `ctr:eth0` for a link in a named namespace, `pi1:wlan0` in the board's own.
+/// The one spelling of a hop's place, as `timeline` prints it and `--link` takes it:
+/// `pi1:wlan0` in the board's own namespace, `pi1:ctr:eth0` in another.
 pub fn hop_name(h: &JourneyHop) -> String {
-    let ns = if h.netns.is_empty() {
-        h.hop.board.as_str()
-    } else {
-        h.netns.as_str()
-    };
-    format!("{ns}:{}", h.link)
+    link_label(&h.hop.board, &h.netns, &h.link)
 }
 
 fn dir(h: &JourneyHop) -> &'static str {
@@ -166,8 +167,8 @@ struct HopJson {
     link: String,
     kind: Option<String>,
     dir: &'static str,
-    ts_ns: u64,
-    t_ns: i64,
+    ts: String,
+    t: String,
     src: Option<String>,
     dst: Option<String>,
     sport: Option<u16>,
@@ -221,8 +222,8 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
                 link: h.link.as_str().into(),
                 kind: h.kind.map(|k| k.name().to_string()),
                 dir: dir(h),
-                ts_ns: h.hop.obs.ts_ns,
-                t_ns: h.t_ns,
+                ts: Epoch(h.hop.obs.ts_ns).to_string(),
+                t: Epoch(u64::try_from(h.t_ns).unwrap_or(0)).to_string(),
                 src: e.map(|e| e.src.to_string()),
                 dst: e.map(|e| e.dst.to_string()),
                 sport: e.and_then(|e| e.sport),
@@ -279,7 +280,7 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
     JourneyJson {
         journey: index,
         flow: j.flow,
-        fingerprint: format!("{:#018x}", j.fingerprint),
+        fingerprint: format!("{:016x}", j.fingerprint),
         packet: j
             .hops
             .first()
@@ -295,14 +296,20 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
     }
 }
 
-/// Board clocks: `pi2: +37.00ms ±150µs vs pi1 (via pi1 → pi2, 812 crossings)`.
+/// Board clocks: `pi2: +37.00ms ±150µs vs pi1 (via pi1 → pi2, 812 crossings)`, for the
+/// boards the report's journeys cross (a filtered report says nothing of the others).
 pub fn clock_lines(report: &Report) -> Vec<String> {
     let reference = report.clock.reference.clone().unwrap_or_default();
+    let shown: std::collections::HashSet<&str> = report
+        .journeys
+        .iter()
+        .flat_map(|j| j.hops.iter().map(|h| h.hop.board.as_str()))
+        .collect();
     report
         .clock
         .boards
         .iter()
-        .filter(|b| b.board != reference)
+        .filter(|b| b.board != reference && shown.contains(b.board.as_str()))
         .map(|b| {
             let Some(last) = b.points.last() else {
                 return format!(
@@ -345,7 +352,7 @@ mod tests {
         let r = pi_docker_report();
         assert_eq!(
             text_line(&r.journeys[0]),
-            "ICMP echo request 172.17.0.2 > 198.51.100.101 id 16384 seq 0: ctr:eth0 Out → \
+            "ICMP echo request 172.17.0.2 > 198.51.100.101 id 16384 seq 0: pi1:ctr:eth0 Out → \
              pi1:vethc426d5b In (+23µs) → pi1:docker0 In (+0µs) → \
              [SNAT 172.17.0.2→192.168.43.116] pi1:wlan0 Out (+340µs)"
         );
@@ -372,7 +379,11 @@ mod tests {
         assert_eq!(v["nat"][0]["at"], 3);
         assert_eq!(v["complete"], true);
         assert_eq!(v["lost_after"], serde_json::Value::Null);
-        assert!(v["fingerprint"].as_str().unwrap().starts_with("0x"));
+        assert_eq!(
+            v["fingerprint"].as_str().unwrap().len(),
+            16,
+            "hex as timeline's"
+        );
     }
 
     #[test]
@@ -397,12 +408,18 @@ mod tests {
         let line = text_line(&r.journeys[0]);
         assert!(line.contains("→ [VXLAN vni 1 192.168.1.11→192.168.1.12] pi1:eth0 Out (+20µs) → pi2:eth0 In (+300µs ±"), "{line}");
         assert!(
-            line.ends_with("pi2:veth9a1 Out (+5µs) → pod-b:eth0 In (+15µs)"),
+            line.ends_with("pi2:veth9a1 Out (+5µs) → pi2:pod-b:eth0 In (+15µs)"),
             "{line}"
         );
         let clock = clock_lines(&r);
         assert_eq!(clock.len(), 1);
         assert!(clock[0].starts_with("pi2: +37.00ms ±"), "{}", clock[0]);
+        // Filtered to journeys that stay on pi1, the report says nothing of pi2's clock.
+        let mut only_pi1 = r.clone();
+        only_pi1
+            .journeys
+            .retain(|j| j.hops.iter().all(|h| h.hop.board == "pi1"));
+        assert!(clock_lines(&only_pi1).is_empty());
         let mut out = Vec::new();
         write_json(&r, &mut out).unwrap();
         let v: serde_json::Value =

@@ -257,7 +257,7 @@ impl Sighting {
                 h["link"].as_str()?,
                 h["dir"].as_str()? == "Out",
             ),
-            ts_ns: h["ts_ns"].as_u64()?,
+            ts_ns: epoch_ns(h["ts"].as_str()?)?,
             fingerprint: u64::from_str_radix(
                 j["fingerprint"].as_str()?.trim_start_matches("0x"),
                 16,
@@ -271,4 +271,10 @@ impl Sighting {
             dport: port("dport"),
         })
     }
+}
+
+/// `"1795694400.123456789"` (how every JSON output writes a time) as ns.
+fn epoch_ns(text: &str) -> Option<u64> {
+    let (secs, nanos) = text.split_once('.')?;
+    Some(secs.parse::<u64>().ok()? * 1_000_000_000 + nanos.parse::<u64>().ok()?)
 }

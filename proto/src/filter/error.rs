@@ -30,6 +30,8 @@ pub enum ParseErrorKind {
     TooManyNodes,
     /// Parentheses or `not` nested deeper than [`MAX_DEPTH`].
     TooDeep,
+    /// A tcpdump primitive this language does not have (`ether`, `less`, `tcp[13]`...).
+    Unsupported(&'static str),
 }
 
 /// What the parser was looking for.
@@ -90,6 +92,12 @@ impl core::fmt::Display for ParseError {
             }
             ParseErrorKind::TooManyNodes => write!(f, "more than {MAX_NODES} terms"),
             ParseErrorKind::TooDeep => write!(f, "nested deeper than {MAX_DEPTH}"),
+            ParseErrorKind::Unsupported(what) => write!(
+                f,
+                "{what} is tcpdump syntax that hopcap's filter does not support \
+                 (it has host, net, port, portrange, proto, ip, ip6, arp, tcp, udp, \
+                 icmp, icmp6, vlan, src/dst, and, or, not)"
+            ),
         }
     }
 }

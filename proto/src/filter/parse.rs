@@ -52,7 +52,50 @@ struct Parser<'a> {
     last: Option<Quals>,
 }
 
+/// tcpdump primitives this language does not have, so that using one says so (rather than
+/// "expected a primitive").
+const UNSUPPORTED: &[&str] = &[
+    "ether",
+    "less",
+    "greater",
+    "len",
+    "protochain",
+    "gateway",
+    "broadcast",
+    "multicast",
+    "inbound",
+    "outbound",
+    "ifname",
+    "on",
+    "mpls",
+    "pppoed",
+    "pppoes",
+    "geneve",
+    "vxlan",
+    "igmp",
+    "sctp",
+    "rarp",
+    "ah",
+    "esp",
+    "llc",
+    "wlan",
+    "type",
+    "subtype",
+    "dir",
+];
+
+fn unsupported(word: &str) -> Option<&'static str> {
+    UNSUPPORTED.iter().copied().find(|u| *u == word)
+}
+
 pub(crate) fn parse(expr: &str) -> Result<Filter, ParseError> {
+    if let Some(offset) = expr.find('[') {
+        // tcpdump's byte tests: tcp[13] & 2 != 0, ip[0] & 0xf != 5.
+        return Err(err(
+            offset,
+            ParseErrorKind::Unsupported("a byte test (proto[offset])"),
+        ));
+    }
     let mut p = Parser {
         lex: Lexer::new(expr),
         nodes: Vec::new(),
@@ -189,7 +232,13 @@ impl<'a> Parser<'a> {
                     .ok_or(err(offset, ParseErrorKind::NothingToRepeat))?;
                 return self.id(quals);
             }
-            _ => return Err(expected(offset, Expected::Primitive)),
+            w => {
+                let kind = match unsupported(w) {
+                    Some(known) => ParseErrorKind::Unsupported(known),
+                    None => ParseErrorKind::Expected(Expected::Primitive),
+                };
+                return Err(err(offset, kind));
+            }
         };
         self.lex.next_token();
         match self.peek_word() {

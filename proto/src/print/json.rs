@@ -93,7 +93,11 @@ fn write_str_escaped<W: Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
 }
 
 /// `SECONDS.NANOSECONDS`, tshark's frame.time_epoch form.
-struct Epoch(u64);
+/// A time in ns since the Unix epoch as every JSON output writes it: decimal seconds with
+/// nine digits (`"1795694400.123456789"`), a string, since a count of ns does not fit a
+/// JSON number exactly (2^53).
+#[derive(Clone, Copy, Debug)]
+pub struct Epoch(pub u64);
 
 impl Display for Epoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -11,6 +11,6 @@ mod line;
 mod names;
 mod short;
 
-pub use json::{write_json_decoded, write_json_observation};
+pub use json::{write_json_decoded, write_json_observation, Epoch};
 pub use line::{write_line, write_summary, write_time};
 pub use short::{write_description, write_flow_label, Endpoint};

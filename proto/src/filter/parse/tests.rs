@@ -183,3 +183,19 @@ fn error_display_is_readable() {
         "filter error at byte 16: expected a primitive, 'not' or '('"
     );
 }
+
+#[test]
+fn tcpdump_syntax_we_lack_says_so() {
+    use ParseErrorKind::Unsupported as U;
+    assert_eq!(err_of("ether host 01:02:03:04:05:06"), (0, U("ether")));
+    assert_eq!(err_of("tcp and greater 100"), (8, U("greater")));
+    assert_eq!(
+        err_of("tcp[13] & 2 != 0"),
+        (3, U("a byte test (proto[offset])"))
+    );
+    // A typo is still a typo.
+    assert_eq!(
+        err_of("portt 80"),
+        (0, ParseErrorKind::Expected(Expected::Primitive))
+    );
+}
