@@ -51,7 +51,16 @@ impl std::fmt::Debug for BoardKey {
 impl BoardKey {
     /// Reads a key file: lines `board NAME`, `private HEX`, `collector HEX`; `#` comments.
     pub fn read(path: &Path) -> io::Result<BoardKey> {
+        use std::os::unix::fs::PermissionsExt;
         let text = std::fs::read_to_string(path)?;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            log::warn!(
+                "{}: a private key readable by others (mode {:o}): chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+        }
         let mut key = BoardKey {
             board: None,
             private: [0; 32],
