@@ -212,7 +212,7 @@ run_setup() {
   echo "== arm-vm: $setup: $(file -b "$target_dir/$triple/release/hopcap-agent" | cut -d, -f1-2) agent on Debian $kver ($qemu -cpu $cpu)"
   initramfs "$setup" "$karch" "$kver" "$target_dir/$triple/release/hopcap-agent" "$dir/initrd.gz"
 
-  "$collector" -v serve --listen 127.0.0.1:0 --db "$db" 2>"$dir/collector.err" &
+  "$collector" -v serve --insecure --listen 127.0.0.1:0 --db "$db" 2>"$dir/collector.err" &
   collector_pid=$!
   port=""
   for _ in $(seq 100); do

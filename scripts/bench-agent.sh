@@ -3,12 +3,14 @@
 # (scripts/testbed.sh; namespaces hcb<pid>-*, all traffic between them). Both capture on the
 # board (the pi namespace):
 #   tcpdump -i any -w /dev/null 'not port 7878'
-#   hopcap-agent --collector 127.0.0.1:7878 (a sink on the board's loopback that acks every
-#                batch, like the collector), or --json > /dev/null
+#   hopcap-agent --collector 127.0.0.1:7878 --insecure (a sink on the board's loopback that
+#                acks every batch, like the collector), or --json > /dev/null, or the real
+#                hopcap-collector on the board's loopback over Noise (--output noise) or
+#                plaintext (--output plain): the cost of encryption is noise minus plain
 # and for each: CPU time (utime+stime from /proc/PID/stat) per frame it captured, the kernel's
 # drops, and peak RSS (VmHWM from /proc/PID/status). Figures only; nothing is asserted.
 #
-# Usage: scripts/bench-agent.sh [--seconds N] [--load ping|udp] [--output collector|json]
+# Usage: scripts/bench-agent.sh [--seconds N] [--load ping|udp] [--output collector|json|noise|plain]
 #                               [--big] [--perf] [--no-build] [--agent-args "ARGS"]
 #   --load ping   ping -f from the container to 198.51.100.101 (default): echo and reply
 #                 cross ctr:eth0, vethctr, docker0 and wlan0 (MASQUERADE)
@@ -56,6 +58,7 @@ profile=release
 target=${CARGO_TARGET_DIR:-$root/target}
 if [ $build = 1 ]; then
   (cd "$root" && cargo build -q --profile $profile -p hopcap-agent)
+  case $output in noise | plain) (cd "$root" && cargo build -q --release -p hopcap-collector) ;; esac
 else
   profile="prebuilt ($(file -b "$target/release/hopcap-agent" | grep -o 'not stripped\|stripped'))"
 fi
@@ -153,7 +156,20 @@ if [ $output = collector ]; then
   ip netns exec $pi python3 "$work/sink.py" > "$work/sink.out" 2>&1 &
   pids+=($!)
   wait_for "$work/sink.out" ready 1
-  agent_out=(--collector 127.0.0.1:7878)
+  agent_out=(--collector 127.0.0.1:7878 --insecure)
+fi
+if [ $output = noise ] || [ $output = plain ]; then
+  security=(--insecure)
+  if [ $output = noise ]; then
+    "$target/release/hopcap-collector" keys init "$work/keys" --boards bench > /dev/null
+    security=(--key "$work/keys/collector.key" --trusted "$work/keys/trusted-boards")
+  fi
+  ip netns exec $pi "$target/release/hopcap-collector" serve --listen 127.0.0.1:7878 \
+    --db "$work/bench.db" "${security[@]}" > /dev/null 2> "$work/collector.err" &
+  pids+=($!)
+  wait_for "$work/collector.err" "listening on" 1
+  agent_out=(--collector 127.0.0.1:7878 --id bench --insecure)
+  [ $output = noise ] && agent_out=(--collector 127.0.0.1:7878 --key "$work/keys/boards/bench.key")
 fi
 
 ip netns exec $pi tcpdump -i any -n -w /dev/null 'not port 7878' 2> "$work/tcpdump.err" &

@@ -32,11 +32,16 @@ trap cleanup EXIT
 scripts/testbed.sh up "$p"
 in_ns() { local n=$1; shift; ip netns exec "$p-$n" "$@"; }
 
-echo "== collector on the router (192.168.43.1:7878), agent on the board"
-ip netns exec "$p-rtr" "$collector" serve --listen 192.168.43.1:7878 --db "$work/hopcap.db" 2>"$work/collector.log" &
+echo "== keys: the collector's and board pi1's (Noise IK; pi1.key would be copied to the board)"
+"$collector" keys init "$work/keys" --boards pi1 >/dev/null
+
+echo "== collector on the router (192.168.43.1:7878), agent on the board, over Noise"
+ip netns exec "$p-rtr" "$collector" serve --listen 192.168.43.1:7878 --db "$work/hopcap.db" \
+  --key "$work/keys/collector.key" --trusted "$work/keys/trusted-boards" 2>"$work/collector.log" &
 pids+=($!)
 sleep 0.5
-ip netns exec "$p-pi" "$agent" --id pi1 --netns "$p-ctr" --collector 192.168.43.1:7878 2>"$work/agent.log" &
+ip netns exec "$p-pi" "$agent" --netns "$p-ctr" --collector 192.168.43.1:7878 \
+  --key "$work/keys/boards/pi1.key" 2>"$work/agent.log" &
 agent_pid=$!
 pids+=($agent_pid)
 sleep 1.5

@@ -6,7 +6,7 @@ use crate::capture::CaptureConfig;
 use crate::links::{NetnsSpec, Options as LinkOptions};
 pub use crate::offline::OutputMode;
 use crate::offline::ReadOptions;
-use crate::run::{CollectorConfig, Output, PcapngConfig, RunConfig};
+use crate::run::{CollectorConfig, Output, PcapngConfig, RunConfig, Security};
 use crate::sys::ring::RingGeometry;
 use hopcap_proto::filter::{Filter, ParseError};
 use std::ffi::OsString;
@@ -19,14 +19,19 @@ Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [-w FILE] [OPTION
        hopcap-agent --read FILE [--print | --json] [--filter EXPR] [-c N] [--sample N] [-i GLOB]
 
 Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
-      --collector HOST:PORT  stream observations to hopcap-collector
+      --collector HOST:PORT  stream observations to hopcap-collector, encrypted (Noise) with:
+      --key FILE             this board's key file (`hopcap-collector keys init/add` makes it;
+                             it names the board and pins the collector's public key)
+      --collector-pub FILE   the collector's public key, if the key file does not carry it
+      --insecure             plaintext, unauthenticated TCP instead (trusted networks only)
       --print                print one tcpdump-like line per packet (default without --collector)
       --json                 print one JSON object per packet
   -w, --write FILE           write the captured frames as pcapng for Wireshark (- is stdout),
                              one interface per netns:link; alone, nothing is printed
   -C, --rotate-mb N          with -w: start FILE1, FILE2... after every N million bytes
   -G, --rotate-secs N        with -w: start the next file every N seconds
-      --id NAME              this board's name at the collector (default: the hostname)
+      --id NAME              this board's name at the collector (default: the key file's
+                             board, else the hostname)
   -i, --interface GLOB       capture only links matching GLOB (name or netns:name; repeatable,
                              comma lists allowed; default: every up, non-loopback link)
       --exclude GLOB         never capture links matching GLOB (repeatable)
@@ -75,6 +80,11 @@ pub struct Cli {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveOptions {
     pub collector: Option<String>,
+    /// `--key FILE`.
+    pub key: Option<PathBuf>,
+    /// `--collector-pub FILE`.
+    pub collector_pub: Option<PathBuf>,
+    pub insecure: bool,
     pub id: Option<String>,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
@@ -100,6 +110,9 @@ impl Default for LiveOptions {
     fn default() -> Self {
         LiveOptions {
             collector: None,
+            key: None,
+            collector_pub: None,
+            insecure: false,
             id: None,
             include: Vec::new(),
             exclude: Vec::new(),
@@ -141,6 +154,8 @@ pub enum CliError {
         expr: String,
         error: ParseError,
     },
+    /// `--collector` without `--key` or `--insecure`.
+    NoKey,
     /// A flag's value is out of range or malformed.
     Value {
         flag: &'static str,
@@ -163,6 +178,12 @@ impl fmt::Display for CliError {
             } => write!(f, "{flag} {value}: out of range (from {min} to {max})"),
             CliError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
             CliError::Value { flag, value, why } => write!(f, "{flag} {value:?}: {why}"),
+            CliError::NoKey => f.write_str(
+                "--collector needs --key FILE, this board's key: make the fleet's keys on the \
+                 collector with `hopcap-collector keys init DIR --boards NAME,...` (or `keys add \
+                 DIR NAME`) and copy DIR/boards/NAME.key to the board; or --insecure for \
+                 plaintext",
+            ),
         }
     }
 }
@@ -193,6 +214,9 @@ impl Cli {
                 Long("print") => cli.set_output(OutputMode::Print)?,
                 Long("json") => cli.set_output(OutputMode::Json)?,
                 Long("collector") => cli.live.collector = Some(string(&mut parser)?),
+                Long("key") => cli.live.key = Some(parser.value()?.into()),
+                Long("collector-pub") => cli.live.collector_pub = Some(parser.value()?.into()),
+                Long("insecure") => cli.live.insecure = true,
                 Long("id") => cli.live.id = Some(string(&mut parser)?),
                 Short('i') | Long("interface") => cli.live.include.push(string(&mut parser)?),
                 Long("exclude") => cli.live.exclude.push(string(&mut parser)?),
@@ -239,6 +263,21 @@ impl Cli {
         if cli.read.is_some() && cli.live.write.is_some() {
             return Err(CliError::Conflict("--read", "-w"));
         }
+        let live = &cli.live;
+        // --doctor and -D only look (the doctor tries a TCP connection): no key needed.
+        let streams = !cli.doctor && !cli.list_links;
+        if streams && live.collector.is_some() && live.key.is_none() && !live.insecure {
+            return Err(CliError::NoKey);
+        }
+        if live.insecure && (live.key.is_some() || live.collector_pub.is_some()) {
+            return Err(CliError::Conflict("--insecure", "--key/--collector-pub"));
+        }
+        if live.collector.is_none() && (live.key.is_some() || live.insecure) {
+            return Err(CliError::Needs("--key/--insecure", "--collector"));
+        }
+        if live.collector_pub.is_some() && live.key.is_none() {
+            return Err(CliError::Needs("--collector-pub", "--key"));
+        }
         let to_stdout = cli.live.write.as_deref() == Some(std::path::Path::new("-"));
         if to_stdout && cli.output.is_some() {
             return Err(CliError::Conflict("-w -", "--print/--json"));
@@ -268,9 +307,17 @@ impl Cli {
         live.exclude.iter().for_each(|g| links.exclude(g));
         let mut outputs = Vec::new();
         if let Some(addr) = &live.collector {
+            let security = match &live.key {
+                Some(key) => Security::Noise {
+                    key: key.clone(),
+                    collector_pub: live.collector_pub.clone(),
+                },
+                None => Security::Insecure,
+            };
             outputs.push(Output::Collector(CollectorConfig {
                 addr: addr.clone(),
                 queue_bytes: live.queue_kb as usize * 1024,
+                security,
             }));
         }
         if let Some(path) = &live.write {
@@ -417,6 +464,7 @@ mod tests {
         let cli = parse(&[
             "--collector",
             "10.0.0.1:7878",
+            "--insecure",
             "-i",
             "eth*,wlan0",
             "--exclude",
@@ -448,10 +496,42 @@ mod tests {
     }
 
     #[test]
+    fn a_collector_needs_a_key_or_insecure() {
+        let e = parse(&["--collector", "10.0.0.1:7878"]).unwrap_err();
+        assert!(matches!(e, CliError::NoKey));
+        assert!(e.to_string().contains("hopcap-collector keys init"), "{e}");
+        let cli = parse(&["--collector", "h:1", "--insecure"]).unwrap();
+        let Output::Collector(c) = &cli.run_config().outputs[0] else {
+            panic!("a collector output")
+        };
+        assert_eq!(c.security, Security::Insecure);
+        let cli = parse(&["--collector", "h:1", "--key", "k", "--collector-pub", "c"]).unwrap();
+        let Output::Collector(c) = &cli.run_config().outputs[0] else {
+            panic!("a collector output")
+        };
+        assert_eq!(
+            c.security,
+            Security::Noise {
+                key: "k".into(),
+                collector_pub: Some("c".into())
+            }
+        );
+        assert!(parse(&["--collector", "h:1", "--key", "k", "--insecure"]).is_err());
+        assert!(parse(&["--key", "k"]).is_err());
+        assert!(parse(&["--collector", "h:1", "--collector-pub", "c", "--insecure"]).is_err());
+        assert!(
+            parse(&["--doctor", "--collector", "h:1"]).is_ok(),
+            "the doctor only looks"
+        );
+    }
+
+    #[test]
     fn live_flags_make_a_run_config() {
         let cfg = parse(&[
             "--collector",
             "10.0.0.1:7878",
+            "--key",
+            "/etc/hopcap/board.key",
             "--queue-kb",
             "64",
             "--ring-kb",
@@ -474,7 +554,11 @@ mod tests {
             cfg.outputs,
             [Output::Collector(CollectorConfig {
                 addr: "10.0.0.1:7878".into(),
-                queue_bytes: 64 * 1024
+                queue_bytes: 64 * 1024,
+                security: Security::Noise {
+                    key: "/etc/hopcap/board.key".into(),
+                    collector_pub: None
+                },
             })]
         );
         assert_eq!(cfg.capture.ring.block_count, 16);

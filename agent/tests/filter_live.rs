@@ -307,7 +307,14 @@ fn the_collector_exclusion_holds_under_a_small_optmem_max() {
     let collector = common::collector::listen(&bed, "rtr", "192.168.43.1:7878");
     let agent = Agent::start(
         &bed,
-        &["--collector", "192.168.43.1:7878", "--filter", "tcp"],
+        // The stand-in collector speaks plaintext.
+        &[
+            "--collector",
+            "192.168.43.1:7878",
+            "--insecure",
+            "--filter",
+            "tcp",
+        ],
         1,
     );
     traffic::ping(&bed, "ctr", 2, "0.2");

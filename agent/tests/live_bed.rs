@@ -328,6 +328,7 @@ fn the_collector_gets_the_traffic_and_never_the_agents_own() {
         &[
             "--collector",
             "192.168.43.1:7878",
+            "--insecure", // the stand-in collector speaks plaintext
             "--id",
             "board-g",
             "--netns",

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod correlate;
 pub mod ingest;
+pub mod keys;
 pub mod load;
 pub mod render;
 pub mod select;

@@ -73,7 +73,14 @@ fn serve_fails_cleanly_before_creating_anything() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
     let db = dir.join("fresh.db");
-    let out = collector(&["serve", "--listen", &addr, "--db", db.to_str().unwrap()]);
+    let out = collector(&[
+        "serve",
+        "--insecure",
+        "--listen",
+        &addr,
+        "--db",
+        db.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("cannot listen on"),
@@ -86,6 +93,7 @@ fn serve_fails_cleanly_before_creating_anything() {
     let missing = Path::new("/nonexistent-hopcap-dir/x.db");
     let out = collector(&[
         "serve",
+        "--insecure",
         "--listen",
         "127.0.0.1:0",
         "--db",

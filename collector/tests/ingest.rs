@@ -448,7 +448,7 @@ fn serve_binary_ingests_and_stops_cleanly_on_sigint() {
     let db = dir.join("s.db");
     let db_arg = db.to_str().unwrap();
     let bad = Command::new(bin)
-        .args(["serve", "--db", db_arg, "--retain-mb", "0"])
+        .args(["serve", "--insecure", "--db", db_arg, "--retain-mb", "0"])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
@@ -457,6 +457,7 @@ fn serve_binary_ingests_and_stops_cleanly_on_sigint() {
         Command::new(bin)
             .args([
                 "serve",
+                "--insecure",
                 "--listen",
                 "127.0.0.1:0",
                 "--db",
@@ -517,6 +518,7 @@ fn kill_9_keeps_every_acknowledged_batch_and_a_sound_file() {
         Command::new(bin)
             .args([
                 "serve",
+                "--insecure",
                 "--listen",
                 "127.0.0.1:0",
                 "--db",

@@ -16,13 +16,16 @@
 //! collector reconciles it with what it stored.
 //!
 //! The network is behind [`transport::Connector`]: the I/O thread writes batches and reads
-//! acks on one duplex stream, never on a cloned socket, so any stream (TLS too) will do.
+//! acks on one duplex stream, never on a cloned socket, so any stream will do: Noise over TCP
+//! ([`noise`]), or plain TCP with `--insecure`.
 
 mod backoff;
+pub mod noise;
 mod sender;
 pub mod transport;
 
 pub use backoff::Backoff;
+pub use noise::{BoardKey, NoiseConnector};
 pub use transport::{Connector, Stream, TcpConnector, TcpOptions};
 
 use hopcap_proto::frame::FrameError;
@@ -267,7 +270,9 @@ impl Exporter {
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("export".into())
-            .stack_size(64 * 1024)
+            // The Noise handshake (X25519, BLAKE2s) needs more than 64 KiB in debug builds;
+            // only the pages touched count against the board's memory.
+            .stack_size(256 * 1024)
             .spawn(move || sender::run(&worker, &cfg, connector, greeting, wire))?;
         Ok(Exporter {
             shared,

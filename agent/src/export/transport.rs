@@ -1,7 +1,8 @@
 //! The exporter's seam to the network: a [`Connector`] opens a [`Stream`], one duplex byte
-//! stream that both writes batches and reads acks. TCP is today's only transport; TLS or
-//! Noise goes here next, so nothing above this needs a socket: no `try_clone` (a TLS session
-//! cannot be split in two), no raw fd, one object read and written by one thread.
+//! stream that both writes batches and reads acks: plain TCP ([`TcpConnector`], only with
+//! `--insecure`) or Noise over TCP ([`super::noise::NoiseConnector`]). Nothing above this needs
+//! a socket: no `try_clone` (a secure session cannot be split in two), no raw fd, one object
+//! read and written by one thread.
 
 use nix::sys::socket::{recv, MsgFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
@@ -79,8 +80,9 @@ impl TcpConnector {
     }
 }
 
-impl Connector for TcpConnector {
-    fn connect(&mut self) -> io::Result<Box<dyn Stream>> {
+impl TcpConnector {
+    /// A connected socket with the options set (the Noise connector's carrier too).
+    pub fn open(&self) -> io::Result<TcpStream> {
         let o = &self.opts;
         let socket = Socket::new(
             Domain::for_address(self.addr),
@@ -98,7 +100,13 @@ impl Connector for TcpConnector {
                 .with_retries(3),
         )?;
         socket.connect_timeout(&SockAddr::from(self.addr), o.connect_timeout)?;
-        Ok(Box::new(TcpTransport(TcpStream::from(socket))))
+        Ok(TcpStream::from(socket))
+    }
+}
+
+impl Connector for TcpConnector {
+    fn connect(&mut self) -> io::Result<Box<dyn Stream>> {
+        Ok(Box::new(TcpTransport(self.open()?)))
     }
 
     fn peer(&self) -> &str {
@@ -121,14 +129,7 @@ impl Write for TcpTransport {
 
 impl Stream for TcpTransport {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        loop {
-            match recv(self.0.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(n) => return Ok(Some(n)),
-                Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        recv_nowait(&self.0, buf)
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -137,5 +138,17 @@ impl Stream for TcpTransport {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.0.shutdown(Shutdown::Write)
+    }
+}
+
+/// What has arrived on `tcp`, without waiting: [`Stream::try_read`]'s contract.
+pub(super) fn recv_nowait(tcp: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match recv(tcp.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(n) => return Ok(Some(n)),
+            Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
 }

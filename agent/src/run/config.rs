@@ -5,6 +5,7 @@ use crate::capture::CaptureConfig;
 use crate::links::Options as LinkOptions;
 use crate::offline::OutputMode;
 pub use crate::run::sink::PcapngConfig;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,20 @@ pub struct CollectorConfig {
     pub addr: String,
     /// Byte budget of encoded batches held while the collector is away.
     pub queue_bytes: usize,
+    pub security: Security,
+}
+
+/// How the connection to the collector is protected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// Plain TCP (`--insecure`): anyone on the path reads and forges it.
+    Insecure,
+    /// Noise IK with the board's key file (`--key`); the collector's public key comes from
+    /// `collector_pub` (`--collector-pub`) or else from the key file.
+    Noise {
+        key: PathBuf,
+        collector_pub: Option<PathBuf>,
+    },
 }
 
 impl Default for RunConfig {

@@ -34,6 +34,8 @@ pub enum RunError {
     Output(io::Error),
     /// `-w`: the pcapng file could not be created or written.
     Pcapng(io::Error),
+    /// `--key` / `--collector-pub` cannot be read, or the collector's key is missing.
+    Key { what: String, source: io::Error },
 }
 
 impl fmt::Display for RunError {
@@ -73,6 +75,7 @@ impl fmt::Display for RunError {
             }
             RunError::Output(e) => write!(f, "cannot write output: {e}"),
             RunError::Pcapng(e) => write!(f, "-w: {e}"),
+            RunError::Key { what, source } => write!(f, "{what}: {source}"),
             RunError::NoSuchNetns { name } => write!(
                 f,
                 "--netns {name}: no such network namespace (neither /run/netns/{name} nor a \
@@ -85,7 +88,9 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            RunError::Resolve { source, .. } | RunError::Capture { source, .. } => Some(source),
+            RunError::Resolve { source, .. }
+            | RunError::Capture { source, .. }
+            | RunError::Key { source, .. } => Some(source),
             RunError::Exporter(e)
             | RunError::Links(e)
             | RunError::Output(e)

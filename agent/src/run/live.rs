@@ -6,9 +6,13 @@ use super::filter::{self, KernelFilter};
 use super::hello::{self, Greeting};
 use super::sink::{Captured, Counts, ExportSink, PcapngSink, PrintSink, Sink};
 use super::slots::NamespaceSlots;
-use super::{CollectorConfig, LinkLabel, Output, PcapngConfig, RunConfig, RunError, RunSummary};
+use super::{
+    CollectorConfig, LinkLabel, Output, PcapngConfig, RunConfig, RunError, RunSummary, Security,
+};
 use crate::capture::{Capture, CaptureMode};
-use crate::export::{ExportConfig, Exporter, TcpConnector, TcpOptions};
+use crate::export::{
+    noise, BoardKey, Connector, ExportConfig, Exporter, NoiseConnector, TcpConnector, TcpOptions,
+};
 use crate::links::{Change, LinkTable, NetnsSpec};
 use crate::offline::OutputMode;
 use crate::pipeline::FramePipeline;
@@ -66,7 +70,11 @@ impl std::fmt::Debug for LiveCapture {
 /// [`Output`] with the collector's address resolved.
 enum Destination<'a> {
     Stdout(OutputMode),
-    Collector(&'a CollectorConfig, SocketAddr),
+    Collector(
+        &'a CollectorConfig,
+        SocketAddr,
+        Option<(BoardKey, [u8; 32])>,
+    ),
     Pcapng(&'a PcapngConfig),
 }
 
@@ -95,7 +103,11 @@ impl LiveCapture {
             .iter()
             .map(|o| match o {
                 Output::Stdout(mode) => Ok(Destination::Stdout(*mode)),
-                Output::Collector(c) => Ok(Destination::Collector(c, resolve(&c.addr)?)),
+                Output::Collector(c) => Ok(Destination::Collector(
+                    c,
+                    resolve(&c.addr)?,
+                    keys(&c.security)?,
+                )),
                 Output::Pcapng(p) => Ok(Destination::Pcapng(p)),
             })
             .collect::<Result<Vec<_>, RunError>>()?;
@@ -115,7 +127,7 @@ impl LiveCapture {
             exclude: dests
                 .iter()
                 .filter_map(|d| match d {
-                    Destination::Collector(_, addr) => Some(filter::endpoint(addr)),
+                    Destination::Collector(_, addr, _) => Some(filter::endpoint(addr)),
                     Destination::Stdout(_) | Destination::Pcapng(_) => None,
                 })
                 .collect(),
@@ -126,13 +138,19 @@ impl LiveCapture {
         if !links.links().any(|l| links.is_selected(l.key)) {
             log::warn!("no link matches yet: waiting for links to appear");
         }
-        let board = cfg.board.clone().unwrap_or_else(hostname);
+        // Without --id, the board is named as its key file says (the collector binds the
+        // connection to the key's name), else by the hostname.
+        let key_board = dests.iter().find_map(|d| match d {
+            Destination::Collector(_, _, Some((key, _))) => key.board.clone(),
+            _ => None,
+        });
+        let board = cfg.board.clone().or(key_board).unwrap_or_else(hostname);
         let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(dests.len());
         for dest in dests {
             sinks.push(match dest {
-                Destination::Collector(c, addr) => {
+                Destination::Collector(c, addr, keys) => {
                     let greeting = Greeting::new(&board, &links, cfg, capture_mode(&capture));
-                    Box::new(export_sink(&board, c, addr, greeting)?)
+                    Box::new(export_sink(&board, c, addr, keys, greeting)?)
                 }
                 Destination::Stdout(mode) => Box::new(PrintSink::new(mode, &board)),
                 Destination::Pcapng(p) => Box::new(
@@ -311,6 +329,7 @@ fn export_sink(
     board: &str,
     c: &CollectorConfig,
     addr: SocketAddr,
+    keys: Option<(BoardKey, [u8; 32])>,
     greeting: Greeting,
 ) -> Result<ExportSink, RunError> {
     let topology = greeting.topology();
@@ -318,7 +337,24 @@ fn export_sink(
         queue_bytes: c.queue_bytes,
         ..ExportConfig::default()
     };
-    let connector = Box::new(TcpConnector::new(addr, TcpOptions::default()));
+    let tcp = TcpConnector::new(addr, TcpOptions::default());
+    let connector: Box<dyn Connector> = match keys {
+        Some((key, collector)) => {
+            if key.board.as_deref().is_some_and(|name| name != board) {
+                log::warn!(
+                    "--id {board:?} is not the key's board {:?}: the collector will refuse it",
+                    key.board.as_deref().unwrap_or_default()
+                );
+            }
+            Box::new(NoiseConnector::new(tcp, key, collector))
+        }
+        None => {
+            log::warn!(
+                "--insecure: observations go to the collector in plaintext, unauthenticated"
+            );
+            Box::new(tcp)
+        }
+    };
     let exporter = Exporter::spawn(cfg, connector, greeting.into_fn(), hello::wire())
         .map_err(RunError::Exporter)?;
     Ok(ExportSink::new(board, exporter, topology))
@@ -364,6 +400,28 @@ fn missing_netns(spec: &NetnsSpec, links: &LinkTable) -> Result<(), RunError> {
         }
     }
     Ok(())
+}
+
+/// The board's key and the collector's pinned public key (`None` with `--insecure`).
+fn keys(security: &Security) -> Result<Option<(BoardKey, [u8; 32])>, RunError> {
+    let Security::Noise { key, collector_pub } = security else {
+        return Ok(None);
+    };
+    let err = |what: &str, path: &std::path::Path| {
+        let what = format!("{what} {}", path.display());
+        move |source| RunError::Key { what, source }
+    };
+    let board = BoardKey::read(key).map_err(err("--key", key))?;
+    let collector = match collector_pub {
+        Some(p) => noise::read_public(p).map_err(err("--collector-pub", p))?,
+        None => board.collector.ok_or_else(|| {
+            err("--key", key)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "no `collector` line: give the collector's public key with --collector-pub FILE",
+            ))
+        })?,
+    };
+    Ok(Some((board, collector)))
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, RunError> {

@@ -12,7 +12,7 @@ pub mod sink;
 mod slots;
 mod summary;
 
-pub use config::{CollectorConfig, Output, PcapngConfig, RunConfig};
+pub use config::{CollectorConfig, Output, PcapngConfig, RunConfig, Security};
 pub use error::RunError;
 pub use live::{Flow, LiveCapture};
 pub use summary::RunSummary;

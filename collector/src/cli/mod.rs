@@ -2,6 +2,7 @@
 //! `boards`, `paths`, `flows` that read the store.
 
 pub mod boards;
+pub mod keys;
 pub mod paths;
 pub mod serve;
 pub mod timeline;
@@ -38,6 +39,32 @@ pub enum Command {
     Paths(QueryArgs),
     /// Summarise flows across boards.
     Flows(QueryArgs),
+    /// Make and revoke the fleet's keys (Noise): the collector's and one per board.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make DIR/collector.key (0600), DIR/collector.pub, DIR/trusted-boards and
+    /// DIR/boards/NAME.key (0600) for each board, to copy to that board.
+    Init {
+        dir: PathBuf,
+        /// Board names, comma-separated.
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        boards: Vec<String>,
+    },
+    /// Make DIR/boards/NAME.key for a new board and trust it (new connections only).
+    Add {
+        dir: PathBuf,
+        name: String,
+        /// Trust this existing public key (64 hex digits) instead of making a key.
+        #[arg(long, value_name = "HEX")]
+        public: Option<String>,
+    },
+    /// Stop trusting board NAME: refused from its next connection on, and a live connection
+    /// of it is cut within about a second.
+    Revoke { dir: PathBuf, name: String },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -52,6 +79,27 @@ pub struct ServeArgs {
     /// Address to accept agents on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:7878")]
     pub listen: SocketAddr,
+    /// The collector's private key (`keys init DIR` makes DIR/collector.key).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "trusted",
+        conflicts_with = "insecure"
+    )]
+    pub key: Option<PathBuf>,
+    /// The boards accepted, with their public keys (DIR/trusted-boards); read again when it
+    /// changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "key",
+        conflicts_with = "insecure"
+    )]
+    pub trusted: Option<PathBuf>,
+    /// Plaintext, unauthenticated TCP: anyone who reaches the port can store rows under any
+    /// board name. Trusted networks and tests only.
+    #[arg(long)]
+    pub insecure: bool,
     #[command(flatten)]
     pub db: DbArg,
     /// Delete observations older than this many hours (by capture time).
@@ -204,6 +252,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Paths(args) => paths::run_paths(&SqliteReader::open(&args.db.db)?, &args),
         Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Keys(cmd) => keys::run(&cmd),
     }
 }
 

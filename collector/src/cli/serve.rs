@@ -2,7 +2,8 @@
 //! commits what it has and exits.
 
 use super::{CmdResult, ServeArgs};
-use crate::ingest::{IngestConfig, Server, TcpListen};
+use crate::ingest::{IngestConfig, Listener, NoiseListen, Server, TcpListen, Trust};
+use crate::keys;
 use crate::store::sqlite::writer::WriterConfig;
 use crate::store::sqlite::{open_for_writing_with, WriterHandle};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,39 @@ use std::time::Duration;
 /// Commands that may wait for the writer before ingest threads block (back-pressure).
 const WRITER_QUEUE: usize = 256;
 
+/// Noise with `--key` and `--trusted`, plain TCP with `--insecure`, else no start.
+fn listener(args: &ServeArgs) -> Result<Box<dyn Listener>, String> {
+    let cannot = |e| format!("cannot listen on {}: {e}", args.listen);
+    let (Some(key), Some(trusted)) = (&args.key, &args.trusted) else {
+        if args.insecure {
+            log::warn!(
+                "--insecure: plaintext, unauthenticated TCP: anyone who reaches {} can store \
+                 rows under any board name",
+                args.listen
+            );
+            return Ok(Box::new(TcpListen::bind(args.listen).map_err(cannot)?));
+        }
+        return Err(
+            "no keys: make the fleet's keys with `hopcap-collector keys init DIR \
+                    --boards pi1,pi2` and serve with `--key DIR/collector.key --trusted \
+                    DIR/trusted-boards` (or --insecure for plaintext on a trusted network)"
+                .into(),
+        );
+    };
+    let private = keys::read_private(key).map_err(|e| format!("--key {}: {e}", key.display()))?;
+    let trust = Trust::open(trusted).map_err(|e| format!("--trusted: {e}"))?;
+    let boards = trust.len().map_err(|e| format!("--trusted: {e}"))?;
+    log::info!(
+        "Noise ({}): collector key {}, {boards} trusted boards in {}",
+        keys::PATTERN,
+        keys::fingerprint(&keys::public_of(&private)),
+        trusted.display()
+    );
+    Ok(Box::new(
+        NoiseListen::bind(args.listen, private, trust).map_err(cannot)?,
+    ))
+}
+
 pub fn serve(args: &ServeArgs) -> CmdResult {
     let retention = args.retention()?;
     let indexes: Vec<&str> = args.index.iter().map(String::as_str).collect();
@@ -19,8 +53,7 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
         log::info!("building indexes {indexes:?} if missing (long on a large database)");
     }
     // Listen first: an address that cannot be bound leaves no fresh database behind.
-    let listener = TcpListen::bind(args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let listener = listener(args)?;
     if let Some(dir) = args.db.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             return Err(format!(
@@ -46,7 +79,7 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
         ..Default::default()
     };
     config.conn.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
-    let server = Server::start(Box::new(listener), Arc::new(writer.writer()), config)?;
+    let server = Server::start(listener, Arc::new(writer.writer()), config)?;
     log::info!(
         "listening on {}, database {}",
         server.local_addr(),

@@ -87,6 +87,15 @@ impl Agent {
         if h.agent_id.is_empty() {
             return Err(Close::Protocol(ProtocolError::EmptyAgentId));
         }
+        // Over Noise the board is who its key says, whatever the hello claims.
+        if let Some(key_of) = super::transport::authenticated_board() {
+            if h.agent_id.as_str() != key_of {
+                return Err(Close::Protocol(ProtocolError::NotItsName {
+                    claimed: h.agent_id.to_string(),
+                    key_of,
+                }));
+            }
+        }
         let hello = BoardHello {
             name: h.agent_id.to_string(),
             // Batch sequence numbers restart with every agent run, so the run is part of the

@@ -70,6 +70,11 @@ pub enum ProtocolError {
     },
     /// Acks go from the collector to agents only.
     AckFromAgent,
+    /// A hello claiming another board than the one the connection's key is trusted as.
+    NotItsName {
+        claimed: String,
+        key_of: String,
+    },
 }
 
 impl std::fmt::Display for ProtocolError {
@@ -84,6 +89,10 @@ impl std::fmt::Display for ProtocolError {
             }
             ProtocolError::TooManyLinks { limit } => write!(f, "over {limit} links"),
             ProtocolError::AckFromAgent => write!(f, "an ack from an agent"),
+            ProtocolError::NotItsName { claimed, key_of } => write!(
+                f,
+                "refused: hello claims board {claimed:?}, but the connection's key is {key_of:?}'s"
+            ),
         }
     }
 }

@@ -6,11 +6,13 @@ pub mod ack;
 mod agent;
 pub mod close;
 pub mod conn;
+pub mod noise;
 pub mod seq;
 pub mod transport;
 
 use crate::store::StoreWriter;
 use conn::{serve_agent, ConnConfig};
+pub use noise::{NoiseListen, Trust};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,11 +1,33 @@
 //! The ingest side's seam to the network: a [`Listener`] hands out connections, each a
 //! [`Duplex`] byte stream that the connection thread reads frames from and writes acks to.
-//! Plain TCP is today's one transport; TLS or Noise goes here (a handshake that runs on the
-//! connection's own thread at its first read), and nothing above this needs a socket.
+//! Two transports: Noise over TCP ([`super::noise::NoiseListen`], whose handshake runs on the
+//! connection's own thread at its first read) and plain TCP ([`TcpListen`], `serve
+//! --insecure`). Nothing above this needs a socket.
+//!
+//! A secure transport authenticates the board by its key; the name it is trusted as is bound
+//! to the connection's thread ([`authenticated_board`]) when the handshake completes, before
+//! any byte from the board is handed up, and the hello must claim that name.
 
+use std::cell::RefCell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
+
+thread_local! {
+    static AUTHENTICATED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The board name the current connection's transport authenticated (its key's entry in the
+/// trusted file), on that connection's own thread; `None` over plain TCP.
+pub fn authenticated_board() -> Option<String> {
+    AUTHENTICATED.with(|a| a.borrow().clone())
+}
+
+/// Set by a secure transport on the connection's thread once its handshake completes, and
+/// cleared when the connection is dropped.
+pub(super) fn set_authenticated_board(board: Option<String>) {
+    AUTHENTICATED.with(|a| *a.borrow_mut() = board);
+}
 
 /// One accepted connection.
 pub trait Duplex: Read + Write + Send {

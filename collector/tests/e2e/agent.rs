@@ -3,7 +3,7 @@
 //! drops), which the tests hold the collector's accounting against.
 
 use super::bins;
-use super::collector::PATIENCE;
+use super::collector::{board_key, PATIENCE};
 use super::proc::Proc;
 use std::path::Path;
 
@@ -28,9 +28,24 @@ pub struct Summary {
 
 impl Agent {
     /// Starts `hopcap-agent args...` in `netns` and waits until it captures in `namespaces`
-    /// namespaces (and, with --collector, has connected).
+    /// namespaces (and, with --collector, has connected). With `--collector` and neither
+    /// `--key` nor `--insecure`, the board's key (named by `--id`) is made in `dir`'s keys
+    /// (see [`super::collector::board_key`]) and passed as `--key`: the test runs on Noise.
     pub fn start(netns: &str, args: &[&str], namespaces: usize, name: &str, dir: &Path) -> Agent {
-        let mut proc = Proc::spawn(netns, bins::agent(), args, name, dir);
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let has = |f: &str| args.iter().any(|a| a == f);
+        if has("--collector") && !has("--key") && !has("--insecure") {
+            let id = args
+                .iter()
+                .position(|a| a == "--id")
+                .and_then(|i| args.get(i + 1))
+                .expect("a collector test names its board with --id")
+                .clone();
+            let key = board_key(dir, &id);
+            args.extend(["--key".into(), key.to_string_lossy().into_owned()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut proc = Proc::spawn(netns, bins::agent(), &args, name, dir);
         proc.wait_for("capture in every namespace", PATIENCE, |p| {
             p.stderr().matches("capturing netns").count() >= namespaces
         });

@@ -1,6 +1,10 @@
 //! The real hopcap-collector: `serve` inside a bed namespace (killed and restarted on the same
 //! database when a test asks), the query commands run on the database file, and direct
 //! SQLite reads of what it stored (WAL mode lets a reader look while it writes).
+//!
+//! It serves over Noise with keys made by `hopcap-collector keys init` in the test's scratch
+//! directory (`DIR/keys`), unless the test passes `--insecure`; [`board_key`] makes a board's
+//! key there (the agent helper passes it as `--key`).
 
 use super::bins;
 use super::proc::Proc;
@@ -52,6 +56,15 @@ impl Collector {
         self.starts += 1;
         let db = self.db.to_string_lossy().into_owned();
         let mut args = vec!["serve", "--listen", &self.listen, "--db", &db];
+        let keys = keys_dir(&self.dir);
+        let (key, trusted) = (
+            keys.join("collector.key").to_string_lossy().into_owned(),
+            keys.join("trusted-boards").to_string_lossy().into_owned(),
+        );
+        if !self.extra.iter().any(|a| a == "--insecure") {
+            init_keys(&self.dir);
+            args.extend(["--key", &key, "--trusted", &trusted]);
+        }
         args.extend(self.extra.iter().map(String::as_str));
         let mut p = Proc::spawn(
             &self.netns,
@@ -165,6 +178,46 @@ impl Collector {
             assert!(Instant::now() < give_up, "{query}: still changing");
         }
     }
+}
+
+/// The fleet's keys of a test: `dir/keys`.
+pub fn keys_dir(dir: &Path) -> PathBuf {
+    dir.join("keys")
+}
+
+/// `hopcap-collector keys init dir/keys`, once.
+pub fn init_keys(dir: &Path) {
+    let keys = keys_dir(dir);
+    if !keys.join("collector.key").exists() {
+        keys_cmd(&["init"], &keys, &[]);
+    }
+}
+
+/// `hopcap-collector keys SUB DIR args...`, which must succeed.
+pub fn keys_cmd(sub: &[&str], dir: &Path, args: &[&str]) {
+    let out = Command::new(bins::collector())
+        .arg("keys")
+        .args(sub)
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run hopcap-collector keys");
+    assert!(
+        out.status.success(),
+        "keys {sub:?} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The key file of board `name` (made and trusted by `keys add` the first time).
+pub fn board_key(dir: &Path, name: &str) -> PathBuf {
+    init_keys(dir);
+    let keys = keys_dir(dir);
+    let path = keys.join("boards").join(format!("{name}.key"));
+    if !path.exists() {
+        keys_cmd(&["add"], &keys, &[name]);
+    }
+    path
 }
 
 impl Drop for Collector {
