@@ -262,7 +262,7 @@ run_setup() {
     tail -30 "$dir/collector.err"
     fails+=("$setup")
   else
-    sed 's/^/   | /' "$dir/paths.txt" | head -4
+    head -4 "$dir/paths.txt" | sed 's/^/   | /'
   fi
 }
 
