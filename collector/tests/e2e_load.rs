@@ -15,12 +15,11 @@
 
 mod e2e;
 
-use e2e::agent::Agent;
 use e2e::bed::{Bed, FAR};
 use e2e::check::check_journey;
 use e2e::collector::{Collector, PATIENCE};
 use e2e::flows::{Hop, Sighting};
-use e2e::pi::{self, BOARD, COLLECTOR};
+use e2e::pi::{self, COLLECTOR};
 use e2e::proc::Proc;
 use e2e::{scratch, traffic};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,22 +36,7 @@ fn ping_flood_journeys_are_not_merged() {
     let dir = scratch("load");
     let bed = Bed::pi_docker("l");
     let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
-    let agent = Agent::start(
-        &bed.ns("pi"),
-        &[
-            "--id",
-            BOARD,
-            "--netns",
-            &bed.ns("ctr"),
-            "--collector",
-            COLLECTOR,
-            "--ring-kb",
-            "4096",
-        ],
-        2,
-        "agent",
-        dir.path(),
-    );
+    let agent = pi::streaming_agent(&bed, &["--ring-kb", "4096"], dir.path());
     pi::warm_up(&bed, &collector, &[]);
     let count = ECHOES.to_string();
     bed.exec(
@@ -213,22 +197,7 @@ fn identical_datagrams_are_not_merged() {
     let dir = scratch("load-udp");
     let bed = Bed::pi_docker("u");
     let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
-    let agent = Agent::start(
-        &bed.ns("pi"),
-        &[
-            "--id",
-            BOARD,
-            "--netns",
-            &bed.ns("ctr"),
-            "--collector",
-            COLLECTOR,
-            "--ring-kb",
-            "4096",
-        ],
-        2,
-        "agent",
-        dir.path(),
-    );
+    let agent = pi::streaming_agent(&bed, &["--ring-kb", "4096"], dir.path());
     pi::warm_up(&bed, &collector, &[]);
     let datagrams = usize::from(SOCKETS) * ROUNDS;
     let args = |mode: &str| -> Vec<String> {

@@ -23,10 +23,10 @@
 
 mod e2e;
 
-use e2e::agent::{Agent, Summary};
+use e2e::agent::Summary;
 use e2e::bed::{Bed, FAR};
 use e2e::collector::{Collector, PATIENCE};
-use e2e::pi::{self, BOARD, COLLECTOR};
+use e2e::pi::{self, COLLECTOR};
 use e2e::{scratch, traffic};
 use std::time::Duration;
 
@@ -72,21 +72,11 @@ fn flood_and_stop(case: Case) -> (Summary, Boards, u64, String) {
         vec![]
     };
     let mut collector = Collector::start_with(&bed.ns("rtr"), COLLECTOR, dir.path(), &extra);
-    let ctr = bed.ns("ctr");
-    let mut args = vec![
-        "--id",
-        BOARD,
-        "--netns",
-        &ctr,
-        "--collector",
-        COLLECTOR,
-        "--ring-kb",
-        "4096",
-    ];
+    let mut extra = vec!["--ring-kb", "4096"];
     if let Some(q) = case.queue_kb {
-        args.extend(["--queue-kb", q]);
+        extra.extend(["--queue-kb", q]);
     }
-    let agent = Agent::start(&bed.ns("pi"), &args, 2, "agent", dir.path());
+    let agent = pi::streaming_agent(&bed, &extra, dir.path());
     pi::warm_up(&bed, &collector, &[]);
     let mut flood = traffic::ping_background(
         &bed,

@@ -110,13 +110,7 @@ fn timeline_and_paths_match_the_traffic() {
     );
     let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
     let ctr = bed.ns("ctr");
-    let streamer = Agent::start(
-        &bed.ns("pi"),
-        &["--id", BOARD, "--netns", &ctr, "--collector", COLLECTOR],
-        2,
-        "agent",
-        dir.path(),
-    );
+    let streamer = pi::streaming_agent(&bed, &[], dir.path());
     // The witness: a second agent on the same links, printing what it sees.
     let witness = Agent::start(
         &bed.ns("pi"),
@@ -239,22 +233,7 @@ fn collector_killed_and_restarted() {
     let bed = Bed::pi_docker("k");
     let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
     // A small send queue, so that a flood while the collector is away overflows it.
-    let mut agent = Agent::start(
-        &bed.ns("pi"),
-        &[
-            "--id",
-            BOARD,
-            "--netns",
-            &bed.ns("ctr"),
-            "--collector",
-            COLLECTOR,
-            "--queue-kb",
-            "64",
-        ],
-        2,
-        "agent",
-        dir.path(),
-    );
+    let mut agent = pi::streaming_agent(&bed, &["--queue-kb", "64"], dir.path());
     pi::warm_up(&bed, &collector, &[]);
     let lost = |p: &e2e::proc::Proc| p.stderr().matches("connection to collector").count();
 

@@ -2,6 +2,7 @@
 //! the container's through --netns) and streams to the collector on the router; the route
 //! of every packet between the container and the world, and the readiness check.
 
+use super::agent::Agent;
 use super::bed::{Bed, CTR, FAR, WLAN};
 use super::collector::Collector;
 use super::flows::{Ends, Flow, Hop, L4};
@@ -12,6 +13,15 @@ pub const BOARD: &str = "pi1";
 pub const COLLECTOR: &str = "192.168.43.1:7878";
 /// The ICMP id of readiness pings: no flow of a test uses it.
 pub const WARM_UP_ID: u16 = 4242;
+
+/// The board's agent streaming to the collector: its own namespace and the container's,
+/// with `extra` flags (a ring or queue size), logging into `dir`.
+pub fn streaming_agent(bed: &Bed, extra: &[&str], dir: &std::path::Path) -> Agent {
+    let ctr = bed.ns("ctr");
+    let mut args = vec!["--id", BOARD, "--netns", &ctr, "--collector", COLLECTOR];
+    args.extend_from_slice(extra);
+    Agent::start(&bed.ns("pi"), &args, 2, "agent", dir)
+}
 
 /// The container's packets to the world: its eth0, its veth and docker0 on the board, then
 /// the uplink (where MASQUERADE has rewritten them). Back: the same links the other way.
