@@ -6,6 +6,7 @@ pub mod cli;
 pub mod correlate;
 pub mod ingest;
 pub mod load;
+pub mod ratelog;
 pub mod render;
 pub mod select;
 pub mod store;

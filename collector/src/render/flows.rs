@@ -176,12 +176,13 @@ fn path_stats(js: &[&Journey]) -> PathStats {
 }
 
 pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
+    use super::term::clean;
     for f in flow_stats(report) {
         writeln!(
             w,
             "flow {} {}: {} journeys, {} paths",
             f.flow,
-            f.label,
+            clean(&f.label),
             f.journeys,
             f.paths.len()
         )?;
@@ -197,7 +198,7 @@ pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
             let width = p
                 .hops
                 .iter()
-                .map(|h| h.hop.chars().count())
+                .map(|h| clean(&h.hop).chars().count())
                 .max()
                 .unwrap_or(0);
             for h in &p.hops {
@@ -205,12 +206,12 @@ pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
                     (Some(a), Some(b), Some(c)) => writeln!(
                         w,
                         "    {:width$}  p50 {}  p90 {}  p99 {}",
-                        h.hop,
+                        clean(&h.hop),
                         fmt_ns(a),
                         fmt_ns(b),
                         fmt_ns(c)
                     )?,
-                    _ => writeln!(w, "    {}", h.hop)?,
+                    _ => writeln!(w, "    {}", clean(&h.hop))?,
                 }
             }
         }
@@ -224,7 +225,9 @@ pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
             writeln!(
                 w,
                 "  lost after {}: {}/{} ({pct:.2}%){maybe}",
-                l.hop, l.lost, l.seen
+                clean(&l.hop),
+                l.lost,
+                l.seen
             )?;
         }
     }
