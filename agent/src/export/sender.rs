@@ -83,7 +83,10 @@ pub(super) fn run(
                 );
                 misbehaving = true;
             } else if violation {
-                log::debug!("collector {} broke the protocol again: {e}", connector.peer());
+                log::debug!(
+                    "collector {} broke the protocol again: {e}",
+                    connector.peer()
+                );
             } else {
                 log::warn!(
                     "connection to collector {} lost: {e}; reconnecting",
@@ -109,7 +112,6 @@ struct Connection<'a> {
     /// acknowledges something never sent (a forged or broken peer).
     last_written: Option<u64>,
 }
-
 
 /// What the queue has for the thread: the ledger's frames when it changed, and the next
 /// batch (counted by that ledger) if there is one.

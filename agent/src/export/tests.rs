@@ -505,7 +505,9 @@ fn an_ack_for_a_batch_never_sent_drops_the_connection_and_acknowledges_nothing()
     // A fake collector acknowledges everything there ever was.
     p.reply(b"A9");
     // Dropped and reconnected: the batches go again, none counted sent.
-    let again = peers.recv_timeout(Duration::from_secs(5)).expect("a reconnect");
+    let again = peers
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a reconnect");
     assert!(again.read_until("b1;").ends_with("b1;"));
     assert_eq!(ex.counters().totals().records_sent, 0);
     assert_eq!(ex.queued_records(), 12);
@@ -516,7 +518,10 @@ fn an_ack_for_a_batch_never_sent_drops_the_connection_and_acknowledges_nothing()
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(ex.counters().totals().records_sent, 12);
-    assert!(p.closed.load(Ordering::Relaxed), "the lying connection was dropped");
+    assert!(
+        p.closed.load(Ordering::Relaxed),
+        "the lying connection was dropped"
+    );
     ex.shutdown(Duration::ZERO);
 }
 
@@ -531,8 +536,14 @@ fn a_peer_sending_garbage_is_dropped() {
     while !p.closed.load(Ordering::Relaxed) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(p.closed.load(Ordering::Relaxed), "garbage ends the connection");
-    assert!(peers.recv_timeout(Duration::from_secs(5)).is_ok(), "and it reconnects");
+    assert!(
+        p.closed.load(Ordering::Relaxed),
+        "garbage ends the connection"
+    );
+    assert!(
+        peers.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "and it reconnects"
+    );
     assert_eq!(ex.counters().totals().records_sent, 0);
     ex.shutdown(Duration::ZERO);
 }

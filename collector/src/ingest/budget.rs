@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// Default size of the whole budget (both pools).
-pub const DEFAULT_BUDGET: usize = 256 << 20;
+pub const DEFAULT_BUDGET: usize = 128 << 20;
 
 #[derive(Debug)]
 pub struct Pool {
@@ -75,7 +75,12 @@ impl Pool {
 
     /// Takes `bytes` (at most the whole pool), waiting while the pool is short; `None` if
     /// `stop` is raised meanwhile. Waits in steps of `poll`.
-    pub fn acquire(self: &Arc<Self>, bytes: usize, stop: &AtomicBool, poll: Duration) -> Option<Permit> {
+    pub fn acquire(
+        self: &Arc<Self>,
+        bytes: usize,
+        stop: &AtomicBool,
+        poll: Duration,
+    ) -> Option<Permit> {
         let bytes = bytes.min(self.limit);
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         let mut logged = false;
@@ -177,7 +182,8 @@ mod tests {
         let pool = Arc::clone(&b.batches);
         let waiter = std::thread::spawn(move || {
             let stop = AtomicBool::new(false);
-            pool.acquire(2000, &stop, Duration::from_millis(5)).map(|p| p.bytes())
+            pool.acquire(2000, &stop, Duration::from_millis(5))
+                .map(|p| p.bytes())
         });
         std::thread::sleep(Duration::from_millis(50));
         assert!(!waiter.is_finished(), "waits while the pool is short");

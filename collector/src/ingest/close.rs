@@ -49,7 +49,11 @@ impl std::fmt::Display for Close {
             Close::Io(e) => write!(f, "I/O error: {e}"),
             Close::Idle(d) => write!(f, "nothing received for {}s", d.as_secs()),
             Close::Deadline { what, limit } => {
-                write!(f, "{what} not received whole within {}s", limit.as_secs_f64())
+                write!(
+                    f,
+                    "{what} not received whole within {}s",
+                    limit.as_secs_f64()
+                )
             }
             Close::Shutdown => write!(f, "collector shutting down"),
             Close::Writer => write!(f, "the store is gone"),

@@ -70,6 +70,30 @@ pub fn serve_agent(
     why
 }
 
+/// The largest body of a message other than a batch: a hello, a links chunk
+/// (`LINKS_PER_CHUNK` links), stats, a tally or a bye are all far smaller.
+pub const MAX_SMALL_BODY: u32 = 32 * 1024;
+
+/// Judges the header at the start of `buf` as soon as it is here, before its body is waited
+/// for: before the hello only a hello may come, and only a batch may be large.
+fn check_header(buf: &[u8], has_session: bool) -> Result<(), Close> {
+    use hopcap_proto::frame::FrameError;
+    use hopcap_proto::message::MessageType;
+    let Ok(Some(h)) = parse_header(buf) else {
+        return Ok(()); // incomplete, or an error the decoder reports
+    };
+    if !has_session && h.message_type != MessageType::Hello {
+        return Err(Close::Protocol(ProtocolError::BeforeHello(h.message_type)));
+    }
+    if h.message_type != MessageType::Batch && h.body_len > MAX_SMALL_BODY {
+        return Err(Close::Frame(FrameError::TooLarge {
+            body_len: h.body_len,
+            max: MAX_SMALL_BODY,
+        }));
+    }
+    Ok(())
+}
+
 /// Bytes still missing of the frame that starts `buf` (0 if unknown: header incomplete).
 fn missing(buf: &[u8]) -> usize {
     match parse_header(buf) {
@@ -118,6 +142,9 @@ fn read_loop(
                 buf.shrink_to(IDLE_BUFFER.max(buf.len()));
                 hold.resize(buf.capacity(), stop, cfg.poll);
             }
+        }
+        if let Err(why) = check_header(&buf, agent.session.is_some()) {
+            return why;
         }
         if let Err(why) = agent.acknowledge(stream) {
             return why;

@@ -40,7 +40,8 @@ impl Default for IngestConfig {
                 idle_timeout: Duration::from_secs(60),
                 poll: Duration::from_millis(50),
                 write_timeout: Duration::from_secs(5),
-                max_body: hopcap_proto::frame::DEFAULT_MAX_FRAME,
+                // An agent's batch is at most MAX_BATCH_BYTES (64 KiB); twice that is room.
+                max_body: 2 * hopcap_proto::batch::MAX_BATCH_BYTES as u32,
                 frame_deadline: Duration::from_secs(30),
                 hello_deadline: Duration::from_secs(10),
             },

@@ -55,8 +55,14 @@ mod tests {
 
     #[test]
     fn jumps_past_the_bound_and_the_top_of_u64_are_refused() {
-        assert_eq!(judge(None, MAX_SEQ_JUMP), Verdict::New { lost: MAX_SEQ_JUMP });
-        assert_eq!(judge(None, MAX_SEQ_JUMP + 1), Verdict::TooFar { last: None });
+        assert_eq!(
+            judge(None, MAX_SEQ_JUMP),
+            Verdict::New { lost: MAX_SEQ_JUMP }
+        );
+        assert_eq!(
+            judge(None, MAX_SEQ_JUMP + 1),
+            Verdict::TooFar { last: None }
+        );
         assert_eq!(judge(None, 1 << 40), Verdict::TooFar { last: None });
         assert_eq!(
             judge(Some(10), 11 + MAX_SEQ_JUMP + 1),

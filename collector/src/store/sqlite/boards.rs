@@ -36,8 +36,15 @@ pub const MAX_EMPTY_BOARDS: i64 = 1024;
 macro_rules! sat_add {
     ($a:literal, $b:literal) => {
         concat!(
-            "CASE WHEN ", $a, " > 9223372036854775807 - ", $b,
-            " THEN 9223372036854775807 ELSE ", $a, " + ", $b, " END"
+            "CASE WHEN ",
+            $a,
+            " > 9223372036854775807 - ",
+            $b,
+            " THEN 9223372036854775807 ELSE ",
+            $a,
+            " + ",
+            $b,
+            " END"
         )
     };
 }

@@ -80,9 +80,10 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 // `stored`: it is in the store once this commits, written now or earlier by
                 // the same run (its row in `run_batches`); only then is it acknowledged.
                 let (new, stored) = match (b.run, b.seq) {
-                    (Some(run), Some(seq)) if !b.duplicate => {
-                        (boards::claim_batch(&tx, run.raw(), seq, b.rows.len())?, true)
-                    }
+                    (Some(run), Some(seq)) if !b.duplicate => (
+                        boards::claim_batch(&tx, run.raw(), seq, b.rows.len())?,
+                        true,
+                    ),
                     (Some(_), Some(_)) => (false, false),
                     _ => (!b.duplicate, !b.duplicate),
                 };
@@ -117,16 +118,13 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 links,
                 full_report,
                 reply,
-            } => {
-                match boards::links_room(&tx, board.raw(), links)? {
-                    Ok(()) => {
-                        let ids =
-                            boards::upsert_links(&tx, board.raw(), links, *full_report, now)?;
-                        pending.push(Pending::Links(reply.clone(), link_ids(ids)));
-                    }
-                    Err(why) => pending.push(Pending::Refused(reply.clone(), why)),
+            } => match boards::links_room(&tx, board.raw(), links)? {
+                Ok(()) => {
+                    let ids = boards::upsert_links(&tx, board.raw(), links, *full_report, now)?;
+                    pending.push(Pending::Links(reply.clone(), link_ids(ids)));
                 }
-            }
+                Err(why) => pending.push(Pending::Refused(reply.clone(), why)),
+            },
             WriteCmd::LinksRemoved { board: _, link_ids } => {
                 let ids: Vec<i64> = link_ids.iter().map(|l| l.raw()).collect();
                 boards::remove_links(&tx, &ids, now)?
