@@ -508,31 +508,44 @@ fn undescribed_link_keys_are_bounded() {
 fn tables_an_agent_can_grow_are_bounded() {
     let mut c = Collector::default();
     let addr = c.addr();
-    // Links: updates of new links only (never a full dump), over two connections.
-    let mut refused = false;
-    for round in 0..2u32 {
+    // Links: full dumps of 4 000 new links each, one connection after another: the board's
+    // link rows stop at 16 384 (the dump that would pass it is refused).
+    let mut refused = 0;
+    for round in 0..6u32 {
         let mut s = connect(addr);
         s.write_all(&hello("links")).unwrap();
         let all: Vec<LinkInfo> = (0..4000u32)
             .map(|i| {
-                let mut l = veth((i % 4000) as u16, "", &format!("l{round}-{i}"));
+                let mut l = veth(i as u16, "", &format!("l{round}-{i}"));
                 l.ifindex = round * 10_000 + i + 2;
                 l
             })
             .collect();
-        if s.write_all(&links_of(&all, false)).is_err() {
-            refused = true;
-            continue;
-        }
-        s.write_all(&frame(&Message::Bye(Bye { batches_sent: 0 })))
-            .unwrap_or(());
-        if !closed_by_collector(&mut s) {
-            panic!("round {round} not closed");
+        let _ = s.write_all(&links_of(&all, true));
+        let _ = s.write_all(&frame(&Message::Bye(Bye { batches_sent: 0 })));
+        assert!(closed_by_collector(&mut s), "round {round}");
+        let rows = count(&c.db(), "SELECT count(*) FROM links");
+        if rows < i64::from(round + 1) * 4000 {
+            refused += 1;
         }
     }
     let rows = count(&c.db(), "SELECT count(*) FROM links");
-    assert!(rows <= 4096, "{rows} link rows");
-    assert!(rows >= 4000 || refused);
+    assert!((16_000..=16_384).contains(&rows), "{rows} link rows");
+    assert_eq!(refused, 2, "rounds 5 and 6 refused");
+    // Updates of single new links (never a full dump) are refused there too.
+    let mut s = connect(addr);
+    s.write_all(&hello("links")).unwrap();
+    let extra: Vec<LinkInfo> = (0..400u32)
+        .map(|i| {
+            let mut l = veth(i as u16, "", &format!("late{i}"));
+            l.ifindex = 100_000 + i;
+            l
+        })
+        .collect();
+    let _ = s.write_all(&links_of(&extra, false));
+    assert!(closed_by_collector(&mut s), "refused");
+    let rows = count(&c.db(), "SELECT count(*) FROM links");
+    assert!((16_368..=16_384).contains(&rows), "{rows} link rows");
     // Stats: a flood of reports keeps one row a second per board.
     let mut s = connect(addr);
     s.write_all(&[hello("stats"), links(3)].concat()).unwrap();

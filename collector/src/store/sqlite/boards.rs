@@ -21,8 +21,10 @@ fn sql_len(v: usize) -> i64 {
 /// that sums over a board's runs stay far inside an i64 (SQLite's `sum` fails on overflow).
 pub const MAX_COUNT: u64 = 1 << 48;
 
-/// Link rows one board may have (present or not): past it, new links are refused.
-pub const MAX_LINK_ROWS: i64 = 4096;
+/// Link rows one board may have (present or not): past it, absent links older than every
+/// stored observation (by an hour) are deleted, and if that is not enough new links are
+/// refused.
+pub const MAX_LINK_ROWS: i64 = 16_384;
 /// Stats rows kept per board (the oldest go first); a board's reports less than
 /// [`STATS_MIN_GAP_NS`] apart update its latest row instead of adding one.
 pub const MAX_STATS_ROWS: i64 = 20_000;
@@ -231,9 +233,21 @@ pub fn links_room(
     board: i64,
     links: &[LinkInfo],
 ) -> rusqlite::Result<Result<(), String>> {
-    let have: i64 = conn
-        .prepare_cached("SELECT count(*) FROM links WHERE board = ?1")?
-        .query_row([board], |r| r.get(0))?;
+    let count = |conn: &Connection| -> rusqlite::Result<i64> {
+        conn.prepare_cached("SELECT count(*) FROM links WHERE board = ?1")?
+            .query_row([board], |r| r.get(0))
+    };
+    let mut have = count(conn)?;
+    if have + sql_len(links.len()) <= MAX_LINK_ROWS {
+        return Ok(Ok(()));
+    }
+    // Links gone longer than retention has kept observations can have none left.
+    conn.prepare_cached(
+        "DELETE FROM links WHERE board = ?1 AND present = 0
+             AND last_seen_ns < (SELECT coalesce(min(ts_ns), 0) FROM observations) - 3600000000000",
+    )?
+    .execute([board])?;
+    have = count(conn)?;
     if have + sql_len(links.len()) <= MAX_LINK_ROWS {
         return Ok(Ok(()));
     }
