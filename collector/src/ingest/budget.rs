@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// Default size of the whole budget (both pools).
-pub const DEFAULT_BUDGET: usize = 128 << 20;
+pub const DEFAULT_BUDGET: usize = 64 << 20;
 
 #[derive(Debug)]
 pub struct Pool {
@@ -34,9 +34,12 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// A budget of `total` bytes: a quarter for receive buffers, the rest for batches.
+    /// A budget of `total` bytes: half for receive buffers, half for batches (32 MiB of
+    /// batches by default: some 130 000 decoded records, more than a second of the writer's
+    /// work, so it never idles for want of them, and a well-behaved board's batch never waits
+    /// behind much more).
     pub fn new(total: usize) -> Budget {
-        let frames = (total / 4).max(1);
+        let frames = (total / 2).max(1);
         Budget {
             frames: Pool::new("frames", frames),
             batches: Pool::new("batches", total.saturating_sub(frames).max(1)),
