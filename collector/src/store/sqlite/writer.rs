@@ -140,9 +140,7 @@ impl FileWatch {
             return self.problem.clone();
         }
         self.checked = Some(Instant::now());
-        let Some(path) = self.path.as_deref() else {
-            return None;
-        };
+        let path = self.path.as_deref()?;
         self.problem = match file_id(path) {
             None => Some(format!("database file {} is gone", path.display())),
             Some(id) if Some(id) != self.ino => Some(format!(
