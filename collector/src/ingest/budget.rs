@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn permits_wait_for_room_and_give_it_back() {
-        let b = Budget::new(4000);
+        let b = Budget::new(8000);
         let stop = AtomicBool::new(false);
         let poll = Duration::from_millis(5);
         let a = b.batches.acquire(2000, &stop, poll).unwrap();
@@ -197,10 +197,11 @@ mod tests {
         let mut p = Permit::empty(&b.frames);
         assert!(p.resize(500, &stop, poll));
         assert!(p.resize(100_000, &stop, poll), "capped at the pool");
-        assert_eq!(p.bytes(), 1000);
+        assert_eq!(p.bytes(), 4000);
         assert!(p.resize(10, &stop, poll));
         assert_eq!(b.frames.used(), 10);
         stop.store(true, Ordering::Relaxed);
+        let _all = b.frames.acquire(3990, &stop, poll).unwrap();
         assert!(b.frames.acquire(1000, &stop, poll).is_none());
     }
 }
