@@ -950,3 +950,32 @@ fn a_vanished_or_overwritten_database_stops_acks_loudly() {
         assert!(loud <= 3, "{damage}: {loud} lines");
     }
 }
+
+#[test]
+fn watching_the_database_file_keeps_sqlites_locks() {
+    // The watch reads the file's header every second; were it to open and close the file, the
+    // process would lose SQLite's POSIX locks, and a reader closing last would delete the
+    // live WAL under the writer (commits acknowledged, then gone).
+    let mut c = Collector::default();
+    let mut s = connect(c.addr());
+    s.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    let mut enc = Box::new(BatchEncoder::new("pi", 64 * 1024));
+    let mut g = SampleGen::new(12, T0);
+    for seq in 0..3u64 {
+        let b = batch(&mut enc, &mut g);
+        s.write_all(&frame(&Message::Batch(&b))).unwrap();
+        assert_eq!(wait_ack(&mut s, seq), Some(seq));
+        // A reader process comes and goes (the watch has looked at the file meanwhile).
+        std::thread::sleep(Duration::from_millis(1100));
+        let board: serde_json::Value =
+            serde_json::from_str(run(&["boards", "--json"], &c.db).trim()).unwrap();
+        assert_eq!(board["observations"], (seq + 1) * 300);
+        let mut wal = c.db.clone().into_os_string();
+        wal.push("-wal");
+        assert!(Path::new(&wal).exists(), "the WAL is still there");
+    }
+    s.write_all(&frame(&Message::Bye(Bye { batches_sent: 3 })))
+        .unwrap();
+    assert!(closed_by_collector(&mut s));
+    assert_eq!(count(&c.finish(), "SELECT count(*) FROM observations"), 900);
+}

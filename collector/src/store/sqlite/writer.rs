@@ -106,10 +106,15 @@ fn is_broken(e: &rusqlite::Error) -> bool {
 /// (same inode) and keep its SQLite header. A file deleted, replaced or overwritten while the
 /// collector serves would otherwise take commits (into an unlinked inode, or into pages the
 /// header no longer describes) and acknowledgements would go on for data that is gone.
+///
+/// The header is read through one descriptor opened at the start and kept until the writer
+/// ends: closing any descriptor of the database file would drop SQLite's POSIX locks on it
+/// (they belong to the process), and another connection could then delete the live WAL.
 #[derive(Debug)]
 pub struct FileWatch {
     path: Option<std::path::PathBuf>,
     ino: Option<(u64, u64)>,
+    file: Option<std::fs::File>,
     checked: Option<Instant>,
     problem: Option<String>,
 }
@@ -124,9 +129,11 @@ impl FileWatch {
             .filter(|p| !p.is_empty())
             .map(std::path::PathBuf::from);
         let ino = path.as_deref().and_then(file_id);
+        let file = path.as_deref().and_then(|p| std::fs::File::open(p).ok());
         FileWatch {
             path,
             ino,
+            file,
             checked: None,
             problem: None,
         }
@@ -148,9 +155,12 @@ impl FileWatch {
                 path.display()
             )),
             Some(_) => {
+                use std::os::unix::fs::FileExt;
                 let mut head = [0u8; 16];
-                let read = std::fs::File::open(path)
-                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+                let read = match &self.file {
+                    Some(f) => f.read_exact_at(&mut head, 0),
+                    None => Err(std::io::ErrorKind::NotFound.into()),
+                };
                 match read {
                     Ok(()) if &head == b"SQLite format 3\0" => None,
                     Ok(()) => Some(format!(
@@ -324,6 +334,9 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
         }
     }
     commit(&mut conn, &mut cmds, &config, &mut watch);
+    // The connection first: the watch's descriptor must not close under SQLite's locks.
+    drop(conn);
+    drop(watch);
 }
 
 #[cfg(test)]
