@@ -162,6 +162,8 @@ fn accept_loop(
                     Arc::clone(&per_address),
                 );
                 active.fetch_add(1, Ordering::Relaxed);
+                let (undo_active, undo_address, undo_ip) =
+                    (Arc::clone(&active), Arc::clone(&per_address), ip.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("agent-{peer}"))
                     .stack_size(1024 * 1024)
@@ -172,7 +174,11 @@ fn accept_loop(
                     });
                 match spawned {
                     Ok(t) => threads.push(t),
-                    Err(e) => log::error!("{peer}: cannot start a thread: {e}"),
+                    Err(e) => {
+                        undo_address.give(&undo_ip);
+                        undo_active.fetch_sub(1, Ordering::Relaxed);
+                        crate::error_limited!("thread-spawn", "{peer}: cannot start a thread: {e}");
+                    }
                 }
             }
             Ok(None) => {
