@@ -27,6 +27,9 @@ pub(super) fn run(
     wire: Wire,
 ) {
     let mut backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max);
+    // A peer breaking the protocol (garbage, acks for batches never sent) is logged once,
+    // until a connection goes well again, and reconnected to with a growing backoff.
+    let mut misbehaving = false;
     while !shared.stop.load(Ordering::Relaxed) && !shared.done() {
         let mut stream = match connector.connect() {
             Ok(s) => s,
@@ -54,12 +57,16 @@ pub(super) fn run(
             replies: Vec::with_capacity(256),
             tally_version: None,
             ranges_sent: 0,
+            last_written: None,
         };
         let opened = greeting().iter().try_for_each(|f| conn.stream.write_all(f));
-        let result = opened.and_then(|()| {
+        let greeted = opened.is_ok();
+        let result = opened.and_then(|()| conn.serve());
+        let violation = matches!(&result, Err(e) if e.kind() == io::ErrorKind::InvalidData);
+        if greeted && !violation {
             backoff.reset();
-            conn.serve()
-        });
+            misbehaving = false;
+        }
         let _ = stream.shutdown();
         if shared.done() {
             // Everything is acknowledged after the bye: however the stream ended, it is over.
@@ -67,11 +74,26 @@ pub(super) fn run(
             break;
         }
         if let Err(e) = result {
-            log::warn!(
-                "connection to collector {} lost: {e}; reconnecting",
-                connector.peer()
-            );
-            sleep_unless_stopped(shared, backoff.next_delay());
+            let wait = backoff.next_delay();
+            if violation && !misbehaving {
+                log::warn!(
+                    "collector {} broke the protocol: {e}; dropped it, reconnecting in {wait:?} \
+                     (logged once until a connection goes well)",
+                    connector.peer()
+                );
+                misbehaving = true;
+            } else if violation {
+                log::debug!(
+                    "collector {} broke the protocol again: {e}",
+                    connector.peer()
+                );
+            } else {
+                log::warn!(
+                    "connection to collector {} lost: {e}; reconnecting",
+                    connector.peer()
+                );
+            }
+            sleep_unless_stopped(shared, wait);
         }
     }
 }
@@ -86,6 +108,9 @@ struct Connection<'a> {
     tally_version: Option<u64>,
     /// Given-up ranges sent on this connection (the last one may have grown since).
     ranges_sent: usize,
+    /// The sequence number of the last batch written on this connection: an ack past it
+    /// acknowledges something never sent (a forged or broken peer).
+    last_written: Option<u64>,
 }
 
 /// What the queue has for the thread: the ledger's frames when it changed, and the next
@@ -154,6 +179,10 @@ impl Connection<'_> {
         let next = q.sent;
         q.sent += 1;
         q.items[next].written = true;
+        self.last_written = Some(
+            self.last_written
+                .map_or(q.items[next].seq, |l| l.max(q.items[next].seq)),
+        );
         // Copying out keeps the lock short; a frame is a few KB.
         Next::Send(tally, Some(q.items[next].bytes.clone()))
     }
@@ -195,13 +224,23 @@ impl Connection<'_> {
                 match (self.wire.acks)(&self.replies) {
                     Ok(Some((used, seq))) => {
                         self.replies.drain(..used.min(self.replies.len()));
+                        if self.last_written.is_none_or(|last| seq > last) {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!(
+                                    "ack for batch #{seq}, never sent (last sent: {:?})",
+                                    self.last_written
+                                ),
+                            ));
+                        }
                         acknowledge(self.shared, seq);
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        log::warn!("bad reply from collector: {e}");
-                        self.replies.clear();
-                        break;
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("bad reply: {e}"),
+                        ));
                     }
                 }
             }

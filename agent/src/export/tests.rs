@@ -241,8 +241,9 @@ fn any_duplex_stream_will_do_with_the_same_delivery() {
     ex.push(2, b"b2;".to_vec(), 2);
     let p1 = peers.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(p1.read_until("b2;"), "HELLO;b1;b2;");
-    // A reply that is no ack is logged and skipped; then b1's ack, in pieces.
-    p1.reply(b"??A1");
+    // b1's ack, in pieces (a reply that is no ack would drop the connection: see
+    // a_peer_sending_garbage_is_dropped).
+    p1.reply(b"A1");
     let deadline = Instant::now() + Duration::from_secs(5);
     while ex.queued_records() != 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -492,4 +493,57 @@ fn a_stop_with_batches_in_flight_lingers_for_their_acks() {
     collector.join().unwrap();
     assert_eq!((t.records_sent, t.records_unconfirmed), (4, 0));
     assert_eq!(t.connects, 1);
+}
+
+#[test]
+fn an_ack_for_a_batch_never_sent_drops_the_connection_and_acknowledges_nothing() {
+    let (ex, peers) = mem_exporter(1 << 20);
+    ex.push(0, b"b0;".to_vec(), 5);
+    ex.push(1, b"b1;".to_vec(), 7);
+    let p = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(p.read_until("b1;").ends_with("b1;"));
+    // A fake collector acknowledges everything there ever was.
+    p.reply(b"A9");
+    // Dropped and reconnected: the batches go again, none counted sent.
+    let again = peers
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a reconnect");
+    assert!(again.read_until("b1;").ends_with("b1;"));
+    assert_eq!(ex.counters().totals().records_sent, 0);
+    assert_eq!(ex.queued_records(), 12);
+    // The real collector's ack still works.
+    again.reply(b"A1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ex.counters().totals().records_sent < 12 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(ex.counters().totals().records_sent, 12);
+    assert!(
+        p.closed.load(Ordering::Relaxed),
+        "the lying connection was dropped"
+    );
+    ex.shutdown(Duration::ZERO);
+}
+
+#[test]
+fn a_peer_sending_garbage_is_dropped() {
+    let (ex, peers) = mem_exporter(1 << 20);
+    ex.push(0, b"b0;".to_vec(), 5);
+    let p = peers.recv_timeout(Duration::from_secs(5)).unwrap();
+    p.read_until("b0;");
+    p.reply(&[0x55; 4096]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !p.closed.load(Ordering::Relaxed) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        p.closed.load(Ordering::Relaxed),
+        "garbage ends the connection"
+    );
+    assert!(
+        peers.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "and it reconnects"
+    );
+    assert_eq!(ex.counters().totals().records_sent, 0);
+    ex.shutdown(Duration::ZERO);
 }

@@ -2,19 +2,31 @@
 //! what it does with each message (the store's writer does the writing).
 
 use super::ack::encode_ack;
+use super::budget::{Budget, Permit};
 use super::close::{Close, ProtocolError};
 use super::seq::{judge, Verdict};
 use crate::store::{
     BoardHello, BoardId, BoardStats, LinkId, ObservationBatch, RunId, RunTally, StoreWriter,
+    COMMIT_FAILED,
 };
 use hopcap_proto::batch::{BatchDecoder, BatchHeader};
 use hopcap_proto::message::{Hello, LinkStats, Links, Message, Stats, Tally};
 use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind, Observation};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Records one batch may decode to: a full batch of the agent (64 KiB) holds a few thousand;
+/// more is a forged batch built to blow up in memory (a record of a few bytes decodes to a
+/// few hundred).
+pub const MAX_RECORDS_PER_BATCH: usize = 65_536;
+/// Link keys a connection may use without describing them first (each becomes a placeholder
+/// link row): an agent never does; a few are tolerated.
+pub const MAX_UNDESCRIBED_KEYS: usize = 64;
+/// How long a waiting budget request sleeps between looks at the stop flag.
+const BUDGET_POLL: Duration = Duration::from_millis(50);
 
 /// The connection's state between frames.
 pub(super) struct Agent {
@@ -32,6 +44,10 @@ pub(super) struct Agent {
     committed: Arc<AtomicU64>,
     acked: u64,
     received_batches: u64,
+    budget: Budget,
+    /// The memory of the link dump being received.
+    dump_hold: Permit,
+    undescribed: usize,
 }
 
 pub(super) struct Session {
@@ -47,7 +63,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// More links than any board has: a dump past this is refused (it would only grow memory).
-const MAX_LINKS: usize = 16 * 1024;
+const MAX_LINKS: usize = 4 * 1024;
 
 fn too_many_links() -> Close {
     Close::Protocol(ProtocolError::TooManyLinks { limit: MAX_LINKS })
@@ -61,8 +77,11 @@ fn sess(session: &mut Option<Session>) -> Result<&mut Session, Close> {
 }
 
 impl Agent {
-    pub(super) fn new(store: Arc<dyn StoreWriter>, peer: String) -> Agent {
+    pub(super) fn new(store: Arc<dyn StoreWriter>, peer: String, budget: Budget) -> Agent {
         Agent {
+            dump_hold: Permit::empty(&budget.frames),
+            budget,
+            undescribed: 0,
             store,
             peer,
             session: None,
@@ -96,6 +115,10 @@ impl Agent {
                 }));
             }
         }
+        use hopcap_proto::frame::{MAX_VERSION, MIN_VERSION};
+        if !(MIN_VERSION..=MAX_VERSION).contains(&h.version) {
+            return Err(Close::Protocol(ProtocolError::Version(h.version)));
+        }
         let hello = BoardHello {
             name: h.agent_id.to_string(),
             // Batch sequence numbers restart with every agent run, so the run is part of the
@@ -125,7 +148,7 @@ impl Agent {
         Ok(())
     }
 
-    fn on_links(&mut self, l: &Links) -> Result<(), Close> {
+    fn on_links(&mut self, l: &Links, stop: &AtomicBool) -> Result<(), Close> {
         let board = self.session()?.board;
         if l.chunk >= l.count {
             return Err(Close::Protocol(ProtocolError::LinksChunk {
@@ -145,58 +168,104 @@ impl Agent {
         if l.chunk == 0 {
             self.dump.clear();
         }
-        self.dump.extend(l.links.iter().cloned());
-        if self.dump.len() > MAX_LINKS {
+        if self.dump.len() + l.links.len() > MAX_LINKS {
             return Err(too_many_links());
         }
+        self.dump.reserve_exact(l.links.len());
+        let bytes = self.dump.capacity() * std::mem::size_of::<LinkInfo>();
+        if !self.dump_hold.resize(bytes, stop, BUDGET_POLL) {
+            return Err(Close::Shutdown);
+        }
+        self.dump.extend(l.links.iter().cloned());
         if l.chunk + 1 == l.count {
             let links = std::mem::take(&mut self.dump);
             let ids = self.store.links(board, links, true)?;
+            self.dump_hold.resize(0, stop, BUDGET_POLL);
             self.session()?.links = ids.into_iter().collect();
         }
         Ok(())
     }
 
-    /// The id of link `key`, creating a placeholder for a key no link report named (the
-    /// observation is kept; the link shows as `key<N>`).
-    fn link_id(&mut self, key: LinkKey) -> Result<LinkId, Close> {
-        let s = self.session()?;
-        if let Some(id) = s.links.get(&key) {
-            return Ok(*id);
+    /// Placeholders for the keys of `decoded` no link report named (the observations are
+    /// kept; such a link shows as `key<N>`), in one request to the store.
+    fn describe_unknown(&mut self, decoded: &[Observation]) -> Result<(), Close> {
+        let s = sess(&mut self.session)?;
+        let unknown: BTreeSet<LinkKey> = decoded
+            .iter()
+            .map(|o| o.link)
+            .filter(|k| !s.links.contains_key(k))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        self.undescribed += unknown.len();
+        if self.undescribed > MAX_UNDESCRIBED_KEYS {
+            return Err(Close::Protocol(ProtocolError::UndescribedLinks {
+                limit: MAX_UNDESCRIBED_KEYS,
+            }));
         }
         let (board, name) = (s.board, s.name.clone());
-        log::warn!(
-            "{}: board {name:?} sent link key {key} before describing it",
+        crate::warn_limited!(
+            "undescribed-link",
+            "{}: board {name:?} sent link keys {unknown:?} before describing them",
             self.peer
         );
-        let mut info = LinkInfo {
-            key,
-            netns: Default::default(),
-            name: Default::default(),
-            ifindex: 0,
-            kind: LinkKind::Other,
-            mac: Default::default(),
-            mtu: 0,
-            addrs: Default::default(),
-            master: None,
-            peer: None,
-            up: true,
-        };
-        let _ = info.name.push_str(&format!("key{key}"));
-        let ids = self.store.links(board, vec![info], false)?;
-        let id = ids.first().map(|(_, id)| *id).ok_or(Close::Writer)?;
-        self.session()?.links.insert(key, id);
-        Ok(id)
+        let infos = unknown
+            .iter()
+            .map(|&key| {
+                let mut info = LinkInfo {
+                    key,
+                    netns: Default::default(),
+                    name: Default::default(),
+                    ifindex: 0,
+                    kind: LinkKind::Other,
+                    mac: Default::default(),
+                    mtu: 0,
+                    addrs: Default::default(),
+                    master: None,
+                    peer: None,
+                    up: true,
+                };
+                let _ = info.name.push_str(&format!("key{key}"));
+                info
+            })
+            .collect();
+        let ids = self.store.links(board, infos, false)?;
+        sess(&mut self.session)?.links.extend(ids);
+        Ok(())
     }
 
-    fn on_batch(&mut self, bytes: &[u8]) -> Result<(), Close> {
+    fn on_batch(&mut self, bytes: &[u8], stop: &AtomicBool) -> Result<(), Close> {
         let board = self.session()?.board;
         self.received_batches += 1;
-        let mut decoded: Vec<Observation> = Vec::new();
         let decoder = self
             .batches
             .get_or_insert_with(|| Box::new(BatchDecoder::new()));
-        let result = decoder.decode(bytes, |obs| decoded.push(obs));
+        // Counted first, so that the memory of the decoded rows is had from the budget before
+        // it is taken (a few bytes on the wire decode to a few hundred).
+        let mut records = 0usize;
+        let _ = decoder.decode(bytes, |_| records += 1);
+        if records > MAX_RECORDS_PER_BATCH {
+            return Err(Close::Protocol(ProtocolError::BatchTooLarge {
+                records,
+                limit: MAX_RECORDS_PER_BATCH,
+            }));
+        }
+        let row = std::mem::size_of::<(LinkId, Observation)>();
+        let obs = std::mem::size_of::<Observation>();
+        let Some(mut hold) = self
+            .budget
+            .batches
+            .acquire(records * (row + obs), stop, BUDGET_POLL)
+        else {
+            return Err(Close::Shutdown);
+        };
+        let mut decoded: Vec<Observation> = Vec::with_capacity(records);
+        let result = decoder.decode(bytes, |obs| {
+            if decoded.len() < records {
+                decoded.push(obs)
+            }
+        });
         // The sequence number also of a batch that failed to decode (its header may still
         // parse), to judge and acknowledge it.
         let seq = match &result {
@@ -211,16 +280,20 @@ impl Agent {
         // store decides whether the batch is new (another connection of the run may have
         // stored it, or not yet).
         let verdict = seq.map(|seq| judge(s.last_seq, seq));
+        if let (Some(Verdict::TooFar { last }), Some(seq)) = (verdict, seq) {
+            return Err(Close::Protocol(ProtocolError::SeqJump { seq, last }));
+        }
         if let (Some(Verdict::New { .. }), Some(seq)) = (verdict, seq) {
             s.last_seq = Some(seq);
         }
         let (mut lost, duplicate) = match verdict {
             Some(Verdict::New { lost }) => (lost, false),
             Some(Verdict::Duplicate) => (0, true),
-            None => (0, false),
+            Some(Verdict::TooFar { .. }) | None => (0, false),
         };
         if lost > 0 {
-            log::warn!(
+            crate::warn_limited!(
+                "batches-lost",
                 "{}: board {:?} lost {lost} batches before #{seq:?}",
                 self.peer,
                 s.name
@@ -232,19 +305,22 @@ impl Agent {
             } else {
                 // Keep what decoded; the rest of this batch is lost (the next one decodes on
                 // its own).
-                log::warn!(
+                crate::warn_limited!(
+                    "batch-undecodable",
                     "{}: undecodable batch #{seq:?} ({} records kept): {e}",
                     self.peer,
                     decoded.len()
                 );
-                lost += 1;
+                lost = lost.saturating_add(1);
             }
         }
-        let mut rows = Vec::with_capacity(decoded.len());
-        for obs in decoded {
-            rows.push((self.link_id(obs.link)?, obs));
-        }
-        let committed = seq.map(|_| Arc::clone(&self.committed));
+        self.describe_unknown(&decoded)?;
+        let links = &sess(&mut self.session)?.links;
+        let rows: Vec<(LinkId, Observation)> = decoded
+            .into_iter()
+            .filter_map(|obs| links.get(&obs.link).map(|id| (*id, obs)))
+            .collect();
+        hold.resize(rows.capacity() * row, stop, BUDGET_POLL);
         let batch = ObservationBatch {
             board,
             run: Some(run),
@@ -252,7 +328,8 @@ impl Agent {
             lost_batches: lost,
             duplicate: false,
             rows,
-            committed,
+            committed: seq.map(|_| Arc::clone(&self.committed)),
+            hold: Some(Arc::new(hold)),
         };
         Ok(self.store.batch(batch)?)
     }
@@ -288,7 +365,7 @@ impl Agent {
         Ok(self.store.stats(board, stats)?)
     }
 
-    pub(super) fn on_message(&mut self, msg: &Message<'_>) -> Result<(), Close> {
+    pub(super) fn on_message(&mut self, msg: &Message<'_>, stop: &AtomicBool) -> Result<(), Close> {
         if self.session.is_none() && !matches!(msg, Message::Hello(_)) {
             return Err(Close::Protocol(ProtocolError::BeforeHello(
                 msg.message_type(),
@@ -296,7 +373,7 @@ impl Agent {
         }
         match msg {
             Message::Hello(h) => self.on_hello(h),
-            Message::Links(l) => self.on_links(l),
+            Message::Links(l) => self.on_links(l, stop),
             Message::LinkRemoved(r) => {
                 let board = self.session()?.board;
                 if let Some(id) = self.session()?.links.remove(&r.key) {
@@ -304,7 +381,7 @@ impl Agent {
                 }
                 Ok(())
             }
-            Message::Batch(bytes) => self.on_batch(bytes),
+            Message::Batch(bytes) => self.on_batch(bytes, stop),
             Message::Stats(st) => self.on_stats(st),
             Message::Tally(t) => self.on_tally(t),
             Message::Ack(_) => Err(Close::Protocol(ProtocolError::AckFromAgent)),
@@ -325,6 +402,13 @@ impl Agent {
     /// Sends an acknowledgement if the writer committed more since the last one.
     pub(super) fn acknowledge(&mut self, stream: &mut dyn Write) -> Result<(), Close> {
         let committed = self.committed.load(Ordering::Acquire);
+        if committed & COMMIT_FAILED != 0 {
+            // A batch of this connection was not stored: a later cumulative ack would cover
+            // it. The agent sends it again after reconnecting.
+            return Err(Close::Store(
+                "a batch could not be stored; nothing more is acknowledged".into(),
+            ));
+        }
         if committed > self.acked {
             stream
                 .write_all(&encode_ack(committed - 1))

@@ -18,6 +18,11 @@ pub enum Close {
     Store(String),
     Io(std::io::Error),
     Idle(Duration),
+    /// A frame (or the hello) did not arrive whole in time (a peer trickling bytes).
+    Deadline {
+        what: &'static str,
+        limit: Duration,
+    },
     /// The collector is shutting down.
     Shutdown,
     /// The store's writer is gone.
@@ -43,6 +48,13 @@ impl std::fmt::Display for Close {
             Close::Store(why) => write!(f, "store refused: {why}"),
             Close::Io(e) => write!(f, "I/O error: {e}"),
             Close::Idle(d) => write!(f, "nothing received for {}s", d.as_secs()),
+            Close::Deadline { what, limit } => {
+                write!(
+                    f,
+                    "{what} not received whole within {}s",
+                    limit.as_secs_f64()
+                )
+            }
             Close::Shutdown => write!(f, "collector shutting down"),
             Close::Writer => write!(f, "the store is gone"),
         }
@@ -75,6 +87,22 @@ pub enum ProtocolError {
         claimed: String,
         key_of: String,
     },
+    /// A hello speaking a protocol version this collector does not.
+    Version(u16),
+    /// A batch sequence number too far ahead of the run's last one (forged or broken).
+    SeqJump {
+        seq: u64,
+        last: Option<u64>,
+    },
+    /// A batch decoding to more records than an agent ever puts in one.
+    BatchTooLarge {
+        records: usize,
+        limit: usize,
+    },
+    /// Too many link keys used without being described.
+    UndescribedLinks {
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for ProtocolError {
@@ -93,6 +121,16 @@ impl std::fmt::Display for ProtocolError {
                 f,
                 "refused: hello claims board {claimed:?}, but the connection's key is {key_of:?}'s"
             ),
+            ProtocolError::Version(v) => write!(f, "hello for protocol version {v}"),
+            ProtocolError::SeqJump { seq, last } => {
+                write!(f, "batch #{seq} too far ahead of the last one ({last:?})")
+            }
+            ProtocolError::BatchTooLarge { records, limit } => {
+                write!(f, "a batch of {records} records (at most {limit})")
+            }
+            ProtocolError::UndescribedLinks { limit } => {
+                write!(f, "over {limit} link keys used before being described")
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod ack;
 mod agent;
+pub mod budget;
 pub mod close;
 pub mod conn;
 pub mod noise;
@@ -11,8 +12,11 @@ pub mod seq;
 pub mod transport;
 
 use crate::store::StoreWriter;
+pub use agent::{MAX_RECORDS_PER_BATCH, MAX_UNDESCRIBED_KEYS};
+pub use budget::Budget;
 use conn::{serve_agent, ConnConfig};
 pub use noise::{NoiseListen, Trust};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,6 +29,10 @@ pub struct IngestConfig {
     pub conn: ConnConfig,
     /// Connections beyond this many at once are closed on accept.
     pub max_connections: usize,
+    /// Connections from one address (IP) beyond this many at once are closed on accept.
+    pub max_per_address: usize,
+    /// The collector-wide memory budget of receive buffers and batches in flight.
+    pub budget: Budget,
 }
 
 impl Default for IngestConfig {
@@ -34,9 +42,14 @@ impl Default for IngestConfig {
                 idle_timeout: Duration::from_secs(60),
                 poll: Duration::from_millis(50),
                 write_timeout: Duration::from_secs(5),
-                max_body: hopcap_proto::frame::DEFAULT_MAX_FRAME,
+                // An agent's batch is at most MAX_BATCH_BYTES (64 KiB); twice that is room.
+                max_body: 2 * hopcap_proto::batch::MAX_BATCH_BYTES as u32,
+                frame_deadline: Duration::from_secs(30),
+                hello_deadline: Duration::from_secs(10),
             },
             max_connections: 1024,
+            max_per_address: 128,
+            budget: Budget::default(),
         }
     }
 }
@@ -78,6 +91,40 @@ impl Server {
     }
 }
 
+/// The address part of a peer name (`1.2.3.4:5678`, `[::1]:5678`); the name itself if it
+/// has none.
+fn peer_ip(peer: &str) -> String {
+    peer.parse::<SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| peer.to_string())
+}
+
+/// Connections open per address.
+#[derive(Debug, Default)]
+struct PerAddress(std::sync::Mutex<HashMap<String, usize>>);
+
+impl PerAddress {
+    fn take(&self, ip: &str, limit: usize) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip.to_string()).or_insert(0);
+        if *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn give(&self, ip: &str) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(ip);
+            }
+        }
+    }
+}
+
 fn accept_loop(
     mut listener: Box<dyn Listener>,
     store: Arc<dyn StoreWriter>,
@@ -85,35 +132,55 @@ fn accept_loop(
     stop: Arc<AtomicBool>,
 ) {
     let active = Arc::new(AtomicUsize::new(0));
+    let per_address = Arc::new(PerAddress::default());
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok(Some((stream, peer))) => {
                 if active.load(Ordering::Relaxed) >= config.max_connections {
-                    log::warn!(
+                    crate::warn_limited!(
+                        "refused-limit",
                         "{peer}: refused: {} connections already (--max-connections)",
                         config.max_connections
                     );
                     continue;
                 }
-                let (who, store, cfg, stop, active) = (
+                let ip = peer_ip(&peer);
+                if !per_address.take(&ip, config.max_per_address) {
+                    crate::warn_limited!(
+                        "refused-address",
+                        "{peer}: refused: {} connections from {ip} already",
+                        config.max_per_address
+                    );
+                    continue;
+                }
+                let (who, store, cfg, stop, active, budget, per_address) = (
                     peer.clone(),
                     Arc::clone(&store),
                     config.conn.clone(),
                     Arc::clone(&stop),
                     Arc::clone(&active),
+                    config.budget.clone(),
+                    Arc::clone(&per_address),
                 );
                 active.fetch_add(1, Ordering::Relaxed);
+                let (undo_active, undo_address, undo_ip) =
+                    (Arc::clone(&active), Arc::clone(&per_address), ip.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("agent-{peer}"))
                     .stack_size(1024 * 1024)
                     .spawn(move || {
-                        serve_agent(stream, who, store, &cfg, &stop);
+                        serve_agent(stream, who, store, &cfg, &budget, &stop);
+                        per_address.give(&ip);
                         active.fetch_sub(1, Ordering::Relaxed);
                     });
                 match spawned {
                     Ok(t) => threads.push(t),
-                    Err(e) => log::error!("{peer}: cannot start a thread: {e}"),
+                    Err(e) => {
+                        undo_address.give(&undo_ip);
+                        undo_active.fetch_sub(1, Ordering::Relaxed);
+                        crate::error_limited!("thread-spawn", "{peer}: cannot start a thread: {e}");
+                    }
                 }
             }
             Ok(None) => {
@@ -121,7 +188,7 @@ fn accept_loop(
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) => {
-                log::warn!("ingest: accept failed: {e}");
+                crate::warn_limited!("accept-failed", "ingest: accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(100));
             }
         }

@@ -70,8 +70,8 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
         writeln!(
             out,
             "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}",
-            b.name,
-            b.state,
+            super::term::clean(&b.name),
+            super::term::clean(&b.state),
             last.get(..19).unwrap_or(&last),
             b.links_present,
             b.seen,

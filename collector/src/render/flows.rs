@@ -195,12 +195,13 @@ fn path_stats(js: &[&Journey]) -> PathStats {
 }
 
 pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
+    use super::term::clean;
     for f in flow_stats(report) {
         writeln!(
             w,
             "flow {} {}: {} packets, {} bytes over {}, {} paths",
             f.flow,
-            f.label,
+            clean(&f.label),
             f.journeys,
             f.bytes,
             fmt_ns(f.span_ns),
@@ -218,7 +219,7 @@ pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
             let width = p
                 .hops
                 .iter()
-                .map(|h| h.hop.chars().count())
+                .map(|h| clean(&h.hop).chars().count())
                 .max()
                 .unwrap_or(0);
             for h in &p.hops {
@@ -226,12 +227,12 @@ pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
                     (Some(a), Some(b), Some(c)) => writeln!(
                         w,
                         "    {:width$}  p50 {}  p90 {}  p99 {}",
-                        h.hop,
+                        clean(&h.hop),
                         fmt_ns(a),
                         fmt_ns(b),
                         fmt_ns(c)
                     )?,
-                    _ => writeln!(w, "    {}", h.hop)?,
+                    _ => writeln!(w, "    {}", clean(&h.hop))?,
                 }
             }
         }
@@ -245,7 +246,9 @@ pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
             writeln!(
                 w,
                 "  lost after {}: {}/{} ({pct:.2}%){maybe}",
-                l.hop, l.lost, l.seen
+                clean(&l.hop),
+                l.lost,
+                l.seen
             )?;
         }
     }

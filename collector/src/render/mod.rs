@@ -3,4 +3,5 @@
 pub mod boards;
 pub mod flows;
 pub mod paths;
+pub mod term;
 pub mod timeline;

@@ -132,7 +132,7 @@ pub fn text_line(j: &Journey) -> String {
 
 pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
     for j in &report.journeys {
-        writeln!(w, "{}", text_line(j))?;
+        writeln!(w, "{}", super::term::clean(&text_line(j)))?;
     }
     Ok(())
 }
@@ -328,6 +328,7 @@ pub fn clock_lines(report: &Report) -> Vec<String> {
                 b.via.join(" → ")
             )
         })
+        .map(|line| super::term::clean(&line).into_owned())
         .collect()
 }
 

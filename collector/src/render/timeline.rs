@@ -19,6 +19,7 @@ pub fn write_text(out: &mut dyn Write, row: &TimelineRow) -> std::io::Result<()>
         &o.summary,
         o.wire_len,
     );
+    let mut line = super::term::clean(&line).into_owned();
     line.push('\n');
     out.write_all(line.as_bytes())
 }

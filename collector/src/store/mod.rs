@@ -15,4 +15,5 @@ pub use read::{
 };
 pub use write::{
     BoardHello, BoardSession, BoardStats, ObservationBatch, RunTally, StoreError, StoreWriter,
+    COMMIT_FAILED,
 };

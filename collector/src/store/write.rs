@@ -55,9 +55,18 @@ pub struct ObservationBatch {
     /// acknowledgement still waits for the commit of everything before it.
     pub duplicate: bool,
     pub rows: Vec<(LinkId, Observation)>,
-    /// Raised to `seq + 1` once the batch is durable: the connection acknowledges it then.
+    /// Raised to `seq + 1` once the batch is stored (or found stored earlier by the same run);
+    /// [`COMMIT_FAILED`] is set in it instead if the batch could not be stored: the connection
+    /// acknowledges nothing more then (a later cumulative ack would cover the lost batch).
     pub committed: Option<Arc<AtomicU64>>,
+    /// Memory the batch holds against its sender's budget, given back when the store drops
+    /// the batch (after its commit).
+    pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
+
+/// Set in a batch's `committed` watermark when the store could not store it (sequence
+/// numbers stay far below this bit).
+pub const COMMIT_FAILED: u64 = 1 << 63;
 
 impl ObservationBatch {
     /// A new batch of `rows`: no sequence number, nothing lost, not a duplicate, no one
@@ -71,6 +80,7 @@ impl ObservationBatch {
             duplicate: false,
             rows,
             committed: None,
+            hold: None,
         }
     }
 }

@@ -6,6 +6,51 @@ use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::{Connection, OptionalExtension};
 use std::fmt::Write as _;
 
+/// A u64 as an SQLite integer: never above `i64::MAX` (a larger one would wrap negative, and a
+/// sum past it turns a column into REAL, which every later read of the row fails on).
+pub fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `usize` likewise.
+fn sql_len(v: usize) -> i64 {
+    sql_int(v as u64)
+}
+
+/// Counts an agent reports (tally totals, given-up records) are kept at most this large, so
+/// that sums over a board's runs stay far inside an i64 (SQLite's `sum` fails on overflow).
+pub const MAX_COUNT: u64 = 1 << 48;
+
+/// Link rows one board may have (present or not): past it, absent links older than every
+/// stored observation (by an hour) are deleted, and if that is not enough new links are
+/// refused.
+pub const MAX_LINK_ROWS: i64 = 16_384;
+/// Stats rows kept per board (the oldest go first); a board's reports less than
+/// [`STATS_MIN_GAP_NS`] apart update its latest row instead of adding one.
+pub const MAX_STATS_ROWS: i64 = 20_000;
+pub const STATS_MIN_GAP_NS: i64 = 1_000_000_000;
+/// Agent runs kept per board that hold nothing (no batch stored, no tally): the oldest go.
+pub const MAX_EMPTY_RUNS: i64 = 64;
+/// Boards kept that never stored a batch and are disconnected (hellos only): the oldest go.
+pub const MAX_EMPTY_BOARDS: i64 = 1024;
+
+/// `a + b` in SQL without leaving the integers (saturates at `i64::MAX`).
+macro_rules! sat_add {
+    ($a:literal, $b:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $a,
+            " > 9223372036854775807 - ",
+            $b,
+            " THEN 9223372036854775807 ELSE ",
+            $a,
+            " + ",
+            $b,
+            " END"
+        )
+    };
+}
+
 /// A board as a new connection finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BoardState {
@@ -82,14 +127,17 @@ pub fn claim_batch(
         .prepare_cached(
             "INSERT OR IGNORE INTO run_batches (run, seq, records) VALUES (?1, ?2, ?3)",
         )?
-        .execute((run, seq as i64, records as i64))?
+        .execute((run, sql_int(seq), sql_len(records)))?
         == 1;
     if new {
-        conn.prepare_cached(
-            "UPDATE runs SET stored_batches = stored_batches + 1,
-                 stored_records = stored_records + ?2 WHERE id = ?1",
-        )?
-        .execute((run, records as i64))?;
+        conn.prepare_cached(concat!(
+            "UPDATE runs SET stored_batches = ",
+            sat_add!("stored_batches", "1"),
+            ", stored_records = ",
+            sat_add!("stored_records", "?2"),
+            " WHERE id = ?1"
+        ))?
+        .execute((run, sql_len(records)))?;
     }
     Ok(new)
 }
@@ -100,14 +148,23 @@ pub fn record_tally(conn: &Connection, run: i64, tally: &RunTally) -> rusqlite::
         "UPDATE runs SET tally_batches = ?2, tally_records = ?3
          WHERE id = ?1 AND tally_batches <= ?2 AND tally_records <= ?3",
     )?
-    .execute((run, tally.batches as i64, tally.records as i64))?;
+    .execute((
+        run,
+        sql_int(tally.batches.min(MAX_COUNT)),
+        sql_int(tally.records.min(MAX_COUNT)),
+    ))?;
     let mut range = conn.prepare_cached(
         "INSERT INTO gave_up (run, first, last, records) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(run, first) DO UPDATE SET last = excluded.last, records = excluded.records
          WHERE excluded.last > gave_up.last",
     )?;
     for g in &tally.gave_up {
-        range.execute((run, g.first as i64, g.last as i64, g.records as i64))?;
+        range.execute((
+            run,
+            sql_int(g.first),
+            sql_int(g.last),
+            sql_int(g.records.min(MAX_COUNT)),
+        ))?;
     }
     Ok(())
 }
@@ -124,7 +181,95 @@ pub fn set_disconnected(
          WHERE id = ?1 AND remote = ?3",
     )?
     .execute((board, now_ns, remote))?;
+    prune(conn, board)
+}
+
+/// Bounds what hellos alone leave behind: a board's empty runs beyond [`MAX_EMPTY_RUNS`], and
+/// disconnected boards that never stored a batch beyond [`MAX_EMPTY_BOARDS`] (oldest first,
+/// with their links, runs and stats).
+fn prune(conn: &Connection, board: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM runs WHERE id IN (
+             SELECT id FROM runs r WHERE r.board = ?1 AND r.stored_batches = 0
+                 AND r.tally_batches = 0 AND r.tally_records = 0
+                 AND NOT EXISTS (SELECT 1 FROM gave_up g WHERE g.run = r.id)
+             ORDER BY r.id DESC LIMIT -1 OFFSET ?2)",
+    )?
+    .execute((board, MAX_EMPTY_RUNS))?;
+    let empty: i64 = conn
+        .prepare_cached("SELECT count(*) FROM boards WHERE batches = 0 AND state = 'disconnected'")?
+        .query_row([], |r| r.get(0))?;
+    if empty <= MAX_EMPTY_BOARDS {
+        return Ok(());
+    }
+    let gone: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM boards WHERE batches = 0 AND state = 'disconnected'
+             ORDER BY last_seen_ns, id LIMIT ?1",
+        )?
+        .query_map([empty - MAX_EMPTY_BOARDS], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in gone {
+        for sql in [
+            "DELETE FROM gave_up WHERE run IN (SELECT id FROM runs WHERE board = ?1)",
+            "DELETE FROM run_batches WHERE run IN (SELECT id FROM runs WHERE board = ?1)",
+            "DELETE FROM runs WHERE board = ?1",
+            "DELETE FROM stats WHERE board = ?1",
+            "DELETE FROM links WHERE board = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM observations o WHERE o.board = ?1)",
+            "DELETE FROM boards WHERE id = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM observations o WHERE o.board = ?1)",
+        ] {
+            conn.prepare_cached(sql)?.execute([id])?;
+        }
+    }
     Ok(())
+}
+
+/// Whether board `board` may take `links`: `Err(reason)` if they would bring its link rows
+/// past [`MAX_LINK_ROWS`] (links it already has are always refreshed).
+pub fn links_room(
+    conn: &Connection,
+    board: i64,
+    links: &[LinkInfo],
+) -> rusqlite::Result<Result<(), String>> {
+    let count = |conn: &Connection| -> rusqlite::Result<i64> {
+        conn.prepare_cached("SELECT count(*) FROM links WHERE board = ?1")?
+            .query_row([board], |r| r.get(0))
+    };
+    let mut have = count(conn)?;
+    if have + sql_len(links.len()) <= MAX_LINK_ROWS {
+        return Ok(Ok(()));
+    }
+    // Links gone longer than retention has kept observations can have none left.
+    conn.prepare_cached(
+        "DELETE FROM links WHERE board = ?1 AND present = 0
+             AND last_seen_ns < (SELECT coalesce(min(ts_ns), 0) FROM observations) - 3600000000000",
+    )?
+    .execute([board])?;
+    have = count(conn)?;
+    if have + sql_len(links.len()) <= MAX_LINK_ROWS {
+        return Ok(Ok(()));
+    }
+    let mut known = conn.prepare_cached(
+        "SELECT 1 FROM links WHERE board = ?1 AND netns = ?2 AND ifindex = ?3 AND name = ?4",
+    )?;
+    let mut new = 0;
+    for l in links {
+        let found = known
+            .query_row(
+                rusqlite::params![board, l.netns.as_str(), l.ifindex, l.name.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?;
+        new += i64::from(found.is_none());
+    }
+    if have + new > MAX_LINK_ROWS {
+        return Ok(Err(format!(
+            "the board has {have} links stored, at most {MAX_LINK_ROWS} are kept"
+        )));
+    }
+    Ok(Ok(()))
 }
 
 /// Counts a stored batch (sequence number `seq`) and the batches found missing before it.
@@ -136,19 +281,24 @@ pub fn count_batch(
     lost_batches: u64,
     now_ns: i64,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE boards SET batches = batches + 1, observations = observations + ?2,
-             lost_batches = lost_batches + ?3, last_seen_ns = max(last_seen_ns, ?4),
+    conn.prepare_cached(concat!(
+        "UPDATE boards SET batches = ",
+        sat_add!("batches", "1"),
+        ", observations = ",
+        sat_add!("observations", "?2"),
+        ", lost_batches = ",
+        sat_add!("lost_batches", "?3"),
+        ", last_seen_ns = max(last_seen_ns, ?4),
              last_seq = CASE WHEN last_seq IS NULL OR ?5 > last_seq THEN coalesce(?5, last_seq)
                              ELSE last_seq END
-         WHERE id = ?1",
-    )?
+         WHERE id = ?1"
+    ))?
     .execute((
         board,
-        observations as i64,
-        lost_batches as i64,
+        sql_len(observations),
+        sql_int(lost_batches),
         now_ns,
-        seq.map(|s| s as i64),
+        seq.map(sql_int),
     ))?;
     Ok(())
 }
@@ -169,26 +319,49 @@ pub fn insert_stats(
         .query_row(
             (
                 board,
-                stats.kernel_drops as i64,
-                stats.queue_drops as i64,
+                sql_int(stats.kernel_drops.min(MAX_COUNT)),
+                sql_int(stats.queue_drops.min(MAX_COUNT)),
                 now_ns,
             ),
             |r| r.get(0),
         )
         .optional()?
         .unwrap_or(0);
+    let values = (
+        board,
+        now_ns,
+        sql_int(stats.kernel_packets),
+        sql_int(stats.kernel_drops.min(MAX_COUNT)),
+        sql_int(stats.queue_drops.min(MAX_COUNT)),
+        lost,
+        now_ns.saturating_sub(STATS_MIN_GAP_NS),
+    );
+    // Reports closer together than STATS_MIN_GAP_NS (a report in several messages, or a
+    // flood) refresh the board's latest row: the counters are cumulative, the last is whole.
+    let refreshed = conn
+        .prepare_cached(
+            "UPDATE stats SET ts_ns = max(ts_ns, ?2), kernel_packets = ?3, kernel_drops = ?4,
+                 queue_drops = ?5, lost_batches = ?6
+             WHERE id = (SELECT id FROM stats WHERE board = ?1 AND ts_ns > ?7
+                         ORDER BY ts_ns DESC LIMIT 1)",
+        )?
+        .execute(values)?;
+    if refreshed > 0 {
+        return Ok(());
+    }
     conn.prepare_cached(
         "INSERT INTO stats (board, ts_ns, kernel_packets, kernel_drops, queue_drops, lost_batches)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute((
-        board,
-        now_ns,
-        stats.kernel_packets as i64,
-        stats.kernel_drops as i64,
-        stats.queue_drops as i64,
-        lost,
-    ))?;
+    .execute((values.0, values.1, values.2, values.3, values.4, values.5))?;
+    if conn.last_insert_rowid() % 256 == 0 {
+        conn.prepare_cached(
+            "DELETE FROM stats WHERE board = ?1 AND ts_ns <
+                 (SELECT ts_ns FROM stats WHERE board = ?1 ORDER BY ts_ns DESC
+                  LIMIT 1 OFFSET ?2)",
+        )?
+        .execute((board, MAX_STATS_ROWS))?;
+    }
     Ok(())
 }
 
@@ -296,7 +469,10 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
             links_present: r.get(14)?,
             seen: r.get(15)?,
             stored: r.get(16)?,
-            lost_in_transit: r.get::<_, i64>(15)? - r.get::<_, i64>(16)? - r.get::<_, i64>(13)?,
+            lost_in_transit: r
+                .get::<_, i64>(15)?
+                .saturating_sub(r.get(16)?)
+                .saturating_sub(r.get(13)?),
             reported_queue_drops: r.get(17)?,
         })
     })?;

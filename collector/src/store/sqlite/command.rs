@@ -4,6 +4,7 @@ use super::boards;
 use super::writer::insert_observations;
 use crate::store::{
     BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch, RunId, RunTally,
+    COMMIT_FAILED,
 };
 use crate::time::now_ns;
 use hopcap_proto::record::{LinkInfo, LinkKey};
@@ -60,6 +61,8 @@ pub enum WriteCmd {
 pub(super) enum Pending {
     Session(Reply<BoardSession>, BoardSession),
     Links(Reply<LinkIds>, LinkIds),
+    /// A request refused (not an error of the database): answered with the reason.
+    Refused(Reply<LinkIds>, String),
     Flush(SyncSender<()>),
     Committed(Arc<AtomicU64>, u64),
 }
@@ -74,19 +77,24 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
         match cmd {
             WriteCmd::Batch(b) => {
                 // A batch of a known run and sequence number is written once, whoever sent it.
-                let new = match (b.run, b.seq) {
-                    (Some(run), Some(seq)) if !b.duplicate => {
-                        boards::claim_batch(&tx, run.raw(), seq, b.rows.len())?
-                    }
-                    _ => !b.duplicate,
+                // `stored`: it is in the store once this commits, written now or earlier by
+                // the same run (its row in `run_batches`); only then is it acknowledged.
+                let (new, stored) = match (b.run, b.seq) {
+                    (Some(run), Some(seq)) if !b.duplicate => (
+                        boards::claim_batch(&tx, run.raw(), seq, b.rows.len())?,
+                        true,
+                    ),
+                    (Some(_), Some(_)) => (false, false),
+                    _ => (!b.duplicate, !b.duplicate),
                 };
                 if new {
                     let board = b.board.raw();
                     insert_observations(&tx, board, &b.rows)?;
                     boards::count_batch(&tx, board, b.seq, b.rows.len(), b.lost_batches, now)?;
                 }
-                if let (Some(flag), Some(seq)) = (&b.committed, b.seq) {
-                    pending.push(Pending::Committed(Arc::clone(flag), seq + 1));
+                if let (Some(flag), Some(seq), true) = (&b.committed, b.seq, stored) {
+                    let mark = seq.saturating_add(1).min(COMMIT_FAILED - 1);
+                    pending.push(Pending::Committed(Arc::clone(flag), mark));
                 }
             }
             WriteCmd::Hello {
@@ -110,11 +118,13 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 links,
                 full_report,
                 reply,
-            } => {
-                let ids = boards::upsert_links(&tx, board.raw(), links, *full_report, now)?;
-                let ids = link_ids(ids);
-                pending.push(Pending::Links(reply.clone(), ids));
-            }
+            } => match boards::links_room(&tx, board.raw(), links)? {
+                Ok(()) => {
+                    let ids = boards::upsert_links(&tx, board.raw(), links, *full_report, now)?;
+                    pending.push(Pending::Links(reply.clone(), link_ids(ids)));
+                }
+                Err(why) => pending.push(Pending::Refused(reply.clone(), why)),
+            },
             WriteCmd::LinksRemoved { board: _, link_ids } => {
                 let ids: Vec<i64> = link_ids.iter().map(|l| l.raw()).collect();
                 boards::remove_links(&tx, &ids, now)?
@@ -143,6 +153,11 @@ pub(super) fn fail_replies(cmds: &[WriteCmd], err: &str) {
             WriteCmd::Hello { reply, .. } => drop(reply.try_send(Err(err.to_string()))),
             WriteCmd::Links { reply, .. } => drop(reply.try_send(Err(err.to_string()))),
             WriteCmd::Flush(reply) => drop(reply.try_send(())),
+            WriteCmd::Batch(b) => {
+                if let Some(flag) = &b.committed {
+                    flag.fetch_or(COMMIT_FAILED, Ordering::Release);
+                }
+            }
             _ => {}
         }
     }
@@ -154,6 +169,7 @@ impl Pending {
         match self {
             Pending::Session(tx, s) => drop(tx.try_send(Ok(s))),
             Pending::Links(tx, l) => drop(tx.try_send(Ok(l))),
+            Pending::Refused(tx, why) => drop(tx.try_send(Err(why))),
             Pending::Flush(tx) => drop(tx.try_send(())),
             Pending::Committed(flag, v) => drop(flag.fetch_max(v, Ordering::Release)),
         }

@@ -93,14 +93,157 @@ fn observation_count(cmd: &WriteCmd) -> usize {
     }
 }
 
-/// Commits `cmds`, retrying passing failures until they succeed.
-fn commit(conn: &mut Connection, cmds: &mut Vec<WriteCmd>, config: &WriterConfig) {
-    let mut failing_since: Option<Instant> = None;
+/// Failures of the database file itself (corrupted, replaced): nothing is acknowledged while
+/// they last; held and retried like passing ones, and logged loudly.
+fn is_broken(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase | ErrorCode::ReadOnly)
+    )
+}
+
+/// Watches the database file under the writer's connection: it must stay where it was opened
+/// (same inode) and keep its SQLite header. A file deleted, replaced or overwritten while the
+/// collector serves would otherwise take commits (into an unlinked inode, or into pages the
+/// header no longer describes) and acknowledgements would go on for data that is gone.
+///
+/// The header is read through one descriptor opened at the start and kept until the writer
+/// ends: closing any descriptor of the database file would drop SQLite's POSIX locks on it
+/// (they belong to the process), and another connection could then delete the live WAL.
+#[derive(Debug)]
+pub struct FileWatch {
+    path: Option<std::path::PathBuf>,
+    ino: Option<(u64, u64)>,
+    file: Option<std::fs::File>,
+    checked: Option<Instant>,
+    problem: Option<String>,
+}
+
+/// How often the file is looked at (and at once after any failed write).
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+impl FileWatch {
+    pub fn new(conn: &Connection) -> FileWatch {
+        let path = conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
+        let ino = path.as_deref().and_then(file_id);
+        let file = path.as_deref().and_then(|p| std::fs::File::open(p).ok());
+        FileWatch {
+            path,
+            ino,
+            file,
+            checked: None,
+            problem: None,
+        }
+    }
+
+    /// What is wrong with the file, if anything; looks again if the last look is older than
+    /// [`WATCH_EVERY`] or `now` is set.
+    pub fn problem(&mut self, now: bool) -> Option<String> {
+        let due = self.checked.is_none_or(|t| t.elapsed() >= WATCH_EVERY);
+        if !(due || now) {
+            return self.problem.clone();
+        }
+        self.checked = Some(Instant::now());
+        let path = self.path.as_deref()?;
+        self.problem = match file_id(path) {
+            None => Some(format!("database file {} is gone", path.display())),
+            Some(id) if Some(id) != self.ino => Some(format!(
+                "database file {} was replaced by another file",
+                path.display()
+            )),
+            Some(_) => {
+                use std::os::unix::fs::FileExt;
+                let mut head = [0u8; 16];
+                let read = match &self.file {
+                    Some(f) => f.read_exact_at(&mut head, 0),
+                    None => Err(std::io::ErrorKind::NotFound.into()),
+                };
+                match read {
+                    Ok(()) if &head == b"SQLite format 3\0" => None,
+                    Ok(()) => Some(format!(
+                        "database file {} is overwritten (no SQLite header)",
+                        path.display()
+                    )),
+                    Err(e) => Some(format!("database file {}: {e}", path.display())),
+                }
+            }
+        };
+        self.problem.clone()
+    }
+}
+
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Commits `cmds`, retrying passing failures until they succeed. A command that fails for
+/// good fails alone: the others of its transaction are applied again, each on its own, so one
+/// board's bad request never drops another board's rows; the failed batch's connection is
+/// told (and acknowledges nothing more).
+fn commit(
+    conn: &mut Connection,
+    cmds: &mut Vec<WriteCmd>,
+    config: &WriterConfig,
+    watch: &mut FileWatch,
+) {
     if !config.commit_delay.is_zero() {
         std::thread::sleep(config.commit_delay);
     }
+    if cmds.is_empty() {
+        return;
+    }
+    if let Err(e) = commit_held(conn, cmds, config, watch) {
+        let held: usize = cmds.iter().map(observation_count).sum();
+        log::error!(
+            "store: a transaction of {} commands ({held} records) failed: {e}; applying \
+             them one by one",
+            cmds.len()
+        );
+        for cmd in cmds.drain(..) {
+            let mut one = vec![cmd];
+            if let Err(e) = commit_held(conn, &mut one, config, watch) {
+                let held: usize = one.iter().map(observation_count).sum();
+                crate::error_limited!(
+                    "store-command-failed",
+                    "store: write failed: {e}; dropping one command ({held} records, not \
+                     acknowledged)"
+                );
+                fail_replies(&one, &e.to_string());
+            }
+        }
+    }
+    cmds.clear();
+}
+
+/// Applies `cmds` in one transaction, holding them (retrying) through passing failures and a
+/// broken database file; `Err` for a failure that does not pass (the commands are unchanged).
+fn commit_held(
+    conn: &mut Connection,
+    cmds: &mut Vec<WriteCmd>,
+    config: &WriterConfig,
+    watch: &mut FileWatch,
+) -> rusqlite::Result<()> {
+    let mut failing_since: Option<Instant> = None;
+    let mut last_loud: Option<Instant> = None;
+    let mut after_error = false;
     loop {
-        match apply(conn, cmds) {
+        let result = match watch.problem(after_error) {
+            Some(problem) => Err(problem),
+            None => match apply(conn, cmds) {
+                Ok(replies) => Ok(replies),
+                // A broken file shows as a write error first: look at it now.
+                Err(e) if is_transient(&e) || is_broken(&e) => {
+                    Err(watch.problem(true).unwrap_or_else(|| e.to_string()))
+                }
+                // Not a passing failure: the caller splits the transaction.
+                Err(e) => return Err(e),
+            },
+        };
+        match result {
             Ok(replies) => {
                 if let Some(t) = failing_since {
                     log::warn!(
@@ -112,31 +255,26 @@ fn commit(conn: &mut Connection, cmds: &mut Vec<WriteCmd>, config: &WriterConfig
                     r.send();
                 }
                 cmds.clear();
-                return;
+                return Ok(());
             }
-            Err(e) if is_transient(&e) => {
-                if failing_since.is_none() {
+            Err(why) => {
+                after_error = true;
+                if last_loud.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     let held: usize = cmds.iter().map(observation_count).sum();
-                    let why = if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {
-                        "disk full (free space, or lower --retain-mb)"
-                    } else {
-                        "database busy or I/O error"
-                    };
                     log::error!(
-                        "store: write failed: {why}: {e}; holding {held} records and retrying \
-                         every {:?}; agents are slowed down meanwhile",
-                        config.retry_every
+                        "store: cannot write: {why}; holding {held} records, acknowledging \
+                         nothing and retrying every {:?}; agents are slowed down meanwhile{}",
+                        config.retry_every,
+                        if failing_since.is_none() {
+                            ""
+                        } else {
+                            " (still)"
+                        }
                     );
-                    failing_since = Some(Instant::now());
+                    last_loud = Some(Instant::now());
                 }
+                failing_since.get_or_insert_with(Instant::now);
                 std::thread::sleep(config.retry_every);
-            }
-            Err(e) => {
-                let held: usize = cmds.iter().map(observation_count).sum();
-                log::error!("store: write failed: {e}; dropping {held} records");
-                fail_replies(cmds, &e.to_string());
-                cmds.clear();
-                return;
             }
         }
     }
@@ -147,6 +285,7 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
     let mut cmds: Vec<WriteCmd> = Vec::new();
     let mut retainer = Retainer::new(config.retention);
     let mut next_age_check = Instant::now();
+    let mut watch = FileWatch::new(&conn);
     loop {
         // While retention owes deletions, poll so that it advances between batches.
         let wait = if retainer.busy() {
@@ -173,7 +312,7 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
                     Err(_) => break,
                 }
             }
-            commit(&mut conn, &mut cmds, &config);
+            commit(&mut conn, &mut cmds, &config, &mut watch);
         }
         if Instant::now() >= next_age_check {
             retainer.start_age(now_ns());
@@ -194,7 +333,10 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
             );
         }
     }
-    commit(&mut conn, &mut cmds, &config);
+    commit(&mut conn, &mut cmds, &config, &mut watch);
+    // The connection first: the watch's descriptor must not close under SQLite's locks.
+    drop(conn);
+    drop(watch);
 }
 
 #[cfg(test)]
