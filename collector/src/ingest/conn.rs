@@ -60,7 +60,9 @@ pub fn serve_agent(
         Close::Deadline { .. } | Close::Idle(_) => {
             crate::warn_limited!("close-slow", "{}: closing: {why}", agent.peer)
         }
-        Close::Io(_) => crate::warn_limited!("close-io", "{}: closing: {why}", agent.peer),
+        Close::Io(e) => {
+            crate::warn_limited!(super::noise::log_cause(e), "{}: closing: {why}", agent.peer)
+        }
         _ => log::warn!("{}: closing: {why}", agent.peer),
     }
     if let Some(s) = &agent.session {

@@ -177,8 +177,35 @@ struct NoiseDuplex {
     checked: Instant,
 }
 
+/// Why a Noise connection was refused, and under which cause its log line is rate-limited
+/// (a revoked board and an untrusted key are told apart, so neither hides the other).
+#[derive(Debug)]
+pub struct Refusal {
+    pub cause: &'static str,
+    pub text: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+fn refused_as(cause: &'static str, why: String) -> io::Error {
+    io::Error::new(ErrorKind::PermissionDenied, Refusal { cause, text: why })
+}
+
 fn refused(why: String) -> io::Error {
-    io::Error::new(ErrorKind::PermissionDenied, why)
+    refused_as("refused-noise", why)
+}
+
+/// The rate-limit cause of a connection's I/O error: a [`Refusal`]'s own, else `close-io`.
+pub fn log_cause(e: &io::Error) -> &'static str {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Refusal>())
+        .map_or("close-io", |r| r.cause)
 }
 
 impl NoiseDuplex {
@@ -195,7 +222,12 @@ impl NoiseDuplex {
                 Err(e) => {
                     self.failed = true;
                     // Never a timeout's kind: the connection loop takes those for its poll.
-                    return Err(refused(e.to_string()));
+                    let cause = match e.kind() {
+                        ErrorKind::PermissionDenied => log_cause(&e),
+                        ErrorKind::TimedOut => "refused-handshake-timeout",
+                        _ => "refused-handshake",
+                    };
+                    return Err(refused_as(cause, e.to_string()));
                 }
             }
         }
@@ -220,10 +252,13 @@ impl NoiseDuplex {
         })?;
         let mut payload = vec![0u8; MAX_MESSAGE];
         hs.read_message(&first, &mut payload).map_err(|e| {
-            refused(format!(
-                "refused: not a Noise IK handshake to this collector's key ({e}): a plaintext \
+            refused_as(
+                "refused-not-noise",
+                format!(
+                    "refused: not a Noise IK handshake to this collector's key ({e}): a plaintext \
                  or --insecure agent, or one that pins another collector key"
-            ))
+                ),
+            )
         })?;
         let mut key = [0u8; 32];
         match hs.get_remote_static() {
@@ -235,13 +270,16 @@ impl NoiseDuplex {
             }
         }
         let Some(board) = self.trust.board_of(&key)? else {
-            return Err(refused(format!(
-                "refused: untrusted board key, fingerprint {} (public key {}; not in the \
+            return Err(refused_as(
+                "refused-untrusted-key",
+                format!(
+                    "refused: untrusted board key, fingerprint {} (public key {}; not in the \
                  trusted file: `hopcap-collector keys add DIR NAME --public {}` trusts it)",
-                fingerprint(&key),
-                hex(&key),
-                hex(&key)
-            )));
+                    fingerprint(&key),
+                    hex(&key),
+                    hex(&key)
+                ),
+            ));
         };
         let n = hs.write_message(&[], &mut payload).map_err(noise_error)?;
         write_message(&mut self.tcp, &payload[..n])?;
@@ -272,11 +310,14 @@ impl NoiseDuplex {
             Some(name) if name == s.board => Ok(()),
             _ => {
                 self.failed = true;
-                Err(refused(format!(
-                    "board {:?} (key {}) is no longer trusted: connection cut",
-                    s.board,
-                    fingerprint(&s.key)
-                )))
+                Err(refused_as(
+                    "refused-revoked",
+                    format!(
+                        "board {:?} (key {}) is no longer trusted: connection cut",
+                        s.board,
+                        fingerprint(&s.key)
+                    ),
+                ))
             }
         }
     }
