@@ -4,17 +4,16 @@
 //! its memory (VmHWM) or its log is measured. Processes started here are ended by their own
 //! handle (never by name).
 
+mod wire;
+
 use hopcap_collector::ingest::{IngestConfig, Server, TcpListen};
 use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::SqliteReader;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::StoreReader;
 use hopcap_proto::batch::{BatchEncoder, BatchHeader};
-use hopcap_proto::frame::{encode, parse_ack, HEADER_LEN};
-use hopcap_proto::message::{
-    Bye, CaptureMode, ClockInfo, Hello, LinkStats, Links, Message, Stats, LINKS_PER_CHUNK,
-    PROTOCOL_VERSION,
-};
+use hopcap_proto::frame::{parse_ack, HEADER_LEN};
+use hopcap_proto::message::{Bye, LinkStats, Message, Stats};
 use hopcap_proto::record::LinkInfo;
 use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use rusqlite::Connection;
@@ -24,8 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const T0: u64 = 1_795_694_400_000_000_000;
+use wire::{closed_by_collector, closed_with_acks, connect, frame, hello, hello_v, links_of, T0};
 
 /// A collector on 127.0.0.1:0 with its own database, in this process.
 struct Collector {
@@ -78,48 +76,6 @@ impl Collector {
     }
 }
 
-fn frame(msg: &Message<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; HEADER_LEN + 80_000];
-    let n = encode(msg, &mut buf).unwrap();
-    buf.truncate(n);
-    buf
-}
-
-fn hello_v(name: &str, run_id: u64, version: u16) -> Vec<u8> {
-    frame(&Message::Hello(Hello {
-        version,
-        agent_id: heapless::String::try_from(name).unwrap(),
-        boot_id: [7; 16],
-        run_id,
-        clock: ClockInfo {
-            realtime_ns: T0,
-            monotonic_ns: 1,
-            debug_offset_ns: 0,
-        },
-        capture: CaptureMode::Ring,
-        snaplen: 128,
-        sample: 1,
-    }))
-}
-
-fn hello(name: &str) -> Vec<u8> {
-    hello_v(name, 1, PROTOCOL_VERSION)
-}
-
-fn links_of(all: &[LinkInfo], replace: bool) -> Vec<u8> {
-    let chunks: Vec<&[LinkInfo]> = all.chunks(LINKS_PER_CHUNK).collect();
-    let mut out = Vec::new();
-    for (i, c) in chunks.iter().enumerate() {
-        out.extend(frame(&Message::Links(Links {
-            chunk: if replace { i as u16 } else { 0 },
-            count: if replace { chunks.len() as u16 } else { 1 },
-            replace,
-            links: heapless::Vec::from_slice(c).unwrap(),
-        })));
-    }
-    out
-}
-
 fn links(n: u16) -> Vec<u8> {
     let all: Vec<LinkInfo> = (0..n).map(|k| veth(k, "", &format!("veth{k}"))).collect();
     links_of(&all, true)
@@ -166,40 +122,6 @@ fn with_seq(bytes: &[u8], seq: u64) -> Vec<u8> {
     out
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// True when the collector closed the connection (EOF or reset) within the read timeout;
-/// the acks read meanwhile go to `acks`.
-fn closed_with_acks(s: &mut TcpStream, acks: &mut Vec<u64>) -> bool {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 256];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(n) => {
-                buf.extend_from_slice(&b[..n]);
-                while let Ok(Some((used, seq))) = parse_ack(&buf) {
-                    buf.drain(..used);
-                    acks.push(seq);
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-                ) =>
-            {
-                return true
-            }
-            Err(_) => return false,
-        }
-    }
-}
-
 /// A connection from source address `ip` (another loopback address than 127.0.0.1).
 fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -209,10 +131,6 @@ fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
     let s: TcpStream = sock.into();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
-}
-
-fn closed_by_collector(s: &mut TcpStream) -> bool {
-    closed_with_acks(s, &mut Vec::new())
 }
 
 /// Reads acks until `seq` is acknowledged (or the timeout): the highest ack seen.

@@ -1,5 +1,7 @@
 //! The ingest server with simulated agents: real frames over loopback TCP into a real store.
 
+mod wire;
+
 use hopcap_collector::ingest::ack::ACK_MAX_LEN;
 use hopcap_collector::ingest::{IngestConfig, Server, TcpListen};
 use hopcap_collector::store::sqlite::writer::WriterConfig;
@@ -7,19 +9,17 @@ use hopcap_collector::store::sqlite::SqliteReader;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::{BoardRow, StoreReader};
 use hopcap_proto::batch::BatchEncoder;
-use hopcap_proto::frame::{encode, parse_ack, HEADER_LEN, MAGIC};
-use hopcap_proto::message::{
-    Bye, CaptureMode, ClockInfo, GaveUp, Hello, LinkStats, Links, Message, Stats, Tally,
-    LINKS_PER_CHUNK, PROTOCOL_VERSION,
-};
+use hopcap_proto::frame::{parse_ack, HEADER_LEN, MAGIC};
+use hopcap_proto::message::{Bye, GaveUp, LinkStats, Message, Stats, Tally, PROTOCOL_VERSION};
 use hopcap_proto::record::LinkInfo;
 use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use rusqlite::Connection;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use wire::{closed_by_collector, connect, frame, hello, hello_v, links_of};
 
 /// A collector on 127.0.0.1:0 with its own database.
 struct Collector {
@@ -69,33 +69,8 @@ impl Collector {
     }
 }
 
-fn frame(msg: &Message<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; HEADER_LEN + 80_000];
-    let n = encode(msg, &mut buf).unwrap();
-    buf.truncate(n);
-    buf
-}
-
-fn hello(name: &str) -> Vec<u8> {
-    hello_run(name, 1)
-}
-
-/// The hello of run `run_id` of agent `name`.
 fn hello_run(name: &str, run_id: u64) -> Vec<u8> {
-    frame(&Message::Hello(Hello {
-        version: PROTOCOL_VERSION,
-        agent_id: heapless::String::try_from(name).unwrap(),
-        boot_id: [7; 16],
-        run_id,
-        clock: ClockInfo {
-            realtime_ns: 1_795_694_400_000_000_000,
-            monotonic_ns: 1,
-            debug_offset_ns: 0,
-        },
-        capture: CaptureMode::Ring,
-        snaplen: 128,
-        sample: 1,
-    }))
+    hello_v(name, run_id, PROTOCOL_VERSION)
 }
 
 fn link(key: u16) -> LinkInfo {
@@ -106,17 +81,7 @@ fn link(key: u16) -> LinkInfo {
 /// A full link dump of `n` links, in chunks.
 fn links(n: u16) -> Vec<u8> {
     let all: Vec<LinkInfo> = (0..n).map(link).collect();
-    let chunks: Vec<&[LinkInfo]> = all.chunks(LINKS_PER_CHUNK).collect();
-    let mut out = Vec::new();
-    for (i, c) in chunks.iter().enumerate() {
-        out.extend(frame(&Message::Links(Links {
-            chunk: i as u16,
-            count: chunks.len() as u16,
-            replace: true,
-            links: heapless::Vec::from_slice(c).unwrap(),
-        })));
-    }
-    out
+    links_of(&all, true)
 }
 
 fn stats(drops: u64) -> Vec<u8> {
@@ -139,32 +104,6 @@ fn stats(drops: u64) -> Vec<u8> {
         losing_frames: 0,
         links,
     }))
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// True when the collector closed the connection (EOF or reset) within the read timeout.
-fn closed_by_collector(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 64];
-    loop {
-        match s.read(&mut b) {
-            Ok(0) => return true,
-            Ok(_) => continue, // acknowledgements
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-                ) =>
-            {
-                return true
-            }
-            Err(_) => return false,
-        }
-    }
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {

@@ -2,12 +2,12 @@
 //! revoked board see it: the real binary on loopback, clients speaking Noise IK with snow
 //! themselves (or plain frames), keys made with `hopcap-collector keys`.
 
+mod wire;
+
 use hopcap_collector::keys;
 use hopcap_proto::batch::BatchEncoder;
-use hopcap_proto::frame::{encode, parse_ack, HEADER_LEN};
-use hopcap_proto::message::{
-    CaptureMode, ClockInfo, Hello, Links, Message, LINKS_PER_CHUNK, PROTOCOL_VERSION,
-};
+use hopcap_proto::frame::parse_ack;
+use hopcap_proto::message::Message;
 use hopcap_proto::record::LinkInfo;
 use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use std::io::{ErrorKind, Read, Write};
@@ -15,6 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use wire::{frame, hello, links_of};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hopcap-collector");
 
@@ -135,39 +136,10 @@ fn board_key(dir: &Path, name: &str) -> ([u8; 32], [u8; 32]) {
     (field("private"), field("collector"))
 }
 
-fn frame(msg: &Message<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; HEADER_LEN + 80_000];
-    let n = encode(msg, &mut buf).unwrap();
-    buf.truncate(n);
-    buf
-}
-
-fn hello(name: &str) -> Vec<u8> {
-    frame(&Message::Hello(Hello {
-        version: PROTOCOL_VERSION,
-        agent_id: heapless::String::try_from(name).unwrap(),
-        boot_id: [7; 16],
-        run_id: 1,
-        clock: ClockInfo {
-            realtime_ns: 1_795_694_400_000_000_000,
-            monotonic_ns: 1,
-            debug_offset_ns: 0,
-        },
-        capture: CaptureMode::Ring,
-        snaplen: 128,
-        sample: 1,
-    }))
-}
-
+/// Three veths, one full dump.
 fn links() -> Vec<u8> {
     let all: Vec<LinkInfo> = (0..3).map(|k| veth(k, "", &format!("veth{k}"))).collect();
-    assert!(all.len() <= LINKS_PER_CHUNK);
-    frame(&Message::Links(Links {
-        chunk: 0,
-        count: 1,
-        replace: true,
-        links: heapless::Vec::from_slice(&all).unwrap(),
-    }))
+    links_of(&all, true)
 }
 
 fn batch(seed: u64) -> Vec<u8> {
