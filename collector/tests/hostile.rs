@@ -13,7 +13,7 @@ use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::StoreReader;
 use hopcap_proto::batch::{BatchEncoder, BatchHeader};
 use hopcap_proto::frame::{parse_ack, HEADER_LEN};
-use hopcap_proto::message::{Bye, LinkStats, Message, Stats};
+use hopcap_proto::message::{Bye, Message};
 use hopcap_proto::record::LinkInfo;
 use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use rusqlite::Connection;
@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wire::{closed_by_collector, closed_with_acks, connect, frame, hello, hello_v, links_of, T0};
+use wire::{
+    closed_by_collector, closed_with_acks, connect, frame, hello, hello_v, links_of, stats, T0,
+};
 
 /// A collector on 127.0.0.1:0 with its own database, in this process.
 struct Collector {
@@ -79,28 +81,6 @@ impl Collector {
 fn links(n: u16) -> Vec<u8> {
     let all: Vec<LinkInfo> = (0..n).map(|k| veth(k, "", &format!("veth{k}"))).collect();
     links_of(&all, true)
-}
-
-fn stats() -> Vec<u8> {
-    let mut links = heapless::Vec::new();
-    let _ = links.push(LinkStats {
-        key: 0,
-        packets: 100,
-        kernel_drops: 1,
-        freeze_count: 0,
-        losing_blocks: 0,
-    });
-    frame(&Message::Stats(Stats {
-        monotonic_ns: 5,
-        interval_ns: 5,
-        queue_drops: 2,
-        records_sent: 0,
-        batches_sent: 0,
-        kernel_drops: 0,
-        freeze_count: 0,
-        losing_frames: 0,
-        links,
-    }))
 }
 
 /// One batch of 100 packets x 3 hops on links 0-2.
@@ -217,11 +197,11 @@ fn overflowing_sequence_numbers_do_not_poison_the_store() {
     // The board and another one go on: stats and batches are stored, `boards` reads.
     for name in ["pi", "other"] {
         let mut s = connect(c.addr());
-        s.write_all(&[hello(name), links(3), stats()].concat())
+        s.write_all(&[hello(name), links(3), stats(1)].concat())
             .unwrap();
         let mut enc = Box::new(BatchEncoder::new(name, 64 * 1024));
         let b = batch(&mut enc, &mut g);
-        s.write_all(&[frame(&Message::Batch(&b)), stats()].concat())
+        s.write_all(&[frame(&Message::Batch(&b)), stats(1)].concat())
             .unwrap();
         assert_eq!(wait_ack(&mut s, 0), Some(0));
         s.write_all(&frame(&Message::Bye(Bye { batches_sent: 1 })))
@@ -467,7 +447,7 @@ fn tables_an_agent_can_grow_are_bounded() {
     // Stats: a flood of reports keeps one row a second per board.
     let mut s = connect(addr);
     s.write_all(&[hello("stats"), links(3)].concat()).unwrap();
-    let flood: Vec<u8> = (0..5000).flat_map(|_| stats()).collect();
+    let flood: Vec<u8> = (0..5000).flat_map(|_| stats(1)).collect();
     s.write_all(&flood).unwrap();
     let mut enc = Box::new(BatchEncoder::new("stats", 64 * 1024));
     let b = batch(&mut enc, &mut SampleGen::new(11, T0));

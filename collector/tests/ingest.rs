@@ -10,7 +10,7 @@ use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::{BoardRow, StoreReader};
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::frame::{parse_ack, HEADER_LEN, MAGIC};
-use hopcap_proto::message::{Bye, GaveUp, LinkStats, Message, Stats, Tally, PROTOCOL_VERSION};
+use hopcap_proto::message::{Bye, GaveUp, Message, Tally, PROTOCOL_VERSION};
 use hopcap_proto::record::LinkInfo;
 use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use rusqlite::Connection;
@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wire::{closed_by_collector, connect, frame, hello, hello_v, links_of};
+use wire::{closed_by_collector, connect, frame, hello, hello_v, links_of, stats};
 
 /// A collector on 127.0.0.1:0 with its own database.
 struct Collector {
@@ -82,28 +82,6 @@ fn link(key: u16) -> LinkInfo {
 fn links(n: u16) -> Vec<u8> {
     let all: Vec<LinkInfo> = (0..n).map(link).collect();
     links_of(&all, true)
-}
-
-fn stats(drops: u64) -> Vec<u8> {
-    let mut links = heapless::Vec::new();
-    let _ = links.push(LinkStats {
-        key: 0,
-        packets: 100,
-        kernel_drops: drops,
-        freeze_count: 0,
-        losing_blocks: 0,
-    });
-    frame(&Message::Stats(Stats {
-        monotonic_ns: 5,
-        interval_ns: 5,
-        queue_drops: 2,
-        records_sent: 0,
-        batches_sent: 0,
-        kernel_drops: 0,
-        freeze_count: 0,
-        losing_frames: 0,
-        links,
-    }))
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {

@@ -5,7 +5,8 @@
 
 use hopcap_proto::frame::{encode, parse_ack, HEADER_LEN};
 use hopcap_proto::message::{
-    CaptureMode, ClockInfo, Hello, Links, Message, LINKS_PER_CHUNK, PROTOCOL_VERSION,
+    CaptureMode, ClockInfo, Hello, LinkStats, Links, Message, Stats, LINKS_PER_CHUNK,
+    PROTOCOL_VERSION,
 };
 use hopcap_proto::record::LinkInfo;
 use std::io::{ErrorKind, Read};
@@ -92,6 +93,29 @@ pub fn closed_with_acks(s: &mut TcpStream, acks: &mut Vec<u64>) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// A stats report: one link with 100 packets and `drops` kernel drops, 2 queue drops.
+pub fn stats(drops: u64) -> Vec<u8> {
+    let mut links = heapless::Vec::new();
+    let _ = links.push(LinkStats {
+        key: 0,
+        packets: 100,
+        kernel_drops: drops,
+        freeze_count: 0,
+        losing_blocks: 0,
+    });
+    frame(&Message::Stats(Stats {
+        monotonic_ns: 5,
+        interval_ns: 5,
+        queue_drops: 2,
+        records_sent: 0,
+        batches_sent: 0,
+        kernel_drops: 0,
+        freeze_count: 0,
+        losing_frames: 0,
+        links,
+    }))
 }
 
 /// True when the collector closed the connection within the read timeout.
