@@ -18,7 +18,7 @@ pub const USAGE: &str = "\
 Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [-w FILE] [OPTIONS]
        hopcap-agent --read FILE [--print | --json] [--filter EXPR] [-c N] [--sample N] [-i GLOB]
 
-Live capture (root, or CAP_NET_RAW + CAP_NET_ADMIN + CAP_SYS_ADMIN for --netns):
+Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns):
       --collector HOST:PORT  stream observations to hopcap-collector, encrypted (Noise) with:
       --key FILE             this board's key file (`hopcap-collector keys init/add` makes it;
                              it names the board and pins the collector's public key)
@@ -350,6 +350,7 @@ impl Cli {
             clock_offset_ns: live.clock_offset_us * 1000,
             count: live.count,
             duration: live.duration_secs.map(Duration::from_secs),
+            drop_privileges: true,
             outputs,
         }
     }

@@ -103,14 +103,18 @@ fn kernel() -> Finding {
     ok(format!("kernel {release} ({arch} agent)"))
 }
 
-/// CAP_NET_ADMIN 12, CAP_NET_RAW 13, CAP_SYS_ADMIN 21 (linux/capability.h).
+/// What a run needs (see `privileges`): CAP_NET_RAW 13, CAP_SYS_PTRACE 19, CAP_SYS_ADMIN 21.
 const CAPS: [(u32, &str, &str); 3] = [
     (13, "CAP_NET_RAW", "packet sockets"),
-    (12, "CAP_NET_ADMIN", "promiscuous mode and link details"),
     (
         21,
         "CAP_SYS_ADMIN",
         "entering other network namespaces (--netns)",
+    ),
+    (
+        19,
+        "CAP_SYS_PTRACE",
+        "finding the namespaces of other users' processes (--netns)",
     ),
 ];
 
@@ -132,13 +136,16 @@ fn capabilities() -> Vec<Finding> {
         .map(|(_, name, why)| format!("{name} ({why})"))
         .collect();
     if missing.is_empty() {
-        vec![ok("capabilities CAP_NET_RAW, CAP_NET_ADMIN, CAP_SYS_ADMIN")]
+        vec![ok(
+            "capabilities CAP_NET_RAW, CAP_SYS_ADMIN, CAP_SYS_PTRACE \
+             (a run keeps only these, and the last two only with --netns)",
+        )]
     } else {
         vec![fail(
             format!("missing {}", missing.join(", ")),
             "run as root, or give the agent these capabilities (systemd: \
-             AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN CAP_SYS_ADMIN; \
-             or setcap cap_net_raw,cap_net_admin,cap_sys_admin+ep hopcap-agent)",
+             AmbientCapabilities=CAP_NET_RAW CAP_SYS_ADMIN CAP_SYS_PTRACE; \
+             or setcap cap_net_raw,cap_sys_admin,cap_sys_ptrace+ep hopcap-agent)",
         )]
     }
 }
@@ -223,7 +230,8 @@ fn links(opts: &LinkOptions) -> Vec<Finding> {
         Err(e) => {
             return vec![fail(
                 format!("cannot list links (rtnetlink): {e}"),
-                "run as root or with CAP_NET_ADMIN",
+                "listing links needs no privilege: check that /proc is mounted and that \
+                 no seccomp profile or sandbox forbids netlink sockets",
             )]
         }
     };

@@ -12,5 +12,6 @@ pub mod list;
 pub mod logger;
 pub mod offline;
 pub mod pipeline;
+pub mod privileges;
 pub mod run;
 pub mod sys;

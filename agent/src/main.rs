@@ -4,7 +4,8 @@
 use hopcap_agent::cli::{Cli, CliError, USAGE};
 use hopcap_agent::doctor::{self, DoctorConfig, Level};
 use hopcap_agent::offline::{self, OfflineError, ReadOptions};
-use hopcap_agent::{logger, run};
+use hopcap_agent::sys::caps::CapSet;
+use hopcap_agent::{logger, privileges, run};
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -54,12 +55,17 @@ fn live(cli: &Cli) -> ExitCode {
             _ => log::LevelFilter::Trace,
         });
     logger::init(level);
+    // The handler's thread is started after set-up, which drops capabilities: threads
+    // inherit their maker's sets, and a thread started before would keep them all. Until
+    // then Ctrl-C ends the agent at once, with nothing captured yet to flush.
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
-    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
-        log::warn!("cannot catch Ctrl-C/SIGTERM ({e}): stopping will not flush");
-    }
-    match run::run(&cli.run_config(), &stop) {
+    let handle_ctrlc = move || {
+        if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+            log::warn!("cannot catch Ctrl-C/SIGTERM ({e}): stopping will not flush");
+        }
+    };
+    match run::run(&cli.run_config(), &stop, handle_ctrlc) {
         Ok(summary) => {
             for line in &summary.lines {
                 eprintln!("hopcap-agent: {line}");
@@ -76,19 +82,35 @@ fn live(cli: &Cli) -> ExitCode {
 fn read_file(path: &Path, read: &ReadOptions) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = offline::print_file(path, read, &mut out);
+    // Like tcpdump -r: the file is opened with whatever privileges the user has, and its
+    // (possibly hostile) contents are decoded with none.
+    let file = match offline::CaptureFile::open(path) {
+        Ok(file) => file,
+        Err(e) => return read_failed(path, e),
+    };
+    if let Err(e) = privileges::drop_to(CapSet(0)) {
+        eprintln!("hopcap-agent: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = offline::print_capture(file, read, &mut out);
     let flushed = out.flush();
     match result.and_then(|_| flushed.map_err(OfflineError::output)) {
         Ok(_) => ExitCode::SUCCESS,
+        Err(e) => read_failed(path, e),
+    }
+}
+
+fn read_failed(path: &Path, e: OfflineError) -> ExitCode {
+    match e {
         // The reader went away (`| head`): not an error worth a message.
-        Err(OfflineError::Output { source }) if source.kind() == io::ErrorKind::BrokenPipe => {
+        OfflineError::Output { source } if source.kind() == io::ErrorKind::BrokenPipe => {
             ExitCode::SUCCESS
         }
-        Err(e @ OfflineError::Io { .. }) | Err(e @ OfflineError::Output { .. }) => {
+        e @ (OfflineError::Io { .. } | OfflineError::Output { .. }) => {
             eprintln!("hopcap-agent: {e}");
             ExitCode::FAILURE
         }
-        Err(e) => {
+        e => {
             eprintln!("hopcap-agent: {}: {e}", path.display());
             ExitCode::FAILURE
         }

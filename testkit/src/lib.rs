@@ -12,6 +12,7 @@
 //! - [`ScratchDir`]: a temporary folder removed on drop.
 //! - [`layering`]: which source lines name what their layer should not.
 //! - [`corpus_dir`]: where the shared pcap corpus is.
+//! - [`systemd`]: the shipped units, checked by `systemd-analyze`.
 //!
 //! Why it depends on hopcap-proto only: a dev-dependency that depended on the collector would
 //! give the collector's own unit tests a second copy of the collector's types (the library
@@ -32,6 +33,7 @@ mod rng;
 mod sample;
 mod scratch;
 pub mod sim;
+pub mod systemd;
 
 pub use corpus::{corpus_dir, find_corpus_dir};
 pub use links::veth;

@@ -14,7 +14,7 @@ mod print;
 mod timestamp;
 
 pub use error::OfflineError;
-pub use print::{format_packet, print_file, OutputMode, ReadOptions};
+pub use print::{format_packet, print_capture, print_file, OutputMode, ReadOptions};
 
 use hopcap_proto::types::LinkType;
 use std::fs::File;

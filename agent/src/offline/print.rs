@@ -64,7 +64,15 @@ pub fn print_file(
     read: &ReadOptions,
     out: &mut impl Write,
 ) -> Result<u64, OfflineError> {
-    let mut file = CaptureFile::open(path)?;
+    print_capture(CaptureFile::open(path)?, read, out)
+}
+
+/// [`print_file`] of a file already open.
+pub fn print_capture(
+    mut file: CaptureFile,
+    read: &ReadOptions,
+    out: &mut impl Write,
+) -> Result<u64, OfflineError> {
     let opts = DecodeOptions::default();
     let mut line = String::new();
     let mut count = 0;

@@ -26,6 +26,9 @@ pub struct RunConfig {
     pub count: Option<u64>,
     /// ... or after this long.
     pub duration: Option<Duration>,
+    /// Drop every capability the rest of the run does not need once its sockets are open,
+    /// and set no_new_privs (the binary does; tests running in-process may not).
+    pub drop_privileges: bool,
     /// Where observations go: `cli` gives one; each gets its own sink. (Callers may add
     /// sinks of their own with [`super::LiveCapture::add_sink`].)
     pub outputs: Vec<Output>,
@@ -75,6 +78,7 @@ impl Default for RunConfig {
             clock_offset_ns: 0,
             count: None,
             duration: None,
+            drop_privileges: false,
             outputs: vec![Output::Stdout(OutputMode::default())],
         }
     }

@@ -1,6 +1,7 @@
 //! Why live capture could not start, or stopped early.
 
 use super::filter::AttachError;
+use crate::privileges::DropError;
 use hopcap_proto::filter::ParseError;
 use std::fmt;
 use std::io;
@@ -36,6 +37,8 @@ pub enum RunError {
     Pcapng(io::Error),
     /// `--key` / `--collector-pub` cannot be read, or the collector's key is missing.
     Key { what: String, source: io::Error },
+    /// Capabilities could not be dropped after set-up.
+    Privileges(DropError),
 }
 
 impl fmt::Display for RunError {
@@ -76,6 +79,7 @@ impl fmt::Display for RunError {
             RunError::Output(e) => write!(f, "cannot write output: {e}"),
             RunError::Pcapng(e) => write!(f, "-w: {e}"),
             RunError::Key { what, source } => write!(f, "{what}: {source}"),
+            RunError::Privileges(e) => e.fmt(f),
             RunError::NoSuchNetns { name } => write!(
                 f,
                 "--netns {name}: no such network namespace (neither /run/netns/{name} nor a \
@@ -96,6 +100,7 @@ impl std::error::Error for RunError {
             | RunError::Output(e)
             | RunError::Pcapng(e) => Some(e),
             RunError::KernelFilter { error, .. } => Some(error),
+            RunError::Privileges(e) => Some(e),
             // proto's ParseError is shown in the message, not chained.
             RunError::Filter { .. } | RunError::NoAddress { .. } | RunError::NoSuchNetns { .. } => {
                 None

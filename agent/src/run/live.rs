@@ -16,6 +16,7 @@ use crate::export::{
 use crate::links::{Change, LinkTable, NetnsSpec};
 use crate::offline::OutputMode;
 use crate::pipeline::FramePipeline;
+use crate::privileges;
 use hopcap_proto::filter::Filter;
 use hopcap_proto::record::LinkKey;
 use std::collections::HashMap;
@@ -135,6 +136,10 @@ impl LiveCapture {
         };
         let mut slots = NamespaceSlots::default();
         slots.sync(&links, &mut capture, &kernel_filter)?;
+        // Before the sinks: the exporter's thread must start with the reduced sets.
+        if cfg.drop_privileges {
+            drop_privileges(&cfg.links.netns)?;
+        }
         if !links.links().any(|l| links.is_selected(l.key)) {
             log::warn!("no link matches yet: waiting for links to appear");
         }
@@ -440,4 +445,20 @@ fn hostname() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "board".into())
+}
+
+/// Keeps what the rest of the run needs (see [`crate::privileges`]) and says so.
+fn drop_privileges(netns: &NetnsSpec) -> Result<(), RunError> {
+    let dropped = privileges::drop_to(privileges::needed(netns)).map_err(RunError::Privileges)?;
+    log::info!(
+        "capabilities kept after set-up: {}; no_new_privs set",
+        privileges::names(dropped.kept)
+    );
+    if dropped.missing.0 != 0 {
+        log::warn!(
+            "not held, so namespaces that appear later may be missed: {}",
+            privileges::names(dropped.missing)
+        );
+    }
+    Ok(())
 }

@@ -21,9 +21,14 @@ use std::fmt;
 use std::sync::atomic::AtomicBool;
 
 /// Runs a live capture until `stop` is set, the count or duration is reached, or stdout's
-/// reader goes away.
-pub fn run(cfg: &RunConfig, stop: &AtomicBool) -> Result<RunSummary, RunError> {
+/// reader goes away. `started` runs once set-up is done (and capabilities dropped).
+pub fn run(
+    cfg: &RunConfig,
+    stop: &AtomicBool,
+    started: impl FnOnce(),
+) -> Result<RunSummary, RunError> {
     let mut live = LiveCapture::start(cfg)?;
+    started();
     live.run_until(stop)?;
     live.finish()
 }

@@ -1,10 +1,11 @@
 //! The only `unsafe` code of the agent: packet sockets, the TPACKET_V3 ring, namespace entry
-//! and rtnetlink. Everything outside this module is safe Rust.
+//! rtnetlink and capabilities. Everything outside this module is safe Rust.
 //!
 //! [`FrameRef`] is what both capture paths hand out: the ring ([`ring`], parsed by [`block`])
 //! and the recv fallback ([`socket::PacketSocket::recv_frame`]).
 
 pub mod block;
+pub mod caps;
 pub mod netlink;
 pub mod netns;
 pub mod ring;

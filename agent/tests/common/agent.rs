@@ -72,8 +72,21 @@ impl Agent {
 
     /// [`start`](Self::start) on another role of the bed.
     pub fn start_on(bed: &Bed, role: &str, args: &[&str], namespaces: usize) -> Agent {
+        Agent::start_wrapped(bed, role, &[], args, namespaces)
+    }
+
+    /// [`start_on`](Self::start_on) behind `wrapper` (e.g. `setpriv ...`), which must exec
+    /// the agent in its own process so that [`pid`](Self::pid) stays the agent's.
+    pub fn start_wrapped(
+        bed: &Bed,
+        role: &str,
+        wrapper: &[&str],
+        args: &[&str],
+        namespaces: usize,
+    ) -> Agent {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &bed.ns(role)])
+            .args(wrapper)
             .args(runner())
             .arg(BIN)
             .args(args)
@@ -127,6 +140,12 @@ impl Agent {
         // drops everything). An emulated agent (qemu-user: 5-50 times slower) takes longer.
         let settle = if runner().is_empty() { 300 } else { 3000 };
         std::thread::sleep(Duration::from_millis(settle));
+    }
+
+    /// The agent's PID (`ip netns exec` and the wrappers exec it in place).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     pub fn stdout(&self) -> Vec<String> {
