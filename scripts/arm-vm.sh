@@ -252,6 +252,27 @@ run_setup() {
     echo "   collector paths: FAIL: want 3 whole requests and 3 whole replies, got $req and $rep"
     ok=0
   fi
+  # The clock step (+3 days, mid-ping): hcd's 12 pings, each whole, in order, all on the new
+  # clock (their first hops within a few seconds of each other, not 3 days apart).
+  "$collector" paths --db "$db" --board armvm-clock --filter icmp --json >"$dir/paths-step.json" 2>&1 || ok=0
+  if python3 - "$dir/paths-step.json" <<'PY'
+import json, sys
+js = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+req = [j for j in js if "echo request" in j["packet"]]
+rep = [j for j in js if "echo reply" in j["packet"]]
+whole = all(j["complete"] and len(j["hops"]) >= 4 for j in req + rep)
+firsts = [float(j["hops"][0]["ts"]) for j in req]
+ordered = firsts == sorted(firsts)
+span = max(firsts) - min(firsts) if firsts else -1
+print(f"   clock step: {len(req)} requests, {len(rep)} replies; whole {whole}, in order {ordered}, first hops within {span:.2f} s")
+sys.exit(0 if len(req) == 12 and len(rep) == 12 and whole and ordered and 0 <= span < 10 else 1)
+PY
+  then
+    echo "   clock step: hcd's 12 pings whole and in order across a +3 day step"
+  else
+    echo "   clock step: FAIL"
+    ok=0
+  fi
   echo "   VM wall time: ${vm_secs[$setup]} s"
   if [ "$ok" != 1 ]; then
     echo "---- $setup: console log ($console)"

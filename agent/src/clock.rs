@@ -17,6 +17,37 @@ pub fn monotonic_ns() -> u64 {
     })
 }
 
+/// Nanoseconds of CLOCK_BOOTTIME (since boot, suspend counted: it never steps); 0 if
+/// unreadable.
+pub fn boottime_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(0, |t| {
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    })
+}
+
+/// The real-time clock read against the boot clock: their difference changes only when the
+/// real-time clock is slewed (slowly) or stepped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockSample {
+    pub real_ns: u64,
+    pub boot_ns: u64,
+}
+
+impl ClockSample {
+    /// Both clocks, now.
+    pub fn now() -> ClockSample {
+        ClockSample {
+            real_ns: realtime_ns(),
+            boot_ns: boottime_ns(),
+        }
+    }
+
+    /// Real-time minus boot time.
+    pub fn offset(&self) -> i64 {
+        (i128::from(self.real_ns) - i128::from(self.boot_ns)) as i64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

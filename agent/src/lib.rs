@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod cli;
 pub mod clock;
+pub mod clock_watch;
 pub mod doctor;
 pub mod export;
 pub mod links;

@@ -2,6 +2,8 @@
 //! and build the observation record. No copy of the frame and no heap allocation per packet
 //! (tests/no_alloc.rs proves it with a counting allocator).
 
+use crate::clock::ClockSample;
+use crate::clock_watch::{ClockWatch, Step};
 use crate::sys::FrameRef;
 use hopcap_proto::decode::{decode, DecodeOptions};
 use hopcap_proto::fingerprint::fingerprint_frame;
@@ -37,6 +39,14 @@ pub struct FramePipeline {
     sample: u32,
     /// Added to every timestamp: the test-only `--debug-clock-offset-us`.
     clock_offset_ns: i64,
+    /// Where frame times are placed on the current clock across real-time clock steps.
+    clock: ClockWatch,
+    /// Reads the clocks (the real ones; tests step a fake).
+    read_clock: fn() -> ClockSample,
+    /// A frame fitted no clock epoch in this turn and the clock was sampled again: once a turn.
+    resampled: bool,
+    /// A step found and not yet taken by [`take_step`](Self::take_step).
+    step: Option<Step>,
     /// Frames seen and kept, for the summary.
     pub seen: u64,
     pub kept: u64,
@@ -44,13 +54,76 @@ pub struct FramePipeline {
 
 impl FramePipeline {
     pub fn new(sample: u32, clock_offset_ns: i64) -> FramePipeline {
+        FramePipeline::with_clock(sample, clock_offset_ns, ClockSample::now)
+    }
+
+    /// [`new`](Self::new) with the clocks read by `read_clock`.
+    pub fn with_clock(
+        sample: u32,
+        clock_offset_ns: i64,
+        read_clock: fn() -> ClockSample,
+    ) -> FramePipeline {
         FramePipeline {
             decode: DecodeOptions::default(),
             sample: sample.max(1),
             clock_offset_ns,
+            clock: ClockWatch::new(read_clock()),
+            read_clock,
+            resampled: false,
+            step: None,
             seen: 0,
             kept: 0,
         }
+    }
+
+    /// Samples the clocks at the start of a capture turn. A step found (now, or by a frame of
+    /// the last turn) waits in [`take_step`](Self::take_step).
+    pub fn turn(&mut self) {
+        self.resampled = false;
+        let sample = (self.read_clock)();
+        self.note_step(sample);
+    }
+
+    fn note_step(&mut self, sample: ClockSample) {
+        if let Some(step) = self.clock.sample(sample) {
+            // Two steps before the caller looked: it learns the sum.
+            self.step = Some(match self.step.take() {
+                Some(earlier) => Step {
+                    delta_ns: earlier.delta_ns.saturating_add(step.delta_ns),
+                    ..step
+                },
+                None => step,
+            });
+        }
+    }
+
+    /// A real-time clock step seen since the last call. Every observation made after it is
+    /// on the new clock (those of frames captured before it included).
+    pub fn take_step(&mut self) -> Option<Step> {
+        self.step.take()
+    }
+
+    /// Frames that fitted no clock epoch (kept on their own stamp).
+    pub fn unplaced(&self) -> u64 {
+        self.clock.unplaced
+    }
+
+    /// `ts_ns` on the current clock.
+    fn place(&mut self, ts_ns: u64) -> u64 {
+        if let Some(t) = self.clock.place(ts_ns) {
+            return t;
+        }
+        if !self.resampled {
+            // Perhaps a step happened during this turn: this frame was stamped after it.
+            self.resampled = true;
+            let sample = (self.read_clock)();
+            self.note_step(sample);
+            if let Some(t) = self.clock.place(ts_ns) {
+                return t;
+            }
+        }
+        self.clock.unplaced += 1;
+        ts_ns
     }
 
     /// The observation of `frame` on link `link`, or `None` when sampling leaves it out.
@@ -91,7 +164,9 @@ impl FramePipeline {
         }
         self.kept += 1;
         Some(Observation {
-            ts_ns: frame.ts_ns.saturating_add_signed(self.clock_offset_ns),
+            ts_ns: self
+                .place(frame.ts_ns)
+                .saturating_add_signed(self.clock_offset_ns),
             link,
             order,
             pkttype: frame.pkttype,
@@ -137,6 +212,52 @@ mod tests {
             vlan_tci: None,
             losing: false,
         }
+    }
+
+    /// The fake clocks of the step test: boot time fixed (frames are "just captured"), the
+    /// real-time clock `STEP` ahead of where it began.
+    static STEP: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    const REAL0: u64 = 1_764_720_000_000_000_000;
+    const BOOT0: u64 = 40_000_000_000;
+    const DAY: u64 = 86_400_000_000_000;
+
+    fn stepped_clock() -> ClockSample {
+        ClockSample {
+            real_ns: REAL0.saturating_add_signed(STEP.load(std::sync::atomic::Ordering::Relaxed)),
+            boot_ns: BOOT0,
+        }
+    }
+
+    #[test]
+    fn frames_around_a_clock_step_land_on_the_new_clock() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let data = icmp_frame([172, 17, 0, 2], 0x4000, 1);
+        let mut p = FramePipeline::with_clock(1, 0, stepped_clock);
+        p.turn();
+        assert_eq!(p.take_step(), None);
+        let ts =
+            |p: &mut FramePipeline, stamp| p.observe(1, 0, &frame(&data, stamp)).unwrap().ts_ns;
+        assert_eq!(ts(&mut p, REAL0 - 1_000_000), REAL0 - 1_000_000);
+
+        // NTP steps the clock 3 days ahead; the next turn sees it.
+        STEP.store(3 * DAY as i64, Relaxed);
+        p.turn();
+        let step = p.take_step().expect("the step");
+        assert_eq!(
+            (step.delta_ns, step.at_real_ns),
+            (3 * DAY as i64, REAL0 + 3 * DAY)
+        );
+        assert_eq!(p.take_step(), None, "told once");
+        // Still in the ring from before the step: moved; stamped after it: as is.
+        assert_eq!(ts(&mut p, REAL0 - 2_000_000), REAL0 - 2_000_000 + 3 * DAY);
+        assert_eq!(ts(&mut p, REAL0 + 3 * DAY + 5), REAL0 + 3 * DAY + 5);
+
+        // Stepped again within a turn: the first frame stamped by the new clock reveals it.
+        STEP.store(5 * DAY as i64, Relaxed);
+        assert_eq!(ts(&mut p, REAL0 + 5 * DAY + 7), REAL0 + 5 * DAY + 7);
+        assert_eq!(p.take_step().map(|s| s.delta_ns), Some(2 * DAY as i64));
+        assert_eq!(ts(&mut p, REAL0 + 3 * DAY + 9), REAL0 + 5 * DAY + 9);
+        assert_eq!(p.unplaced(), 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::{BoardRow, StoreReader};
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::frame::{parse_ack, HEADER_LEN, MAGIC};
-use hopcap_proto::message::{Bye, GaveUp, Message, Tally, PROTOCOL_VERSION};
+use hopcap_proto::message::{Bye, ClockStep, GaveUp, Message, Tally, PROTOCOL_VERSION};
 use hopcap_proto::record::LinkInfo;
 use hopcap_testkit::{veth, SampleGen, ScratchDir};
 use rusqlite::Connection;
@@ -638,4 +638,119 @@ fn each_run_of_a_board_is_accounted_and_summed() {
     c.finish();
     let row = board_row(&c.db, "pi");
     assert_eq!(accounting(&row), (1200, 600, 0, 600, 2));
+}
+
+/// A 300-record batch whose times are on a clock `delta_ns` ahead of `g`'s (what an agent
+/// sends once it has seen its board's clock stepped).
+fn batch_on_clock(enc: &mut BatchEncoder, g: &mut SampleGen, delta_ns: u64) -> Vec<u8> {
+    for _ in 0..100 {
+        for mut o in g.packet(&[0, 1, 2], 3) {
+            o.ts_ns += delta_ns;
+            enc.push(&o).expect("a 300-record batch fits");
+        }
+    }
+    enc.finish().to_vec()
+}
+
+fn tally_with_step(batches: u64, step: ClockStep) -> Vec<u8> {
+    let mut t = Tally {
+        batches,
+        records: batches * 300,
+        ..Tally::default()
+    };
+    t.clock_steps.push(step).unwrap();
+    frame(&Message::Tally(t))
+}
+
+/// Issue 9: a board's clock stepped by +3 days (NTP on a Pi without an RTC) while its agent
+/// ran. Batches 0-2 were made before the step (old clock), 3-4 after (the agent put them on
+/// the new clock). Batches 0-1 are stored before the step is told (moved in the store),
+/// batch 2 only after a reconnect (moved as it is stored): every row ends on the new clock,
+/// each moved once.
+#[test]
+fn a_clock_step_moves_exactly_the_batches_before_it_whatever_the_order() {
+    const T0: u64 = 1_795_694_400_000_000_000;
+    const DAYS3: u64 = 3 * 86_400 * 1_000_000_000;
+    let mut c = Collector::start(Duration::from_secs(30));
+    let mut enc = Box::new(BatchEncoder::new("pi", 64 * 1024));
+    let mut g = SampleGen::new(5, T0);
+    let old: Vec<Vec<u8>> = (0..3).map(|_| batch(&mut enc, &mut g)).collect();
+    let new: Vec<Vec<u8>> = (0..2)
+        .map(|_| batch_on_clock(&mut enc, &mut g, DAYS3))
+        .collect();
+    let step = ClockStep {
+        first_batch: 3,
+        delta_ns: DAYS3 as i64,
+        at_ns: T0 + DAYS3 + 60_000_000_000,
+    };
+
+    let mut first = connect(c.addr());
+    first.write_all(&[hello("pi"), links(3)].concat()).unwrap();
+    for b in &old[..2] {
+        first.write_all(&frame(&Message::Batch(b))).unwrap();
+    }
+    wait_ack(&mut first, 1);
+    first
+        .write_all(&[tally_with_step(4, step), frame(&Message::Batch(&new[0]))].concat())
+        .unwrap();
+    wait_ack(&mut first, 3); // #2 is not acknowledged: a gap, not yet stored
+    drop(first);
+
+    let mut second = connect(c.addr());
+    second
+        .write_all(
+            &[
+                hello("pi"),
+                links(3),
+                tally_with_step(5, step),
+                frame(&Message::Batch(&old[2])),
+                frame(&Message::Batch(&new[1])),
+            ]
+            .concat(),
+        )
+        .unwrap();
+    wait_ack(&mut second, 4);
+    second
+        .write_all(&frame(&Message::Bye(Bye { batches_sent: 2 })))
+        .unwrap();
+    assert!(closed_by_collector(&mut second));
+    let db = c.finish();
+    assert_eq!(count(&db, "SELECT count(*) FROM observations"), 5 * 300);
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM observations WHERE ts_ns < {}",
+                T0 + DAYS3
+            )
+        ),
+        0,
+        "rows left on the old clock"
+    );
+    // Moved once, not twice: the earliest row is the generator's first time, 3 days on.
+    let earliest = count(&db, "SELECT min(ts_ns) FROM observations") as u64;
+    assert!(
+        (T0 + DAYS3..T0 + DAYS3 + 1_000_000_000).contains(&earliest),
+        "{earliest}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM clock_steps"), 1);
+    let row = board_row(&c.db, "pi");
+    assert_eq!(
+        (row.clock_steps, row.last_clock_step_ns),
+        (1, Some(DAYS3 as i64))
+    );
+}
+
+#[test]
+fn an_absurd_clock_step_closes_the_connection() {
+    let c = Collector::start(Duration::from_secs(30));
+    let mut s = connect(c.addr());
+    let step = ClockStep {
+        first_batch: 0,
+        delta_ns: i64::MIN,
+        at_ns: 0,
+    };
+    s.write_all(&[hello("pi"), links(1), tally_with_step(0, step)].concat())
+        .unwrap();
+    assert!(closed_by_collector(&mut s));
 }

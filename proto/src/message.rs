@@ -11,8 +11,9 @@ use heapless::{String, Vec};
 use serde::{Deserialize, Serialize};
 
 /// The version of frames, messages and the batch codec. Bumped on any incompatible change.
-/// 3: the `Tally` message (exact loss accounting).
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 3: the `Tally` message (exact loss accounting). 4: clock steps in the `Tally`, clock
+/// synchronisation in `Stats`.
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Longest agent id (UTF-8 bytes), e.g. the board's hostname.
 pub const MAX_AGENT_ID: usize = 64;
@@ -22,6 +23,9 @@ pub const LINKS_PER_CHUNK: usize = 16;
 pub const STATS_PER_MESSAGE: usize = 32;
 /// Given-up ranges per `Tally` message: more are spread over several messages.
 pub const GAVE_UP_PER_TALLY: usize = 32;
+/// Clock steps an agent run reports (every `Tally` carries them all): later ones are logged
+/// by the agent but left uncorrected. A board steps its clock once or twice after boot.
+pub const MAX_CLOCK_STEPS: usize = 8;
 
 /// How the agent reads packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +144,32 @@ pub struct Stats {
     pub losing_frames: u64,
     /// A subset of the links when there are more than [`STATS_PER_MESSAGE`].
     pub links: Vec<LinkStats, STATS_PER_MESSAGE>,
+    /// The kernel's view of the real-time clock (adjtimex), as of this report.
+    pub clock: ClockSync,
+}
+
+/// Whether the board's real-time clock is disciplined (NTP, chrony, systemd-timesyncd), from
+/// adjtimex: a board without a real-time clock (most Raspberry Pis) runs unsynchronised
+/// from the last saved time until NTP steps it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockSync {
+    /// `None`: adjtimex could not be read.
+    pub synced: Option<bool>,
+    /// The kernel's maximum error bound, microseconds (grows by 500 ppm while unsynchronised).
+    pub max_error_us: u64,
+}
+
+/// The board's real-time clock was stepped (NTP, `date -s`) by `delta_ns` while the agent
+/// ran. Batches before `first_batch` carry times of the clock before the step; the agent
+/// placed every later observation on the new clock itself (those captured before the step
+/// included), so the collector moves exactly the batches before `first_batch` by `delta_ns`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockStep {
+    pub first_batch: u64,
+    /// New clock minus old clock.
+    pub delta_ns: i64,
+    /// When the agent saw it, on the new clock (ns since the Unix epoch).
+    pub at_ns: u64,
 }
 
 /// Consecutive batches the agent removed from its queue without an acknowledgement: batch
@@ -167,6 +197,8 @@ pub struct Tally {
     pub batches: u64,
     pub records: u64,
     pub gave_up: Vec<GaveUp, GAVE_UP_PER_TALLY>,
+    /// Every clock step of the run so far, in order.
+    pub clock_steps: Vec<ClockStep, MAX_CLOCK_STEPS>,
 }
 
 /// The last message of a clean shutdown.

@@ -402,6 +402,31 @@ done
 [ "$drops_total" -gt 0 ] && ok "flood: the stopped agent's rings overflowed ($drops_total kernel drops)" ||
   bad "flood: no kernel drops although the agent was stopped"
 
+# -- A real-time clock step while an agent streams: a Pi without an RTC boots on its last
+# saved time and NTP steps the clock later, by days, often under a running agent. hcd pings
+# 12 times; after the 4th the clock jumps 3 days ahead (`date -s`, this VM's clock only).
+# The host checks that every ping is whole in `paths`, in order, and on the new clock.
+phase "clock step"
+$AGENT --netns hcd,hcr,hcs --exclude eth0 --collector "${hc_collector:?}" --insecure \
+  --id armvm-clock >/dev/null 2>"$W/s.err" &
+pid_s=$!
+wait_log "$W/s.err" 'capturing netns "hcs"' 60 || die "agent s did not start"
+wait_log "$W/s.err" "connected to collector" 30 || die "agent s did not reach the collector"
+sleep 0.5
+in_ns hcd ping -c 12 -i 0.25 -W 5 192.0.2.2 >"$W/ping-step.log" 2>&1 &
+ping_s=$!
+sleep 1.1
+date -s "@$(($(date +%s) + 259200))" >/dev/null || bad "date -s"
+wait $ping_s || bad "ping from hcd across the clock step: $(cat "$W/ping-step.log")"
+if wait_log "$W/s.err" "clock was stepped" 10; then
+  ok "agent s saw the step: $(grep -o 'stepped by [^:]* at [^:]*' "$W/s.err" | head -1)"
+else
+  bad "agent s did not report the clock step"
+fi
+sleep 1
+stop $pid_s
+echo "HCVM clock step: the 12 pings crossed it (the host checks their paths)"
+
 phase done
 for p in $sleepers; do kill "$p" 2>/dev/null; done
 finish

@@ -30,6 +30,7 @@ pub use transport::{Connector, Stream, TcpConnector, TcpOptions};
 
 use hopcap_proto::frame::FrameError;
 pub use hopcap_proto::message::GaveUp;
+use hopcap_proto::message::{ClockStep, MAX_CLOCK_STEPS};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -122,6 +123,9 @@ pub struct Ledger {
     pub batches: u64,
     pub records: u64,
     pub gave_up: Vec<GaveUp>,
+    /// The run's real-time clock steps (at most [`MAX_CLOCK_STEPS`]), each with the first
+    /// batch on the new clock.
+    pub clock_steps: Vec<ClockStep>,
     /// Raised at every change: a connection sends the ledger again when it differs.
     version: u64,
 }
@@ -325,6 +329,23 @@ impl Exporter {
                 q.give_up(&old, &self.shared.counters);
             }
         }
+        drop(q);
+        self.shared.ready.notify_one();
+    }
+
+    /// The real-time clock was stepped: batches from `step.first_batch` on are on the new
+    /// clock. The next tally (before the next batch, and after every reconnect) says so.
+    pub fn clock_step(&self, step: ClockStep) {
+        let mut q = lock(&self.shared.queue);
+        if q.ledger.clock_steps.len() >= MAX_CLOCK_STEPS {
+            log::warn!(
+                "more than {MAX_CLOCK_STEPS} clock steps in this run: the collector does not \
+                 correct this one"
+            );
+            return;
+        }
+        q.ledger.clock_steps.push(step);
+        q.ledger.version += 1;
         drop(q);
         self.shared.ready.notify_one();
     }

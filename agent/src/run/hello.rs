@@ -147,6 +147,8 @@ pub fn tally_frames(ledger: &Ledger, from: usize) -> Vec<u8> {
             records: ledger.records,
             // Cannot fail: a chunk holds at most GAVE_UP_PER_TALLY.
             gave_up: heapless::Vec::from_slice(chunk).unwrap_or_default(),
+            // The exporter keeps at most MAX_CLOCK_STEPS.
+            clock_steps: ledger.clock_steps.iter().copied().collect(),
         };
         if let Some(f) = control_frame(&Message::Tally(tally)) {
             out.extend_from_slice(&f);

@@ -10,6 +10,7 @@ use super::{
     CollectorConfig, LinkLabel, Output, PcapngConfig, RunConfig, RunError, RunSummary, Security,
 };
 use crate::capture::{Capture, CaptureMode};
+use crate::clock_watch::Step;
 use crate::export::{
     noise, BoardKey, Connector, ExportConfig, Exporter, NoiseConnector, TcpConnector, TcpOptions,
 };
@@ -216,6 +217,10 @@ impl LiveCapture {
             limit,
             ..
         } = self;
+        pipeline.turn();
+        if let Some(step) = pipeline.take_step() {
+            clock_stepped(&step, sinks);
+        }
         let polled = capture.poll(POLL_WAIT, |slot, order, frame| {
             if *observations >= *limit {
                 return;
@@ -231,7 +236,12 @@ impl LiveCapture {
             // optmem_max) passes more: the filter is applied here, on the decoded frame.
             let check = slots.user_check(slot);
             let keep = |s: &hopcap_proto::summary::Summary| !check || kernel_filter.accepts(s);
-            if let Some(obs) = pipeline.observe_if(key, order, &frame, keep) {
+            let kept = pipeline.observe_if(key, order, &frame, keep);
+            // A step this frame revealed: the sinks hear of it before its observation.
+            if let Some(step) = pipeline.take_step() {
+                clock_stepped(&step, sinks);
+            }
+            if let Some(obs) = kept {
                 *per_link.entry(key).or_default() += 1;
                 *observations += 1;
                 let packet = Captured {
@@ -461,4 +471,30 @@ fn drop_privileges(netns: &NetnsSpec) -> Result<(), RunError> {
         );
     }
     Ok(())
+}
+
+/// Says so, and tells the sinks (the exporter's batches before this point are on the old
+/// clock, and the collector moves them).
+fn clock_stepped(step: &Step, sinks: &mut [Box<dyn Sink>]) {
+    log::warn!(
+        "the real-time clock was stepped by {} at {}: observations from here on (and those \
+         captured before it, still in the rings) are on the new clock",
+        signed_duration(step.delta_ns),
+        hopcap_proto::print::Epoch(step.at_real_ns)
+    );
+    for sink in sinks {
+        sink.clock_step(step);
+    }
+}
+
+/// `+3d 00:00:01.250` / `-0.120 s`.
+fn signed_duration(ns: i64) -> String {
+    let sign = if ns < 0 { '-' } else { '+' };
+    let ms = ns.unsigned_abs() / 1_000_000;
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    if days == 0 && rest < 60_000 {
+        return format!("{sign}{}.{:03} s", rest / 1000, rest % 1000);
+    }
+    let (h, m, s) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60);
+    format!("{sign}{days}d {h:02}:{m:02}:{s:02}.{:03}", rest % 1000)
 }

@@ -10,7 +10,7 @@ use crate::store::{
     COMMIT_FAILED,
 };
 use hopcap_proto::batch::{BatchDecoder, BatchHeader};
-use hopcap_proto::message::{Hello, LinkStats, Links, Message, Stats, Tally};
+use hopcap_proto::message::{ClockStep, Hello, LinkStats, Links, Message, Stats, Tally};
 use hopcap_proto::record::{LinkInfo, LinkKey, LinkKind, Observation};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -56,7 +56,13 @@ pub(super) struct Session {
     run: RunId,
     last_seq: Option<u64>,
     links: HashMap<LinkKey, LinkId>,
+    /// The run's clock steps this connection was told of: a batch numbered before a step's
+    /// `first_batch` is on the clock before it, and is moved as it is stored.
+    clock_steps: Vec<ClockStep>,
 }
+
+/// The largest clock step taken as real: 100 years, so that moved times cannot overflow.
+const MAX_CLOCK_STEP_NS: u64 = 100 * 365 * 86_400 * 1_000_000_000;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -144,6 +150,7 @@ impl Agent {
             run: s.run,
             last_seq: s.last_seq,
             links: HashMap::new(),
+            clock_steps: Vec::new(),
         });
         Ok(())
     }
@@ -315,7 +322,20 @@ impl Agent {
             }
         }
         self.describe_unknown(&decoded)?;
-        let links = &sess(&mut self.session)?.links;
+        let s = sess(&mut self.session)?;
+        if let Some(seq) = seq {
+            let delta = s
+                .clock_steps
+                .iter()
+                .filter(|step| seq < step.first_batch)
+                .fold(0i64, |sum, step| sum.saturating_add(step.delta_ns));
+            if delta != 0 {
+                for obs in &mut decoded {
+                    obs.ts_ns = obs.ts_ns.saturating_add_signed(delta);
+                }
+            }
+        }
+        let links = &s.links;
         let rows: Vec<(LinkId, Observation)> = decoded
             .into_iter()
             .filter_map(|obs| links.get(&obs.link).map(|id| (*id, obs)))
@@ -336,10 +356,34 @@ impl Agent {
 
     fn on_tally(&mut self, t: &Tally) -> Result<(), Close> {
         let run = self.session()?.run;
+        if let Some(bad) = t
+            .clock_steps
+            .iter()
+            .find(|s| s.delta_ns.unsigned_abs() > MAX_CLOCK_STEP_NS)
+        {
+            return Err(Close::Protocol(ProtocolError::ClockStep {
+                delta_ns: bad.delta_ns,
+            }));
+        }
+        let s = self.session()?;
+        for step in &t.clock_steps {
+            if !s.clock_steps.contains(step) {
+                log::info!(
+                    "board {:?}: its clock was stepped by {} ms at {}; batches before #{} \
+                     are moved onto the new clock",
+                    s.name,
+                    step.delta_ns / 1_000_000,
+                    hopcap_proto::print::Epoch(step.at_ns),
+                    step.first_batch
+                );
+                s.clock_steps.push(*step);
+            }
+        }
         let tally = RunTally {
             batches: t.batches,
             records: t.records,
             gave_up: t.gave_up.to_vec(),
+            clock_steps: t.clock_steps.to_vec(),
         };
         Ok(self.store.tally(run, tally)?)
     }
@@ -361,6 +405,7 @@ impl Agent {
                     .map(|l| l.kernel_drops)
                     .sum::<u64>(),
             queue_drops: st.queue_drops,
+            clock: st.clock,
         };
         Ok(self.store.stats(board, stats)?)
     }

@@ -103,6 +103,10 @@ pub enum ProtocolError {
     UndescribedLinks {
         limit: usize,
     },
+    /// A clock step larger than any real clock makes (it would overflow the stored times).
+    ClockStep {
+        delta_ns: i64,
+    },
 }
 
 impl std::fmt::Display for ProtocolError {
@@ -130,6 +134,12 @@ impl std::fmt::Display for ProtocolError {
             }
             ProtocolError::UndescribedLinks { limit } => {
                 write!(f, "over {limit} link keys used before being described")
+            }
+            ProtocolError::ClockStep { delta_ns } => {
+                write!(
+                    f,
+                    "a clock step of {delta_ns} ns (at most 100 years either way)"
+                )
             }
         }
     }

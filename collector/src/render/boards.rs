@@ -27,6 +27,12 @@ fn json(b: &BoardRow) -> serde_json::Value {
         "stored": b.stored,
         "lost_in_transit": b.lost_in_transit,
         "agent_queue_drops": b.reported_queue_drops,
+        "clock": {
+            "synced": b.clock_synced,
+            "max_error_us": b.clock_max_error_us,
+            "steps": b.clock_steps,
+            "last_step_ns": b.last_clock_step_ns,
+        },
     })
 }
 
@@ -46,7 +52,7 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
     }
     writeln!(
         out,
-        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}",
+        "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}  CLOCK",
         "BOARD",
         "STATE",
         "LAST SEEN (UTC)",
@@ -59,7 +65,7 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
         "KERN DROPS",
         "QUEUE DROPS",
         "TRANSIT",
-        "CLOCK OFFSET"
+        "CLOCK OFFSET",
     )?;
     for b in boards {
         let last = format_rfc3339(b.last_seen_ns);
@@ -69,7 +75,7 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
             .unwrap_or_else(|| "-".into());
         writeln!(
             out,
-            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}",
+            "{:<16} {:<12} {:<20} {:>5} {:>12} {:>12} {:>12} {:>9} {:>6} {:>11} {:>11} {:>9} {:>12}  {}",
             super::term::clean(&b.name),
             super::term::clean(&b.state),
             last.get(..19).unwrap_or(&last),
@@ -82,10 +88,24 @@ pub fn write_table(boards: &[BoardRow], out: &mut impl Write) -> io::Result<()> 
             b.kernel_drops,
             b.queue_drops,
             b.lost_in_transit,
-            offset
+            offset,
+            clock(b)
         )?;
     }
     Ok(())
+}
+
+/// `synced`, `unsynced` or `-`, and the steps: `unsynced, stepped 1x (last +259200.000s)`.
+fn clock(b: &BoardRow) -> String {
+    let mut out = match b.clock_synced {
+        Some(true) => "synced".to_owned(),
+        Some(false) => "unsynced".to_owned(),
+        None => "-".to_owned(),
+    };
+    if let (n @ 1.., Some(last)) = (b.clock_steps, b.last_clock_step_ns) {
+        out.push_str(&format!(", stepped {n}x (last {:+.3}s)", last as f64 / 1e9));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -114,6 +134,10 @@ mod tests {
             stored: 1800,
             lost_in_transit: 300,
             reported_queue_drops: 600,
+            clock_synced: Some(false),
+            clock_max_error_us: Some(16_000_000),
+            clock_steps: 1,
+            last_clock_step_ns: Some(259_200_000_000_000),
         }
     }
 
@@ -138,6 +162,11 @@ mod tests {
         assert_eq!(
             cells[3..12],
             ["3", "2700", "1800", "1800", "9", "3", "7", "600", "300"]
+        );
+        assert!(
+            lines[1].ends_with("unsynced, stepped 1x (last +259200.000s)"),
+            "{}",
+            lines[1]
         );
         let mut json = Vec::new();
         write_json(&[row()], &mut json).unwrap();

@@ -83,6 +83,14 @@ pub struct BoardRow {
     pub lost_in_transit: i64,
     /// The agents' own count of observations dropped from their queues unsent.
     pub reported_queue_drops: i64,
+    /// The board's clock as its agent last reported it (adjtimex): synchronised or not
+    /// (`None` before a report), and the kernel's error bound.
+    pub clock_synced: Option<bool>,
+    pub clock_max_error_us: Option<i64>,
+    /// Real-time clock steps its agents saw (their observations are on the clock after
+    /// them), and the latest step (new minus old clock).
+    pub clock_steps: i64,
+    pub last_clock_step_ns: Option<i64>,
 }
 
 /// A link as its board last reported it. `info.key` is meaningless here (keys are per

@@ -2,7 +2,7 @@
 //! stats, and sends batches of observations; the store says when a batch is durable.
 
 use super::ids::{BoardId, LinkId, RunId};
-use hopcap_proto::message::GaveUp;
+use hopcap_proto::message::{ClockStep, ClockSync, GaveUp};
 use hopcap_proto::record::{LinkInfo, LinkKey, Observation};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ pub struct BoardStats {
     pub kernel_packets: u64,
     pub kernel_drops: u64,
     pub queue_drops: u64,
+    pub clock: ClockSync,
 }
 
 /// The answer to a hello: the board's id and what the store already holds of this run.
@@ -93,6 +94,9 @@ pub struct RunTally {
     pub batches: u64,
     pub records: u64,
     pub gave_up: Vec<GaveUp>,
+    /// The run's real-time clock steps: the store moves the observations of the batches
+    /// before each one's `first_batch` that it holds by the step's delta, once per step.
+    pub clock_steps: Vec<ClockStep>,
 }
 
 /// Why a store did not take a write.

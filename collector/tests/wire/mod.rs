@@ -115,6 +115,7 @@ pub fn stats(drops: u64) -> Vec<u8> {
         freeze_count: 0,
         losing_frames: 0,
         links,
+        clock: Default::default(),
     }))
 }
 

@@ -24,8 +24,8 @@ fn zero_observation() -> Observation {
     }
 }
 
-/// header: version 3, agent "a", seq 0, count 1, base time 0, reset.
-const HEADER: [u8; 7] = [0x03, 0x01, b'a', 0x00, 0x01, 0x00, 0x01];
+/// header: version 4, agent "a", seq 0, count 1, base time 0, reset.
+const HEADER: [u8; 7] = [0x04, 0x01, b'a', 0x00, 0x01, 0x00, 0x01];
 
 #[test]
 fn the_simplest_record_as_bytes() {
@@ -140,20 +140,20 @@ fn errors_name_the_record_and_the_offset() {
 #[test]
 fn header_version_and_trailing_bytes_are_checked() {
     let mut b = HEADER.to_vec();
-    b[0] = 0x04;
+    b[0] = 0x05;
     assert_eq!(
         decode_err(&b),
         BatchError::UnsupportedVersion {
-            got: 4,
-            supported: 3
+            got: 5,
+            supported: 4
         }
     );
-    b[0] = 0x02;
+    b[0] = 0x03;
     assert_eq!(
         decode_err(&b),
         BatchError::UnsupportedVersion {
-            got: 2,
-            supported: 3
+            got: 3,
+            supported: 4
         }
     );
     assert_eq!(

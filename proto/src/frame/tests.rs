@@ -79,6 +79,10 @@ fn every_message() -> [Message<'static>; 7] {
             freeze_count: 0,
             losing_frames: 3,
             links: per_link,
+            clock: ClockSync {
+                synced: Some(false),
+                max_error_us: 16_000_000,
+            },
         }),
         Message::Tally(Tally {
             batches: 9,
@@ -96,6 +100,12 @@ fn every_message() -> [Message<'static>; 7] {
                 },
             ])
             .unwrap(),
+            clock_steps: Vec::from_slice(&[ClockStep {
+                first_batch: 4,
+                delta_ns: 259_200_000_000_000,
+                at_ns: 1_765_000_000_000_000_000,
+            }])
+            .unwrap(),
         }),
         Message::Bye(Bye { batches_sent: 2 }),
     ]
@@ -105,8 +115,8 @@ fn every_message() -> [Message<'static>; 7] {
 fn header_bytes() {
     let mut out = [0u8; 64];
     let n = encode(&Message::LinkRemoved(LinkRemoved { key: 300 }), &mut out).unwrap();
-    // magic, version 3, type 3, body length 2, body: varint 300
-    assert_eq!(&out[..n], &[b'H', b'C', 0, 3, 3, 0, 0, 0, 2, 0xac, 0x02]);
+    // magic, version 4, type 3, body length 2, body: varint 300
+    assert_eq!(&out[..n], &[b'H', b'C', 0, 4, 3, 0, 0, 0, 2, 0xac, 0x02]);
 }
 
 #[test]
@@ -121,13 +131,20 @@ fn tally_bytes() {
             records: 200,
         }])
         .unwrap(),
+        clock_steps: Vec::from_slice(&[ClockStep {
+            first_batch: 5,
+            delta_ns: -2,
+            at_ns: 7,
+        }])
+        .unwrap(),
     };
     let n = encode(&Message::Tally(tally), &mut out).unwrap();
-    // magic, version 3, type 8, body length 8; body: batches 3, records varint 300,
-    // one range: first 1, last 2, records varint 200
+    // magic, version 4, type 8, body length 12; body: batches 3, records varint 300,
+    // one range: first 1, last 2, records varint 200; one clock step: first batch 5,
+    // delta -2 (zigzag 3), at 7
     assert_eq!(
         &out[..n],
-        &[b'H', b'C', 0, 3, 8, 0, 0, 0, 8, 3, 0xac, 0x02, 1, 1, 2, 0xc8, 0x01]
+        &[b'H', b'C', 0, 4, 8, 0, 0, 0, 12, 3, 0xac, 0x02, 1, 1, 2, 0xc8, 0x01, 1, 5, 3, 7]
     );
 }
 
@@ -135,13 +152,13 @@ fn tally_bytes() {
 fn the_previous_version_is_refused() {
     let mut out = [0u8; 64];
     let n = encode(&Message::Bye(Bye { batches_sent: 1 }), &mut out).unwrap();
-    out[3] = 2;
+    out[3] = 3;
     assert_eq!(
         FrameDecoder::new(1024).decode(&out[..n]),
         Err(FrameError::UnsupportedVersion {
-            got: 2,
-            min: 3,
-            max: 3
+            got: 3,
+            min: 4,
+            max: 4
         })
     );
 }
@@ -215,16 +232,16 @@ fn foreign_future_and_unknown_frames_are_rejected() {
         Err(FrameError::BadMagic { got: *b"GE" })
     );
     assert_eq!(dec.decode(b"H"), Ok(None));
-    let future = [b'H', b'C', 0, 4, 1, 0, 0, 0, 0];
+    let future = [b'H', b'C', 0, 5, 1, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&future),
         Err(FrameError::UnsupportedVersion {
-            got: 4,
-            min: 3,
-            max: 3
+            got: 5,
+            min: 4,
+            max: 4
         })
     );
-    let unknown = [b'H', b'C', 0, 3, 9, 0, 0, 0, 0];
+    let unknown = [b'H', b'C', 0, 4, 9, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&unknown),
         Err(FrameError::UnknownMessageType { got: 9 })
@@ -235,7 +252,7 @@ fn foreign_future_and_unknown_frames_are_rejected() {
 fn malformed_and_overlong_bodies_say_which_message() {
     let mut dec = FrameDecoder::new(1024);
     // A Hello whose agent id claims 200 bytes (more than the 64 allowed and than the body).
-    let bad = [b'H', b'C', 0, 3, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let bad = [b'H', b'C', 0, 4, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
     match dec.decode(&bad) {
         Err(FrameError::Malformed {
             message_type: MessageType::Hello,
@@ -245,7 +262,7 @@ fn malformed_and_overlong_bodies_say_which_message() {
         other => panic!("{other:?}"),
     }
     // A Bye with a byte too many.
-    let long = [b'H', b'C', 0, 3, 6, 0, 0, 0, 2, 0x05, 0x00];
+    let long = [b'H', b'C', 0, 4, 6, 0, 0, 0, 2, 0x05, 0x00];
     assert_eq!(
         dec.decode(&long),
         Err(FrameError::TrailingBytes {
@@ -289,16 +306,16 @@ fn errors_read_as_sentences_and_keep_their_cause() {
     use core::error::Error;
     use std::string::ToString;
     let future = FrameError::UnsupportedVersion {
-        got: 4,
-        min: 3,
-        max: 3,
+        got: 5,
+        min: 4,
+        max: 4,
     };
     assert_eq!(
         future.to_string(),
-        "protocol version 4 (this side speaks 3..=3)"
+        "protocol version 5 (this side speaks 4..=4)"
     );
     let mut dec = FrameDecoder::new(1024);
-    let bad = [b'H', b'C', 0, 3, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let bad = [b'H', b'C', 0, 4, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
     let err = dec.decode(&bad).unwrap_err();
     assert!(
         err.to_string()

@@ -3,12 +3,15 @@
 
 use super::{Captured, Counts, Sink};
 use crate::clock::monotonic_ns;
+use crate::clock_watch::Step;
 use crate::export::{lock, ExportTotals, Exporter};
 use crate::links::{Change, LinkTable};
 use crate::run::hello::{control_frame, links_frames, Topology};
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::frame::encode;
-use hopcap_proto::message::{Bye, LinkRemoved, LinkStats, Message, Stats, STATS_PER_MESSAGE};
+use hopcap_proto::message::{
+    Bye, ClockStep, LinkRemoved, LinkStats, Message, Stats, STATS_PER_MESSAGE,
+};
 use std::io;
 use std::time::Duration;
 
@@ -80,6 +83,21 @@ impl ExportSink {
         }
     }
 
+    /// Closes the batch in progress (its observations are on the old clock), and has the
+    /// exporter tell the collector that the batches before the next one are.
+    fn clock_stepped(&mut self, step: &Step) {
+        if !self.encoder.is_empty() {
+            self.ship();
+        }
+        if let Some(x) = &self.exporter {
+            x.clock_step(ClockStep {
+                first_batch: self.encoder.next_seq(),
+                delta_ns: step.delta_ns,
+                at_ns: step.at_real_ns,
+            });
+        }
+    }
+
     /// Queues the Stats frames of `counts` in front of the next batch.
     fn queue_stats(&mut self, counts: Counts<'_>, interval: Duration) {
         let now = monotonic_ns();
@@ -95,6 +113,7 @@ impl ExportSink {
                 a.2 + s.stats.losing_frames,
             )
         });
+        let clock_sync = crate::sys::time::clock_sync();
         let mut keys: Vec<_> = counts.per_link.iter().collect();
         keys.sort();
         let mut chunks: Vec<&[_]> = keys.chunks(STATS_PER_MESSAGE).collect();
@@ -122,6 +141,7 @@ impl ExportSink {
                 freeze_count: if i == 0 { freeze } else { 0 },
                 losing_frames: if i == 0 { losing } else { 0 },
                 links,
+                clock: clock_sync,
             };
             if let Some(f) = control_frame(&Message::Stats(stats)) {
                 self.control.extend_from_slice(&f);
@@ -157,6 +177,10 @@ pub fn summary_line(t: &ExportTotals) -> String {
 }
 
 impl Sink for ExportSink {
+    fn clock_step(&mut self, step: &Step) {
+        self.clock_stepped(step);
+    }
+
     fn push(&mut self, packet: &Captured<'_>) {
         if self.encoder.push(packet.obs).is_err() {
             self.ship();

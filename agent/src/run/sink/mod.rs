@@ -11,6 +11,7 @@ pub use pcapng::{PcapngConfig, PcapngSink};
 pub use print::PrintSink;
 
 use crate::capture::NsStats;
+use crate::clock_watch::Step;
 use crate::links::{Change, LinkTable};
 use crate::pipeline::link_type_of;
 use crate::sys::FrameRef;
@@ -60,6 +61,10 @@ pub trait Sink {
 
     /// Links appeared, went or changed (before any packet of a new link is pushed).
     fn topology(&mut self, _changes: &[Change]) {}
+
+    /// The real-time clock was stepped: every observation pushed from now on is on the new
+    /// clock, every one before on the old.
+    fn clock_step(&mut self, _step: &Step) {}
 
     /// The counters of the last `interval`.
     fn stats(&mut self, _counts: Counts<'_>, _interval: Duration) {}

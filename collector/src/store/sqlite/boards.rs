@@ -447,7 +447,11 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
                 (SELECT count(*) FROM links l WHERE l.board = b.id AND l.present),
                 (SELECT coalesce(sum(r.tally_records), 0) FROM runs r WHERE r.board = b.id),
                 (SELECT coalesce(sum(r.stored_records), 0) FROM runs r WHERE r.board = b.id),
-                queue_drops
+                queue_drops, clock_synced, clock_max_error_us,
+                (SELECT count(*) FROM clock_steps c JOIN runs r ON r.id = c.run
+                 WHERE r.board = b.id),
+                (SELECT c.delta_ns FROM clock_steps c JOIN runs r ON r.id = c.run
+                 WHERE r.board = b.id ORDER BY c.at_ns DESC LIMIT 1)
          FROM boards b ORDER BY name",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -474,6 +478,10 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
                 .saturating_sub(r.get(16)?)
                 .saturating_sub(r.get(13)?),
             reported_queue_drops: r.get(17)?,
+            clock_synced: r.get::<_, Option<i64>>(18)?.map(|v| v != 0),
+            clock_max_error_us: r.get(19)?,
+            clock_steps: r.get(20)?,
+            last_clock_step_ns: r.get(21)?,
         })
     })?;
     rows.collect()
@@ -526,6 +534,7 @@ mod tests {
             kernel_packets: 0,
             kernel_drops: k,
             queue_drops: q,
+            clock: Default::default(),
         };
         let a = upsert_board(&conn, &hello("boot1:run1"), 100).unwrap();
         assert_eq!(a.last_seq, None);

@@ -1,6 +1,7 @@
 //! What ingest threads ask of the writer, and how one transaction applies it.
 
 use super::boards;
+use super::clock;
 use super::writer::insert_observations;
 use crate::store::{
     BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch, RunId, RunTally,
@@ -90,6 +91,9 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 if new {
                     let board = b.board.raw();
                     insert_observations(&tx, board, &b.rows)?;
+                    if let (Some(run), Some(seq)) = (b.run, b.seq) {
+                        clock::note_batch_rows(&tx, run.raw(), seq, b.rows.len())?;
+                    }
                     boards::count_batch(&tx, board, b.seq, b.rows.len(), b.lost_batches, now)?;
                 }
                 if let (Some(flag), Some(seq), true) = (&b.committed, b.seq, stored) {
@@ -129,8 +133,17 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 let ids: Vec<i64> = link_ids.iter().map(|l| l.raw()).collect();
                 boards::remove_links(&tx, &ids, now)?
             }
-            WriteCmd::Stats { board, stats } => boards::insert_stats(&tx, board.raw(), stats, now)?,
-            WriteCmd::Tally { run, tally } => boards::record_tally(&tx, run.raw(), tally)?,
+            WriteCmd::Stats { board, stats } => {
+                boards::insert_stats(&tx, board.raw(), stats, now)?;
+                clock::set_sync(&tx, board.raw(), &stats.clock)?;
+            }
+            WriteCmd::Tally { run, tally } => {
+                boards::record_tally(&tx, run.raw(), tally)?;
+                let moved = clock::record_steps(&tx, run.raw(), &tally.clock_steps)?;
+                if moved > 0 {
+                    log::info!("clock step: {moved} observations moved onto the board's new clock");
+                }
+            }
             WriteCmd::Disconnected { board, remote } => {
                 boards::set_disconnected(&tx, board.raw(), remote, now)?
             }

@@ -4,6 +4,7 @@
 //! statement of the collector lives in this folder.
 
 pub mod boards;
+pub mod clock;
 pub mod codes;
 pub mod command;
 mod handle;

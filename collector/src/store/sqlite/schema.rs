@@ -16,6 +16,8 @@
 //!                              the send queue unsent), summed over all agent runs on the board;
 //!                              `boards` shows the reconciled queue loss, from `runs`
 //!   last_seq                   the last batch sequence number stored (duplicate detection)
+//!   clock_synced               1 if the board's clock is NTP-synchronised (adjtimex), 0 if
+//!                              not, NULL before a report; clock_max_error_us its error bound
 //!   kernel_drops_base, queue_drops_base   the sums of the runs before the current one
 //!
 //! links         one row per link a board reported (a link re-created with a new name or
@@ -62,7 +64,12 @@
 //!   tally_batches, tally_records   the agent's latest tally: batches 0..tally_batches of the
 //!                                  run hold tally_records observations (what it kept)
 //!   stored_batches, stored_records what of them is stored (each batch once)
-//! run_batches   one row per stored batch of a run: run (runs.id), seq, records
+//! run_batches   one row per stored batch of a run: run (runs.id), seq, records, first_obs
+//!               (the id of its first observation; its rows are first_obs..first_obs+records)
+//! clock_steps   real-time clock steps of an agent run: run (runs.id), first_batch, delta_ns,
+//!               at_ns (board's new clock). The observations of the run's batches before
+//!               first_batch were moved by delta_ns when it arrived (those stored later are
+//!               moved as they are stored): every ts_ns of a run is on its latest clock
 //! gave_up       ranges of batches an agent run removed from its queue unacknowledged:
 //!   run (runs.id), first, last (sequence numbers, inclusive), records (in all of them).
 //!   Lost in the queue = records of a range minus the records of its batches in run_batches
@@ -102,7 +109,8 @@ use rusqlite::Connection;
 /// Bumped when the layout changes; stored in `PRAGMA user_version`. The writer upgrades an
 /// older file in place ([`create`]); readers refuse one until it is upgraded.
 /// 2: `observations.tcp_hdr_len`. 3: `runs`, `run_batches`, `gave_up` (delivery ledger).
-pub const SCHEMA_VERSION: i64 = 3;
+/// 4: `clock_steps`, `run_batches.first_obs`, `boards.clock_synced`/`clock_max_error_us`.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Tables and lookup rows. Observation indexes are in [`TIME_INDEX`] and [`OPTIONAL_INDEXES`].
 const TABLES: &str = "
@@ -224,6 +232,13 @@ CREATE TABLE IF NOT EXISTS gave_up (
     records INTEGER NOT NULL,
     PRIMARY KEY (run, first)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS clock_steps (
+    run INTEGER NOT NULL,
+    first_batch INTEGER NOT NULL,
+    delta_ns INTEGER NOT NULL,
+    at_ns INTEGER NOT NULL,
+    PRIMARY KEY (run, first_batch)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS layer_kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pkttypes (id INTEGER PRIMARY KEY, name TEXT NOT NULL, direction TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tunnel_kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
@@ -323,6 +338,25 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     if !has_hdr_len {
         conn.execute(
             "ALTER TABLE observations ADD COLUMN tcp_hdr_len INTEGER",
+            [],
+        )?;
+    }
+    // Version 4.
+    add_column(conn, "run_batches", "first_obs", "INTEGER")?;
+    add_column(conn, "boards", "clock_synced", "INTEGER")?;
+    add_column(conn, "boards", "clock_max_error_us", "INTEGER")?;
+    Ok(())
+}
+
+fn add_column(conn: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
+    let has: i64 = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        (table, column),
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        conn.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"),
             [],
         )?;
     }
