@@ -72,8 +72,13 @@ impl Agent {
 
     /// [`start`](Self::start) on another role of the bed.
     pub fn start_on(bed: &Bed, role: &str, args: &[&str], namespaces: usize) -> Agent {
+        Agent::start_in(&bed.ns(role), args, namespaces)
+    }
+
+    /// [`start`](Self::start) in the named namespace `netns` (a bed of another kind).
+    pub fn start_in(netns: &str, args: &[&str], namespaces: usize) -> Agent {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &bed.ns(role)])
+            .args(["netns", "exec", netns])
             .args(runner())
             .arg(BIN)
             .args(args)
