@@ -602,6 +602,34 @@ fn a_process_namespace_is_found_by_rescan_and_named_by_its_hostname() {
 }
 
 #[test]
+fn a_new_uts_namespace_still_named_as_the_host_is_not_labelled_so() {
+    use hopcap_agent::links::namespaces::Registry;
+    use hopcap_agent::sys::netns::{current_netns_id, netns_id};
+    // As runc leaves it for a moment: a new UTS namespace with a copy of the host's name.
+    let mut child = Child(
+        Command::new("unshare")
+            .args(["--net", "--uts", "sleep", "60"])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "child did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let id = netns_id(&path).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut registry = Registry::new(current_netns_id().unwrap());
+    let found = registry.scan();
+    let label = &found.iter().find(|f| f.id == id).expect("found").label;
+    assert_ne!(label.as_str(), host.trim());
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+}
+
+#[test]
 fn a_process_namespace_given_a_run_netns_name_is_relabelled_everywhere() {
     let mut bed = Bed::new("r", &["board"]);
     let host = format!("{}h", bed.prefix);

@@ -11,9 +11,9 @@
 //! - a process's namespace, from the lowest PID in it:
 //!   1. the container runtime's name: Docker's container name, a Kubernetes pod's name
 //!      (see [`super::runtime`] for where each is read), cut to 32 bytes;
-//!   2. the hostname of the process's UTS namespace, when that namespace and the name both
-//!      differ from the agent's (a new container's UTS namespace starts with a copy of the
-//!      host's name, which runc replaces a moment later);
+//!   2. the hostname of the process's UTS namespace, when that namespace differs from the
+//!      agent's and the name from the agent's and PID 1's (a new container's UTS namespace
+//!      starts with a copy of the host's name, which runc replaces a moment later);
 //!   3. from /proc/PID/cgroup a container id (12 first hex digits) or a systemd service name
 //!      (a service with PrivateNetwork=);
 //!   4. `pid:N`.
@@ -95,10 +95,27 @@ struct Context<'a> {
     pids: &'a [u32],
     own_uts: Option<NsId>,
     own_hostname: Option<String>,
+    /// The hostname of PID 1's UTS namespace when it is not the agent's (an agent in its own
+    /// container): the host's name, which a new container's namespace starts with too.
+    init_hostname: Option<Option<String>>,
     runtimes: Option<Runtimes>,
 }
 
 impl Context<'_> {
+    /// Whether `name` is the agent's or the host's hostname (never a container's label).
+    fn is_hosts(&mut self, name: &str) -> bool {
+        if Some(name) == self.own_hostname.as_deref() {
+            return true;
+        }
+        let (proc, own_uts) = (self.proc, self.own_uts);
+        let init = self.init_hostname.get_or_insert_with(|| {
+            let uts = proc.join("1/ns/uts");
+            let other = netns_id(&uts).ok().is_some_and(|id| Some(id) != own_uts);
+            other.then(|| hostname_in(&uts)).flatten()
+        });
+        init.as_deref() == Some(name)
+    }
+
     fn runtimes(&mut self) -> &Runtimes {
         let (proc, pids) = (self.proc, self.pids);
         self.runtimes
@@ -152,6 +169,7 @@ impl Registry {
             own_hostname: fs::read_to_string(proc.join("sys/kernel/hostname"))
                 .ok()
                 .map(|h| h.trim().to_owned()),
+            init_hostname: None,
             runtimes: None,
         };
         let mut now: HashMap<NsId, Found> = HashMap::new();
@@ -327,11 +345,8 @@ fn process_label(
             .ok()
             .is_some_and(|uts| Some(uts) != ctx.own_uts)
         {
-            let name = hostname_in(&uts_path);
-            let label = name
-                .as_deref()
-                .filter(|n| Some(*n) != ctx.own_hostname.as_deref())
-                .and_then(valid_label);
+            let name = hostname_in(&uts_path).filter(|n| !ctx.is_hosts(n));
+            let label = name.as_deref().and_then(valid_label);
             if let Some(label) = label {
                 return Some((label, Source::Hostname));
             }
