@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 echo "== installing what is missing"
 need_pkgs iproute2 iptables iputils-ping python3 procps file tshark util-linux systemd
+need_docker_engine
 rustup component add clippy rustfmt >/dev/null
 rustup target add thumbv7em-none-eabihf >/dev/null
 

@@ -150,6 +150,15 @@ impl Capture {
         removed
     }
 
+    /// Names namespace `index` `label` from now on (its runtime name became known).
+    pub fn set_label(&mut self, index: usize, label: &str) {
+        if let Some(ns) = self.slots.get_mut(index).and_then(Option::as_mut) {
+            if ns.label != label {
+                label.clone_into(&mut ns.label);
+            }
+        }
+    }
+
     fn find(&self, pred: impl Fn(&Namespace) -> bool) -> Option<usize> {
         self.slots
             .iter()

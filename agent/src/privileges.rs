@@ -8,7 +8,10 @@
 //!   for their socket and their UTS hostname) and CAP_SYS_PTRACE to find them through
 //!   /proc/PID/ns/net of processes of other users (ptrace access mode read). A named
 //!   `--netns` keeps them too: `ip netns del a; ip netns add a` or a container restarted
-//!   under its name is a new namespace to enter.
+//!   under its name is a new namespace to enter;
+//! - with `--netns` and not running as root: CAP_DAC_READ_SEARCH, to read the container
+//!   runtimes' state for container names (`/var/lib/docker` is 0710 root; root reads it as
+//!   its owner).
 //!
 //! Everything else goes from the effective, permitted and inheritable sets, and (when the
 //! agent holds CAP_SETPCAP, as root does) from the bounding set, so that no execve can
@@ -20,6 +23,7 @@ use crate::sys::caps::{self, CapSet};
 use std::fmt;
 use std::io;
 
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
 pub const CAP_SETPCAP: u32 = 8;
 pub const CAP_NET_RAW: u32 = 13;
 pub const CAP_SYS_PTRACE: u32 = 19;
@@ -29,7 +33,7 @@ pub const CAP_SYS_ADMIN: u32 = 21;
 const NAMES: [(u32, &str); 8] = [
     (0, "CAP_CHOWN"),
     (1, "CAP_DAC_OVERRIDE"),
-    (2, "CAP_DAC_READ_SEARCH"),
+    (CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH"),
     (CAP_SETPCAP, "CAP_SETPCAP"),
     (12, "CAP_NET_ADMIN"),
     (CAP_NET_RAW, "CAP_NET_RAW"),
@@ -41,13 +45,19 @@ const NAMES: [(u32, &str); 8] = [
 /// the bounding set is walked until the kernel says EINVAL, up to this.
 const LAST_CAP_BOUND: u32 = 63;
 
-/// What a run needs after set-up.
-pub fn needed(netns: &NetnsSpec) -> CapSet {
+/// What a run needs after set-up; `root`: the agent runs as uid 0.
+pub fn needed(netns: &NetnsSpec, root: bool) -> CapSet {
     match netns {
         NetnsSpec::None => CapSet::of(&[CAP_NET_RAW]),
-        NetnsSpec::All | NetnsSpec::Named(_) => {
+        NetnsSpec::All | NetnsSpec::Named(_) if root => {
             CapSet::of(&[CAP_NET_RAW, CAP_SYS_ADMIN, CAP_SYS_PTRACE])
         }
+        NetnsSpec::All | NetnsSpec::Named(_) => CapSet::of(&[
+            CAP_NET_RAW,
+            CAP_SYS_ADMIN,
+            CAP_SYS_PTRACE,
+            CAP_DAC_READ_SEARCH,
+        ]),
     }
 }
 
@@ -146,10 +156,13 @@ mod tests {
 
     #[test]
     fn a_run_in_its_own_namespace_keeps_only_net_raw() {
-        assert_eq!(needed(&NetnsSpec::None), CapSet(1 << 13));
-        let all = needed(&NetnsSpec::All);
-        assert_eq!(all, needed(&NetnsSpec::Named(vec!["web".into()])));
+        assert_eq!(needed(&NetnsSpec::None, true), CapSet(1 << 13));
+        assert_eq!(needed(&NetnsSpec::None, false), CapSet(1 << 13));
+        let all = needed(&NetnsSpec::All, true);
+        assert_eq!(all, needed(&NetnsSpec::Named(vec!["web".into()]), true));
         assert_eq!(all.iter().collect::<Vec<_>>(), [13, 19, 21]);
+        let unprivileged = needed(&NetnsSpec::All, false);
+        assert_eq!(unprivileged.iter().collect::<Vec<_>>(), [2, 13, 19, 21]);
     }
 
     #[test]

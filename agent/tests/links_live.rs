@@ -602,6 +602,96 @@ fn a_process_namespace_is_found_by_rescan_and_named_by_its_hostname() {
 }
 
 #[test]
+fn a_new_uts_namespace_still_named_as_the_host_is_not_labelled_so() {
+    use hopcap_agent::links::namespaces::Registry;
+    use hopcap_agent::sys::netns::{current_netns_id, netns_id};
+    // As runc leaves it for a moment: a new UTS namespace with a copy of the host's name.
+    let mut child = Child(
+        Command::new("unshare")
+            .args(["--net", "--uts", "sleep", "60"])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "child did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let id = netns_id(&path).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut registry = Registry::new(current_netns_id().unwrap());
+    let found = registry.scan();
+    let label = &found.iter().find(|f| f.id == id).expect("found").label;
+    assert_ne!(label.as_str(), host.trim());
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+}
+
+#[test]
+fn a_process_namespace_given_a_run_netns_name_is_relabelled_everywhere() {
+    let mut bed = Bed::new("r", &["board"]);
+    let host = format!("{}h", bed.prefix);
+    let named = bed.reserve("n");
+    let script = format!("echo {host} > /proc/sys/kernel/hostname && exec sleep 60");
+    let mut child = Child(
+        Command::new("unshare")
+            .args(["--net", "--uts", "sh", "-c", &script])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "child did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bed.ip(
+        "board",
+        &[
+            "link", "add", "hv0", "type", "veth", "peer", "name", "eth0", "netns", &pid,
+        ],
+    );
+    let opts = Options {
+        netns: NetnsSpec::Named(vec![format!("{}*", bed.prefix)]),
+        ..Options::default()
+    };
+    in_ns(bed.ns("board"), || {
+        let mut table = LinkTable::discover(opts).unwrap();
+        let eth0 = find(&table, &host, "eth0").clone();
+        let hv0 = find(&table, "", "hv0").clone();
+        let peer_of = |netns: &str| Peer {
+            ifindex: eth0.ifindex,
+            netns: label_across(netns).try_into().unwrap(),
+        };
+        assert_eq!(hv0.peer, Some(peer_of(&host)));
+
+        // `ip netns attach`: the administrator's name wins over the hostname.
+        ip(&["netns", "attach", &named, &pid]);
+        let changes = table.rescan();
+        let updated = |netns: &str, name: &str| {
+            changes.iter().find_map(|c| match c {
+                Change::Updated(l) if l.netns == netns && l.name == name => Some(l.clone()),
+                _ => None,
+            })
+        };
+        let renamed = updated(&named, "eth0").unwrap_or_else(|| panic!("{changes:#?}"));
+        assert_eq!(renamed.key, eth0.key, "the same link, the same key");
+        assert!(updated(&named, "lo").is_some(), "{changes:#?}");
+        if nsid_queries_work() {
+            let facing = updated("", "hv0").unwrap_or_else(|| panic!("{changes:#?}"));
+            assert_eq!(facing.peer, Some(peer_of(&named)));
+        }
+        assert!(table.namespaces().any(|(_, n)| n.label == named.as_str()));
+        assert!(!table.links().any(|l| l.netns == host.as_str()));
+        assert!(table.rescan().is_empty(), "a final label stays");
+    });
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+}
+
+#[test]
 fn a_peer_in_a_namespace_found_later_is_named_by_the_next_rescan() {
     let mut bed = Bed::new("u", &["board"]);
     let late = bed.reserve("late");

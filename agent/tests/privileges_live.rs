@@ -250,7 +250,7 @@ fn runs_as_an_unprivileged_user_with_net_raw_as_an_ambient_capability() {
         "--inh-caps=+net_raw",
         "--ambient-caps=+net_raw",
     ];
-    let agent = Agent::start_wrapped(&bed, "pi", &setpriv, &["--print"], 1);
+    let agent = Agent::start_wrapped(&bed.ns("pi"), &setpriv, &["--print"], 1);
     assert_every_thread(
         agent.pid(),
         2,

@@ -20,7 +20,7 @@ fn the_agent_unit_verifies_and_is_locked_down() {
         Path::new(BIN),
     );
     assert!(check.complaints.is_empty(), "{}", check.complaints);
-    // systemd-analyze security: 2.7 today (what remains: the capabilities it must have,
+    // systemd-analyze security: 2.9 today (what remains: the capabilities it must have,
     // AF_PACKET, and the namespaces it must enter). A change that loosens the sandbox
     // shows here.
     assert!(check.exposure <= 3.0, "exposure {}", check.exposure);
@@ -32,7 +32,7 @@ fn the_agent_unit_verifies_and_is_locked_down() {
         Vec::<String>::new()
     );
 
-    // The unit grants what `privileges::needed` keeps for --netns all, no more.
+    // The unit grants what `privileges::needed` keeps for --netns all as a user, no more.
     let unit = std::fs::read_to_string(UNIT).unwrap();
     assert!(check.exec_start.iter().any(|w| w == "all"));
     let caps = |key: &str| {
@@ -47,6 +47,7 @@ fn the_agent_unit_verifies_and_is_locked_down() {
     };
     let needed = hopcap_agent::privileges::names(hopcap_agent::privileges::needed(
         &hopcap_agent::links::NetnsSpec::All,
+        false,
     ));
     let mut needed: Vec<&str> = needed.split(", ").collect();
     needed.sort_unstable();

@@ -129,6 +129,32 @@ fn many_agents_register_concurrently() {
 }
 
 #[test]
+fn a_relabelled_namespace_leaves_its_old_link_rows_absent() {
+    let mut c = Collector::start(Duration::from_secs(30));
+    let mut s = connect(c.addr());
+    s.write_all(&hello("pi1")).unwrap();
+    let first = [veth(1, "pid:4242", "eth0"), veth(2, "", "vethab")];
+    s.write_all(&links_of(&first, true)).unwrap();
+    // The agent learnt the container's Docker name: the same keys, the new label.
+    let renamed = [veth(1, "web", "eth0")];
+    s.write_all(&links_of(&renamed, false)).unwrap();
+    s.write_all(&frame(&Message::Bye(Bye { batches_sent: 0 })))
+        .unwrap();
+    assert!(closed_by_collector(&mut s), "bye ends the connection");
+    let db = c.finish();
+    let present = |netns: &str| {
+        count(
+            &db,
+            &format!("SELECT coalesce(max(present), -1) FROM links WHERE netns = '{netns}'"),
+        )
+    };
+    assert_eq!(
+        (present("pid:4242"), present("web"), present("")),
+        (0, 1, 1)
+    );
+}
+
+#[test]
 fn bad_frames_close_only_their_connection() {
     let mut c = Collector::start(Duration::from_secs(30));
     let mut good = connect(c.addr());

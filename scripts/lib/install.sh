@@ -90,3 +90,26 @@ need_rust_target() {
   rustup target list --installed ${toolchain:+--toolchain "$toolchain"} | grep -qx "$triple" ||
     rustup target add "$triple" ${toolchain:+--toolchain "$toolchain"}
 }
+
+# need_docker_engine: Debian's Docker engine (dockerd, containerd, runc) and a static busybox
+# for the real-Docker tests, which run their own dockerd inside a test namespace. Installed
+# with every service start refused (policy-rc.d) and left disabled: a dockerd in the machine's
+# own namespace would change its iptables (FORWARD policy DROP) and forwarding.
+need_docker_engine() {
+  local p missing=() policy=/usr/sbin/policy-rc.d made=0 rc=0
+  for p in docker.io busybox-static; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# scripts/lib/install.sh: no service starts while docker.io installs\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    made=1
+  fi
+  need_pkgs "${missing[@]}" || rc=$?
+  [ "$made" = 1 ] && rm -f "$policy"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    systemctl disable --now docker.socket docker.service containerd.service >/dev/null 2>&1 || true
+  fi
+  return "$rc"
+}

@@ -10,6 +10,7 @@
 //!   with the true packet behind each observation kept aside, and the scoring against it.
 //! - [`veth`]: a link of a board's table, for tests that need links but no kernel.
 //! - [`ScratchDir`]: a temporary folder removed on drop.
+//! - [`docker`]: a real Docker engine in a board namespace made for one test (root only).
 //! - [`layering`]: which source lines name what their layer should not.
 //! - [`corpus_dir`]: where the shared pcap corpus is.
 //! - [`systemd`]: the shipped units, checked by `systemd-analyze`.
@@ -26,6 +27,7 @@
 
 pub mod bed;
 mod corpus;
+pub mod docker;
 pub mod layering;
 mod links;
 pub mod random;

@@ -14,12 +14,14 @@
 //! A captured namespace is held open (its file and sockets): when its last process exits, it
 //! lives on, links included, until the next rescan lets it go.
 
+pub mod json;
 pub mod kernel;
 pub mod link_msg;
 pub mod namespaces;
 pub mod nlmsg;
 mod peers;
 pub mod rtnl;
+pub mod runtime;
 pub mod select;
 pub mod store;
 
@@ -251,12 +253,32 @@ impl LinkTable {
             netns.nsids.retain(|_, id| alive.contains(id));
             netns.unresolved.clear();
         }
+        changes.extend(self.relabel());
         changes.extend(self.capture_new(&found));
         // A veth whose peer's namespace was not found yet may be named now.
         if found.iter().any(|f| !before.contains(&f.id)) {
             for (ns, ifindex) in self.store.veths_facing(UNKNOWN_NETNS, None) {
                 changes.extend(self.refresh(ns, ifindex));
             }
+        }
+        changes
+    }
+
+    /// Gives the namespaces the registry found a better name for that name everywhere: their
+    /// links, and the veths facing them (a relabelled namespace that `--netns` no longer
+    /// matches stays captured: it was wanted under its first name).
+    fn relabel(&mut self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for r in self.registry.take_relabelled() {
+            let index = self
+                .namespaces()
+                .find(|(_, n)| n.id == r.id)
+                .map(|(i, _)| i);
+            if let Some(netns) = index.and_then(|i| self.namespaces.get_mut(i)?.as_mut()) {
+                netns.label = r.new.clone();
+            }
+            log::info!("namespace {} is now {}", r.old, r.new);
+            changes.extend(self.store.relabel(index, &r.old, &r.new, &self.opts));
         }
         changes
     }

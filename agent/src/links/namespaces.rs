@@ -4,20 +4,31 @@
 //! /run/netns/NAME bind mount). Found: every /run/netns/NAME, then every namespace some process
 //! is in (lowest PID first), each once; the agent's own namespace is left out.
 //!
-//! Labels (stable for a namespace's lifetime, unique within a run):
+//! Labels (unique among the namespaces present, at most 32 bytes of [A-Za-z0-9._@-]), best
+//! first ([`Source`]):
 //! - own namespace: "" (empty);
-//! - /run/netns/NAME: NAME;
-//! - a process's namespace: the hostname of the process's UTS namespace when that differs from
-//!   the agent's (Docker: the container id's 12 first hex digits or `--hostname`; Kubernetes: the
-//!   pod name), else from /proc/PID/cgroup a container id (docker-, libpod-, cri-containerd-,
-//!   crio- scopes or /docker/ID: 12 first hex digits) or a systemd service name (a service with
-//!   PrivateNetwork=), else `pid:N`;
-//! - a name that is taken, too long or not made of [A-Za-z0-9._@-]: `pid:N`, or `ino:N` for a
-//!   /run/netns entry.
+//! - /run/netns/NAME: NAME (`ino:N` if NAME is not a usable label);
+//! - a process's namespace, from the lowest PID in it:
+//!   1. the container runtime's name: Docker's container name, a Kubernetes pod's name
+//!      (see [`super::runtime`] for where each is read), cut to 32 bytes;
+//!   2. the hostname of the process's UTS namespace, when that namespace differs from the
+//!      agent's and the name from the agent's and PID 1's (a new container's UTS namespace
+//!      starts with a copy of the host's name, which runc replaces a moment later);
+//!   3. from /proc/PID/cgroup a container id (12 first hex digits) or a systemd service name
+//!      (a service with PrivateNetwork=);
+//!   4. `pid:N`.
+//!
+//! A label is not final while it is below the runtime's name: a namespace is often first seen
+//! half-made (`docker run` between runc's clone and its sethostname, or through a transient
+//! process such as `unshare` before the /run/netns bind mount). So for [`REEVALUATE_SCANS`]
+//! scans after it was found, and whenever a /run/netns entry appears for it, its label is worked
+//! out again, and a better one that is free replaces it: [`Registry::take_relabelled`] says
+//! which, for the link table to tell the sinks.
 //!
 //! The hostname is read from /proc/sys/kernel/hostname by a short-lived thread that entered the
 //! process's UTS namespace, never through the container's files (which it controls).
 
+use super::runtime::{self, Runtimes};
 use crate::sys::netns::netns_id;
 pub use crate::sys::netns::NsId;
 use hopcap_proto::record::MAX_NAME;
@@ -28,6 +39,22 @@ use std::path::{Path, PathBuf};
 
 pub type Label = heapless::String<MAX_NAME>;
 
+/// How many scans (one a second) a namespace's label is worked out again while it is not the
+/// runtime's name: a container's name is on disk before its namespace exists, and runc sets the
+/// hostname within milliseconds; a minute covers a loaded board without re-reading forever.
+pub const REEVALUATE_SCANS: u32 = 60;
+
+/// Where a label came from, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Pid,
+    Cgroup,
+    Hostname,
+    Runtime,
+    /// A /run/netns entry: the administrator's name wins over everything.
+    Named,
+}
+
 /// A namespace found by a scan: how to open it, and its label.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
@@ -36,24 +63,79 @@ pub struct Found {
     pub label: Label,
 }
 
-/// Every namespace seen so far, with the label it got when first seen.
+/// A namespace whose label was replaced by a better one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relabel {
+    pub id: NsId,
+    pub old: Label,
+    pub new: Label,
+}
+
+#[derive(Clone, Debug)]
+struct Known {
+    found: Found,
+    source: Source,
+    /// Scans since it was found.
+    scans: u32,
+}
+
+/// Every namespace seen so far, with its label.
 #[derive(Debug)]
 pub struct Registry {
     own: NsId,
     run_netns: PathBuf,
     proc: PathBuf,
-    found: HashMap<NsId, Found>,
+    found: HashMap<NsId, Known>,
+    relabelled: Vec<Relabel>,
+}
+
+/// What working out a process's label needs, gathered at most once per scan.
+struct Context<'a> {
+    proc: &'a Path,
+    pids: &'a [u32],
+    own_uts: Option<NsId>,
+    own_hostname: Option<String>,
+    /// The hostname of PID 1's UTS namespace when it is not the agent's (an agent in its own
+    /// container): the host's name, which a new container's namespace starts with too.
+    init_hostname: Option<Option<String>>,
+    runtimes: Option<Runtimes>,
+}
+
+impl Context<'_> {
+    /// Whether `name` is the agent's or the host's hostname (never a container's label).
+    fn is_hosts(&mut self, name: &str) -> bool {
+        if Some(name) == self.own_hostname.as_deref() {
+            return true;
+        }
+        let (proc, own_uts) = (self.proc, self.own_uts);
+        let init = self.init_hostname.get_or_insert_with(|| {
+            let uts = proc.join("1/ns/uts");
+            let other = netns_id(&uts).ok().is_some_and(|id| Some(id) != own_uts);
+            other.then(|| hostname_in(&uts)).flatten()
+        });
+        init.as_deref() == Some(name)
+    }
+
+    fn runtimes(&mut self) -> &Runtimes {
+        let (proc, pids) = (self.proc, self.pids);
+        self.runtimes
+            .get_or_insert_with(|| Runtimes::find(proc, pids))
+    }
 }
 
 impl Registry {
     /// `own` is the agent's namespace (labelled "").
     pub fn new(own: NsId) -> Registry {
-        let (run_netns, proc) = (PathBuf::from("/run/netns"), PathBuf::from("/proc"));
+        Registry::with_dirs(own, "/run/netns".into(), "/proc".into())
+    }
+
+    fn with_dirs(own: NsId, run_netns: PathBuf, proc: PathBuf) -> Registry {
         Registry {
             own,
             run_netns,
             proc,
             found: HashMap::new(),
+            relabelled: Vec::new(),
         }
     }
 
@@ -62,42 +144,35 @@ impl Registry {
         if id == self.own {
             return Some("");
         }
-        self.found.get(&id).map(|f| f.label.as_str())
+        self.found.get(&id).map(|k| k.found.label.as_str())
     }
 
     /// Every namespace found by the last scan (the agent's own is never among them).
     pub fn known(&self) -> impl Iterator<Item = &Found> {
-        self.found.values()
+        self.found.values().map(|k| &k.found)
+    }
+
+    /// The labels replaced since the last call, oldest first.
+    pub fn take_relabelled(&mut self) -> Vec<Relabel> {
+        std::mem::take(&mut self.relabelled)
     }
 
     /// Looks again at /run/netns and /proc: returns every namespace present now (sorted by
-    /// label), forgets those gone. A namespace keeps the label it got first.
+    /// label), forgets those gone, and gives a better label to those that have one now.
     pub fn scan(&mut self) -> Vec<Found> {
-        let mut now: HashMap<NsId, Found> = HashMap::new();
-        let mut add = |found: &mut HashMap<NsId, Found>,
-                       id: NsId,
-                       path: PathBuf,
-                       name: &dyn Fn() -> Label| {
-            if id == self.own || now.contains_key(&id) {
-                return;
-            }
-            let entry = match found.get(&id) {
-                Some(old) => Found {
-                    path,
-                    ..old.clone()
-                },
-                None => {
-                    let mut label = name();
-                    if found.values().any(|f| f.label == label) || label.is_empty() {
-                        label = fallback_label(&path, id);
-                    }
-                    let f = Found { id, path, label };
-                    found.insert(id, f.clone());
-                    f
-                }
-            };
-            now.insert(id, entry);
+        let pids = pids(&self.proc);
+        let proc = self.proc.clone();
+        let mut ctx = Context {
+            proc: &proc,
+            pids: &pids,
+            own_uts: netns_id(&proc.join("thread-self/ns/uts")).ok(),
+            own_hostname: fs::read_to_string(proc.join("sys/kernel/hostname"))
+                .ok()
+                .map(|h| h.trim().to_owned()),
+            init_hostname: None,
+            runtimes: None,
         };
+        let mut now: HashMap<NsId, Found> = HashMap::new();
         // Named namespaces first: their name wins over a process label.
         for (name, path) in named(&self.run_netns) {
             let Ok(id) = netns_id(&path) else { continue };
@@ -105,19 +180,83 @@ impl Registry {
             if id.dev != self.own.dev {
                 continue;
             }
-            let label = || valid_label(&name).unwrap_or_else(|| ino_label(id));
-            add(&mut self.found, id, path.clone(), &label);
+            let label = valid_label(&name).unwrap_or_else(|| ino_label(id));
+            self.see(&mut now, id, path, Source::Named, &mut |_| {
+                Some((label.clone(), Source::Named))
+            });
         }
-        for pid in pids(&self.proc) {
+        for &pid in &pids {
             let path = self.proc.join(pid.to_string()).join("ns/net");
             let Ok(id) = netns_id(&path) else { continue };
-            let proc = self.proc.clone();
-            add(&mut self.found, id, path, &|| process_label(&proc, pid));
+            self.see(&mut now, id, path, Source::Runtime, &mut |better| {
+                process_label(&mut ctx, pid, better)
+            });
         }
         self.found.retain(|id, _| now.contains_key(id));
         let mut list: Vec<Found> = now.into_values().collect();
         list.sort_by(|a, b| a.label.cmp(&b.label));
         list
+    }
+
+    /// Records namespace `id`, found at `path`: a new one gets the best label `name` gives, a
+    /// known one with a label below `at_most` (and still within its re-evaluation scans, unless
+    /// the name is a /run/netns one) gets a better one if `name` finds it.
+    ///
+    /// `name(better_than)` returns a label whose source is above `better_than`, if any.
+    fn see(
+        &mut self,
+        now: &mut HashMap<NsId, Found>,
+        id: NsId,
+        path: PathBuf,
+        at_most: Source,
+        name: &mut dyn FnMut(Option<Source>) -> Option<(Label, Source)>,
+    ) {
+        if id == self.own || now.contains_key(&id) {
+            return;
+        }
+        let taken = |found: &HashMap<NsId, Known>, label: &Label| {
+            label.is_empty()
+                || found
+                    .iter()
+                    .any(|(o, k)| *o != id && k.found.label == *label)
+        };
+        let known = match self.found.get(&id) {
+            Some(old) => {
+                let mut known = old.clone();
+                known.found.path = path;
+                known.scans = known.scans.saturating_add(1);
+                let open = known.source < Source::Runtime && known.scans <= REEVALUATE_SCANS;
+                if known.source < at_most && (open || at_most == Source::Named) {
+                    let better = name(Some(known.source));
+                    if let Some((label, source)) = better.filter(|(l, _)| !taken(&self.found, l)) {
+                        self.relabelled.push(Relabel {
+                            id,
+                            old: known.found.label.clone(),
+                            new: label.clone(),
+                        });
+                        known.found.label = label;
+                        known.source = source;
+                    }
+                }
+                known
+            }
+            None => {
+                let (mut label, mut source) =
+                    name(None).unwrap_or_else(|| (fallback_label(&path, id), Source::Pid));
+                if taken(&self.found, &label) {
+                    label = fallback_label(&path, id);
+                    // Still below the runtime's name: the name may come free.
+                    source = source.min(Source::Pid);
+                }
+                Known {
+                    found: Found { id, path, label },
+                    source,
+                    scans: 0,
+                }
+            }
+        };
+        now.insert(id, known.found.clone());
+        self.found.insert(id, known);
     }
 }
 
@@ -183,20 +322,48 @@ pub fn valid_label(name: &str) -> Option<Label> {
     Label::try_from(name).ok()
 }
 
-fn process_label(proc: &Path, pid: u32) -> Label {
-    let dir = proc.join(pid.to_string());
-    let own_uts = netns_id(&proc.join("thread-self/ns/uts")).ok();
-    let uts_path = dir.join("ns/uts");
-    if netns_id(&uts_path)
-        .ok()
-        .is_some_and(|uts| Some(uts) != own_uts)
-    {
-        if let Some(label) = hostname_in(&uts_path).as_deref().and_then(valid_label) {
-            return label;
+/// The best label of process `pid`'s namespace whose source is above `better_than`.
+fn process_label(
+    ctx: &mut Context<'_>,
+    pid: u32,
+    better_than: Option<Source>,
+) -> Option<(Label, Source)> {
+    let above = |s: Source| better_than.is_none_or(|b| s > b);
+    let dir = ctx.proc.join(pid.to_string());
+    let cgroup = runtime::read_capped(&dir.join("cgroup"), 64 * 1024).unwrap_or_default();
+    let cgroup = String::from_utf8_lossy(&cgroup);
+    if above(Source::Runtime) {
+        if let Some(id) = runtime::container_id(&cgroup) {
+            if let Some(label) = ctx.runtimes().name(id).and_then(|n| cut_label(&n)) {
+                return Some((label, Source::Runtime));
+            }
         }
     }
-    let cgroup = fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
-    cgroup_label(&cgroup).unwrap_or_else(|| pid_label(pid))
+    if above(Source::Hostname) {
+        let uts_path = dir.join("ns/uts");
+        if netns_id(&uts_path)
+            .ok()
+            .is_some_and(|uts| Some(uts) != ctx.own_uts)
+        {
+            let name = hostname_in(&uts_path).filter(|n| !ctx.is_hosts(n));
+            let label = name.as_deref().and_then(valid_label);
+            if let Some(label) = label {
+                return Some((label, Source::Hostname));
+            }
+        }
+    }
+    if above(Source::Cgroup) {
+        if let Some(label) = cgroup_label(&cgroup) {
+            return Some((label, Source::Cgroup));
+        }
+    }
+    above(Source::Pid).then(|| (pid_label(pid), Source::Pid))
+}
+
+/// A runtime's name as a label: cut to [`MAX_NAME`] bytes (a Kubernetes pod's name is often
+/// longer), `None` if it holds a character a label may not.
+fn cut_label(name: &str) -> Option<Label> {
+    valid_label(name.get(..name.len().min(MAX_NAME))?)
 }
 
 /// The hostname of the UTS namespace at `uts_path`, read by a thread that enters it.
@@ -212,23 +379,16 @@ fn hostname_in(uts_path: &Path) -> Option<String> {
 
 /// A container id (12 first hex digits) or a systemd service name from /proc/PID/cgroup text.
 pub fn cgroup_label(cgroup: &str) -> Option<Label> {
-    for line in cgroup.lines() {
-        // "hierarchy:controllers:path"; the path's last component names the unit or container.
+    if let Some(id) = runtime::container_id(cgroup) {
+        return id.get(..12).and_then(valid_label);
+    }
+    cgroup.lines().find_map(|line| {
         let path = line.splitn(3, ':').nth(2).unwrap_or("");
         let last = path.rsplit('/').next().unwrap_or("");
-        let scope = last.strip_suffix(".scope").unwrap_or(last);
-        let id = ["docker-", "libpod-", "cri-containerd-", "crio-"]
-            .iter()
-            .find_map(|prefix| scope.strip_prefix(prefix))
-            .unwrap_or(scope);
-        if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return id.get(..12).and_then(valid_label);
-        }
-        if last.ends_with(".service") && path.contains("/system.slice/") {
-            return valid_label(last);
-        }
-    }
-    None
+        (last.ends_with(".service") && path.contains("/system.slice/"))
+            .then(|| valid_label(last))
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -282,6 +442,137 @@ mod tests {
             fallback_label(Path::new("/run/netns/x"), id),
             "ino:4026532999"
         );
+    }
+
+    /// A fake /proc (and /run/netns) in a scratch folder: "namespaces" are plain files, each
+    /// its own inode; the UTS namespaces are all the agent's, so no hostname is read.
+    struct FakeProc {
+        dir: hopcap_testkit::ScratchDir,
+    }
+
+    impl FakeProc {
+        fn new(tag: &str) -> FakeProc {
+            let dir = hopcap_testkit::ScratchDir::new(tag).unwrap();
+            for d in [
+                "proc/thread-self/ns",
+                "proc/sys/kernel",
+                "netns",
+                "data",
+                "ns",
+            ] {
+                fs::create_dir_all(dir.join(d)).unwrap();
+            }
+            fs::write(dir.join("proc/thread-self/ns/uts"), "").unwrap();
+            fs::write(dir.join("proc/sys/kernel/hostname"), "vm\n").unwrap();
+            fs::write(dir.join("ns/own"), "").unwrap();
+            // A dockerd with its data root in the scratch folder, as the test engine runs.
+            let d = dir.join("proc/7");
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("comm"), "dockerd\n").unwrap();
+            fs::write(d.join("cgroup"), "0::/system.slice/docker.service\n").unwrap();
+            let cmd = format!("dockerd\0--data-root\0{}\0", dir.join("data").display());
+            fs::write(d.join("cmdline"), cmd).unwrap();
+            std::os::unix::fs::symlink("/", d.join("root")).unwrap();
+            FakeProc { dir }
+        }
+
+        fn registry(&self) -> Registry {
+            let own = netns_id(&self.dir.join("ns/own")).unwrap();
+            Registry::with_dirs(own, self.dir.join("netns"), self.dir.join("proc"))
+        }
+
+        /// Process `pid` in namespace `ns` (a file under ns/), in cgroup `cgroup`.
+        fn process(&self, pid: u32, ns: &str, cgroup: &str) {
+            let d = self.dir.join(&format!("proc/{pid}"));
+            fs::create_dir_all(d.join("ns")).unwrap();
+            let target = self.dir.join(&format!("ns/{ns}"));
+            if !target.exists() {
+                fs::write(&target, "").unwrap();
+            }
+            let _ = fs::remove_file(d.join("ns/net"));
+            fs::hard_link(&target, d.join("ns/net")).unwrap();
+            let _ = fs::remove_file(d.join("ns/uts"));
+            fs::hard_link(self.dir.join("proc/thread-self/ns/uts"), d.join("ns/uts")).unwrap();
+            fs::write(d.join("cgroup"), cgroup).unwrap();
+        }
+
+        fn container(&self, id: &str, name: &str) {
+            let d = self.dir.join(&format!("data/containers/{id}"));
+            fs::create_dir_all(&d).unwrap();
+            let v2 = format!(r#"{{"Config":{{"Labels":{{"Name":"evil"}}}},"Name":"/{name}"}}"#);
+            fs::write(d.join("config.v2.json"), v2).unwrap();
+        }
+    }
+
+    fn labels(found: &[Found]) -> Vec<&str> {
+        found.iter().map(|f| f.label.as_str()).collect()
+    }
+
+    #[test]
+    fn a_transient_label_gives_way_to_the_runtime_name() {
+        let fake = FakeProc::new("ns-relabel");
+        let mut reg = fake.registry();
+        // runc's child before it joined the container's cgroup: nothing to name it by.
+        fake.process(100, "a", "0::/system.slice/containerd.service\n");
+        assert_eq!(labels(&reg.scan()), ["containerd.service"]);
+        assert!(reg.take_relabelled().is_empty());
+        fake.process(100, "a", &format!("0::/docker/{ID}\n"));
+        fake.container(ID, "web");
+        assert_eq!(labels(&reg.scan()), ["web"]);
+        let r = reg.take_relabelled();
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].old.as_str(), r[0].new.as_str()),
+            ("containerd.service", "web")
+        );
+        // Final: nothing changes it any more, not even another name on disk.
+        fake.container(ID, "other");
+        assert_eq!(labels(&reg.scan()), ["web"]);
+        assert!(reg.take_relabelled().is_empty());
+    }
+
+    #[test]
+    fn a_name_already_taken_is_not_given_twice() {
+        let fake = FakeProc::new("ns-taken");
+        let other = ID.replace('3', "4");
+        fake.container(ID, "web");
+        fake.container(&other, "web");
+        fake.process(100, "a", &format!("0::/docker/{ID}\n"));
+        fake.process(200, "b", &format!("0::/docker/{other}\n"));
+        let mut reg = fake.registry();
+        assert_eq!(labels(&reg.scan()), ["pid:200", "web"]);
+        assert_eq!(labels(&reg.scan()), ["pid:200", "web"]);
+        assert!(reg.take_relabelled().is_empty());
+        // When the first goes, the name is free for the second.
+        fs::remove_dir_all(fake.dir.join("proc/100")).unwrap();
+        reg.scan();
+        assert_eq!(labels(&reg.scan()), ["web"]);
+        assert_eq!(reg.take_relabelled()[0].old.as_str(), "pid:200");
+    }
+
+    #[test]
+    fn a_run_netns_name_replaces_a_process_label_and_reevaluation_stops() {
+        let fake = FakeProc::new("ns-named");
+        fake.process(100, "a", "0::/user.slice\n");
+        let mut reg = fake.registry();
+        assert_eq!(labels(&reg.scan()), ["pid:100"]);
+        for _ in 0..REEVALUATE_SCANS + 1 {
+            reg.scan();
+        }
+        // Past its re-evaluation scans a process label stays...
+        fake.process(100, "a", &format!("0::/docker/{ID}\n"));
+        assert_eq!(labels(&reg.scan()), ["pid:100"]);
+        // ...but a /run/netns entry for the namespace (ip netns attach) still names it.
+        fs::hard_link(fake.dir.join("ns/a"), fake.dir.join("netns/hce")).unwrap();
+        assert_eq!(labels(&reg.scan()), ["hce"]);
+        assert_eq!(reg.take_relabelled()[0].new.as_str(), "hce");
+    }
+
+    #[test]
+    fn runtime_names_are_cut_to_a_label() {
+        let long = "nginx-deployment-66b6c48dd5-4jw2hx7";
+        assert_eq!(cut_label(long).as_deref(), Some(&long[..32]));
+        assert_eq!(cut_label("a b"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::rtnl::{AddrMsg, LinkMsg};
 use super::select::Options;
-use hopcap_proto::record::{LinkAddr, LinkInfo, LinkKey, LinkKind, Peer};
+use hopcap_proto::record::{LinkAddr, LinkInfo, LinkKey, LinkKind, Peer, MAX_NAME};
 use std::collections::BTreeMap;
 
 /// What changed in the table, for the agent to tell the collector and adjust its capture.
@@ -242,6 +242,42 @@ impl LinkStore {
         })
     }
 
+    /// A namespace's label became `new` (from `old`): the links of namespace index `ns` (when it
+    /// is captured) carry it, and so do veths anywhere whose peer is in it. `Updated` for each.
+    pub fn relabel(
+        &mut self,
+        ns: Option<usize>,
+        old: &str,
+        new: &str,
+        opts: &Options,
+    ) -> Vec<Change> {
+        let Ok(label) = heapless::String::<MAX_NAME>::try_from(new) else {
+            return Vec::new();
+        };
+        let mut changed = Vec::new();
+        for (&at, entry) in &self.entries {
+            let here = Some(at.0) == ns && entry.info.netns != label;
+            let facing = entry.info.peer.as_ref().is_some_and(|p| p.netns == old);
+            if !here && !facing {
+                continue;
+            }
+            let mut entry = entry.clone();
+            if here {
+                entry.info.netns = label.clone();
+                // `netns:name` globs of -i/--exclude may match differently now.
+                entry.selected = opts.selects(new, &entry.info.name, entry.info.up, entry.loopback);
+            }
+            if let Some(peer) = entry.info.peer.as_mut().filter(|p| p.netns == old) {
+                peer.netns = label.clone();
+            }
+            changed.push((at, entry));
+        }
+        changed
+            .into_iter()
+            .filter_map(|(at, entry)| self.put(at, entry))
+            .collect()
+    }
+
     /// Adds an address to a link; `Updated` if it was new to it.
     pub fn add_addr(&mut self, ns: usize, msg: &AddrMsg) -> Option<Change> {
         let entry = self.entries.get_mut(&(ns, msg.ifindex))?;
@@ -423,6 +459,33 @@ mod tests {
         assert_eq!(store.veths_facing("ctr", Some(2)), vec![(0, 5)]);
         assert_eq!(store.veths_facing("ctr", None), vec![(0, 5)]);
         assert!(store.veths_facing("", Some(2)).is_empty());
+    }
+
+    #[test]
+    fn a_relabelled_namespace_renames_its_links_and_the_veths_facing_it() {
+        let mut opts = Options::default();
+        opts.exclude("web:lo");
+        let mut store = LinkStore::default();
+        let own = peer(2, "pid:42", Some((1, 2)));
+        store.upsert(0, "", &veth(5, "vethab", Some(2)), own, None, &opts);
+        let back = peer(5, "", Some((0, 5)));
+        store.upsert(1, "pid:42", &veth(2, "eth0", Some(5)), back, None, &opts);
+        store.upsert(1, "pid:42", &veth(1, "lo", None), None, None, &opts);
+        store.upsert(0, "", &veth(6, "other", None), None, None, &opts);
+        assert_eq!(store.selected_ifindexes(1), vec![1, 2]);
+        let changes = store.relabel(Some(1), "pid:42", "web", &opts);
+        assert_eq!(changes.len(), 3, "{changes:#?}");
+        assert!(changes.iter().all(|c| matches!(c, Change::Updated(_))));
+        assert_eq!(store.at(1, 2).unwrap().netns, "web");
+        assert_eq!(store.at(1, 1).unwrap().netns, "web");
+        assert_eq!(store.at(0, 5).unwrap().peer.as_ref().unwrap().netns, "web");
+        assert_eq!(store.at(0, 5).unwrap().netns, "");
+        // `--exclude web:lo` applies under the new name.
+        assert_eq!(store.selected_ifindexes(1), vec![2]);
+        // An uncaptured namespace: only the veths facing it change. Nothing twice.
+        assert!(store.relabel(Some(1), "pid:42", "web", &opts).is_empty());
+        let facing = store.relabel(None, "web", "web2", &opts);
+        assert!(matches!(&facing[..], [Change::Updated(i)] if i.name == "vethab"));
     }
 
     #[test]

@@ -459,7 +459,9 @@ fn hostname() -> String {
 
 /// Keeps what the rest of the run needs (see [`crate::privileges`]) and says so.
 fn drop_privileges(netns: &NetnsSpec) -> Result<(), RunError> {
-    let dropped = privileges::drop_to(privileges::needed(netns)).map_err(RunError::Privileges)?;
+    let root = crate::sys::caps::euid_is_root();
+    let dropped =
+        privileges::drop_to(privileges::needed(netns, root)).map_err(RunError::Privileges)?;
     log::info!(
         "capabilities kept after set-up: {}; no_new_privs set",
         privileges::names(dropped.kept)

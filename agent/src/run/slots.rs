@@ -51,7 +51,9 @@ impl NamespaceSlots {
             keep
         });
         for (ns, netns) in links.namespaces() {
-            if self.slot_of.contains_key(&ns) {
+            if let Some(&slot) = self.slot_of.get(&ns) {
+                // A namespace relabelled by the link table (see links::namespaces).
+                capture.set_label(slot, netns.label.as_str());
                 continue;
             }
             let path = if ns == 0 {

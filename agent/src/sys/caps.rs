@@ -155,3 +155,9 @@ pub fn set_no_new_privs() -> io::Result<()> {
 pub fn no_new_privs() -> io::Result<bool> {
     prctl(libc::PR_GET_NO_NEW_PRIVS, 0).map(|rc| rc == 1)
 }
+
+/// Whether the process runs with effective uid 0.
+pub fn euid_is_root() -> bool {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -72,20 +72,20 @@ impl Agent {
 
     /// [`start`](Self::start) on another role of the bed.
     pub fn start_on(bed: &Bed, role: &str, args: &[&str], namespaces: usize) -> Agent {
-        Agent::start_wrapped(bed, role, &[], args, namespaces)
+        Agent::start_wrapped(&bed.ns(role), &[], args, namespaces)
     }
 
-    /// [`start_on`](Self::start_on) behind `wrapper` (e.g. `setpriv ...`), which must exec
+    /// [`start`](Self::start) in the named namespace `netns` (a bed of another kind).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_in(netns: &str, args: &[&str], namespaces: usize) -> Agent {
+        Agent::start_wrapped(netns, &[], args, namespaces)
+    }
+
+    /// [`start_in`](Self::start_in) behind `wrapper` (e.g. `setpriv ...`), which must exec
     /// the agent in its own process so that [`pid`](Self::pid) stays the agent's.
-    pub fn start_wrapped(
-        bed: &Bed,
-        role: &str,
-        wrapper: &[&str],
-        args: &[&str],
-        namespaces: usize,
-    ) -> Agent {
+    pub fn start_wrapped(netns: &str, wrapper: &[&str], args: &[&str], namespaces: usize) -> Agent {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &bed.ns(role)])
+            .args(["netns", "exec", netns])
             .args(wrapper)
             .args(runner())
             .arg(BIN)

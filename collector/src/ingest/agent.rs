@@ -166,9 +166,17 @@ impl Agent {
         if !l.replace {
             let ids = self.store.links(board, l.links.to_vec(), false)?;
             let links = &mut self.session()?.links;
-            links.extend(ids);
+            // A key whose link now has another row (its namespace was relabelled, e.g. a
+            // container's transient name replaced by its Docker name): the old row is gone.
+            let moved: Vec<LinkId> = ids
+                .into_iter()
+                .filter_map(|(key, id)| links.insert(key, id).filter(|old| *old != id))
+                .collect();
             if links.len() > MAX_LINKS {
                 return Err(too_many_links());
+            }
+            if !moved.is_empty() {
+                self.store.links_removed(board, moved)?;
             }
             return Ok(());
         }
