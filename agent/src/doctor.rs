@@ -221,7 +221,35 @@ fn runtimes() -> Vec<Finding> {
             found.push(format!("{runtime} ({sock})"));
         }
     }
-    vec![ok(found.join(", "))]
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let state = crate::links::runtime::Runtimes::find(Path::new("/proc"), &pids);
+    let mut out = Vec::new();
+    for root in &state.docker {
+        let readable = std::fs::read_dir(root.join("containers")).is_ok();
+        let line = format!("Docker state {}: containers named from it", root.display());
+        out.push(if readable {
+            ok(line)
+        } else {
+            warn(
+                format!(
+                    "Docker state {} unreadable: containers get hostnames, not their names",
+                    root.display()
+                ),
+                "run the agent as root, or grant CAP_DAC_READ_SEARCH (the systemd unit does)",
+            )
+        });
+    }
+    for s in &state.containerd {
+        found.push(format!("containerd state {} (pod names)", s.display()));
+    }
+    out.insert(0, ok(found.join(", ")));
+    out
 }
 
 fn links(opts: &LinkOptions) -> Vec<Finding> {

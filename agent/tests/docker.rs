@@ -86,6 +86,20 @@ fn a_container_is_captured_by_its_docker_name_through_nat_and_released() {
     });
     // Its kernel filter is attached right after the socket opens.
     std::thread::sleep(Duration::from_millis(500));
+    // --doctor finds the engine's state (its --data-root, a temp folder here).
+    let doctor = std::process::Command::new("ip")
+        .args(["netns", "exec", &bed.ns("board")])
+        .args(common::agent::argv())
+        .arg("--doctor")
+        .output()
+        .expect("--doctor");
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        report.lines().any(|l| l.starts_with("ok")
+            && l.contains("Docker state")
+            && l.contains("named from it")),
+        "{report}"
+    );
     let ip = bed.docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]);
     let ip = ip.trim();
     assert!(ip.starts_with("172.17."), "container address {ip:?}");
