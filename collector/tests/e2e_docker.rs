@@ -145,6 +145,17 @@ fn paths_show_a_docker_container_by_its_name_with_the_nat_both_ways() {
         "{dnat:?}\n{syn:#}"
     );
 
+    // The timeline names the hop the same way, by the container's name.
+    let timeline = collector.json("timeline", &["--filter", "icmp"]);
+    let on_web = timeline
+        .iter()
+        .filter(|l| l["netns"] == "web" && l["link"] == "eth0")
+        .count();
+    assert!(
+        on_web >= 6,
+        "3 requests and 3 replies on web:eth0: {timeline:#?}"
+    );
+
     bed.docker(&["rm", "-f", "web"]);
     agent.proc.wait_for("the container let go", PATIENCE, |p| {
         p.stderr().contains(" gone")
