@@ -2,9 +2,10 @@
 //! the exposure low, it grants exactly the capabilities the agent keeps after set-up, and
 //! every flag it passes is one the agent knows.
 
+mod common;
+
 use hopcap_testkit::systemd::{check_unit, unknown_flags};
 use std::path::Path;
-use std::process::Command;
 
 const UNIT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -25,7 +26,11 @@ fn the_agent_unit_verifies_and_is_locked_down() {
     // shows here.
     assert!(check.exposure <= 3.0, "exposure {}", check.exposure);
 
-    let help = Command::new(BIN).arg("--help").output().expect("--help");
+    // Through the emulator when the tests are cross-built.
+    let help = common::agent::command()
+        .arg("--help")
+        .output()
+        .expect("--help");
     let help = String::from_utf8_lossy(&help.stdout);
     assert_eq!(
         unknown_flags(&check.exec_start, &help),
