@@ -1,0 +1,2 @@
+//! `serve --metrics ADDR`: Prometheus text exposition over plain HTTP.
+pub mod histogram;
