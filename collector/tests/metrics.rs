@@ -40,10 +40,21 @@ struct Serve {
 
 impl Serve {
     fn start(db: &Path) -> Serve {
+        Serve::start_with(db, true)
+    }
+
+    /// Without `metrics`, no `--metrics` (and `self.metrics` is a closed port).
+    fn start_with(db: &Path, metrics: bool) -> Serve {
+        let flags: &[&str] = if metrics {
+            &["--metrics", "127.0.0.1:0"]
+        } else {
+            &[]
+        };
         let mut child = Child(
             Command::new(env!("CARGO_BIN_EXE_hopcap-collector"))
                 .args(["serve", "--insecure", "--listen", "127.0.0.1:0"])
-                .args(["--metrics", "127.0.0.1:0", "--db"])
+                .args(flags)
+                .arg("--db")
                 .arg(db)
                 .env("RUST_LOG", "info")
                 .stderr(Stdio::piped())
@@ -51,7 +62,7 @@ impl Serve {
                 .unwrap(),
         );
         let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-        let (mut addr, mut metrics) = (None, None);
+        let (mut addr, mut metrics) = (None, (!metrics).then(|| "127.0.0.1:9".parse().unwrap()));
         while addr.is_none() || metrics.is_none() {
             let line = lines.next().expect("serve logs its addresses").unwrap();
             if let Some(rest) = line.split("metrics on http://").nth(1) {
@@ -437,4 +448,79 @@ fn metrics_parse_and_health_follows_the_database() {
         p.value("hopcap_writer_healthy", &[]) == Some(0.0)
     });
     assert_eq!(page.value("hopcap_ingest_connections", &[]), Some(2.0));
+}
+
+/// Measurement, not a check (run by hand, release build for figures that mean something):
+/// `cargo test --release -p hopcap-collector --test metrics -- --ignored --nocapture`.
+/// Ingest of 16 boards × 50 batches × 300 records without and with `--metrics` (scraped
+/// every 100 ms meanwhile), then the scrape's latency and size with those boards.
+#[test]
+#[ignore]
+fn measure_scrape_and_ingest_with_metrics() {
+    const BOARDS: u64 = 16;
+    const BATCHES: u64 = 50;
+    for with in [false, true, false, true] {
+        let dir = ScratchDir::new("metrics-measure").unwrap();
+        let serve = Serve::start_with(&dir.join("m.db"), with);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scraper = with.then(|| {
+            let (m, stop) = (serve.metrics, std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert_eq!(get(m, "/metrics").0, 200);
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                n
+            })
+        });
+        let t = Instant::now();
+        let agents: Vec<_> = (0..BOARDS)
+            .map(|i| {
+                let addr = serve.addr;
+                std::thread::spawn(move || agent(addr, &format!("board{i:02}"), BATCHES, i))
+            })
+            .collect();
+        let conns: Vec<TcpStream> = agents.into_iter().map(|a| a.join().unwrap()).collect();
+        let took = t.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let scrapes = scraper.map(|s| s.join().unwrap()).unwrap_or(0);
+        let records = BOARDS * BATCHES * 300;
+        println!(
+            "--metrics {with}: {records} records acknowledged in {took:?}: {:.0} records/s \
+             ({scrapes} scrapes meanwhile)",
+            records as f64 / took.as_secs_f64()
+        );
+        if with {
+            let (_, body) = scrape_until(serve.metrics, "every board", |p| {
+                (0..BOARDS).all(|i| {
+                    p.value(
+                        "hopcap_board_records_stored_total",
+                        &[("board", &format!("board{i:02}"))],
+                    ) == Some((BATCHES * 300) as f64)
+                })
+            });
+            let mut times: Vec<Duration> = (0..50)
+                .map(|_| {
+                    let t = Instant::now();
+                    assert_eq!(get(serve.metrics, "/metrics").0, 200);
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            let page = parse(&body);
+            println!(
+                "scrape with {BOARDS} boards, {} hop pairs: {} bytes, {} samples, median {:?}, \
+                 max {:?} (50 scrapes); last background pass {:?} s",
+                page.check_histogram("hopcap_hop_latency_seconds").len(),
+                body.len(),
+                page.samples.len(),
+                times[25],
+                times[49],
+                page.value("hopcap_metrics_refresh_seconds", &[]).unwrap()
+            );
+        }
+        drop(conns);
+    }
 }

@@ -67,8 +67,6 @@ impl HttpServer {
         limits: Limits,
     ) -> std::io::Result<HttpServer> {
         let addr = listener.local_addr()?;
-        // Polled, so that stop is seen without a connection to wake the accept.
-        listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let accept = std::thread::Builder::new()
@@ -81,13 +79,25 @@ impl HttpServer {
         self.addr
     }
 
-    /// Stops accepting; connections being served end within the deadline.
+    /// Stops accepting (a connection of its own wakes the blocked accept); connections being
+    /// served end within the deadline.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.accept.join();
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
+            let _ = self.accept.join();
+        }
+        // Not woken: the thread is left blocked in accept; it ends with the process.
     }
 }
 
+/// Blocking accepts: a scrape is answered at once, and an idle endpoint costs nothing.
 fn accept_loop(
     listener: TcpListener,
     handler: Arc<Handler>,
@@ -95,8 +105,12 @@ fn accept_loop(
     stop: Arc<AtomicBool>,
 ) {
     let busy = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match accepted {
             Ok((stream, peer)) => {
                 if busy.load(Ordering::Relaxed) >= limits.max_connections {
                     crate::warn_limited!(
@@ -120,9 +134,6 @@ fn accept_loop(
                     busy.fetch_sub(1, Ordering::Relaxed);
                     crate::warn_limited!("metrics-spawn", "metrics: cannot start a thread: {e}");
                 }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(25))
             }
             Err(e) => {
                 crate::warn_limited!("metrics-accept", "metrics: accept failed: {e}");
