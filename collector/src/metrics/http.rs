@@ -285,6 +285,25 @@ fn serve(mut stream: TcpStream, handler: &Handler, limits: &Limits) {
         }
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    linger(&mut stream, until);
+}
+
+/// Reads what the peer still sends (a request cut off at the size bound), briefly, before
+/// closing: closing with unread bytes makes the kernel send a reset, which can destroy the
+/// answer before the peer has read it.
+fn linger(stream: &mut TcpStream, until: Instant) {
+    let until = until.min(Instant::now() + Duration::from_secs(1));
+    let mut sink = [0u8; 4096];
+    for _ in 0..64 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]

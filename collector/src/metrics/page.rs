@@ -1,6 +1,7 @@
 //! The answers: `/metrics` (every family, from the published state and the live counters)
 //! and `/healthz` (the writer's health).
 
+use super::hops::{MAX_PAIRS, MAX_ROWS_PER_TICK, TICKS_KEPT};
 use super::http::Response;
 use super::state::Shared;
 use super::text::{seconds, Exposition, Kind, CONTENT_TYPE};
@@ -143,7 +144,9 @@ pub fn metrics(shared: &Shared) -> String {
     e.family(
         "hopcap_hop_latency_overflow_total",
         Kind::Counter,
-        "Hop latencies not kept: their hop pair came after the cap on pairs (128).",
+        &format!(
+            "Hop latencies not kept: their hop pair came after the cap on pairs ({MAX_PAIRS})."
+        ),
     );
     e.sample(
         "hopcap_hop_latency_overflow_total",
@@ -153,7 +156,7 @@ pub fn metrics(shared: &Shared) -> String {
     e.family(
         "hopcap_hop_latency_skips_total",
         Kind::Counter,
-        "Background passes that skipped arrivals (more than 10000 in a pass): the hop histograms are then a sample.",
+        &format!("Background passes that skipped arrivals (more than {MAX_ROWS_PER_TICK} in a pass): the hop histograms are then a sample."),
     );
     e.sample("hopcap_hop_latency_skips_total", &[], p.hop_skips as f64);
     e.family(
@@ -165,6 +168,19 @@ pub fn metrics(shared: &Shared) -> String {
         "hopcap_metrics_refresh_seconds",
         &[],
         p.last_pass.as_secs_f64(),
+    );
+    e.family(
+        "hopcap_metrics_observations_correlated",
+        Kind::Gauge,
+        &format!(
+            "Observations the last background pass correlated (at most {}).",
+            MAX_ROWS_PER_TICK as u64 * TICKS_KEPT
+        ),
+    );
+    e.sample(
+        "hopcap_metrics_observations_correlated",
+        &[],
+        p.observations_correlated as f64,
     );
     e.family(
         "hopcap_metrics_refresh_errors_total",
