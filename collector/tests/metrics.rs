@@ -422,6 +422,19 @@ fn metrics_parse_and_health_follows_the_database() {
     println!("a scrape beside a silent client: {:?}", t.elapsed());
     assert_eq!(status, 200);
     drop(silent);
+    // Eight scrapes at once at most: a ninth is closed unanswered, and once the eight go,
+    // scrapes are served again.
+    let hogs: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(m).unwrap()).collect();
+    assert_eq!(get(m, "/healthz").0, 0, "a ninth connection is closed");
+    drop(hogs);
+    let give_up = Instant::now() + PATIENCE;
+    while get(m, "/healthz").0 != 200 {
+        assert!(
+            Instant::now() < give_up,
+            "served again once the eight are gone"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let head = exchange(m, b"HEAD /healthz HTTP/1.0\r\n\r\n");
     assert!(
         head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
