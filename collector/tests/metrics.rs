@@ -50,8 +50,11 @@ impl Serve {
         } else {
             &[]
         };
+        // The measurement below may run a release build: HOPCAP_COLLECTOR_BIN names it.
+        let bin = std::env::var_os("HOPCAP_COLLECTOR_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_hopcap-collector").into());
         let mut child = Child(
-            Command::new(env!("CARGO_BIN_EXE_hopcap-collector"))
+            Command::new(bin)
                 .args(["serve", "--insecure", "--listen", "127.0.0.1:0"])
                 .args(flags)
                 .arg("--db")
@@ -463,8 +466,10 @@ fn metrics_parse_and_health_follows_the_database() {
     assert_eq!(page.value("hopcap_ingest_connections", &[]), Some(2.0));
 }
 
-/// Measurement, not a check (run by hand, release build for figures that mean something):
-/// `cargo test --release -p hopcap-collector --test metrics -- --ignored --nocapture`.
+/// Measurement, not a check (run by hand; with a release collector for figures that mean
+/// something: `cargo build --release -p hopcap-collector && HOPCAP_COLLECTOR_BIN=
+/// target/release/hopcap-collector cargo test -p hopcap-collector --test metrics --
+/// --ignored --nocapture`).
 /// Ingest of 16 boards × 50 batches × 300 records without and with `--metrics` (scraped
 /// every 100 ms meanwhile), then the scrape's latency and size with those boards.
 #[test]
