@@ -7,6 +7,7 @@ pub mod correlate;
 pub mod ingest;
 pub mod keys;
 pub mod load;
+pub mod metrics;
 pub mod ratelog;
 pub mod render;
 pub mod select;

@@ -30,17 +30,7 @@ pub fn correlate_selection(
         });
         true
     })?;
-    let mut topo = Topology::default();
-    let mut by_board: HashMap<&str, Vec<LinkInfo>> = HashMap::new();
-    for (board, info) in links.values() {
-        by_board
-            .entry(board.as_str())
-            .or_default()
-            .push(info.clone());
-    }
-    for (board, infos) in by_board {
-        topo.add_board(board, infos);
-    }
+    let topo = topology(&links);
     let cfg = Config {
         drops: drop_intervals(&reader.drop_samples()?),
         ..Config::default()
@@ -54,11 +44,29 @@ pub fn correlate_selection(
     Ok(report)
 }
 
+/// The topology the agents reported, from [`topology_links`].
+pub fn topology(links: &StoreLinks) -> Topology {
+    let mut topo = Topology::default();
+    let mut by_board: HashMap<&str, Vec<LinkInfo>> = HashMap::new();
+    for (board, info) in links.values() {
+        by_board
+            .entry(board.as_str())
+            .or_default()
+            .push(info.clone());
+    }
+    for (board, infos) in by_board {
+        topo.add_board(board, infos);
+    }
+    topo
+}
+
+/// Each stored link's board and description, by link id.
+pub type StoreLinks = HashMap<LinkId, (String, LinkInfo)>;
+
 /// Stored links with link keys given out densely per board, in the store's order (a link
-/// id is the backend's and may not fit a `LinkKey`).
-fn topology_links(
-    reader: &dyn StoreReader,
-) -> Result<HashMap<LinkId, (String, LinkInfo)>, QueryError> {
+/// id is the backend's and may not fit a `LinkKey`): an observation's `link` is set to its
+/// link's key before it is correlated.
+pub fn topology_links(reader: &dyn StoreReader) -> Result<StoreLinks, QueryError> {
     let mut next_key: HashMap<String, u16> = HashMap::new();
     let mut out = HashMap::new();
     for link in reader.links()? {

@@ -26,6 +26,8 @@ use e2e::{scratch, sightings, traffic};
 use std::collections::BTreeMap;
 
 const COLLECTOR: &str = "192.168.50.2:7878";
+/// `serve --metrics` in the collector's namespace.
+const METRICS: &str = "127.0.0.1:9187";
 const WARM_UP_ID: u16 = 4242;
 const MARKER_ID: u16 = 3009;
 const SKEW_US: i64 = 37_000;
@@ -85,9 +87,14 @@ struct Cluster {
 
 impl Cluster {
     fn start(tag: &str, extra: &[&str], b_extra: &[&str]) -> Cluster {
+        Cluster::start_with(tag, extra, b_extra, &[])
+    }
+
+    /// With more `serve` arguments.
+    fn start_with(tag: &str, extra: &[&str], b_extra: &[&str], serve: &[&str]) -> Cluster {
         let dir = scratch(&format!("two-{tag}"));
         let bed = Bed::two_boards(tag);
-        let collector = Collector::start(&bed.ns("srv"), COLLECTOR, dir.path());
+        let collector = Collector::start_with(&bed.ns("srv"), COLLECTOR, dir.path(), serve);
         let mut agents = Vec::new();
         for board in ["a", "b"] {
             let pod = bed.ns(&format!("p{board}"));
@@ -308,9 +315,43 @@ fn sampling_keeps_the_same_packets_on_both_boards() {
 #[test]
 fn clock_offset_is_recovered() {
     let skew = SKEW_US.to_string();
-    let mut c = Cluster::start("c", &[], &["--debug-clock-offset-us", &skew]);
+    let mut c = Cluster::start_with(
+        "c",
+        &[],
+        &["--debug-clock-offset-us", &skew],
+        &["--metrics", METRICS],
+    );
     traffic::ping(&c.bed, "pa", POD_B, 3001, 20, "0.02");
     traffic::ping(&c.bed, "pb", POD_A, 3002, 20, "0.02");
+    // serve --metrics estimates the same offset in the background, and times the hops
+    // across both boards.
+    let want_s = SKEW_US as f64 / 1e6;
+    let give_up = std::time::Instant::now() + PATIENCE;
+    let (metric_offset, cross) = loop {
+        let samples = c.collector.scrape(METRICS);
+        let offset = samples.iter().find(|(n, l, _)| {
+            n == "hopcap_board_clock_offset_seconds" && l["board"] == "b" && l["reference"] == "a"
+        });
+        let cross = samples.iter().find(|(n, l, v)| {
+            n == "hopcap_hop_latency_seconds_count"
+                && *v > 0.0
+                && l["from"].as_str().is_some_and(|f| f.starts_with("a:"))
+                && l["to"].as_str().is_some_and(|t| t.starts_with("b:"))
+        });
+        if let (Some(o), Some(x)) = (offset, cross) {
+            break (o.2, x.1.clone());
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "no offset of b or no a→b hop latency in the metrics: {samples:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    eprintln!("metrics: offset of b {metric_offset} s, a cross-board pair {cross:?}");
+    assert!(
+        (metric_offset - want_s).abs() <= 100e-6,
+        "metrics offset {metric_offset} s, want {want_s} ± 100 µs"
+    );
     c.finish();
     let flows = ping_flows(&c.bed);
     let (cov, _) = c.coverage(&flows, false);

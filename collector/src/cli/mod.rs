@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Refuse connections beyond this many at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Serve Prometheus metrics (/metrics) and a health check (/healthz) over plain HTTP on
+    /// this address (port 0: any free port, logged).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
     /// Test knob: wait this many milliseconds before every commit (acks lag accordingly).
     #[arg(long, value_name = "MS", default_value_t = 0, hide = true)]
     pub debug_commit_delay_ms: u64,

@@ -4,8 +4,11 @@
 use super::{CmdResult, ServeArgs};
 use crate::ingest::{IngestConfig, Listener, NoiseListen, Server, TcpListen, Trust};
 use crate::keys;
+use crate::metrics::state::Sources;
+use crate::metrics::Metrics;
 use crate::store::sqlite::writer::WriterConfig;
-use crate::store::sqlite::{open_for_writing_with, WriterHandle};
+use crate::store::sqlite::{open_for_writing_with, SqliteReader, WriterHandle};
+use crate::store::WriterStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +57,13 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
     }
     // Listen first: an address that cannot be bound leaves no fresh database behind.
     let listener = listener(args)?;
+    let metrics_listener = args
+        .metrics
+        .map(|addr| {
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("--metrics: cannot listen on {addr}: {e}"))
+        })
+        .transpose()?;
     if let Some(dir) = args.db.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             return Err(format!(
@@ -65,11 +75,13 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
         }
     }
     let conn = open_for_writing_with(&args.db.db, &indexes)?;
+    let status = Arc::new(WriterStatus::default());
     let writer = WriterHandle::spawn(
         conn,
         WriterConfig {
             retention,
             commit_delay: Duration::from_millis(args.debug_commit_delay_ms),
+            status: Arc::clone(&status),
             ..Default::default()
         },
         WRITER_QUEUE,
@@ -79,7 +91,23 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
         ..Default::default()
     };
     config.conn.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    let sources = Sources {
+        ingest: Arc::clone(&config.stats),
+        writer: status,
+        db: args.db.db.clone(),
+    };
     let server = Server::start(listener, Arc::new(writer.writer()), config)?;
+    let metrics = match metrics_listener {
+        Some(l) => {
+            // Its own read connection, kept open (WAL: it never blocks the writer).
+            let reader = SqliteReader::open(&args.db.db)?;
+            let m = Metrics::start(l, sources, Box::new(reader))
+                .map_err(|e| format!("--metrics: {e}"))?;
+            log::info!("metrics on http://{}/metrics", m.local_addr());
+            Some(m)
+        }
+        None => None,
+    };
     log::info!(
         "listening on {}, database {}",
         server.local_addr(),
@@ -99,6 +127,9 @@ pub fn serve(args: &ServeArgs) -> CmdResult {
         std::thread::sleep(Duration::from_millis(100));
     }
     log::info!("stopping: closing connections and committing");
+    if let Some(m) = metrics {
+        m.stop();
+    }
     server.stop();
     writer.finish();
     Ok(())

@@ -5,6 +5,7 @@ use super::ack::encode_ack;
 use super::budget::{Budget, Permit};
 use super::close::{Close, ProtocolError};
 use super::seq::{judge, Verdict};
+use super::stats::{AckTimer, IngestStats};
 use crate::store::{
     BoardHello, BoardId, BoardStats, LinkId, ObservationBatch, RunId, RunTally, StoreWriter,
     COMMIT_FAILED,
@@ -48,6 +49,8 @@ pub(super) struct Agent {
     /// The memory of the link dump being received.
     dump_hold: Permit,
     undescribed: usize,
+    stats: Arc<IngestStats>,
+    ack_timer: AckTimer,
 }
 
 pub(super) struct Session {
@@ -83,8 +86,15 @@ fn sess(session: &mut Option<Session>) -> Result<&mut Session, Close> {
 }
 
 impl Agent {
-    pub(super) fn new(store: Arc<dyn StoreWriter>, peer: String, budget: Budget) -> Agent {
+    pub(super) fn new(
+        store: Arc<dyn StoreWriter>,
+        peer: String,
+        budget: Budget,
+        stats: Arc<IngestStats>,
+    ) -> Agent {
         Agent {
+            stats,
+            ack_timer: AckTimer::default(),
             dump_hold: Permit::empty(&budget.frames),
             budget,
             undescribed: 0,
@@ -289,6 +299,10 @@ impl Agent {
                 .ok()
                 .map(|(h, _)| h.seq),
         };
+        self.stats.batch(decoded.len());
+        if let Some(seq) = seq {
+            self.ack_timer.received(seq);
+        }
         let s = sess(&mut self.session)?;
         let run = s.run;
         // Judged against what this connection knows, for the gap count and the log only: the
@@ -467,6 +481,7 @@ impl Agent {
                 .write_all(&encode_ack(committed - 1))
                 .map_err(Close::Io)?;
             self.acked = committed;
+            self.ack_timer.acknowledged(committed, &self.stats);
         }
         Ok(())
     }

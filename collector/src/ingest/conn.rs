@@ -8,6 +8,7 @@
 use super::agent::Agent;
 use super::budget::{Budget, Permit};
 pub use super::close::{Close, ProtocolError};
+use super::stats::IngestStats;
 use super::transport::Duplex;
 use crate::store::StoreWriter;
 use hopcap_proto::frame::{parse_header, FrameDecoder, HEADER_LEN};
@@ -44,9 +45,10 @@ pub fn serve_agent(
     store: Arc<dyn StoreWriter>,
     cfg: &ConnConfig,
     budget: &Budget,
+    stats: &Arc<IngestStats>,
     stop: &AtomicBool,
 ) -> Close {
-    let mut agent = Agent::new(store, peer, budget.clone());
+    let mut agent = Agent::new(store, peer, budget.clone(), Arc::clone(stats));
     let why = read_loop(&mut agent, stream.as_mut(), cfg, budget, stop);
     if matches!(why, Close::Bye | Close::Eof | Close::Shutdown) {
         agent.final_ack(stream.as_mut());

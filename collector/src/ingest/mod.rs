@@ -9,6 +9,7 @@ pub mod close;
 pub mod conn;
 pub mod noise;
 pub mod seq;
+pub mod stats;
 pub mod transport;
 
 use crate::store::StoreWriter;
@@ -16,9 +17,10 @@ pub use agent::{MAX_RECORDS_PER_BATCH, MAX_UNDESCRIBED_KEYS};
 pub use budget::Budget;
 use conn::{serve_agent, ConnConfig};
 pub use noise::{NoiseListen, Trust};
+pub use stats::IngestStats;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub struct IngestConfig {
     pub max_per_address: usize,
     /// The collector-wide memory budget of receive buffers and batches in flight.
     pub budget: Budget,
+    /// Counted as connections go, for metrics.
+    pub stats: Arc<IngestStats>,
 }
 
 impl Default for IngestConfig {
@@ -50,6 +54,7 @@ impl Default for IngestConfig {
             max_connections: 1024,
             max_per_address: 128,
             budget: Budget::default(),
+            stats: Arc::default(),
         }
     }
 }
@@ -131,13 +136,13 @@ fn accept_loop(
     config: IngestConfig,
     stop: Arc<AtomicBool>,
 ) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let stats = Arc::clone(&config.stats);
     let per_address = Arc::new(PerAddress::default());
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok(Some((stream, peer))) => {
-                if active.load(Ordering::Relaxed) >= config.max_connections {
+                if stats.connections() >= config.max_connections {
                     crate::warn_limited!(
                         "refused-limit",
                         "{peer}: refused: {} connections already (--max-connections)",
@@ -154,31 +159,31 @@ fn accept_loop(
                     );
                     continue;
                 }
-                let (who, store, cfg, stop, active, budget, per_address) = (
+                let (who, store, cfg, stop, stats, budget, per_address) = (
                     peer.clone(),
                     Arc::clone(&store),
                     config.conn.clone(),
                     Arc::clone(&stop),
-                    Arc::clone(&active),
+                    Arc::clone(&stats),
                     config.budget.clone(),
                     Arc::clone(&per_address),
                 );
-                active.fetch_add(1, Ordering::Relaxed);
-                let (undo_active, undo_address, undo_ip) =
-                    (Arc::clone(&active), Arc::clone(&per_address), ip.clone());
+                stats.connections.fetch_add(1, Ordering::Relaxed);
+                let (undo_stats, undo_address, undo_ip) =
+                    (Arc::clone(&stats), Arc::clone(&per_address), ip.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("agent-{peer}"))
                     .stack_size(1024 * 1024)
                     .spawn(move || {
-                        serve_agent(stream, who, store, &cfg, &budget, &stop);
+                        serve_agent(stream, who, store, &cfg, &budget, &stats, &stop);
                         per_address.give(&ip);
-                        active.fetch_sub(1, Ordering::Relaxed);
+                        stats.connections.fetch_sub(1, Ordering::Relaxed);
                     });
                 match spawned {
                     Ok(t) => threads.push(t),
                     Err(e) => {
                         undo_address.give(&undo_ip);
-                        undo_active.fetch_sub(1, Ordering::Relaxed);
+                        undo_stats.connections.fetch_sub(1, Ordering::Relaxed);
                         crate::error_limited!("thread-spawn", "{peer}: cannot start a thread: {e}");
                     }
                 }

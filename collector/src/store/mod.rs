@@ -6,6 +6,7 @@
 pub mod ids;
 pub mod read;
 pub mod sqlite;
+pub mod status;
 pub mod write;
 
 pub use ids::{BoardId, Cursor, LinkId, RunId};
@@ -13,6 +14,7 @@ pub use read::{
     link_label, BoardRow, DropSample, QueryError, StoreReader, StoredLink, TimelineQuery,
     TimelineRow,
 };
+pub use status::WriterStatus;
 pub use write::{
     BoardHello, BoardSession, BoardStats, ObservationBatch, RunTally, StoreError, StoreWriter,
     COMMIT_FAILED,

@@ -125,6 +125,45 @@ impl Collector {
             .collect()
     }
 
+    /// `GET http://addr/metrics` from inside the collector's namespace, parsed by
+    /// Prometheus's Python parser (python3-prometheus-client): every sample as
+    /// `(name, labels, value)`.
+    pub fn scrape(&self, addr: &str) -> Vec<(String, serde_json::Map<String, Value>, f64)> {
+        const SCRIPT: &str = "import json, sys, urllib.request\n\
+            from prometheus_client.parser import text_string_to_metric_families as parse\n\
+            text = urllib.request.urlopen('http://' + sys.argv[1] + '/metrics', timeout=10).read().decode()\n\
+            print(json.dumps([[s.name, s.labels, s.value] for f in parse(text) for s in f.samples]))";
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "/usr/bin/python3",
+                "-c",
+                SCRIPT,
+                addr,
+            ])
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "scrape: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v.as_array()
+            .expect("samples")
+            .iter()
+            .map(|s| {
+                (
+                    s[0].as_str().unwrap_or_default().to_string(),
+                    s[1].as_object().cloned().unwrap_or_default(),
+                    s[2].as_f64().unwrap_or(f64::NAN),
+                )
+            })
+            .collect()
+    }
+
     /// A read connection to the database.
     pub fn sql(&self) -> Connection {
         let c = Connection::open_with_flags(&self.db, OpenFlags::SQLITE_OPEN_READ_WRITE)

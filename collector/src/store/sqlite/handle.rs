@@ -5,11 +5,12 @@ use super::command::{Reply, WriteCmd};
 use super::writer::{self, WriterConfig};
 use crate::store::{
     BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch, RunId, RunTally,
-    StoreError, StoreWriter,
+    StoreError, StoreWriter, WriterStatus,
 };
 use hopcap_proto::record::{LinkInfo, LinkKey};
 use rusqlite::Connection;
 use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub struct WriterHandle {
     tx: SyncSender<WriteCmd>,
     join: JoinHandle<()>,
+    status: Arc<WriterStatus>,
 }
 
 impl WriterHandle {
@@ -25,17 +27,25 @@ impl WriterHandle {
     /// senders block.
     pub fn spawn(conn: Connection, config: WriterConfig, capacity: usize) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel(capacity);
+        let status = Arc::clone(&config.status);
+        status.set_capacity(capacity);
         let join = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer::run(conn, rx, config))?;
-        Ok(WriterHandle { tx, join })
+        Ok(WriterHandle { tx, join, status })
     }
 
     /// The [`StoreWriter`] for ingest, feeding this writer.
     pub fn writer(&self) -> SqliteWriter {
         SqliteWriter {
             tx: self.tx.clone(),
+            status: Arc::clone(&self.status),
         }
+    }
+
+    /// The writer's queue and health, as it publishes them.
+    pub fn status(&self) -> Arc<WriterStatus> {
+        Arc::clone(&self.status)
     }
 
     /// A raw sender of writer commands (tests and benchmarks drive the writer directly).
@@ -54,7 +64,7 @@ impl WriterHandle {
     /// Drops this handle's sender and waits for the writer to commit and exit (it exits
     /// once every other sender is dropped too).
     pub fn finish(self) {
-        let WriterHandle { tx, join } = self;
+        let WriterHandle { tx, join, .. } = self;
         drop(tx);
         if join.join().is_err() {
             log::error!("store: the writer thread panicked");
@@ -67,11 +77,17 @@ impl WriterHandle {
 #[derive(Debug)]
 pub struct SqliteWriter {
     tx: SyncSender<WriteCmd>,
+    status: Arc<WriterStatus>,
 }
 
 impl SqliteWriter {
     fn send(&self, cmd: WriteCmd) -> Result<(), StoreError> {
-        self.tx.send(cmd).map_err(|_| StoreError::Gone)
+        // Counted before the send: a sender blocked on a full queue is waiting too.
+        self.status.enqueued();
+        self.tx.send(cmd).map_err(|_| {
+            self.status.dequeued();
+            StoreError::Gone
+        })
     }
 
     fn request<T>(&self, make: impl FnOnce(Reply<T>) -> WriteCmd) -> Result<T, StoreError> {

@@ -10,11 +10,12 @@
 use super::command::{apply, fail_replies, WriteCmd};
 use super::retention::{Retainer, Retention};
 use super::row;
-use crate::store::LinkId;
+use crate::store::{LinkId, WriterStatus};
 use crate::time::now_ns;
 use hopcap_proto::record::Observation;
 use rusqlite::{Connection, ErrorCode};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct WriterConfig {
     /// agents' delivery accounting when commits (and so acks) lag
     /// (`serve --debug-commit-delay-ms`).
     pub commit_delay: Duration,
+    /// Where the writer publishes its queue and health (metrics, `/healthz`).
+    pub status: Arc<WriterStatus>,
 }
 
 impl Default for WriterConfig {
@@ -41,6 +44,7 @@ impl Default for WriterConfig {
             retention: Retention::default(),
             retention_every: Duration::from_secs(10),
             commit_delay: Duration::ZERO,
+            status: Arc::default(),
         }
     }
 }
@@ -245,6 +249,7 @@ fn commit_held(
         };
         match result {
             Ok(replies) => {
+                config.status.set_problem(None);
                 if let Some(t) = failing_since {
                     log::warn!(
                         "store: writes resumed after {:.1}s",
@@ -259,6 +264,7 @@ fn commit_held(
             }
             Err(why) => {
                 after_error = true;
+                config.status.set_problem(Some(why.clone()));
                 if last_loud.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     let held: usize = cmds.iter().map(observation_count).sum();
                     log::error!(
@@ -286,19 +292,33 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
     let mut retainer = Retainer::new(config.retention);
     let mut next_age_check = Instant::now();
     let mut watch = FileWatch::new(&conn);
+    let status = Arc::clone(&config.status);
+    // Stopped however the loop ends (a panic included), so health checks see it.
+    struct Stopped(Arc<WriterStatus>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            self.0.set_stopped();
+        }
+    }
+    let _stopped = Stopped(Arc::clone(&status));
     loop {
-        // While retention owes deletions, poll so that it advances between batches.
+        // While retention owes deletions, poll so that it advances between batches; idle,
+        // wake at least as often as the file watch looks, so that health is current.
         let wait = if retainer.busy() {
             Duration::ZERO
         } else {
-            config.retention_every
+            config.retention_every.min(WATCH_EVERY)
         };
         let first = match rx.recv_timeout(wait) {
             Ok(cmd) => Some(cmd),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        if first.is_none() {
+            status.set_problem(watch.problem(false));
+        }
         if let Some(cmd) = first {
+            status.dequeued();
             let deadline = Instant::now() + config.max_delay;
             let mut rows = observation_count(&cmd);
             cmds.push(cmd);
@@ -306,6 +326,7 @@ pub fn run(mut conn: Connection, rx: Receiver<WriteCmd>, config: WriterConfig) {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
                     Ok(cmd) => {
+                        status.dequeued();
                         rows += observation_count(&cmd);
                         cmds.push(cmd);
                     }
