@@ -5,6 +5,7 @@ pub mod diagram;
 pub mod flows;
 pub mod graph;
 pub mod paths;
+pub mod report;
 pub mod term;
 pub mod timeline;
 pub mod xml;

@@ -58,8 +58,8 @@ pub fn to_string(g: &Graph) -> String {
     out.push_str("<title>hopcap: hops and the paths over them</title>\n");
     out.push_str(concat!(
         "<defs>",
-        r##"<marker id="hc-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker>"##,
-        r##"<marker id="hc-arrow-tunnel" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#c5221f"/></marker>"##,
+        r##"<marker id="hc-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker>"##,
+        r##"<marker id="hc-arrow-tunnel" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto"><path d="M0,0L10,5L0,10z" fill="#c5221f"/></marker>"##,
         "</defs>\n"
     ));
     rect(
