@@ -331,11 +331,13 @@ fn report_renders_in_headless_chromium() {
         "report: {} bytes, made in {made:?}, screenshot in {took:?}: {dark} of {total} pixels drawn, {coloured} in colour",
         html.len()
     );
-    // To look at them: HOPCAP_REPORT_COPY=DIR keeps the page and its screenshot there.
+    // To look at them: HOPCAP_REPORT_COPY=DIR keeps the page, its screenshot and the
+    // database there.
     if let Some(keep) = std::env::var_os("HOPCAP_REPORT_COPY") {
         let keep = PathBuf::from(keep);
         let _ = std::fs::copy(&html_path, keep.join("report.html"));
         let _ = std::fs::copy(&shot, keep.join("report.png"));
+        let _ = std::fs::copy(&db, keep.join("report.db"));
     }
     assert!(dark * 100 > total, "blank page? {dark} of {total} pixels");
     assert!(

@@ -53,10 +53,19 @@ pub fn shown(s: &str) -> String {
     out
 }
 
+/// `1 pkt`, `12 pkts`.
+fn pkts(n: usize) -> String {
+    if n == 1 {
+        "1 pkt".into()
+    } else {
+        format!("{n} pkts")
+    }
+}
+
 /// A node's lines: its name, then its kind, packets and loss: `veth · 20 pkts · lost 1`.
 pub fn node_lines(n: &Node) -> Vec<String> {
     let mut second = n.kind.unwrap_or("link").to_owned();
-    second.push_str(&format!(" · {} pkts", n.seen));
+    second.push_str(&format!(" · {}", pkts(n.seen)));
     if n.lost_after > 0 {
         second.push_str(&format!(" · lost {}", n.lost_after));
     }
@@ -66,7 +75,7 @@ pub fn node_lines(n: &Node) -> Vec<String> {
 /// An edge's lines: `10 pkts`, `p50 23µs p95 29µs` (`±1.2µs` across boards, `±?` when the
 /// clocks are not tied), then NAT kinds with counts and tunnels.
 pub fn edge_lines(e: &Edge) -> Vec<String> {
-    let mut out = vec![format!("{} pkts", e.packets)];
+    let mut out = vec![pkts(e.packets)];
     if let (Some(p50), Some(p95)) = (e.p50(), e.p95()) {
         let mut lat = format!("p50 {} p95 {}", fmt_ns(p50), fmt_ns(p95));
         match e.clock_uncertainty_ns {
@@ -176,7 +185,10 @@ mod tests {
                 "VXLAN vni 1 192.168.1.11→192.168.1.12"
             ]
         );
-        assert_eq!(edge_lines(&g.edges[3])[1], "p50 1.10ms p95 1.10ms ±150µs");
+        assert_eq!(
+            edge_lines(&g.edges[3]),
+            ["1 pkt", "p50 1.10ms p95 1.10ms ±150µs"]
+        );
         assert_eq!(edge_lines(&g.edges[4]), ["0 pkts"]);
     }
 
