@@ -296,7 +296,7 @@ fn report_renders_in_headless_chromium() {
         "no script, nothing to fetch"
     );
     assert!(
-        html.contains("<td class=\"n\">37.0"),
+        html.contains("<td class=\"n\">+37.0"),
         "pi2's clock offset, 37 ms"
     );
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

@@ -1,8 +1,7 @@
 //! A deterministic layered layout for the SVG diagram, in whole pixels.
 //!
-//! - Layers (columns): breadth-first distance along the hop graph from where traffic starts
-//!   (the hop most journeys begin at, then the earliest), one search per connected part; so a
-//!   container's eth0 is column 0, its veth 1, the bridge 2, the uplink 3.
+//! - Layers (columns): see `layers.rs`; a container's eth0 is column 0, its veth 1, the
+//!   bridge 2, the uplink 3.
 //! - Rows: nodes of one board and namespace stack in their column (by name). Namespaces of a
 //!   board share a band where their columns do not overlap (first fit), else stack; boards do
 //!   the same on the canvas. So boxes never overlap, and a board's box holds its namespaces'.
@@ -13,10 +12,10 @@
 //! Text widths assume a 12 px monospace font ([`CHAR_W`] per character, a little more than
 //! DejaVu Sans Mono's 7.2 px, for `µ`, `→`, `±` from fallback fonts).
 
+use super::layers::layers;
 use super::{edge_lines, node_lines, shown};
 use crate::render::graph::Graph;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 pub const CHAR_W: i64 = 8;
 pub const LINE_H: i64 = 14;
@@ -280,47 +279,6 @@ fn first_fit<K>(ranges: &[(usize, usize)], placed: &[(K, usize)], range: (usize,
                 .all(|(&(lo, hi), _)| range.1 < lo || hi < range.0)
         })
         .unwrap_or(bands)
-}
-
-/// Columns: distance from where traffic starts, one breadth-first search per connected part.
-fn layers(g: &Graph) -> Vec<usize> {
-    let n = g.nodes.len();
-    let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in g.edges.iter().filter(|e| e.from < n && e.to < n) {
-        adj[e.from].push(e.to);
-        adj[e.to].push(e.from);
-    }
-    for a in &mut adj {
-        a.sort_unstable();
-        a.dedup();
-    }
-    let mut roots: Vec<usize> = (0..n).collect();
-    roots.sort_by_key(|&i| {
-        let node = &g.nodes[i];
-        (
-            Reverse(node.starts),
-            node.first_start.unwrap_or(usize::MAX),
-            i,
-        )
-    });
-    let mut layer = vec![usize::MAX; n];
-    let mut queue = VecDeque::new();
-    for root in roots {
-        if layer[root] != usize::MAX {
-            continue;
-        }
-        layer[root] = 0;
-        queue.push_back(root);
-        while let Some(i) = queue.pop_front() {
-            for &j in &adj[i] {
-                if layer[j] == usize::MAX {
-                    layer[j] = layer[i] + 1;
-                    queue.push_back(j);
-                }
-            }
-        }
-    }
-    layer
 }
 
 /// Curves and label places; `gap(c)` is where the gap after column `c` starts, and its width.

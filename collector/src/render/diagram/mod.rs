@@ -3,6 +3,7 @@
 //! tools. The words on nodes and edges are made once, here, so every format says the same.
 
 pub mod dot;
+pub mod layers;
 pub mod layout;
 pub mod mermaid;
 pub mod svg;

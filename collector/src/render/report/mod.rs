@@ -177,7 +177,7 @@ mod tests {
         assert!(!html.contains("<script") && only_svg_ns(&html));
         // pi2's clock, 37 ms ahead, with its uncertainty.
         assert!(
-            html.contains("<td class=\"n\">37.00ms</td><td class=\"n\">±"),
+            html.contains("<td class=\"n\">+37.00ms</td><td class=\"n\">±"),
             "{html}"
         );
         assert!(html.contains("VXLAN vni 1"));

@@ -27,6 +27,15 @@ fn left_out(out: &mut String, shown: usize, total: usize, what: &str) {
     }
 }
 
+/// `+37.00ms`, `-4µs`: an offset's sign always shown.
+fn signed(ns: i64) -> String {
+    if ns > 0 {
+        format!("+{}", fmt_ns(ns))
+    } else {
+        fmt_ns(ns)
+    }
+}
+
 fn pct(part: i64, whole: i64) -> String {
     if whole <= 0 {
         return "-".into();
@@ -196,9 +205,9 @@ pub fn clocks(out: &mut String, report: &Report) {
         let _ = writeln!(
             out,
             "<tr><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{unc}</td><td class=\"n\">{} … {}</td><td class=\"n\">{}</td><td class=\"n\">{crossings}</td><td>{}</td></tr>",
-            fmt_ns(last.offset_ns),
-            fmt_ns(lo),
-            fmt_ns(hi),
+            signed(last.offset_ns),
+            signed(lo),
+            signed(hi),
             b.points.len(),
             via.join(" → ")
         );
