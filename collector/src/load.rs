@@ -81,7 +81,7 @@ pub fn topology_links(reader: &dyn StoreReader) -> Result<StoreLinks, QueryError
 
 /// Capture drops between consecutive stats reports of each board (the samples are
 /// cumulative, ordered by board and time).
-fn drop_intervals(samples: &[DropSample]) -> Vec<DropInterval> {
+pub fn drop_intervals(samples: &[DropSample]) -> Vec<DropInterval> {
     let mut out = Vec::new();
     for pair in samples.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);

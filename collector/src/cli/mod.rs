@@ -1,9 +1,11 @@
 //! The command line: `serve` (ingest into the store), and the query commands `timeline`,
-//! `boards`, `paths`, `flows` that read the store.
+//! `boards`, `paths`, `flows`, `diagram` and `report` that read the store.
 
 pub mod boards;
+pub mod diagram;
 pub mod keys;
 pub mod paths;
+pub mod report;
 pub mod serve;
 pub mod timeline;
 
@@ -39,6 +41,10 @@ pub enum Command {
     Paths(QueryArgs),
     /// Summarise flows across boards.
     Flows(QueryArgs),
+    /// Draw the hops and the paths over them (SVG, Graphviz dot or Mermaid).
+    Diagram(DiagramArgs),
+    /// Write one self-contained HTML page: diagram, paths, latency, loss, clocks, drops.
+    Report(ReportArgs),
     /// Make and revoke the fleet's keys (Noise): the collector's and one per board.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -245,6 +251,31 @@ pub struct BoardsArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct DiagramArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// svg (drawn here, no Graphviz needed), dot (Graphviz) or mermaid.
+    #[arg(long, value_name = "FORMAT", default_value = "svg", value_parser = ["svg", "dot", "mermaid"])]
+    pub format: String,
+    /// Write to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// The page to write (one file: styles and pictures inline, nothing fetched).
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+}
+
 pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Runs the parsed command line.
@@ -256,6 +287,8 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Paths(args) => paths::run_paths(&SqliteReader::open(&args.db.db)?, &args),
         Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Diagram(args) => diagram::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Report(args) => report::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Keys(cmd) => keys::run(&cmd),
     }
 }
@@ -274,4 +307,9 @@ fn say_nothing_matched(reader: &dyn crate::store::StoreReader) -> CmdResult {
 pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     e.downcast_ref::<std::io::Error>()
         .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Writes `bytes` to `path` (created or truncated); the error names the file.
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> CmdResult {
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()).into())
 }

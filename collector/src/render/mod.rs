@@ -1,7 +1,11 @@
-//! Text and JSON output of what the store holds.
+//! Text and JSON output of what the store holds; the diagram and the HTML report.
 
 pub mod boards;
+pub mod diagram;
 pub mod flows;
+pub mod graph;
 pub mod paths;
+pub mod report;
 pub mod term;
 pub mod timeline;
+pub mod xml;
