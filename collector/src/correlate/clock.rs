@@ -166,6 +166,29 @@ fn cost(points: &[ClockPoint]) -> u64 {
         / n
 }
 
+/// The board to measure the others' clocks from, when none is asked for: the one tied by
+/// crossings to the most other boards (then with the most samples; then the first by name).
+/// Not simply the first by name: a board that shares no traffic (or an agent that picked a
+/// name sorting first) would leave every other board "not tied".
+pub(super) fn best_reference(samples: &[Sample], boards: usize) -> u32 {
+    let mut peers: BTreeMap<u32, std::collections::BTreeSet<u32>> = BTreeMap::new();
+    let mut count = vec![0u64; boards];
+    for s in samples.iter().filter(|s| s.from != s.to) {
+        for (a, b) in [(s.from, s.to), (s.to, s.from)] {
+            peers.entry(a).or_default().insert(b);
+            if let Some(c) = count.get_mut(a as usize) {
+                *c += 1;
+            }
+        }
+    }
+    (0..boards as u32)
+        .max_by_key(|&b| {
+            let tied = peers.get(&b).map_or(0, |p| p.len());
+            (tied, count[b as usize], std::cmp::Reverse(b))
+        })
+        .unwrap_or(0)
+}
+
 /// Estimates every board's offset from `reference` (board ids index `names`).
 pub(super) fn estimate(
     samples: &[Sample],

@@ -169,7 +169,10 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         .reference_board
         .as_ref()
         .and_then(|r| names.iter().position(|n| n == r))
-        .unwrap_or(0) as u32;
+        .map_or_else(
+            || clock::best_reference(&samples, names.len()),
+            |i| i as u32,
+        );
     let clock = clock::estimate(&samples, &names, reference, cfg.clock_window_ns);
     let mut uncertainty: Vec<Option<u64>> = Vec::with_capacity(views.len());
     for v in &mut views {

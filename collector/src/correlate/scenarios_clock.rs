@@ -11,6 +11,43 @@ use super::*;
 /// be off by half the difference, enough to put pi2's eth0 In before pi1's eth0 Out.
 #[test]
 fn veth_uplinks_are_the_wire() {
+    let (r, truth) = run(vxlan_pair(), &Config::default());
+    check_vxlan_pair(&r, &truth);
+}
+
+/// A board that shares no traffic with the others, named so that it sorts first (any name
+/// an agent likes): the clocks of the boards that do cross are still tied together, with a
+/// reference among them, instead of every offset left "not tied" to the lonely board.
+#[test]
+fn the_reference_clock_is_a_board_tied_to_the_others() {
+    let mut bed = vxlan_pair();
+    let lonely = bed
+        .add(link("\u{1b}[2J<script>", "", "eth0", 2, LinkKind::Physical).addr([10, 9, 9, 9], 24));
+    let ping = icmp_echo([10, 9, 9, 9], [10, 9, 9, 1], true, 9, 1, 9);
+    walk(
+        &mut bed,
+        80,
+        T0,
+        &[(("\u{1b}[2J<script>", lonely), true, 0, &ping)],
+    );
+    let (r, truth) = run(bed, &Config::default());
+    assert_ne!(r.clock.reference.as_deref(), Some("\u{1b}[2J<script>"));
+    let (_, unc) = r
+        .clock
+        .board(if r.clock.reference.as_deref() == Some("pi1") {
+            "pi2"
+        } else {
+            "pi1"
+        })
+        .unwrap()
+        .at(T0);
+    assert!(unc.is_some(), "pi1 and pi2 not tied: {:?}", r.clock);
+    let _ = truth;
+}
+
+/// Two boards, each a pod behind cni0 and flannel.1, their eth0 uplinks veths (see
+/// [`veth_uplinks_are_the_wire`]); 40 pings each way.
+fn vxlan_pair() -> Bed {
     let mut bed = Bed::new();
     let mut side = |board: &'static str, pod: &str, ip: [u8; 4], eth: [u8; 4]| {
         let p = bed.add(
@@ -64,8 +101,11 @@ fn veth_uplinks_are_the_wire() {
             );
         }
     }
-    let (r, truth) = run(bed, &Config::default());
-    let s = score(&r, &truth);
+    bed
+}
+
+fn check_vxlan_pair(r: &Report, truth: &[usize]) {
+    let s = score(r, truth);
     assert_eq!((s.false_merges, s.complete, s.packets), (0, 80, 80));
     for j in &r.journeys {
         let p = path(j);
