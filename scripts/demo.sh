@@ -4,23 +4,38 @@
 # (uplink, docker0, the container's veth and, through --netns, the container's own eth0) and
 # streaming to hopcap-collector on the "router". A ping, a TCP exchange and a UDP exchange go
 # from the container out through the NAT, and one TCP connection comes in through the port
-# forward. Then the collector prints the merged timeline and each packet's path.
-# Run as root. Everything it creates is deleted on exit, also on failure.
+# forward. Then the collector prints the merged timeline and each packet's path, and writes
+# what a user opens next into HOPCAP_DEMO_OUT (default /tmp/hopcap-demo): the database, the
+# board's capture as pcapng (Wireshark), the path diagram (SVG) and the HTML report.
+# Run as root. Everything else it creates is deleted on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/install.sh
 
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (it creates network namespaces)" >&2; exit 2; }
 need_pkgs iproute2 iptables iputils-ping python3
+# sudo's PATH has no ~/.cargo/bin: rustup (and cargo) are found there, or installed.
+need_rustup
 
-echo "== building (release)"
-cargo build -q --release -p hopcap-agent
-cargo build -q --release -p hopcap-collector
+echo "== building (release: about 3 minutes on a fresh 2-core machine, 0 s once built)"
+build_log=$(mktemp)
+set +e
+cargo build --release -p hopcap-agent -p hopcap-collector 2>&1 | tee "$build_log" |
+  grep --line-buffered -E '^ *(Compiling|Finished)' |
+  awk '/Finished/ { print "   " $0; next } { n++; if (n % 20 == 1) print "   ... compiling crate " n " (" $2 ")" }'
+built=${PIPESTATUS[0]}
+set -e
+[ "$built" = 0 ] || { cat "$build_log" >&2; echo "demo: the build failed" >&2; exit 1; }
+rm -f "$build_log"
 agent=$PWD/target/release/hopcap-agent
 collector=$PWD/target/release/hopcap-collector
 
 p="hcdemo$$"
 work=$(mktemp -d)
+out=${HOPCAP_DEMO_OUT:-/tmp/hopcap-demo}
+mkdir -p "$out"
+rm -f "$out/hopcap.db" "$out/hopcap.db-wal" "$out/hopcap.db-shm" "$out/board.pcapng" \
+  "$out/paths.svg" "$out/report.html"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -36,12 +51,12 @@ echo "== keys: the collector's and board pi1's (Noise IK; pi1.key would be copie
 "$collector" keys init "$work/keys" --boards pi1 >/dev/null
 
 echo "== collector on the router (192.168.43.1:7878), agent on the board, over Noise"
-ip netns exec "$p-rtr" "$collector" serve --listen 192.168.43.1:7878 --db "$work/hopcap.db" \
+ip netns exec "$p-rtr" "$collector" serve --listen 192.168.43.1:7878 --db "$out/hopcap.db" \
   --key "$work/keys/collector.key" --trusted "$work/keys/trusted-boards" 2>"$work/collector.log" &
 pids+=($!)
 sleep 0.5
 ip netns exec "$p-pi" "$agent" --netns "$p-ctr" --collector 192.168.43.1:7878 \
-  --key "$work/keys/boards/pi1.key" 2>"$work/agent.log" &
+  --key "$work/keys/boards/pi1.key" -w "$out/board.pcapng" 2>"$work/agent.log" &
 agent_pid=$!
 pids+=($agent_pid)
 sleep 1.5
@@ -89,10 +104,20 @@ sleep 0.5
 
 echo
 echo "== merged timeline (hopcap-collector timeline --filter 'not ip6 and not arp')"
-"$collector" timeline --db "$work/hopcap.db" --filter 'not ip6 and not arp'
+"$collector" timeline --db "$out/hopcap.db" --filter 'not ip6 and not arp'
 echo
 echo "== each packet's path (hopcap-collector paths)"
-"$collector" paths --db "$work/hopcap.db" --filter 'not ip6 and not arp'
+"$collector" paths --db "$out/hopcap.db" --filter 'not ip6 and not arp'
 echo
 echo "== boards"
-"$collector" boards --db "$work/hopcap.db"
+"$collector" boards --db "$out/hopcap.db"
+# The collector has stopped writing once the agent said bye; its serve keeps running until
+# the clean-up, and readers work beside it (WAL).
+"$collector" diagram --db "$out/hopcap.db" --filter 'not ip6 and not arp' -o "$out/paths.svg"
+"$collector" report --db "$out/hopcap.db" --filter 'not ip6 and not arp' --html "$out/report.html"
+echo
+echo "== to open next (kept after the demo):"
+echo "   $out/board.pcapng   every frame the board captured, one interface per netns:link (wireshark $out/board.pcapng)"
+echo "   $out/paths.svg      the paths drawn over the board's links, with NAT and latencies"
+echo "   $out/report.html    diagram, paths, latency histograms, loss and drops in one page"
+echo "   $out/hopcap.db      the database: hopcap-collector timeline|paths|flows|boards --db $out/hopcap.db"

@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/test.sh: the live-capture tests need root (network namespaces, AF_PACKET)" >&2; exit 2; }
 
 echo "== installing what is missing"
+need_rustup
 need_pkgs iproute2 iptables iputils-ping python3 python3-prometheus-client procps file tshark util-linux systemd chromium fonts-dejavu-core
 need_docker_engine
 rustup component add clippy rustfmt >/dev/null
