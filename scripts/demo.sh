@@ -4,7 +4,9 @@
 # (uplink, docker0, the container's veth and, through --netns, the container's own eth0) and
 # streaming to hopcap-collector on the "router". A ping, a TCP exchange and a UDP exchange go
 # from the container out through the NAT, and one TCP connection comes in through the port
-# forward. Then the collector prints the merged timeline and each packet's path, and writes
+# forward. Then the collector prints the merged timeline and each packet's path. Part 2: two
+# boards of a k3s-like cluster joined by a flannel VXLAN overlay, an agent on each, pod to pod
+# pings and TCP, and the paths across both boards with the tunnel and the clock offset. It writes
 # what a user opens next into HOPCAP_DEMO_OUT (default /tmp/hopcap-demo): the database, the
 # board's capture as pcapng (Wireshark), the path diagram (SVG) and the HTML report.
 # Run as root. Everything else it creates is deleted on exit, also on failure.
@@ -31,16 +33,18 @@ agent=$PWD/target/release/hopcap-agent
 collector=$PWD/target/release/hopcap-collector
 
 p="hcdemo$$"
+p2="hcdemo2$$"
 work=$(mktemp -d)
 out=${HOPCAP_DEMO_OUT:-/tmp/hopcap-demo}
 mkdir -p "$out"
-rm -f "$out/hopcap.db" "$out/hopcap.db-wal" "$out/hopcap.db-shm" "$out/board.pcapng" \
+rm -f "$out"/hopcap.db* "$out"/two-boards.* "$out/board.pcapng" \
   "$out/paths.svg" "$out/report.html"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   scripts/testbed.sh down "$p"
+  scripts/testbed.sh down2 "$p2"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -111,13 +115,53 @@ echo "== each packet's path (hopcap-collector paths)"
 echo
 echo "== boards"
 "$collector" boards --db "$out/hopcap.db"
+# -- Part 2: two boards of a k3s-like cluster, pods behind cni0, a flannel VXLAN overlay
+# between the boards (scripts/testbed.sh up2), an agent on each, one collector on the LAN.
+echo
+echo "== part 2: two boards over a flannel VXLAN overlay, an agent on each, one collector"
+scripts/testbed.sh up2 "$p2"
+"$collector" keys init "$work/keys2" --boards board1,board2 >/dev/null
+ip netns exec "$p2-srv" "$collector" serve --listen 192.168.50.2:7878 --db "$out/two-boards.db" \
+  --key "$work/keys2/collector.key" --trusted "$work/keys2/trusted-boards" 2>"$work/collector2.log" &
+pids+=($!)
+sleep 0.5
+two=()
+for b in 1 2; do
+  side=$([ $b = 1 ] && echo a || echo b)
+  ip netns exec "$p2-$side" "$agent" --netns "$p2-p$side" \
+    --collector 192.168.50.2:7878 --key "$work/keys2/boards/board$b.key" 2>"$work/agent2-$b.log" &
+  two+=($!)
+  pids+=($!)
+done
+sleep 1.5
+ip netns exec "$p2-pb" python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.244.1.2", 5201)); s.listen(); c, _ = s.accept(); c.sendall(c.recv(100).upper()); c.close()
+' &
+pids+=($!)
+sleep 0.3
+ip netns exec "$p2-pa" ping -c 2 -i 0.3 10.244.1.2 >/dev/null
+ip netns exec "$p2-pa" python3 -c '
+import socket
+c = socket.create_connection(("10.244.1.2", 5201)); c.sendall(b"pod to pod"); c.recv(100); c.close()
+'
+sleep 1
+for pid in "${two[@]}"; do kill -TERM "$pid"; wait "$pid" || true; done
+sleep 0.5
+echo "== pod to pod across both boards (hopcap-collector paths --db two-boards.db --filter icmp)"
+"$collector" paths --db "$out/two-boards.db" --filter 'icmp'
+echo
 # The collector has stopped writing once the agent said bye; its serve keeps running until
 # the clean-up, and readers work beside it (WAL).
 "$collector" diagram --db "$out/hopcap.db" --filter 'not ip6 and not arp' -o "$out/paths.svg"
 "$collector" report --db "$out/hopcap.db" --filter 'not ip6 and not arp' --html "$out/report.html"
+"$collector" report --db "$out/two-boards.db" --filter 'not ip6 and not arp' --html "$out/two-boards.html"
 echo
 echo "== to open next (kept after the demo):"
 echo "   $out/board.pcapng   every frame the board captured, one interface per netns:link (wireshark $out/board.pcapng)"
 echo "   $out/paths.svg      the paths drawn over the board's links, with NAT and latencies"
 echo "   $out/report.html    diagram, paths, latency histograms, loss and drops in one page"
 echo "   $out/hopcap.db      the database: hopcap-collector timeline|paths|flows|boards --db $out/hopcap.db"
+echo "   $out/two-boards.html  part 2's report: pods across two boards, VXLAN, clock offset"
+echo "   $out/two-boards.db  part 2's database"
