@@ -58,6 +58,8 @@ Offline:
       --doctor               check this board (kernel, ring, optmem_max and filters,
                              capabilities, runtimes, links, the collector) and say how to fix
                              what stands in the way; exit 1 if capture cannot work
+      --completions SHELL    print a completion script for bash, zsh or fish, then exit
+      --man                  print the man page (roff: `hopcap-agent --man | man -l -`)
   -h, --help                 print this help
   -V, --version              print the version";
 
@@ -69,6 +71,10 @@ pub struct Cli {
     pub list_links: bool,
     /// `--doctor`: check the board, then exit.
     pub doctor: bool,
+    /// `--completions SHELL`: print the completion script, then exit.
+    pub completions: Option<String>,
+    /// `--man`: print the man page, then exit.
+    pub man: bool,
     /// `--read FILE`: packets come from this capture file.
     pub read: Option<PathBuf>,
     /// `--print` / `--json`; `None` when neither was given.
@@ -210,6 +216,18 @@ impl Cli {
                 Short('V') | Long("version") => cli.version = true,
                 Short('D') | Long("list-links") => cli.list_links = true,
                 Long("doctor") => cli.doctor = true,
+                Long("completions") => {
+                    let shell = string(&mut parser)?;
+                    if !crate::docs::SHELLS.contains(&shell.as_str()) {
+                        return Err(CliError::Value {
+                            flag: "--completions",
+                            value: shell,
+                            why: "one of bash, zsh, fish",
+                        });
+                    }
+                    cli.completions = Some(shell);
+                }
+                Long("man") => cli.man = true,
                 Short('r') | Long("read") => cli.read = Some(parser.value()?.into()),
                 Long("print") => cli.set_output(OutputMode::Print)?,
                 Long("json") => cli.set_output(OutputMode::Json)?,

@@ -28,6 +28,12 @@ fn main() -> ExitCode {
         println!("hopcap-agent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
+    if let Some(shell) = &cli.completions {
+        return print_text(&hopcap_agent::docs::completions(shell).unwrap_or_default());
+    }
+    if cli.man {
+        return print_text(&hopcap_agent::docs::man_page());
+    }
     if cli.list_links {
         return list_links(&cli);
     }
@@ -158,4 +164,15 @@ fn list_links(cli: &Cli) -> ExitCode {
 fn usage_error(e: &CliError) -> ExitCode {
     eprintln!("hopcap-agent: {e}\nTry 'hopcap-agent --help' for more information.");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// Writes `text` on stdout; a reader that went away is no error.
+fn print_text(text: &str) -> ExitCode {
+    match io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("hopcap-agent: cannot write output: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }

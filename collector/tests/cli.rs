@@ -106,3 +106,27 @@ fn serve_fails_cleanly_before_creating_anything() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let bash = collector(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = text(&bash.stdout);
+    for word in ["serve", "paths", "--metrics", "--filter", "keys"] {
+        assert!(script.contains(word), "{word} not in the bash completion");
+    }
+    assert!(!collector(&["completions", "tcsh"]).status.success());
+    let dir = ScratchDir::new("man").unwrap();
+    let out = collector(&["man", &dir.path().to_string_lossy()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for page in [
+        "hopcap-collector.1",
+        "hopcap-collector-serve.1",
+        "hopcap-collector-keys-revoke.1",
+    ] {
+        let roff = std::fs::read_to_string(dir.join(page)).unwrap();
+        assert!(roff.starts_with(".ie") || roff.contains(".TH"), "{page}");
+    }
+    let serve = std::fs::read_to_string(dir.join("hopcap-collector-serve.1")).unwrap();
+    assert!(serve.contains("trusted"), "{serve}");
+}

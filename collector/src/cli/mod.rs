@@ -3,6 +3,7 @@
 
 pub mod boards;
 pub mod diagram;
+pub mod docs;
 pub mod keys;
 pub mod paths;
 pub mod report;
@@ -48,6 +49,13 @@ pub enum Command {
     /// Make and revoke the fleet's keys (Noise): the collector's and one per board.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (hopcap-collector.1 and one per command) into DIR.
+    Man { dir: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,6 +298,8 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Diagram(args) => diagram::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Report(args) => report::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Keys(cmd) => keys::run(&cmd),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man_pages(&dir),
     }
 }
 
