@@ -6,27 +6,13 @@
 //! decoding the same bytes twice with one reused decoder gives the same result.
 #![no_main]
 
-use hopcap_proto::batch::{BatchDecoder, BatchEncoder, BatchHeader, MAX_BATCH_BYTES};
-use hopcap_proto::message::PROTOCOL_VERSION;
-use hopcap_proto::record::Observation;
+#[path = "../shared/round_trip.rs"]
+mod round_trip;
 
-fn round_trip(obs: &[Observation]) {
-    let mut enc = Box::new(BatchEncoder::new("fuzz", MAX_BATCH_BYTES));
-    let mut batches = Vec::new();
-    for o in obs {
-        if enc.push(o).is_err() {
-            batches.push(enc.finish().to_vec());
-            enc.push(o).expect("a record fits an empty batch");
-        }
-    }
-    batches.push(enc.finish().to_vec());
-    let mut dec = Box::new(BatchDecoder::new());
-    let mut back = Vec::new();
-    for b in &batches {
-        dec.decode(b, |o| back.push(o)).expect("own batches decode");
-    }
-    assert_eq!(back, obs);
-}
+use round_trip::round_trip;
+
+use hopcap_proto::batch::{BatchDecoder, BatchHeader};
+use hopcap_proto::message::PROTOCOL_VERSION;
 
 fn with_header(data: &[u8]) -> Option<Vec<u8>> {
     let (count, records) = data.split_first_chunk::<2>()?;

@@ -4,28 +4,14 @@
 //! decode round trip (the codec can carry any value its decoder can produce).
 #![no_main]
 
-use hopcap_proto::batch::{BatchDecoder, BatchEncoder, MAX_BATCH_BYTES};
+#[path = "../shared/round_trip.rs"]
+mod round_trip;
+
+use round_trip::round_trip;
+
+use hopcap_proto::batch::BatchDecoder;
 use hopcap_proto::frame::FrameDecoder;
 use hopcap_proto::message::Message;
-use hopcap_proto::record::Observation;
-
-fn round_trip(obs: &[Observation]) {
-    let mut enc = Box::new(BatchEncoder::new("fuzz", MAX_BATCH_BYTES));
-    let mut batches = Vec::new();
-    for o in obs {
-        if enc.push(o).is_err() {
-            batches.push(enc.finish().to_vec());
-            enc.push(o).expect("a record fits an empty batch");
-        }
-    }
-    batches.push(enc.finish().to_vec());
-    let mut dec = Box::new(BatchDecoder::new());
-    let mut back = Vec::new();
-    for b in &batches {
-        dec.decode(b, |o| back.push(o)).expect("own batches decode");
-    }
-    assert_eq!(back, obs);
-}
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut frames = FrameDecoder::new(64 * 1024);
