@@ -1,15 +1,14 @@
 //! `--completions SHELL` and `--man`: made from the help text itself (the agent's one flag
-//! table, [`crate::cli::USAGE`]), so they list exactly the flags it parses; no clap here.
-
-use crate::cli::USAGE;
+//! table, `cli::USAGE`, which `main` passes in), so they list exactly the flags it parses; no
+//! clap here.
 
 /// The shells `--completions` knows.
 pub const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
 
-/// Every `-x` and `--name` that starts an option line of the help, in order, once each.
-pub fn flags() -> Vec<(Option<char>, String)> {
+/// Every `-x` and `--name` that starts an option line of `usage`, in order, once each.
+pub fn flags(usage: &str) -> Vec<(Option<char>, String)> {
     let mut out: Vec<(Option<char>, String)> = Vec::new();
-    for line in USAGE.lines() {
+    for line in usage.lines() {
         let line = line.trim_start();
         let (short, rest) = match line.strip_prefix('-') {
             Some(r) if !r.starts_with('-') => {
@@ -33,8 +32,8 @@ pub fn flags() -> Vec<(Option<char>, String)> {
 }
 
 /// The completion script for `shell`, or `None` for a shell it does not know.
-pub fn completions(shell: &str) -> Option<String> {
-    let words: Vec<String> = flags()
+pub fn completions(usage: &str, shell: &str) -> Option<String> {
+    let words: Vec<String> = flags(usage)
         .iter()
         .flat_map(|(s, l)| {
             s.map(|c| format!("-{c}"))
@@ -54,7 +53,7 @@ pub fn completions(shell: &str) -> Option<String> {
             "#compdef hopcap-agent\nautoload -U +X bashcompinit && bashcompinit\n{bash}"
         )),
         "fish" => Some(
-            flags()
+            flags(usage)
                 .iter()
                 .map(|(s, l)| match s {
                     Some(c) => format!("complete -c hopcap-agent -s {c} -l {l}\n"),
@@ -66,15 +65,15 @@ pub fn completions(shell: &str) -> Option<String> {
     }
 }
 
-/// A man page (roff) holding the help text.
-pub fn man_page() -> String {
+/// A man page (roff) holding the help text `usage`.
+pub fn man_page(usage: &str) -> String {
     let mut page = format!(
         ".TH HOPCAP-AGENT 1 \"\" \"hopcap-agent {}\" \"User Commands\"\n\
          .SH NAME\nhopcap-agent \\- capture every link of a board and stream compact records \
          to hopcap-collector\n.SH SYNOPSIS\n.nf\n",
         env!("CARGO_PKG_VERSION")
     );
-    let (synopsis, options) = USAGE.split_once("\n\n").unwrap_or((USAGE, ""));
+    let (synopsis, options) = usage.split_once("\n\n").unwrap_or((usage, ""));
     for line in synopsis.lines() {
         page.push_str(&roff_line(line.trim_start_matches("Usage: ").trim_start()));
     }
@@ -99,10 +98,11 @@ fn roff_line(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::USAGE;
 
     #[test]
     fn every_flag_of_the_help_is_offered() {
-        let f = flags();
+        let f = flags(USAGE);
         for want in [
             "collector",
             "netns",
@@ -115,18 +115,20 @@ mod tests {
             assert!(f.iter().any(|(_, n)| n == want), "--{want} missing: {f:?}");
         }
         assert!(f.contains(&(Some('w'), "write".into())));
-        let bash = completions("bash").unwrap();
+        let bash = completions(USAGE, "bash").unwrap();
         assert!(
             bash.contains(" -w --write ") && bash.contains("--list-links"),
             "{bash}"
         );
-        assert!(completions("fish").unwrap().contains("-s D -l list-links"));
-        assert!(completions("tcsh").is_none());
+        assert!(completions(USAGE, "fish")
+            .unwrap()
+            .contains("-s D -l list-links"));
+        assert!(completions(USAGE, "tcsh").is_none());
     }
 
     #[test]
     fn the_man_page_is_roff_with_the_options() {
-        let page = man_page();
+        let page = man_page(USAGE);
         assert!(page.starts_with(".TH HOPCAP-AGENT 1"));
         assert!(page.contains("\\-\\-netns SPEC"));
         // No line of the help can become a roff request.

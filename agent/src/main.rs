@@ -29,10 +29,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Some(shell) = &cli.completions {
-        return print_text(&hopcap_agent::docs::completions(shell).unwrap_or_default());
+        return print_text(&hopcap_agent::docs::completions(USAGE, shell).unwrap_or_default());
     }
     if cli.man {
-        return print_text(&hopcap_agent::docs::man_page());
+        return print_text(&hopcap_agent::docs::man_page(USAGE));
     }
     if cli.list_links {
         return list_links(&cli);
