@@ -156,6 +156,14 @@ fn paths_show_a_docker_container_by_its_name_with_the_nat_both_ways() {
         "3 requests and 3 replies on web:eth0: {timeline:#?}"
     );
 
+    // `links`: the container's eth0 is the peer of a veth whose bridge is docker0.
+    let links = collector.json("links", &["--board", BOARD]);
+    let veth = links
+        .iter()
+        .find(|l| l["peer"] == format!("{BOARD}:web:eth0"))
+        .unwrap_or_else(|| panic!("no veth peered with web:eth0: {links:#?}"));
+    assert_eq!(veth["master"], format!("{BOARD}:docker0"), "{veth:#}");
+
     bed.docker(&["rm", "-f", "web"]);
     agent.proc.wait_for("the container let go", PATIENCE, |p| {
         p.stderr().contains(" gone")

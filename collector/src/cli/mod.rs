@@ -5,6 +5,7 @@ pub mod boards;
 pub mod diagram;
 pub mod docs;
 pub mod keys;
+pub mod links;
 pub mod paths;
 pub mod report;
 pub mod serve;
@@ -38,6 +39,8 @@ pub enum Command {
     Timeline(TimelineArgs),
     /// List the boards, their state and their loss counters.
     Boards(BoardsArgs),
+    /// List each board's links as its agent last reported them: the topology.
+    Links(LinksArgs),
     /// Rebuild each packet's path hop by hop.
     Paths(QueryArgs),
     /// Summarise flows across boards.
@@ -251,6 +254,21 @@ pub struct TimelineArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct LinksArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Only this board (its name).
+    #[arg(long, value_name = "B")]
+    pub board: Option<String>,
+    /// Also the links that went (or were renamed).
+    #[arg(long)]
+    pub all: bool,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct BoardsArgs {
     #[command(flatten)]
     pub db: DbArg,
@@ -293,6 +311,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Serve(args) => serve::serve(&args),
         Command::Timeline(args) => timeline::run(&SqliteReader::open(&args.query.db.db)?, &args),
         Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Links(args) => links::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Paths(args) => paths::run_paths(&SqliteReader::open(&args.db.db)?, &args),
         Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
         Command::Diagram(args) => diagram::run(&SqliteReader::open(&args.db.db)?, &args),

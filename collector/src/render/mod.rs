@@ -4,6 +4,7 @@ pub mod boards;
 pub mod diagram;
 pub mod flows;
 pub mod graph;
+pub mod links;
 pub mod paths;
 pub mod report;
 pub mod term;

@@ -100,6 +100,8 @@ pub struct StoredLink {
     pub id: LinkId,
     pub board: String,
     pub info: LinkInfo,
+    /// In the board's latest report (a link that went, or was renamed, is kept, not present).
+    pub present: bool,
 }
 
 /// One stats report of a board: its cumulative capture drops (kernel and queue) at `ts_ns`,

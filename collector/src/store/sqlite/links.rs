@@ -10,7 +10,7 @@ use rusqlite::Connection;
 pub fn stored_links(conn: &Connection) -> rusqlite::Result<Vec<StoredLink>> {
     let mut stmt = conn.prepare(
         "SELECT l.id, b.name, l.netns, l.name, l.ifindex, l.kind, l.mac, l.mtu, l.addrs,
-                l.master, l.peer_ifindex, l.peer_netns, l.up
+                l.master, l.peer_ifindex, l.peer_netns, l.up, l.present
          FROM links l JOIN boards b ON b.id = l.board ORDER BY l.board, l.id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -43,6 +43,7 @@ pub fn stored_links(conn: &Connection) -> rusqlite::Result<Vec<StoredLink>> {
             id: LinkId::from_raw(r.get(0)?),
             board: r.get(1)?,
             info,
+            present: r.get::<_, i64>(13)? != 0,
         })
     })?;
     rows.collect()
