@@ -5,6 +5,19 @@
 
 const NS: i64 = 1_000_000_000;
 
+/// The local time zone's offset from UTC at `ts_ns` (ns since the epoch), in ns: what to add
+/// to a UTC time to read it as local (daylight saving time included, as the tz database says).
+pub fn local_offset_ns(ts_ns: u64) -> i64 {
+    use chrono::{Local, Offset, TimeZone};
+    let secs = i64::try_from(ts_ns / 1_000_000_000).unwrap_or(i64::MAX);
+    match Local.timestamp_opt(secs, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            i64::from(t.offset().fix().local_minus_utc()) * NS
+        }
+        chrono::LocalResult::None => 0,
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

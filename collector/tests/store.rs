@@ -389,3 +389,27 @@ fn full_disk_stalls_writes_then_resumes_without_loss() {
     assert_eq!(check, "ok");
     drop(conn);
 }
+
+/// `--local-time` prints the time of day in the zone TZ names (12:00 UTC is 17:30 in Kolkata,
+/// and 13:00 in Paris in November), and without it UTC, whatever TZ says.
+#[test]
+fn local_time_follows_tz_and_utc_is_the_default() {
+    let dir = ScratchDir::new("cli-localtime").unwrap();
+    let db = dir.join("t.db");
+    fill(&db);
+    let db = db.to_str().unwrap();
+    let first = |tz: &str, extra: &[&str]| {
+        let out = Command::new(BIN)
+            .env("TZ", tz)
+            .args(["timeline", "--db", db, "--limit", "1"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        text.split(' ').next().unwrap()[..5].to_string()
+    };
+    assert_eq!(first("Asia/Kolkata", &[]), "12:00");
+    assert_eq!(first("Asia/Kolkata", &["--local-time"]), "17:30");
+    assert_eq!(first("Europe/Paris", &["--local-time"]), "13:00");
+    assert_eq!(first("UTC", &["--local-time"]), "12:00");
+}

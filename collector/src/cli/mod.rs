@@ -251,6 +251,9 @@ pub struct TimelineArgs {
     /// Keep printing new observations as they arrive (like tail -f).
     #[arg(long, short)]
     pub follow: bool,
+    /// Times of day in this machine's time zone (TZ, /etc/localtime), not UTC.
+    #[arg(long)]
+    pub local_time: bool,
 }
 
 #[derive(Args, Debug, Clone)]

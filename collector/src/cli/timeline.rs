@@ -4,7 +4,7 @@
 use super::{CmdResult, TimelineArgs};
 use crate::render::timeline::{write_json, write_text};
 use crate::store::{StoreReader, TimelineRow};
-use crate::time::now_ns;
+use crate::time::{local_offset_ns, now_ns};
 use std::io::Write;
 use std::time::Duration;
 
@@ -18,8 +18,19 @@ pub fn run(reader: &dyn StoreReader, timeline: &TimelineArgs) -> CmdResult {
     // With a filter the limit counts printed lines, so it cannot go into the store's query.
     q.limit = if sel.has_filter() { None } else { args.limit };
     let mut printed: i64 = 0;
-    let write: fn(&mut dyn Write, &TimelineRow) -> std::io::Result<()> =
-        if args.json { write_json } else { write_text };
+    let local = timeline.local_time;
+    let write = |out: &mut dyn Write, row: &TimelineRow| -> std::io::Result<()> {
+        if args.json {
+            write_json(out, row)
+        } else {
+            let shift = if local {
+                local_offset_ns(row.obs.ts_ns)
+            } else {
+                0
+            };
+            write_text(out, row, shift)
+        }
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // Rows stored after this point are the follow part's.
     let mut last = reader.last_cursor()?;

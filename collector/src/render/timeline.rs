@@ -5,15 +5,16 @@ use crate::store::TimelineRow;
 use hopcap_proto::print;
 use std::io::Write;
 
-/// One text line: tcpdump's time of day (UTC), where, In/Out, the packet.
-pub fn write_text(out: &mut dyn Write, row: &TimelineRow) -> std::io::Result<()> {
+/// One text line: tcpdump's time of day (UTC, or `shift_ns` ahead of it: the local time
+/// zone's offset at that instant), where, In/Out, the packet.
+pub fn write_text(out: &mut dyn Write, row: &TimelineRow, shift_ns: i64) -> std::io::Result<()> {
     let o = &row.obs;
     let mut line = String::with_capacity(160);
     let label = row.label();
     // Writing into a String cannot fail.
     let _ = print::write_line(
         &mut line,
-        o.ts_ns,
+        o.ts_ns.saturating_add_signed(shift_ns),
         &label,
         Some(o.pkttype),
         &o.summary,
