@@ -164,7 +164,7 @@ fn add_journey(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::testbed::{flannel, pi_docker, Bed, BedExt, INTERNET};
+    use crate::correlate::testbed::{flannel_pings, pi_docker, Bed, BedExt, INTERNET};
     use crate::correlate::{correlate, Config};
 
     const T0: u64 = 1_700_000_000_000_000_000;
@@ -235,23 +235,7 @@ mod tests {
 
     #[test]
     fn flannel_wire_edge_is_in_the_tunnel_and_crosses_clocks() {
-        let mut bed = Bed::new();
-        bed.set_skew("pi2", 37_000_000);
-        let f = flannel(&mut bed);
-        for i in 0..20u16 {
-            let t = T0 + u64::from(i) * 10_000_000;
-            let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
-            f.ping(
-                &mut bed,
-                2 * i as usize + 1,
-                back + 10_000,
-                i,
-                false,
-                300_000,
-            );
-        }
-        let (topo, hops, _) = bed.finish();
-        let g = graph(&correlate(hops, &topo, &Config::default()));
+        let g = graph(&flannel_pings(20));
         assert_eq!(g.nodes.len(), 10);
         let wire = edge(&g, "pi1:eth0", "pi2:eth0");
         assert_eq!(wire.packets, 20);

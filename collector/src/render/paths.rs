@@ -335,7 +335,7 @@ pub fn clock_lines(report: &Report) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::testbed::{flannel, pi_docker, Bed, BedExt, INTERNET};
+    use crate::correlate::testbed::{flannel_pings, pi_docker, Bed, BedExt, INTERNET};
     use crate::correlate::{correlate, Config};
 
     const T0: u64 = 1_700_000_000_000_000_000;
@@ -389,23 +389,7 @@ mod tests {
 
     #[test]
     fn flannel_line_shows_the_tunnel_and_the_clock() {
-        let mut bed = Bed::new();
-        bed.set_skew("pi2", 37_000_000);
-        let f = flannel(&mut bed);
-        for i in 0..50u16 {
-            let t = T0 + u64::from(i) * 10_000_000;
-            let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
-            f.ping(
-                &mut bed,
-                2 * i as usize + 1,
-                back + 10_000,
-                i,
-                false,
-                300_000,
-            );
-        }
-        let (topo, hops, _) = bed.finish();
-        let r = correlate(hops, &topo, &Config::default());
+        let r = flannel_pings(50);
         let line = text_line(&r.journeys[0]);
         assert!(line.contains("→ [VXLAN vni 1 192.168.1.11→192.168.1.12] pi1:eth0 Out (+20µs) → pi2:eth0 In (+300µs ±"), "{line}");
         assert!(

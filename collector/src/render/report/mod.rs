@@ -91,8 +91,7 @@ pub fn write_page(input: &PageInput, w: &mut impl Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::testbed::{flannel, Bed, BedExt};
-    use crate::correlate::{correlate, Config};
+    use crate::correlate::testbed::flannel_pings;
     use crate::store::BoardId;
 
     const T0: u64 = 1_700_000_000_000_000_000;
@@ -126,23 +125,7 @@ mod tests {
     }
 
     fn flannel_report() -> Report {
-        let mut bed = Bed::new();
-        bed.set_skew("pi2", 37_000_000);
-        let f = flannel(&mut bed);
-        for i in 0..20u16 {
-            let t = T0 + u64::from(i) * 10_000_000;
-            let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
-            f.ping(
-                &mut bed,
-                2 * i as usize + 1,
-                back + 10_000,
-                i,
-                false,
-                300_000,
-            );
-        }
-        let (topo, hops, _) = bed.finish();
-        correlate(hops, &topo, &Config::default())
+        flannel_pings(20)
     }
 
     #[test]
