@@ -62,7 +62,7 @@ if [ $build = 1 ]; then
 else
   profile="prebuilt ($(file -b "$target/release/hopcap-agent" | grep -o 'not stripped\|stripped'))"
 fi
-bin=$target/release/hopcap-agent
+bin=${AGENT_BIN:-$target/release/hopcap-agent}
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 p=hcb$$
@@ -185,7 +185,7 @@ idle_tcpdump=$(cpu_ms $tcpdump_pid); idle_agent=$(cpu_ms $agent_pid)
 agent_hwm_idle=$(hwm_kb $agent_pid)
 
 if [ $perf = 1 ]; then
-  perf record -F 499 --call-graph dwarf,8192 -p $agent_pid -o "$work/perf.data" -- sleep $((seconds - 1)) \
+  perf record -F 2999 --call-graph dwarf,8192 -p $agent_pid -o "$work/perf.data" -- sleep $((seconds - 1)) \
     > "$work/perf.out" 2>&1 &
   perf_pid=$!
 fi

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p hopcap-agent --bench pipeline` (BENCH_FRAMES=N to change the 70 000
 //! frames). Best of 15 rounds each; figures only, nothing asserted.
+//! `... --bench pipeline -- batch` runs only the collector path (observe + batch push), for
+//! perf or callgrind to look at.
 
 #[path = "../tests/common/frames.rs"]
 mod frames;
@@ -47,12 +49,33 @@ fn best(frames: &[&Vec<u8>], mut f: impl FnMut(usize, FrameRef<'_>)) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// What the agent does per frame for a collector: observe, then push into a 16 KiB batch.
+fn observe_and_push(mix: &[&Vec<u8>], batches: &mut u64) -> f64 {
+    let mut p = FramePipeline::new(1, 0);
+    let mut enc = Box::new(BatchEncoder::new("pi-board-01", 16 * 1024));
+    best(mix, |i, f| {
+        if let Some(o) = p.observe((i % 5) as u16, i as u64, &f) {
+            if enc.push(&o).is_err() {
+                black_box(enc.finish());
+                *batches += 1;
+                let _ = enc.push(&o);
+            }
+        }
+    })
+}
+
 fn main() {
     let n: usize = std::env::var("BENCH_FRAMES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(70_000);
     let all = frames::mix(n);
+    if std::env::args().any(|a| a == "batch") {
+        let mix: Vec<&Vec<u8>> = all.iter().collect();
+        let ns = observe_and_push(&mix, &mut 0);
+        println!("mix, observe + batch push: {ns:.1} ns per frame");
+        return;
+    }
     let kinds = [
         ("icmp", vec![0]),
         ("tcp", vec![1, 2]),
@@ -86,17 +109,8 @@ fn main() {
             black_box(p4.observe(1, i as u64, &f));
         })
     };
-    let mut enc = Box::new(BatchEncoder::new("pi-board-01", 16 * 1024));
     let mut batches = 0u64;
-    let batch = best(&mix, |i, f| {
-        if let Some(o) = p.observe((i % 5) as u16, i as u64, &f) {
-            if enc.push(&o).is_err() {
-                black_box(enc.finish());
-                batches += 1;
-                let _ = enc.push(&o);
-            }
-        }
-    });
+    let batch = observe_and_push(&mix, &mut batches);
     let mut line = String::with_capacity(512);
     let json = best(&mix, |i, f| {
         if let Some(o) = p.observe(1, i as u64, &f) {

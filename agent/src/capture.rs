@@ -4,7 +4,10 @@
 
 mod source;
 
-pub use source::{accept_filter, CaptureConfig, CaptureMode, CaptureSource, SourceStats};
+pub use source::{
+    accept_filter, ring_budget, CaptureConfig, CaptureMode, CaptureSource, SourceStats,
+    DEFAULT_RING_BUDGET,
+};
 
 use crate::sys::netns::{self, NsId};
 use crate::sys::FrameRef;
@@ -101,7 +104,7 @@ impl Capture {
         // shows (Debian's 6.1 ARM kernels: 10240 / 20480); a namespace without the file then
         // takes the value the agent's own namespace shows.
         let open = || {
-            let source = CaptureSource::open(&self.config, &self.filter)?;
+            let source = CaptureSource::open(&self.config, own, &self.filter)?;
             io::Result::Ok((source, netns::optmem_max()))
         };
         let (source, optmem_max) = if own {

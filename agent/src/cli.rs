@@ -2,12 +2,11 @@
 //! flags (live capture, collector address, ...) are one field and one match arm each.
 //! [`Cli::run_config`] turns the live flags into the plain [`RunConfig`] that `run` takes.
 
-use crate::capture::CaptureConfig;
+use crate::capture::{ring_budget, CaptureConfig};
 use crate::links::{NetnsSpec, Options as LinkOptions};
 pub use crate::offline::OutputMode;
 use crate::offline::ReadOptions;
 use crate::run::{CollectorConfig, Output, PcapngConfig, RunConfig, Security};
-use crate::sys::ring::RingGeometry;
 use hopcap_proto::filter::{Filter, ParseError};
 use std::ffi::OsString;
 use std::fmt;
@@ -41,7 +40,9 @@ Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns)
                              vlan, and/or/not), compiled to classic BPF in the kernel
       --sample N             keep 1 packet in N, chosen by fingerprint (same on every board)
       --snaplen N            bytes captured per frame (default 192: headers + fingerprint)
-      --ring-kb N            ring size per namespace in KiB (default 256)
+      --ring-kb N            ring memory in KiB, all namespaces together (default 2048): the
+                             board's namespace gets it all, or half with --netns, each
+                             other namespace an eighth
       --queue-kb N           send queue in KiB while the collector is away (default 512)
       --recv                 use recvmsg() instead of the mmap ring
   -c, --count N              stop after N observations
@@ -126,7 +127,7 @@ impl Default for LiveOptions {
             filter: None,
             sample: 1,
             snaplen: 192,
-            ring_kb: 256,
+            ring_kb: (crate::capture::DEFAULT_RING_BUDGET / 1024) as u32,
             queue_kb: 512,
             force_recv: false,
             count: None,
@@ -350,14 +351,14 @@ impl Cli {
         if self.output.is_some() || outputs.is_empty() {
             outputs.push(Output::Stdout(self.output.unwrap_or_default()));
         }
+        let others = !matches!(links.netns, NetnsSpec::None);
+        let (ring, other_ring) = ring_budget(live.ring_kb as usize * 1024, others);
         RunConfig {
             board: live.id.clone(),
             links,
             capture: CaptureConfig {
-                ring: RingGeometry {
-                    block_count: (live.ring_kb / 64).max(2),
-                    ..RingGeometry::default()
-                },
+                ring,
+                other_ring,
                 snaplen: live.snaplen,
                 force_recv: live.force_recv,
                 ..CaptureConfig::default()
@@ -580,7 +581,14 @@ mod tests {
                 },
             })]
         );
-        assert_eq!(cfg.capture.ring.block_count, 16);
+        // 1 MiB in all: half for the board's namespace, an eighth for each container's.
+        assert_eq!(
+            (
+                cfg.capture.ring.block_count,
+                cfg.capture.other_ring.block_count
+            ),
+            (8, 2)
+        );
         assert_eq!((cfg.capture.snaplen, cfg.capture.force_recv), (96, true));
         assert_eq!(cfg.links.include, ["eth*", "wlan0"]);
         assert_eq!(cfg.links.netns, NetnsSpec::All);
@@ -589,6 +597,7 @@ mod tests {
         let cfg = parse(&["--json"]).unwrap().run_config();
         assert_eq!(cfg.outputs, [Output::Stdout(OutputMode::Json)]);
         assert_eq!((cfg.board, cfg.sample, cfg.count), (None, 1, None));
-        assert_eq!(cfg.capture.ring.block_count, 4);
+        // libpcap's 2 MiB, all for the board's own namespace.
+        assert_eq!(cfg.capture.ring.block_count, 32);
     }
 }

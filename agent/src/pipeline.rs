@@ -5,8 +5,9 @@
 use crate::clock::ClockSample;
 use crate::clock_watch::{ClockWatch, Step};
 use crate::sys::FrameRef;
-use hopcap_proto::decode::{decode, DecodeOptions};
+use hopcap_proto::decode::{decode_into, DecodeOptions};
 use hopcap_proto::fingerprint::fingerprint_frame;
+use hopcap_proto::layer::Decoded;
 use hopcap_proto::record::{LinkKey, Observation};
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::LinkType;
@@ -35,6 +36,8 @@ pub fn link_type_of(hatype: u16) -> LinkType {
 #[derive(Debug)]
 pub struct FramePipeline {
     decode: DecodeOptions,
+    /// Reused for every frame: ~700 bytes that would otherwise be moved per packet.
+    decoded: Decoded,
     /// Keep 1 packet in `sample`, chosen by fingerprint (1 keeps all).
     sample: u32,
     /// Added to every timestamp: the test-only `--debug-clock-offset-us`.
@@ -65,6 +68,7 @@ impl FramePipeline {
     ) -> FramePipeline {
         FramePipeline {
             decode: DecodeOptions::default(),
+            decoded: Decoded::default(),
             sample: sample.max(1),
             clock_offset_ns,
             clock: ClockWatch::new(read_clock()),
@@ -151,8 +155,13 @@ impl FramePipeline {
             stripped_vlan_tci: frame.vlan_tci,
             ..self.decode
         };
-        let decoded = decode(link_type_of(frame.hatype), frame.data, &opts);
-        let (summary, fp) = fingerprint_frame(&decoded, frame.data);
+        decode_into(
+            link_type_of(frame.hatype),
+            frame.data,
+            &opts,
+            &mut self.decoded,
+        );
+        let (summary, fp) = fingerprint_frame(&self.decoded, frame.data);
         if !keep(&summary) {
             return None;
         }

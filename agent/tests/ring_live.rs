@@ -454,6 +454,7 @@ fn tiny_ring() -> CaptureConfig {
     };
     CaptureConfig {
         ring,
+        other_ring: ring,
         ..CaptureConfig::default()
     }
 }

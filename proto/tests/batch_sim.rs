@@ -242,6 +242,36 @@ fn every_batch_decodes_on_its_own_in_any_order() {
     assert_eq!((info.header.count, info.header.seq), (0, 3));
 }
 
+/// The records of a batch, past its header.
+fn records(batch: &[u8]) -> &[u8] {
+    let (_, rest) = postcard::take_from_bytes::<hopcap_proto::batch::BatchHeader>(batch).unwrap();
+    rest
+}
+
+#[test]
+fn a_reused_encoder_codes_each_batch_as_a_fresh_one_would() {
+    // The state is reset in place between batches (not rebuilt): the bytes must not tell.
+    let obs = generate(Mix::Mixed, Emit::RingBlocks, 3000, 13);
+    let mut reused = Box::new(BatchEncoder::new("b", 4096));
+    let mut start = 0;
+    let mut batches = 0;
+    for (i, o) in obs.iter().enumerate() {
+        if reused.push(o).is_ok() {
+            continue;
+        }
+        let batch = reused.finish().to_vec();
+        let mut fresh = Box::new(BatchEncoder::new("b", 4096));
+        for o in &obs[start..i] {
+            fresh.push(o).unwrap();
+        }
+        assert_eq!(records(&batch), records(fresh.finish()), "batch {batches}");
+        batches += 1;
+        start = i;
+        reused.push(o).unwrap();
+    }
+    assert!(batches >= 5, "{batches} batches: too few to test the reset");
+}
+
 /// Writes seed inputs for the fuzz target when `HOPCAP_FUZZ_SEEDS` names a directory:
 /// `HOPCAP_FUZZ_SEEDS=/tmp/seeds cargo test -p hopcap-proto write_fuzz_seeds -- --ignored`.
 #[test]

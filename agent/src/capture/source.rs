@@ -20,12 +20,16 @@ pub enum CaptureMode {
 
 /// Settings for every source.
 ///
-/// Memory per namespace: ring mode maps `ring.block_size * ring.block_count` (default 4 x
-/// 64 KiB = 256 KiB); recv mode allocates `recv_frame_bytes` (64 KiB) plus a kernel queue of
-/// up to about 2 x `recv_queue_bytes` (charged as frames arrive, not up front).
+/// Memory per namespace: ring mode maps `ring.block_size * ring.block_count` in the agent's
+/// own namespace and `other_ring`'s in each other one (see [`ring_budget`]); recv mode
+/// allocates `recv_frame_bytes` (64 KiB) plus a kernel queue of up to about 2 x
+/// `recv_queue_bytes` (charged as frames arrive, not up front).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaptureConfig {
+    /// The ring of the agent's own namespace (the board's).
     pub ring: RingGeometry,
+    /// The ring of every other namespace (a container's).
+    pub other_ring: RingGeometry,
     /// Bytes kept per frame by the default filter (`ret #snaplen`). A filter set later decides
     /// on its own: the kernel cuts each frame to the filter's return value.
     pub snaplen: u32,
@@ -42,8 +46,10 @@ pub struct CaptureConfig {
 
 impl Default for CaptureConfig {
     fn default() -> Self {
+        let (ring, other_ring) = ring_budget(DEFAULT_RING_BUDGET, false);
         Self {
-            ring: RingGeometry::default(),
+            ring,
+            other_ring,
             snaplen: 256,
             force_recv: false,
             recv_queue_bytes: 1 << 20,
@@ -51,6 +57,32 @@ impl Default for CaptureConfig {
             drain_budget: 4096,
         }
     }
+}
+
+/// The default ring memory, all namespaces together: libpcap's default buffer (2 MiB), which
+/// left tcpdump without drops on the flood where 256 KiB per namespace dropped (issue 11).
+pub const DEFAULT_RING_BUDGET: usize = 2 << 20;
+
+/// The rings of the own namespace and of each other one, for `budget` bytes of ring memory
+/// in all. Every frame of a container is seen once in its namespace and again on the board's
+/// veth, bridge and uplink, so the board's namespace gets half the budget when others are
+/// captured (`others`), the whole of it otherwise, and each other namespace an eighth: four
+/// containers fill the budget, and each one more adds an eighth. Never less than 2 blocks.
+pub fn ring_budget(budget: usize, others: bool) -> (RingGeometry, RingGeometry) {
+    let template = RingGeometry::default();
+    let block = template.block_size as usize;
+    let blocks = |bytes: usize| (bytes / block).clamp(2, u32::MAX as usize) as u32;
+    let own = if others { budget / 2 } else { budget };
+    (
+        RingGeometry {
+            block_count: blocks(own),
+            ..template
+        },
+        RingGeometry {
+            block_count: blocks(budget / 8),
+            ..template
+        },
+    )
 }
 
 /// Counters of one source since it was opened.
@@ -109,9 +141,19 @@ pub struct CaptureSource {
 impl CaptureSource {
     /// Opens a source in the calling thread's network namespace with `filter` attached before
     /// any frame is received: the ring if it can be set up (and not `force_recv`), else recv.
-    pub fn open(config: &CaptureConfig, filter: &[libc::sock_filter]) -> io::Result<Self> {
+    /// `own`: the namespace is the agent's own (its ring is `config.ring`, else `other_ring`).
+    pub fn open(
+        config: &CaptureConfig,
+        own: bool,
+        filter: &[libc::sock_filter],
+    ) -> io::Result<Self> {
         if !config.force_recv {
-            match Self::open_ring(config, filter) {
+            let geometry = if own {
+                &config.ring
+            } else {
+                &config.other_ring
+            };
+            match Self::open_ring(geometry, filter) {
                 Ok(source) => return Ok(source),
                 // ENOPROTOOPT is qemu-user; anything else deserves a look.
                 Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
@@ -123,10 +165,10 @@ impl CaptureSource {
         Self::open_recv(config, filter)
     }
 
-    fn open_ring(config: &CaptureConfig, filter: &[libc::sock_filter]) -> io::Result<Self> {
+    fn open_ring(geometry: &RingGeometry, filter: &[libc::sock_filter]) -> io::Result<Self> {
         let socket = PacketSocket::open()?;
         socket.attach_filter(filter)?;
-        let ring = RxRing::new(&socket, &config.ring)?;
+        let ring = RxRing::new(&socket, geometry)?;
         socket.start()?;
         Ok(Self::new(socket, Reader::Ring(ring), true))
     }

@@ -138,6 +138,11 @@ impl LinkTable {
         self.store.at(ns, ifindex).map(|info| info.key)
     }
 
+    /// [`key_of`](Self::key_of) for a selected link only: the per-frame lookup, in one go.
+    pub fn selected_key_of(&self, ns: usize, ifindex: u32) -> Option<LinkKey> {
+        self.store.selected_key_of(ns, ifindex)
+    }
+
     pub fn is_selected(&self, key: LinkKey) -> bool {
         self.store.is_selected(key)
     }

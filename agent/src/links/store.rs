@@ -57,6 +57,11 @@ impl LinkStore {
         self.entries.get(&(ns, ifindex)).map(|e| &e.info)
     }
 
+    pub fn selected_key_of(&self, ns: usize, ifindex: u32) -> Option<LinkKey> {
+        let entry = self.entries.get(&(ns, ifindex))?;
+        entry.selected.then_some(entry.info.key)
+    }
+
     pub fn is_selected(&self, key: LinkKey) -> bool {
         let at = self.keys.get(&key);
         at.and_then(|at| self.entries.get(at))

@@ -19,8 +19,6 @@ use crate::offline::OutputMode;
 use crate::pipeline::FramePipeline;
 use crate::privileges;
 use hopcap_proto::filter::Filter;
-use hopcap_proto::record::LinkKey;
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,7 +50,7 @@ pub struct LiveCapture {
     kernel_filter: KernelFilter,
     sinks: Vec<Box<dyn Sink>>,
     pipeline: FramePipeline,
-    per_link: HashMap<LinkKey, u64>,
+    per_link: super::LinkCounts,
     observations: u64,
     limit: u64,
     started: Instant,
@@ -173,7 +171,7 @@ impl LiveCapture {
             kernel_filter,
             sinks,
             pipeline: FramePipeline::new(cfg.sample, cfg.clock_offset_ns),
-            per_link: HashMap::new(),
+            per_link: super::LinkCounts::default(),
             observations: 0,
             limit: cfg.count.unwrap_or(u64::MAX),
             started,
@@ -226,12 +224,9 @@ impl LiveCapture {
                 return;
             }
             let Some(ns) = slots.ns_of(slot) else { return };
-            let Some(key) = links.key_of(ns, frame.ifindex) else {
+            let Some(key) = links.selected_key_of(ns, frame.ifindex) else {
                 return;
             };
-            if !links.is_selected(key) {
-                return;
-            }
             // A socket whose kernel program could not take the whole filter (small
             // optmem_max) passes more: the filter is applied here, on the decoded frame.
             let check = slots.user_check(slot);

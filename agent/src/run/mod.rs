@@ -7,6 +7,7 @@ mod config;
 mod error;
 pub mod filter;
 mod hello;
+mod link_counts;
 mod live;
 pub mod sink;
 mod slots;
@@ -14,6 +15,7 @@ mod summary;
 
 pub use config::{CollectorConfig, Output, PcapngConfig, RunConfig, Security};
 pub use error::RunError;
+pub use link_counts::LinkCounts;
 pub use live::{Flow, LiveCapture};
 pub use summary::RunSummary;
 

@@ -6,7 +6,6 @@ use crate::capture::NsStats;
 use crate::links::LinkTable;
 use crate::pipeline::FramePipeline;
 use hopcap_proto::record::LinkKey;
-use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Debug, Default)]
@@ -20,7 +19,7 @@ impl RunSummary {
         pipeline: &FramePipeline,
         elapsed: Duration,
         stats: &[NsStats],
-        per_link: &HashMap<LinkKey, u64>,
+        per_link: &super::LinkCounts,
         links: &LinkTable,
     ) -> RunSummary {
         let mut lines = vec![format!(

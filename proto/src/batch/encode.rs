@@ -37,6 +37,16 @@ impl EncoderState {
         }
     }
 
+    /// Back to [`new`](Self::new)'s state, in place.
+    pub fn reset(&mut self) {
+        self.shared.reset();
+        self.index.reset();
+        self.fp_pos.fill(0);
+        self.ring_flow.fill((0, 0));
+        self.hosts.fill((0, 0, false));
+        self.last_flow = None;
+    }
+
     fn live(&self, (slot, gen): (u16, u32)) -> Option<usize> {
         let s = usize::from(slot);
         (self.shared.flows.generation[s] == gen && self.shared.flows.get(s).is_some()).then_some(s)

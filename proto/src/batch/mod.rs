@@ -191,7 +191,7 @@ impl BatchEncoder {
         self.count = 0;
         self.base_ts = 0;
         self.records_end = HEADER_RESERVE;
-        self.state = encode::EncoderState::new();
+        self.state.reset();
         self.broken = false;
         &self.buf[start..end]
     }
@@ -235,7 +235,7 @@ impl BatchDecoder {
         if !header.reset {
             return Err(BatchError::NotSelfContained { seq: header.seq });
         }
-        self.state = SharedState::new();
+        self.state.reset();
         let mut r = Reader::new(bytes, bytes.len() - rest.len());
         let mut prev_ts = header.base_ts_ns;
         for index in 0..header.count {

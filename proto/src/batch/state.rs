@@ -189,6 +189,16 @@ impl FlowTable {
         }
     }
 
+    /// Back to [`new`](Self::new)'s state, in place: a batch's state is ~170 KB, and
+    /// building a fresh one per batch moved it through the stack (a third of the encoder's
+    /// time under load, measured with callgrind).
+    pub fn reset(&mut self) {
+        self.flows.iter_mut().for_each(|f| *f = None);
+        self.used.fill(false);
+        self.generation.fill(0);
+        self.hand = 0;
+    }
+
     pub fn get(&self, index: usize) -> Option<&Flow> {
         self.flows.get(index)?.as_ref()
     }
@@ -238,6 +248,11 @@ impl Ring {
             pos: 0,
         }
     }
+    /// Empty again. The entries stay as they were: [`back`](Self::back) never reads past
+    /// `pos`, so they cannot be seen before being written again.
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
     pub fn push(&mut self, fp: u64, inv: &Inv, tcp_hdr_len: u8) {
         let i = (self.pos % RING as u64) as usize;
         self.fps[i] = fp;
@@ -268,6 +283,9 @@ impl LinkOrders {
             slots: [(0, 0, false); LINK_SLOTS],
         }
     }
+    pub fn reset(&mut self) {
+        self.slots.fill((0, 0, false));
+    }
     /// The order the next record on `link` is predicted to have.
     pub fn predict(&self, link: LinkKey) -> u64 {
         match self.slots[usize::from(link) % LINK_SLOTS] {
@@ -295,5 +313,12 @@ impl SharedState {
             ring: Ring::new(),
             orders: LinkOrders::new(),
         }
+    }
+
+    /// Back to [`new`](Self::new)'s state, in place (every batch starts from it).
+    pub fn reset(&mut self) {
+        self.flows.reset();
+        self.ring.reset();
+        self.orders.reset();
     }
 }

@@ -15,9 +15,8 @@ use crate::clock_watch::Step;
 use crate::links::{Change, LinkTable};
 use crate::pipeline::link_type_of;
 use crate::sys::FrameRef;
-use hopcap_proto::record::{LinkKey, Observation};
+use hopcap_proto::record::Observation;
 use hopcap_proto::types::LinkType;
-use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
@@ -45,7 +44,7 @@ impl Captured<'_> {
 #[derive(Clone, Copy, Debug)]
 pub struct Counts<'a> {
     pub namespaces: &'a [NsStats],
-    pub per_link: &'a HashMap<LinkKey, u64>,
+    pub per_link: &'a super::LinkCounts,
 }
 
 pub trait Sink {
