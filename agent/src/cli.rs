@@ -255,7 +255,7 @@ impl Cli {
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         let mut given = Cli::default();
-        given.apply(args.iter().cloned())?;
+        given.apply(args.clone())?;
         let cli = match given.config.take() {
             Some(path) => {
                 let mut cli = Cli::default();
@@ -329,11 +329,12 @@ impl Cli {
             }
             (FlagKind::Valued, Value::List(_)) => return Err("takes one value, not a list".into()),
         };
-        self.apply(args).map_err(|e| e.to_string())
+        self.apply(args.into_iter().map(OsString::from).collect())
+            .map_err(|e| e.to_string())
     }
 
     fn flag_kind(&self, flag: &str) -> FlagKind {
-        match self.clone().apply([flag]) {
+        match Cli::default().apply(vec![flag.into()]) {
             Err(CliError::Parse(lexopt::Error::UnexpectedOption(_))) => FlagKind::Unknown,
             Err(CliError::Parse(lexopt::Error::MissingValue { .. })) => FlagKind::Valued,
             _ => FlagKind::Switch,
@@ -341,11 +342,8 @@ impl Cli {
     }
 
     /// Reads flags into `self`: later ones override earlier ones, repeatable ones add up.
-    fn apply<I>(&mut self, args: I) -> Result<(), CliError>
-    where
-        I: IntoIterator,
-        I::Item: Into<OsString>,
-    {
+    /// Not generic: one copy of this big match in the binary.
+    fn apply(&mut self, args: Vec<OsString>) -> Result<(), CliError> {
         use lexopt::prelude::*;
         let cli = self;
         let mut parser = lexopt::Parser::from_args(args);
