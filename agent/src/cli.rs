@@ -734,6 +734,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_reads() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/hopcap-agent.toml");
+        let cli = Cli::parse(["--config", example]).unwrap();
+        assert_eq!(cli.live.collector.as_deref(), Some("collector.lan:7878"));
+        assert_eq!(cli.live.netns, "all");
+    }
+
+    #[test]
     fn a_config_file_is_checked_as_the_flags_are() {
         let path = config("bad.toml", "");
         let shown = |text: &str| {

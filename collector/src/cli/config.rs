@@ -445,6 +445,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_reads() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/hopcap-collector.toml");
+        let cli = parse(&["--config", example, "serve"]).unwrap();
+        let Cmd::Serve(serve) = &cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(serve.retain_hours, Some(168.0));
+        assert_eq!(serve.db.db, PathBuf::from("/var/lib/hopcap/hopcap.db"));
+        assert!(parse(&["--config", example, "paths", "--follow"]).is_ok());
+    }
+
+    #[test]
     fn bad_settings_name_the_file_line_and_key() {
         let path = file("bad", "");
         let shown = |text: &str, words: &[&str]| {
