@@ -266,8 +266,8 @@ mod tests {
         for poll in 0..polls {
             let now = t0 + Duration::from_millis(250) * poll;
             let upto = (arrived + 3).min(hops.len());
-            for i in arrived..upto {
-                s.arrived(Cursor::from_raw(i as i64), hops[i].obs.ts_ns as i64);
+            for (i, h) in hops.iter().enumerate().take(upto).skip(arrived) {
+                s.arrived(Cursor::from_raw(i as i64), h.obs.ts_ns as i64);
             }
             arrived = upto;
             let c = first(&topo, &hops, arrived);
@@ -330,8 +330,8 @@ mod tests {
             "the bed's request has more hops than arrived"
         );
         // The rest of that request comes too late: its journey is not printed again.
-        for i in 3..request_len {
-            s.arrived(Cursor::from_raw(i as i64), hops[i].obs.ts_ns as i64);
+        for (i, h) in hops.iter().enumerate().take(request_len).skip(3) {
+            s.arrived(Cursor::from_raw(i as i64), h.obs.ts_ns as i64);
         }
         let c = first(&topo, &hops, request_len);
         assert!(s.settled(&c, t0 + Duration::from_secs(10)).is_empty());

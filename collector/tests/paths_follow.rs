@@ -22,11 +22,13 @@ const PINGS: u16 = 10;
 /// Pings stored before the follower starts.
 const BEFORE: u16 = 4;
 
-/// The bed's hops, by ping (request and reply), each with its board.
-fn pings() -> (
-    Vec<(String, Vec<hopcap_proto::record::LinkInfo>)>,
-    Vec<Vec<(String, Observation)>>,
-) {
+/// Each board's link table.
+type Links = Vec<(String, Vec<hopcap_proto::record::LinkInfo>)>;
+/// Observations with their board.
+type Hops = Vec<(String, Observation)>;
+
+/// The bed's hops, by ping (request and reply).
+fn pings() -> (Links, Vec<Hops>) {
     let mut bed = Bed::new();
     bed.set_skew("pi2", 37_000_000);
     let f = flannel(&mut bed);
