@@ -3,6 +3,7 @@
 //! [`Cli::run_config`] turns the live flags into the plain [`RunConfig`] that `run` takes.
 
 use crate::capture::{ring_budget, CaptureConfig};
+use crate::config_file;
 use crate::links::{NetnsSpec, Options as LinkOptions};
 pub use crate::offline::OutputMode;
 use crate::offline::ReadOptions;
@@ -59,6 +60,9 @@ Offline:
       --doctor               check this board (kernel, ring, optmem_max and filters,
                              capabilities, runtimes, links, the collector) and say how to fix
                              what stands in the way; exit 1 if capture cannot work
+      --config FILE          read flags from a TOML file first: `name = value` per long flag
+                             (`interface = ['eth*', 'wlan0']`, `insecure = true`); flags
+                             given here override the file's (lists are replaced, not extended)
       --completions SHELL    print a completion script for bash, zsh or fish, then exit
       --man                  print the man page (roff: `hopcap-agent --man | man -l -`)
   -h, --help                 print this help
@@ -76,6 +80,8 @@ pub struct Cli {
     pub completions: Option<String>,
     /// `--man`: print the man page, then exit.
     pub man: bool,
+    /// `--config FILE`: flags read from this TOML file before the command line's.
+    pub config: Option<PathBuf>,
     /// `--read FILE`: packets come from this capture file.
     pub read: Option<PathBuf>,
     /// `--print` / `--json`; `None` when neither was given.
@@ -163,6 +169,17 @@ pub enum CliError {
     },
     /// `--collector` without `--key` or `--insecure`.
     NoKey,
+    /// `--config FILE` cannot be read.
+    ConfigFile {
+        path: PathBuf,
+        error: String,
+    },
+    /// A line of the `--config` file that cannot be used.
+    Config {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
     /// A flag's value is out of range or malformed.
     Value {
         flag: &'static str,
@@ -185,6 +202,10 @@ impl fmt::Display for CliError {
             } => write!(f, "{flag} {value}: out of range (from {min} to {max})"),
             CliError::Filter { expr, error } => write!(f, "--filter {expr:?}: {error}"),
             CliError::Value { flag, value, why } => write!(f, "{flag} {value:?}: {why}"),
+            CliError::ConfigFile { path, error } => {
+                write!(f, "--config {}: {error}", path.display())
+            }
+            CliError::Config { path, line, what } => write!(f, "{}:{line}: {what}", path.display()),
             CliError::NoKey => f.write_str(
                 "--collector needs --key FILE, this board's key: make the fleet's keys on the \
                  collector with `hopcap-collector keys init DIR --boards NAME,...` (or `keys add \
@@ -201,15 +222,131 @@ impl From<lexopt::Error> for CliError {
     }
 }
 
+/// Keys of a `--config` file that are actions, not settings.
+const NOT_IN_FILE: [&str; 7] = [
+    "help",
+    "version",
+    "config",
+    "completions",
+    "man",
+    "doctor",
+    "list-links",
+];
+/// Repeatable flags: a file gives them as a list.
+const LISTS: [&str; 2] = ["interface", "exclude"];
+/// Counted switches: a file may give how many times (`verbose = 2` is -vv).
+const COUNTED: [&str; 2] = ["verbose", "quiet"];
+
+/// What a long flag is, found by parsing it alone (so the match in [`Cli::apply`] stays the
+/// one flag table).
+enum FlagKind {
+    Unknown,
+    Switch,
+    Valued,
+}
+
 impl Cli {
-    /// Parses arguments (without the program name).
+    /// Parses arguments (without the program name). With `--config FILE`, the file's flags
+    /// are read first and the command line's after them, so that the command line wins; its
+    /// `-i`/`--exclude` lists and `--print`/`--json` replace the file's.
     pub fn parse<I>(args: I) -> Result<Cli, CliError>
     where
         I: IntoIterator,
         I::Item: Into<OsString>,
     {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let mut given = Cli::default();
+        given.apply(args.clone())?;
+        let cli = match given.config.take() {
+            Some(path) => {
+                let mut cli = Cli::default();
+                cli.apply_file(&path)?;
+                if !given.live.include.is_empty() {
+                    cli.live.include.clear();
+                }
+                if !given.live.exclude.is_empty() {
+                    cli.live.exclude.clear();
+                }
+                if given.output.is_some() {
+                    cli.output = None;
+                }
+                cli.apply(args)?;
+                cli
+            }
+            None => given,
+        };
+        cli.check()?;
+        Ok(cli)
+    }
+
+    /// The flags of a `--config` file, each checked as on the command line; errors name the
+    /// file, the line and the key.
+    fn apply_file(&mut self, path: &std::path::Path) -> Result<(), CliError> {
+        let bytes = std::fs::read(path).map_err(|e| CliError::ConfigFile {
+            path: path.into(),
+            error: e.to_string(),
+        })?;
+        let at = |line, what| CliError::Config {
+            path: path.into(),
+            line,
+            what,
+        };
+        let entries = config_file::read(&bytes).map_err(|e| at(e.line, e.kind.to_string()))?;
+        for entry in &entries {
+            self.apply_entry(entry)
+                .map_err(|what| at(entry.line, format!("{}: {what}", entry.key)))?;
+        }
+        Ok(())
+    }
+
+    fn apply_entry(&mut self, entry: &config_file::Entry) -> Result<(), String> {
+        use config_file::Value;
+        let key = entry.key.as_str();
+        let flag = format!("--{key}");
+        if NOT_IN_FILE.contains(&key) {
+            return Err(format!(
+                "an action, not a setting: give {flag} on the command line"
+            ));
+        }
+        let args: Vec<String> = match (self.flag_kind(&flag), &entry.value) {
+            (FlagKind::Unknown, _) => {
+                return Err(format!("unknown key (hopcap-agent has no {flag} flag)"))
+            }
+            (FlagKind::Switch, Value::Bool(on)) => [flag].into_iter().filter(|_| *on).collect(),
+            (FlagKind::Switch, Value::Int(n @ 0..=9)) if COUNTED.contains(&key) => {
+                vec![flag; *n as usize]
+            }
+            (FlagKind::Switch, _) if COUNTED.contains(&key) => {
+                return Err("true, false or a count from 0 to 9".into())
+            }
+            (FlagKind::Switch, _) => return Err("a switch: true or false".into()),
+            (FlagKind::Valued, Value::Bool(_)) => {
+                return Err(format!("takes a value as {flag} does, not true or false"))
+            }
+            (FlagKind::Valued, Value::Str(s)) => vec![format!("{flag}={s}")],
+            (FlagKind::Valued, Value::Int(n)) => vec![format!("{flag}={n}")],
+            (FlagKind::Valued, Value::List(items)) if LISTS.contains(&key) => {
+                items.iter().map(|i| format!("{flag}={i}")).collect()
+            }
+            (FlagKind::Valued, Value::List(_)) => return Err("takes one value, not a list".into()),
+        };
+        self.apply(args.into_iter().map(OsString::from).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    fn flag_kind(&self, flag: &str) -> FlagKind {
+        match Cli::default().apply(vec![flag.into()]) {
+            Err(CliError::Parse(lexopt::Error::UnexpectedOption(_))) => FlagKind::Unknown,
+            Err(CliError::Parse(lexopt::Error::MissingValue { .. })) => FlagKind::Valued,
+            _ => FlagKind::Switch,
+        }
+    }
+
+    /// Reads flags into `self`: later ones override earlier ones, repeatable ones add up.
+    /// Not generic: one copy of this big match in the binary.
+    fn apply(&mut self, args: Vec<OsString>) -> Result<(), CliError> {
         use lexopt::prelude::*;
-        let mut cli = Cli::default();
+        let cli = self;
         let mut parser = lexopt::Parser::from_args(args);
         while let Some(arg) = parser.next()? {
             match arg {
@@ -229,6 +366,7 @@ impl Cli {
                     cli.completions = Some(shell);
                 }
                 Long("man") => cli.man = true,
+                Long("config") => cli.config = Some(parser.value()?.into()),
                 Short('r') | Long("read") => cli.read = Some(parser.value()?.into()),
                 Long("print") => cli.set_output(OutputMode::Print)?,
                 Long("json") => cli.set_output(OutputMode::Json)?,
@@ -276,6 +414,12 @@ impl Cli {
                 _ => return Err(arg.unexpected().into()),
             }
         }
+        Ok(())
+    }
+
+    /// The rules between flags, once all are read.
+    fn check(&self) -> Result<(), CliError> {
+        let cli = self;
         if cli.read.is_some() && cli.live.collector.is_some() {
             return Err(CliError::Conflict("--read", "--collector"));
         }
@@ -311,7 +455,7 @@ impl Cli {
         } else if to_stdout && (cli.live.rotate_mb.is_some() || cli.live.rotate_secs.is_some()) {
             return Err(CliError::Conflict("-w -", "-C/-G"));
         }
-        Ok(cli)
+        Ok(())
     }
 
     /// What live capture is to do. Without `--collector`, output goes to stdout (`--print`
@@ -513,6 +657,158 @@ mod tests {
         );
         assert_eq!(cli.live.clock_offset_us, -37000);
         assert!(parse(&[]).unwrap().read.is_none());
+    }
+
+    /// A config file named for this process and `name` (tests run in parallel), and its path.
+    fn config(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("hopcap-agent-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn with_config(path: &std::path::Path, args: &[&str]) -> Result<Cli, CliError> {
+        let mut all = vec!["--config".to_string(), path.display().to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Cli::parse(all)
+    }
+
+    #[test]
+    fn a_config_file_gives_flags_and_the_command_line_overrides_them() {
+        let path = config(
+            "agent.toml",
+            "# a board\n\
+             collector = \"10.0.0.1:7878\"\n\
+             key = \"/etc/hopcap/board.key\"\n\
+             netns = \"all\"\n\
+             interface = [\"eth*\", \"wlan0\"]\n\
+             exclude = [\"veth9\"]\n\
+             sample = 10\n\
+             recv = true\n\
+             verbose = 2\n\
+             quiet = false\n\
+             json = true\n",
+        );
+        let cli = with_config(&path, &[]).unwrap();
+        let file_only = Cli::parse([
+            "--collector",
+            "10.0.0.1:7878",
+            "--key",
+            "/etc/hopcap/board.key",
+            "--netns",
+            "all",
+            "-i",
+            "eth*",
+            "-i",
+            "wlan0",
+            "--exclude",
+            "veth9",
+            "--sample",
+            "10",
+            "--recv",
+            "-vv",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(cli.live, file_only.live);
+        assert_eq!(cli.output, Some(OutputMode::Json));
+
+        // Scalars and the output mode are overridden, lists replaced, counts added.
+        let cli = with_config(&path, &["--sample", "3", "-i", "lo", "-q", "--print"]).unwrap();
+        assert_eq!(cli.live.sample, 3);
+        assert_eq!(cli.live.include, ["lo"]);
+        assert_eq!(cli.live.exclude, ["veth9"], "not given: the file's");
+        assert_eq!(cli.live.verbosity, 1);
+        assert_eq!(cli.output, Some(OutputMode::Print));
+        // The rules between flags see both: the file's collector with --insecure conflicts
+        // with the file's key.
+        let e = with_config(&path, &["--insecure"]).unwrap_err();
+        assert!(matches!(e, CliError::Conflict("--insecure", _)), "{e}");
+        // A collector in the file needs the key there or here.
+        let path = config("nokey.toml", "collector = \"h:1\"\n");
+        assert!(matches!(with_config(&path, &[]), Err(CliError::NoKey)));
+        assert!(with_config(&path, &["--insecure"]).is_ok());
+        std::fs::remove_file(
+            path.with_file_name(format!("hopcap-agent-{}-agent.toml", std::process::id())),
+        )
+        .unwrap();
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn the_shipped_example_config_reads() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/hopcap-agent.toml");
+        let cli = Cli::parse(["--config", example]).unwrap();
+        assert_eq!(cli.live.collector.as_deref(), Some("collector.lan:7878"));
+        assert_eq!(cli.live.netns, "all");
+    }
+
+    #[test]
+    fn a_config_file_is_checked_as_the_flags_are() {
+        let path = config("bad.toml", "");
+        let shown = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let e = with_config(&path, &[]).unwrap_err().to_string();
+            e.strip_prefix(&format!("{}:", path.display()))
+                .unwrap_or(&e)
+                .to_string()
+        };
+        // The flags' own messages.
+        assert_eq!(
+            shown("# sampling\nsample = 0\n"),
+            "2: sample: --sample 0: out of range (from 1 to 16777216)"
+        );
+        assert_eq!(
+            shown("snaplen = \"lots\""),
+            "1: snaplen: --snaplen \"lots\": not a number"
+        );
+        assert_eq!(
+            shown("completions = \"tcsh\""),
+            "1: completions: an action, not a setting: give --completions on the command line"
+        );
+        assert_eq!(
+            shown("frobnicate = 1"),
+            "1: frobnicate: unknown key (hopcap-agent has no --frobnicate flag)"
+        );
+        assert_eq!(
+            shown("i = \"eth0\""),
+            "1: i: unknown key (hopcap-agent has no --i flag)"
+        );
+        assert_eq!(
+            shown("insecure = \"yes\""),
+            "1: insecure: a switch: true or false"
+        );
+        assert_eq!(
+            shown("verbose = 12"),
+            "1: verbose: true, false or a count from 0 to 9"
+        );
+        assert_eq!(
+            shown("collector = true"),
+            "1: collector: takes a value as --collector does, not true or false"
+        );
+        assert_eq!(
+            shown("filter = [\"icmp\"]"),
+            "1: filter: takes one value, not a list"
+        );
+        assert_eq!(
+            shown("sample = 2\n[agent]\n"),
+            "2: a [table] is not supported by hopcap-agent's config reader"
+        );
+        assert_eq!(
+            shown("print = true\njson = true"),
+            "2: json: --print and --json cannot be used together"
+        );
+        // A value that starts like a flag is still the value.
+        std::fs::write(&path, "filter = \"--not-a-flag\"").unwrap();
+        let cli = with_config(&path, &[]).unwrap();
+        assert_eq!(cli.live.filter.as_deref(), Some("--not-a-flag"));
+        // The file itself.
+        let missing = path.with_file_name("missing.toml");
+        let e = with_config(&missing, &[]).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("--config {}: ", missing.display())),
+            "{e}"
+        );
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

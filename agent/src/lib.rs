@@ -6,6 +6,7 @@ pub mod capture;
 pub mod cli;
 pub mod clock;
 pub mod clock_watch;
+pub mod config_file;
 pub mod docs;
 pub mod doctor;
 pub mod export;

@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod ratelog;
 pub mod render;
 pub mod select;
+pub mod settle;
 pub mod store;
 pub mod time;

@@ -4,9 +4,9 @@
 //! links become per-board link keys, so the correlator sees the topology the agents
 //! reported. Backend-neutral: it reads through [`StoreReader`] only.
 
-use crate::correlate::{correlate, Config, DropInterval, Hop, Report, Topology};
+use crate::correlate::{correlate, Config, DropInterval, Hop, Journey, Report, Topology};
 use crate::select::Selection;
-use crate::store::{DropSample, LinkId, QueryError, StoreReader};
+use crate::store::{Cursor, DropSample, LinkId, QueryError, StoreReader, TimelineQuery};
 use hopcap_proto::record::LinkInfo;
 use std::collections::HashMap;
 
@@ -14,16 +14,51 @@ pub fn correlate_selection(
     reader: &dyn StoreReader,
     sel: &Selection,
 ) -> Result<Report, QueryError> {
+    let mut rows = correlate_rows(reader, sel, &sel.window())?;
+    let wanted = rows.wanted.clone();
+    rows.report.journeys.retain(|j| wants(&wanted, j));
+    Ok(rows.report)
+}
+
+/// A correlation of the rows a query returned, with what ties it back to the store.
+#[derive(Debug)]
+pub struct Correlated {
+    /// Every journey of the rows, wanted by the selection or not.
+    pub report: Report,
+    /// The store's position of each input row (a hop's `input` indexes it).
+    pub cursors: Vec<Cursor>,
+    /// Its capture time, on its board's clock.
+    pub ts_ns: Vec<i64>,
+    /// Whether the selection's board, link and filter keep that row.
+    pub wanted: Vec<bool>,
+}
+
+/// Whether a journey touches a row that the selection keeps.
+pub fn wants(wanted: &[bool], j: &Journey) -> bool {
+    j.hops
+        .iter()
+        .any(|h| wanted.get(h.input).copied().unwrap_or(false))
+}
+
+/// Correlates the rows `q` returns (a journey's hops may lie on other boards or links than
+/// the selection's, so `q` is its time window only) and marks the ones `sel` keeps.
+pub fn correlate_rows(
+    reader: &dyn StoreReader,
+    sel: &Selection,
+    q: &TimelineQuery,
+) -> Result<Correlated, QueryError> {
     let links = topology_links(reader)?;
     let mut hops = Vec::new();
-    let mut wanted = Vec::new();
-    reader.timeline(&sel.window(), &mut |row| {
+    let (mut cursors, mut ts_ns, mut wanted) = (Vec::new(), Vec::new(), Vec::new());
+    reader.timeline(q, &mut |row| {
         let Some((_, info)) = links.get(&row.link_id) else {
             return true;
         };
         let mut obs = row.obs;
         obs.link = info.key;
         wanted.push(sel.names(&row.board, &row.netns, &row.link) && sel.keeps(&obs));
+        cursors.push(row.cursor);
+        ts_ns.push(i64::try_from(obs.ts_ns).unwrap_or(i64::MAX));
         hops.push(Hop {
             board: row.board,
             obs,
@@ -35,13 +70,12 @@ pub fn correlate_selection(
         drops: drop_intervals(&reader.drop_samples()?),
         ..Config::default()
     };
-    let mut report = correlate(hops, &topo, &cfg);
-    report.journeys.retain(|j| {
-        j.hops
-            .iter()
-            .any(|h| wanted.get(h.input).copied().unwrap_or(false))
-    });
-    Ok(report)
+    Ok(Correlated {
+        report: correlate(hops, &topo, &cfg),
+        cursors,
+        ts_ns,
+        wanted,
+    })
 }
 
 /// The topology the agents reported, from [`topology_links`].

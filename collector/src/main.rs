@@ -4,8 +4,18 @@
 use clap::Parser;
 use hopcap_collector::cli;
 
+/// Exit status for a command line that cannot be run (clap's).
+const EXIT_USAGE: i32 = 2;
+
 fn main() {
-    let args = cli::Cli::parse();
+    let argv = match cli::config::with_config(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("hopcap-collector: {e}");
+            std::process::exit(EXIT_USAGE);
+        }
+    };
+    let args = cli::Cli::parse_from(argv);
     let serving = matches!(args.command, cli::Command::Serve(_));
     let level = match args.verbose {
         0 if serving => "info",

@@ -1,5 +1,5 @@
 //! The README's synopsis of each collector command lists exactly the flags of its `--help`
-//! (besides `--help` and `--verbose`, which every command takes).
+//! (besides `--help`, `--verbose` and `--config`, which every command takes).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -37,7 +37,7 @@ fn in_help(args: &[&str]) -> BTreeSet<String> {
                 .collect();
             Some(format!("--{name}"))
         })
-        .filter(|f| f != "--help" && f != "--verbose")
+        .filter(|f| f != "--help" && f != "--verbose" && f != "--config")
         .collect()
 }
 

@@ -2,6 +2,7 @@
 //! `boards`, `paths`, `flows`, `diagram` and `report` that read the store.
 
 pub mod boards;
+pub mod config;
 pub mod diagram;
 pub mod docs;
 pub mod keys;
@@ -29,6 +30,10 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Read flags from this TOML file too: long flag names as keys, top level or in a
+    /// [command] table; flags given here win (see the README).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -42,7 +47,7 @@ pub enum Command {
     /// List each board's links as its agent last reported them: the topology.
     Links(LinksArgs),
     /// Rebuild each packet's path hop by hop.
-    Paths(QueryArgs),
+    Paths(PathsArgs),
     /// Summarise flows across boards.
     Flows(QueryArgs),
     /// Draw the hops and the paths over them (SVG, Graphviz dot or Mermaid).
@@ -245,6 +250,20 @@ pub struct QueryArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct PathsArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Keep printing journeys as they complete, each once: one that has had no new
+    /// sighting for --settle-ms.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// With --follow: how long a journey must go without a new sighting before it is
+    /// printed.
+    #[arg(long, value_name = "MS", default_value_t = 2000, requires = "follow")]
+    pub settle_ms: u64,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct TimelineArgs {
     #[command(flatten)]
     pub query: QueryArgs,
@@ -315,7 +334,14 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Timeline(args) => timeline::run(&SqliteReader::open(&args.query.db.db)?, &args),
         Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Links(args) => links::run(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Paths(args) => paths::run_paths(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Paths(args) => {
+            let reader = SqliteReader::open(&args.query.db.db)?;
+            if args.follow {
+                paths::follow(&reader, &args)
+            } else {
+                paths::run_paths(&reader, &args.query)
+            }
+        }
         Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
         Command::Diagram(args) => diagram::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Report(args) => report::run(&SqliteReader::open(&args.db.db)?, &args),

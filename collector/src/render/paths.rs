@@ -145,6 +145,26 @@ pub fn write_json(report: &Report, w: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
+/// One journey of `report` as its text line (`paths --follow`).
+pub fn write_text_one(j: &Journey, w: &mut impl Write) -> io::Result<()> {
+    writeln!(w, "{}", super::term::clean(&text_line(j)))
+}
+
+/// One journey of `report` as a JSON line, numbered `number` in flow `flow` (`paths
+/// --follow` numbers what it prints, not the positions in each correlation).
+pub fn write_json_one(
+    report: &Report,
+    j: &Journey,
+    number: usize,
+    flow: usize,
+    w: &mut impl Write,
+) -> io::Result<()> {
+    let mut json = journey_json(report, number, j);
+    json.flow = flow;
+    serde_json::to_writer(&mut *w, &json)?;
+    writeln!(w)
+}
+
 #[derive(Serialize)]
 struct JourneyJson {
     journey: usize,
