@@ -43,9 +43,19 @@ impl std::fmt::Debug for ExportSink {
 }
 
 impl ExportSink {
-    pub fn new(board: &str, exporter: Exporter, topology: Topology) -> ExportSink {
+    /// `snap_bytes`: frame bytes shipped with each observation (0: none).
+    pub fn new(
+        board: &str,
+        exporter: Exporter,
+        topology: Topology,
+        snap_bytes: u16,
+    ) -> ExportSink {
         ExportSink {
-            encoder: Box::new(BatchEncoder::new(board, BATCH_BYTES)),
+            encoder: Box::new(BatchEncoder::with_snap_bytes(
+                board,
+                BATCH_BYTES,
+                snap_bytes,
+            )),
             exporter: Some(exporter),
             topology,
             control: Vec::new(),
@@ -182,10 +192,11 @@ impl Sink for ExportSink {
     }
 
     fn push(&mut self, packet: &Captured<'_>) {
-        if self.encoder.push(packet.obs).is_err() {
+        // The encoder keeps the first `snap_bytes` of the frame (none when that is 0).
+        if self.encoder.push_with_bytes(packet.obs, packet.bytes()).is_err() {
             self.ship();
             // A fresh batch always has room for one record.
-            let _ = self.encoder.push(packet.obs);
+            let _ = self.encoder.push_with_bytes(packet.obs, packet.bytes());
         }
     }
 
