@@ -43,8 +43,8 @@ Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns)
       --sample N             keep 1 packet in N, chosen by fingerprint (same on every board)
       --snaplen N            bytes captured per frame (default 192: headers + fingerprint)
       --snap-bytes N         with --collector: also ship each frame's first N bytes (at most
-                             the snaplen) for `hopcap-collector export --pcapng`; off by
-                             default (costs about N more bytes per observation)
+                             the snaplen), for the collector's pcapng export; off by default
+                             (costs about N more bytes per observation)
       --ring-kb N            ring size per namespace in KiB (default 256)
       --queue-kb N           send queue in KiB while the collector is away (default 512)
       --recv                 use recvmsg() instead of the mmap ring
