@@ -257,8 +257,7 @@ impl Cli {
                 Long("sample") => cli.live.sample = number(&mut parser, "--sample", 1, 1 << 24)?,
                 Long("snaplen") => cli.live.snaplen = number(&mut parser, "--snaplen", 64, 65535)?,
                 Long("snap-bytes") => {
-                    cli.live.snap_bytes =
-                        number(&mut parser, "--snap-bytes", 1, MAX_SNAP_BYTES)?
+                    cli.live.snap_bytes = number(&mut parser, "--snap-bytes", 1, MAX_SNAP_BYTES)?
                 }
                 Long("ring-kb") => {
                     cli.live.ring_kb = number(&mut parser, "--ring-kb", 16, 1 << 20)?
@@ -552,7 +551,10 @@ mod tests {
             256
         );
         let e = parse(&[&base[..], &["0"]].concat()).unwrap_err();
-        assert_eq!(e.to_string(), "--snap-bytes 0: out of range (from 1 to 2048)");
+        assert_eq!(
+            e.to_string(),
+            "--snap-bytes 0: out of range (from 1 to 2048)"
+        );
         let e = parse(&["--snap-bytes", "96"]).unwrap_err();
         assert_eq!(e.to_string(), "--snap-bytes needs --collector");
     }

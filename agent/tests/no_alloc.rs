@@ -265,7 +265,11 @@ fn collector_sink_allocates_per_batch(snap: u16) {
     push_all(&mut sink);
     let n = allocations_in(|| push_all(&mut sink));
     // The batches the sink fills (16 KiB each, as it makes them), counted outside.
-    let mut encoder = Box::new(BatchEncoder::with_snap_bytes("pi-board-01", 16 * 1024, snap));
+    let mut encoder = Box::new(BatchEncoder::with_snap_bytes(
+        "pi-board-01",
+        16 * 1024,
+        snap,
+    ));
     let mut batches = 0u64;
     for (o, f) in obs.iter().zip(&frames) {
         if encoder.push_with_bytes(o, f).is_err() {

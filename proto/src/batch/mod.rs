@@ -135,10 +135,7 @@ impl BatchEncoder {
         }
         BatchEncoder {
             agent_id: id,
-            max_bytes: max_bytes.clamp(
-                HEADER_RESERVE + record_room(snap_bytes),
-                MAX_BATCH_BYTES,
-            ),
+            max_bytes: max_bytes.clamp(HEADER_RESERVE + record_room(snap_bytes), MAX_BATCH_BYTES),
             seq: 0,
             count: 0,
             base_ts: 0,
@@ -271,10 +268,10 @@ impl BatchDecoder {
 
     /// [`decode`](Self::decode), with each record's frame bytes (empty when the batch
     /// carries none).
-    pub fn decode_with_bytes(
+    pub fn decode_with_bytes<'b>(
         &mut self,
-        bytes: &[u8],
-        mut out: impl FnMut(Observation, &[u8]),
+        bytes: &'b [u8],
+        mut out: impl FnMut(Observation, &'b [u8]),
     ) -> Result<BatchInfo, BatchError> {
         // The version first: an older or newer header may not parse as this one.
         let (version, _) = postcard::take_from_bytes::<u16>(bytes).map_err(BatchError::Header)?;

@@ -92,10 +92,11 @@ fn a_length_over_the_header_limit_or_the_batch_is_refused() {
     match decode_all(&bytes) {
         Err(BatchError::Record {
             index: 0,
-            error: RecordError::BadValue {
-                field: Field::SnapLen,
-                value: 5,
-            },
+            error:
+                RecordError::BadValue {
+                    field: Field::SnapLen,
+                    value: 5,
+                },
             ..
         }) => {}
         other => panic!("{other:?}"),
@@ -136,7 +137,10 @@ fn a_full_batch_of_records_with_the_most_bytes_fits_its_limit() {
     assert_eq!(enc.snap_bytes(), MAX_SNAP_BYTES, "clamped");
     let frame = [0x5a; 3000];
     let mut pushed = 0;
-    while enc.push_with_bytes(&observation(pushed, pushed), &frame).is_ok() {
+    while enc
+        .push_with_bytes(&observation(pushed, pushed), &frame)
+        .is_ok()
+    {
         pushed += 1;
     }
     assert!(pushed >= 5, "{pushed}");
@@ -144,5 +148,7 @@ fn a_full_batch_of_records_with_the_most_bytes_fits_its_limit() {
     assert!(bytes.len() <= 16 * 1024);
     let got = decode_all(&bytes).unwrap();
     assert_eq!(got.len() as u64, pushed);
-    assert!(got.iter().all(|(_, f)| f.len() == usize::from(MAX_SNAP_BYTES)));
+    assert!(got
+        .iter()
+        .all(|(_, f)| f.len() == usize::from(MAX_SNAP_BYTES)));
 }

@@ -111,7 +111,10 @@ impl<'a> Reader<'a> {
     }
     /// The next `len` bytes, borrowed.
     pub fn take(&mut self, len: usize) -> Result<&'a [u8], RecordError> {
-        let end = self.pos.checked_add(len).ok_or(RecordError::UnexpectedEnd)?;
+        let end = self
+            .pos
+            .checked_add(len)
+            .ok_or(RecordError::UnexpectedEnd)?;
         let s = self
             .buf
             .get(self.pos..end)

@@ -44,12 +44,7 @@ impl std::fmt::Debug for ExportSink {
 
 impl ExportSink {
     /// `snap_bytes`: frame bytes shipped with each observation (0: none).
-    pub fn new(
-        board: &str,
-        exporter: Exporter,
-        topology: Topology,
-        snap_bytes: u16,
-    ) -> ExportSink {
+    pub fn new(board: &str, exporter: Exporter, topology: Topology, snap_bytes: u16) -> ExportSink {
         ExportSink {
             encoder: Box::new(BatchEncoder::with_snap_bytes(
                 board,
@@ -193,7 +188,11 @@ impl Sink for ExportSink {
 
     fn push(&mut self, packet: &Captured<'_>) {
         // The encoder keeps the first `snap_bytes` of the frame (none when that is 0).
-        if self.encoder.push_with_bytes(packet.obs, packet.bytes()).is_err() {
+        if self
+            .encoder
+            .push_with_bytes(packet.obs, packet.bytes())
+            .is_err()
+        {
             self.ship();
             // A fresh batch always has room for one record.
             let _ = self.encoder.push_with_bytes(packet.obs, packet.bytes());
