@@ -6,7 +6,7 @@
 
 use crate::correlate::{correlate, Config, DropInterval, Hop, Report, Topology};
 use crate::select::Selection;
-use crate::store::{DropSample, LinkId, QueryError, StoreReader};
+use crate::store::{Cursor, DropSample, LinkId, QueryError, StoreReader};
 use hopcap_proto::record::LinkInfo;
 use std::collections::HashMap;
 
@@ -14,8 +14,18 @@ pub fn correlate_selection(
     reader: &dyn StoreReader,
     sel: &Selection,
 ) -> Result<Report, QueryError> {
+    correlate_selection_rows(reader, sel).map(|(report, _)| report)
+}
+
+/// [`correlate_selection`], and the store's cursor of each correlated observation: a hop's
+/// `input` indexes it (to read more of its row, such as its frame bytes).
+pub fn correlate_selection_rows(
+    reader: &dyn StoreReader,
+    sel: &Selection,
+) -> Result<(Report, Vec<Cursor>), QueryError> {
     let links = topology_links(reader)?;
     let mut hops = Vec::new();
+    let mut cursors = Vec::new();
     let mut wanted = Vec::new();
     reader.timeline(&sel.window(), &mut |row| {
         let Some((_, info)) = links.get(&row.link_id) else {
@@ -28,6 +38,7 @@ pub fn correlate_selection(
             board: row.board,
             obs,
         });
+        cursors.push(row.cursor);
         true
     })?;
     let topo = topology(&links);
@@ -41,7 +52,7 @@ pub fn correlate_selection(
             .iter()
             .any(|h| wanted.get(h.input).copied().unwrap_or(false))
     });
-    Ok(report)
+    Ok((report, cursors))
 }
 
 /// The topology the agents reported, from [`topology_links`].
