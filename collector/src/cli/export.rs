@@ -36,7 +36,7 @@ pub fn run(reader: &dyn StoreReader, args: &ExportArgs) -> CmdResult {
     );
     tell(&got, &args.hop);
     if got.packets == 0 && !report.journeys.is_empty() {
-        return Err("nothing to write: no selected packet has stored frame bytes".into());
+        return Err("nothing written: no selected packet could be (see above)".into());
     }
     if args.pcapng.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
@@ -51,11 +51,7 @@ pub fn run(reader: &dyn StoreReader, args: &ExportArgs) -> CmdResult {
 /// On stderr: what was written and what was left out, and why.
 fn tell(got: &Exported, hop: &str) {
     if got.without_bytes > 0 {
-        let what = if hop == "all" {
-            "sightings"
-        } else {
-            "packets"
-        };
+        let what = if hop == "all" { "sightings" } else { "packets" };
         eprintln!(
             "hopcap-collector: {} {what} left out: stored without frame bytes (their agents ran \
              without --snap-bytes)",

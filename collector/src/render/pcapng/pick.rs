@@ -26,9 +26,10 @@ pub enum HopChoice {
 }
 
 impl HopChoice {
-    /// `first`, `last`, or a link.
+    /// `all`, `first`, `last`, or a link.
     pub fn from_arg(arg: &str) -> HopChoice {
         match arg {
+            "all" => HopChoice::All,
             "first" => HopChoice::First,
             "last" => HopChoice::Last,
             link => HopChoice::Link(link.to_string()),
@@ -156,6 +157,8 @@ mod tests {
             assert_eq!(link_label(&got.hop.board, &got.netns, &got.link), label);
         }
         assert_eq!(on.sightings.len() + on.not_on_link, n);
+        assert_eq!(HopChoice::from_arg("all"), HopChoice::All);
+        assert_eq!(HopChoice::from_arg("first"), HopChoice::First);
         let none = pick(&r, &HopChoice::from_arg("nosuchlink0"), |_| true);
         assert_eq!((none.sightings.len(), none.not_on_link), (0, n));
     }
