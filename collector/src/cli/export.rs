@@ -35,8 +35,8 @@ pub fn run(reader: &dyn StoreReader, args: &ExportArgs) -> CmdResult {
         &mut file,
     );
     tell(&got, &args.hop);
-    if got.packets == 0 && !report.journeys.is_empty() {
-        return Err("nothing written: no selected packet could be (see above)".into());
+    if got.packets == 0 {
+        return Err(format!("{}: not written: no packet to write", args.pcapng.display()).into());
     }
     if args.pcapng.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();
