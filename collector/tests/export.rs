@@ -153,7 +153,7 @@ fn nothing_to_write_bad_flags_and_missing_files_are_errors_not_panics() {
         ),
         (
             &["export", "--db", db, "--pcapng", f, "--board", "nope"],
-            "nope",
+            "no observations match",
         ),
     ];
     for (args, says) in cases {
