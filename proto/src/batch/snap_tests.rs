@@ -46,9 +46,8 @@ fn frame_bytes_round_trip_and_are_cut_to_the_limit() {
     assert_eq!(got[2].0, observation(102, 9));
     // `decode` alone skips them.
     let mut n = 0;
-    Box::new(BatchDecoder::new())
-        .decode(&bytes, |_| n += 1)
-        .unwrap();
+    let mut dec = Box::new(BatchDecoder::new());
+    dec.decode(&bytes, |_| n += 1).unwrap();
     assert_eq!(n, 3);
 }
 
