@@ -8,7 +8,9 @@
 # boards of a k3s-like cluster joined by a flannel VXLAN overlay, an agent on each, pod to pod
 # pings and TCP, and the paths across both boards with the tunnel and the clock offset. It writes
 # what a user opens next into HOPCAP_DEMO_OUT (default /tmp/hopcap-demo): the database, the
-# board's capture as pcapng (Wireshark), the path diagram (SVG) and the HTML report.
+# board's capture as pcapng (Wireshark), the collector's export of every path as pcapng (the
+# agent ships each frame's first 128 bytes: --snap-bytes), the path diagram (SVG) and the
+# HTML report.
 # Run as root. Everything else it creates is deleted on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +62,7 @@ ip netns exec "$p-rtr" "$collector" serve --listen 192.168.43.1:7878 --db "$out/
 pids+=($!)
 sleep 0.5
 ip netns exec "$p-pi" "$agent" --netns "$p-ctr" --collector 192.168.43.1:7878 \
-  --key "$work/keys/boards/pi1.key" -w "$out/board.pcapng" 2>"$work/agent.log" &
+  --key "$work/keys/boards/pi1.key" --snap-bytes 128 -w "$out/board.pcapng" 2>"$work/agent.log" &
 agent_pid=$!
 pids+=($agent_pid)
 sleep 1.5
@@ -157,9 +159,14 @@ echo
 "$collector" diagram --db "$out/hopcap.db" --filter 'not ip6 and not arp' -o "$out/paths.svg"
 "$collector" report --db "$out/hopcap.db" --filter 'not ip6 and not arp' --html "$out/report.html"
 "$collector" report --db "$out/two-boards.db" --filter 'not ip6 and not arp' --html "$out/two-boards.html"
+echo "== the paths as pcapng, from the collector (hopcap-collector export --pcapng)"
+"$collector" export --db "$out/hopcap.db" --filter 'not ip6 and not arp' --pcapng "$out/paths.pcapng"
 echo
 echo "== to open next (kept after the demo):"
 echo "   $out/board.pcapng   every frame the board captured, one interface per netns:link (wireshark $out/board.pcapng)"
+echo "   $out/paths.pcapng   every path's packets from the collector, one interface per hop, in corrected time order;"
+echo "                       each packet's journey, hop and NAT in its comment; hide the repeats of a packet on"
+echo "                       later hops with the display filter: !(frame.comment contains \"hopcap.dup\")"
 echo "   $out/paths.svg      the paths drawn over the board's links, with NAT and latencies"
 echo "   $out/report.html    diagram, paths, latency histograms, loss and drops in one page"
 echo "   $out/hopcap.db      the database: hopcap-collector timeline|paths|flows|boards --db $out/hopcap.db"

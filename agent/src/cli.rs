@@ -8,6 +8,7 @@ use crate::links::{NetnsSpec, Options as LinkOptions};
 pub use crate::offline::OutputMode;
 use crate::offline::ReadOptions;
 use crate::run::{CollectorConfig, Output, PcapngConfig, RunConfig, Security};
+use hopcap_proto::batch::MAX_SNAP_BYTES;
 use hopcap_proto::filter::{Filter, ParseError};
 use std::ffi::OsString;
 use std::fmt;
@@ -41,6 +42,9 @@ Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns)
                              vlan, and/or/not), compiled to classic BPF in the kernel
       --sample N             keep 1 packet in N, chosen by fingerprint (same on every board)
       --snaplen N            bytes captured per frame (default 192: headers + fingerprint)
+      --snap-bytes N         with --collector: also ship each frame's first N bytes (at most
+                             the snaplen), for the collector's pcapng export; off by default
+                             (costs about N more bytes per observation)
       --ring-kb N            ring memory in KiB, all namespaces together (default 2048): the
                              board's namespace gets it all, or half with --netns, each
                              other namespace an eighth
@@ -105,6 +109,8 @@ pub struct LiveOptions {
     pub filter: Option<String>,
     pub sample: u32,
     pub snaplen: u32,
+    /// `--snap-bytes N`: 0 when not given.
+    pub snap_bytes: u16,
     pub ring_kb: u32,
     pub queue_kb: u32,
     pub force_recv: bool,
@@ -133,6 +139,7 @@ impl Default for LiveOptions {
             filter: None,
             sample: 1,
             snaplen: 192,
+            snap_bytes: 0,
             ring_kb: (crate::capture::DEFAULT_RING_BUDGET / 1024) as u32,
             queue_kb: 512,
             force_recv: false,
@@ -144,6 +151,13 @@ impl Default for LiveOptions {
             verbosity: 0,
             clock_offset_us: 0,
         }
+    }
+}
+
+impl LiveOptions {
+    /// `--snap-bytes` as shipped: no more than was captured (`--snaplen`).
+    pub fn shipped_snap_bytes(&self) -> u16 {
+        u16::try_from(self.snaplen).map_or(self.snap_bytes, |s| self.snap_bytes.min(s))
     }
 }
 
@@ -381,6 +395,9 @@ impl Cli {
                 Long("filter") => cli.live.filter = Some(string(&mut parser)?),
                 Long("sample") => cli.live.sample = number(&mut parser, "--sample", 1, 1 << 24)?,
                 Long("snaplen") => cli.live.snaplen = number(&mut parser, "--snaplen", 64, 65535)?,
+                Long("snap-bytes") => {
+                    cli.live.snap_bytes = number(&mut parser, "--snap-bytes", 1, MAX_SNAP_BYTES)?
+                }
                 Long("ring-kb") => {
                     cli.live.ring_kb = number(&mut parser, "--ring-kb", 16, 1 << 20)?
                 }
@@ -422,6 +439,9 @@ impl Cli {
         let cli = self;
         if cli.read.is_some() && cli.live.collector.is_some() {
             return Err(CliError::Conflict("--read", "--collector"));
+        }
+        if cli.live.snap_bytes > 0 && cli.live.collector.is_none() && !cli.doctor {
+            return Err(CliError::Needs("--snap-bytes", "--collector"));
         }
         if cli.read.is_some() && cli.live.write.is_some() {
             return Err(CliError::Conflict("--read", "-w"));
@@ -481,6 +501,7 @@ impl Cli {
                 addr: addr.clone(),
                 queue_bytes: live.queue_kb as usize * 1024,
                 security,
+                snap_bytes: live.shipped_snap_bytes(),
             }));
         }
         if let Some(path) = &live.write {
@@ -812,6 +833,30 @@ mod tests {
     }
 
     #[test]
+    fn snap_bytes_go_to_the_collector_clamped_to_the_snaplen() {
+        let snap = |args: &[&str]| {
+            let cli = parse(args).unwrap();
+            match &cli.run_config().outputs[0] {
+                Output::Collector(c) => c.snap_bytes,
+                other => panic!("{other:?}"),
+            }
+        };
+        let base = ["--collector", "h:1", "--insecure", "--snap-bytes"];
+        assert_eq!(snap(&[&base[..], &["128"]].concat()), 128);
+        assert_eq!(
+            snap(&[&base[..], &["1500", "--snaplen", "256"]].concat()),
+            256
+        );
+        let e = parse(&[&base[..], &["0"]].concat()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--snap-bytes 0: out of range (from 1 to 2048)"
+        );
+        let e = parse(&["--snap-bytes", "96"]).unwrap_err();
+        assert_eq!(e.to_string(), "--snap-bytes needs --collector");
+    }
+
+    #[test]
     fn a_collector_needs_a_key_or_insecure() {
         let e = parse(&["--collector", "10.0.0.1:7878"]).unwrap_err();
         assert!(matches!(e, CliError::NoKey));
@@ -875,6 +920,7 @@ mod tests {
                     key: "/etc/hopcap/board.key".into(),
                     collector_pub: None
                 },
+                snap_bytes: 0,
             })]
         );
         // 1 MiB in all: half for the board's namespace, an eighth for each container's.
@@ -886,6 +932,10 @@ mod tests {
             (8, 2)
         );
         assert_eq!((cfg.capture.snaplen, cfg.capture.force_recv), (96, true));
+        let Output::Collector(c) = &cfg.outputs[0] else {
+            panic!("a collector output")
+        };
+        assert_eq!(c.snap_bytes, 0, "off by default");
         assert_eq!(cfg.links.include, ["eth*", "wlan0"]);
         assert_eq!(cfg.links.netns, NetnsSpec::All);
         assert_eq!(cfg.duration, Some(Duration::from_secs(3)));

@@ -61,6 +61,13 @@ fn live(cli: &Cli) -> ExitCode {
             _ => log::LevelFilter::Trace,
         });
     logger::init(level);
+    let shipped = cli.live.shipped_snap_bytes();
+    if shipped < cli.live.snap_bytes {
+        log::warn!(
+            "--snap-bytes {} is more than --snaplen captures: {shipped} bytes are shipped",
+            cli.live.snap_bytes
+        );
+    }
     // The handler's thread is started after set-up, which drops capabilities: threads
     // inherit their maker's sets, and a thread started before would keep them all. Until
     // then Ctrl-C ends the agent at once, with nothing captured yet to flush.

@@ -228,6 +228,16 @@ impl Connector for Unreachable {
 
 #[test]
 fn the_collector_sink_allocates_per_batch_not_per_packet() {
+    collector_sink_allocates_per_batch(0);
+}
+
+#[test]
+fn the_collector_sink_with_frame_bytes_allocates_per_batch_not_per_packet() {
+    collector_sink_allocates_per_batch(128);
+}
+
+/// The sink with `--snap-bytes snap` (0: off).
+fn collector_sink_allocates_per_batch(snap: u16) {
     let frames = frames::mix(FRAMES);
     let obs = observations(&frames);
     let cfg = ExportConfig {
@@ -243,7 +253,7 @@ fn the_collector_sink_allocates_per_batch_not_per_packet() {
     )
     .unwrap();
     let topology = std::sync::Arc::default();
-    let mut sink = ExportSink::new("pi-board-01", exporter, topology);
+    let mut sink = ExportSink::new("pi-board-01", exporter, topology, snap);
     let push_all = |sink: &mut ExportSink| {
         for (i, (o, f)) in obs.iter().zip(&frames).enumerate() {
             sink.push(&Captured {
@@ -255,13 +265,19 @@ fn the_collector_sink_allocates_per_batch_not_per_packet() {
     push_all(&mut sink);
     let n = allocations_in(|| push_all(&mut sink));
     // The batches the sink fills (16 KiB each, as it makes them), counted outside.
-    let mut encoder = Box::new(BatchEncoder::new("pi-board-01", 16 * 1024));
+    let mut encoder = Box::new(BatchEncoder::with_snap_bytes(
+        "pi-board-01",
+        16 * 1024,
+        snap,
+    ));
     let mut batches = 0u64;
-    for o in &obs {
-        if encoder.push(o).is_err() {
+    for (o, f) in obs.iter().zip(&frames) {
+        if encoder.push_with_bytes(o, f).is_err() {
             encoder.finish();
             batches += 1;
-            encoder.push(o).expect("an empty batch takes one record");
+            encoder
+                .push_with_bytes(o, f)
+                .expect("an empty batch takes one record");
         }
     }
     // One per shipped batch (its queued frame bytes), and a spare for the queue growing.

@@ -20,6 +20,18 @@ pub fn correlate_selection(
     Ok(rows.report)
 }
 
+/// [`correlate_selection`], and the store's cursor of each correlated observation: a hop's
+/// `input` indexes it (to read more of its row, such as its frame bytes).
+pub fn correlate_selection_rows(
+    reader: &dyn StoreReader,
+    sel: &Selection,
+) -> Result<(Report, Vec<Cursor>), QueryError> {
+    let mut rows = correlate_rows(reader, sel, &sel.window())?;
+    let wanted = std::mem::take(&mut rows.wanted);
+    rows.report.journeys.retain(|j| wants(&wanted, j));
+    Ok((rows.report, rows.cursors))
+}
+
 /// A correlation of the rows a query returned, with what ties it back to the store.
 #[derive(Debug)]
 pub struct Correlated {

@@ -2,20 +2,23 @@
 //! The first byte picks the mode: raw bytes as a whole batch (header parser included), or a
 //! valid header with a fuzzed record count followed by fuzzed record bytes, so that the
 //! record decoder is reached without the fuzzer first having to find a valid header.
-//! Never a panic; every observation decoded must survive an encode / decode round trip, and
+//! The header's `snap_bytes` comes from the input too, so records with frame bytes are reached.
+//! Never a panic; every observation decoded (with its frame bytes) must survive an encode /
+//! decode round trip, and
 //! decoding the same bytes twice with one reused decoder gives the same result.
 #![no_main]
 
 #[path = "../shared/round_trip.rs"]
 mod round_trip;
 
-use round_trip::round_trip;
+use round_trip::round_trip_with_bytes;
 
-use hopcap_proto::batch::{BatchDecoder, BatchHeader};
+use hopcap_proto::batch::{BatchDecoder, BatchHeader, MAX_SNAP_BYTES};
 use hopcap_proto::message::PROTOCOL_VERSION;
 
 fn with_header(data: &[u8]) -> Option<Vec<u8>> {
-    let (count, records) = data.split_first_chunk::<2>()?;
+    let (count, rest) = data.split_first_chunk::<2>()?;
+    let (snap, records) = rest.split_first_chunk::<2>()?;
     let header = BatchHeader {
         version: PROTOCOL_VERSION,
         agent_id: "fuzz".try_into().ok()?,
@@ -23,6 +26,7 @@ fn with_header(data: &[u8]) -> Option<Vec<u8>> {
         count: u32::from(u16::from_le_bytes(*count)),
         base_ts_ns: 1_764_000_000_000_000_000,
         reset: true,
+        snap_bytes: u16::from_le_bytes(*snap) % (MAX_SNAP_BYTES + 1),
     };
     let mut bytes = postcard::to_allocvec(&header).ok()?;
     bytes.extend_from_slice(records);
@@ -43,12 +47,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let mut dec = Box::new(BatchDecoder::new());
     let mut first = Vec::new();
-    let r1 = dec.decode(&bytes, |o| first.push(o));
+    let r1 = dec.decode_with_bytes(&bytes, |o, f| first.push((o, f.to_vec())));
     let mut second = Vec::new();
-    let r2 = dec.decode(&bytes, |o| second.push(o));
-    assert_eq!(first, second, "a reused decoder must not carry state between batches");
+    let r2 = dec.decode_with_bytes(&bytes, |o, f| second.push((o, f.to_vec())));
+    assert_eq!(
+        first, second,
+        "a reused decoder must not carry state between batches"
+    );
     assert_eq!(r1.is_ok(), r2.is_ok());
     if !first.is_empty() {
-        round_trip(&first);
+        round_trip_with_bytes(&first);
     }
 });

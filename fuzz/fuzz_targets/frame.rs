@@ -1,13 +1,13 @@
 //! Fuzzes the collector's receive path: a byte stream cut into frames, each batch body
 //! decoded on its own by one reused decoder; and the input as a single batch. Never a panic, never more
-//! memory than the bounds. Every observation decoded from garbage must survive an encode /
+//! memory than the bounds. Every observation decoded from garbage (with its frame bytes) must survive an encode /
 //! decode round trip (the codec can carry any value its decoder can produce).
 #![no_main]
 
 #[path = "../shared/round_trip.rs"]
 mod round_trip;
 
-use round_trip::round_trip;
+use round_trip::round_trip_with_bytes;
 
 use hopcap_proto::batch::BatchDecoder;
 use hopcap_proto::frame::FrameDecoder;
@@ -22,7 +22,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         match frames.decode(rest) {
             Ok(Some((frame, used))) => {
                 if let Message::Batch(body) = frame.message {
-                    let _ = batches.decode(body, |o| decoded.push(o));
+                    let _ = batches.decode_with_bytes(body, |o, f| decoded.push((o, f.to_vec())));
                 }
                 rest = &rest[used..];
             }
@@ -34,8 +34,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
     }
     let mut single = Box::new(BatchDecoder::new());
-    let _ = single.decode(data, |o| decoded.push(o));
+    let _ = single.decode_with_bytes(data, |o, f| decoded.push((o, f.to_vec())));
     if !decoded.is_empty() {
-        round_trip(&decoded);
+        round_trip_with_bytes(&decoded);
     }
 });

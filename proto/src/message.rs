@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 /// The version of frames, messages and the batch codec. Bumped on any incompatible change.
 /// 3: the `Tally` message (exact loss accounting). 4: clock steps in the `Tally`, clock
-/// synchronisation in `Stats`.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// synchronisation in `Stats`. 5: `snap_bytes` in the batch header (records may carry their
+/// frame's first bytes).
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Longest agent id (UTF-8 bytes), e.g. the board's hostname.
 pub const MAX_AGENT_ID: usize = 64;

@@ -85,16 +85,31 @@ impl Block<'_> {
 
 /// The section header that starts a file: `application` names the writer.
 pub fn section_header(out: &mut impl Out, application: &str) {
+    section_header_commented(out, application, "");
+}
+
+/// [`section_header`] with a comment (`opt_comment`, which may span lines; empty for none):
+/// Wireshark shows it under Statistics > Capture File Properties, `capinfos` prints it.
+pub fn section_header_commented(out: &mut impl Out, application: &str, comment: &str) {
     let mut body = [0u8; 16];
     body[..4].copy_from_slice(&code::BYTE_ORDER_MAGIC.to_le_bytes());
     body[4..6].copy_from_slice(&1u16.to_le_bytes()); // major
     body[6..8].copy_from_slice(&0u16.to_le_bytes()); // minor
     body[8..].copy_from_slice(&(-1i64).to_le_bytes()); // section length: not given
+    let with_comment = [
+        (code::SHB_USERAPPL, application.as_bytes()),
+        (code::OPT_COMMENT, comment.as_bytes()),
+    ];
+    let options = if comment.is_empty() {
+        &with_comment[..1]
+    } else {
+        &with_comment[..]
+    };
     Block {
         kind: code::SHB,
         body: &body,
         data: &[],
-        options: &[(code::SHB_USERAPPL, application.as_bytes())],
+        options,
     }
     .write(out);
 }
@@ -233,6 +248,30 @@ mod tests {
             48, 0, 0, 0,
         ];
         assert_eq!(b.0, want);
+    }
+
+    #[test]
+    fn a_commented_section_header_byte_for_byte() {
+        let mut b = Bytes(Vec::new());
+        section_header_commented(&mut b, "hc", "off\n+5");
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x0A, 0x0D, 0x0D, 0x0A,  52, 0, 0, 0,   // SHB, 52 bytes
+            0x4D, 0x3C, 0x2B, 0x1A,                 // byte-order magic
+            1, 0, 0, 0,                             // version 1.0
+            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, // section length unknown
+            4, 0, 2, 0,  b'h', b'c', 0, 0,          // shb_userappl "hc", padded
+            1, 0, 6, 0,  b'o', b'f', b'f', b'\n', b'+', b'5', 0, 0, // opt_comment
+            0, 0, 0, 0,                             // opt_endofopt
+            52, 0, 0, 0,
+        ];
+        assert_eq!(b.0, want);
+        // Without a comment: the plain header.
+        let (mut plain, mut empty) = (Bytes(Vec::new()), Bytes(Vec::new()));
+        section_header(&mut plain, "hc");
+        section_header_commented(&mut empty, "hc", "");
+        assert_eq!(plain.0, empty.0);
+        assert_eq!(u32_at(&plain.0, 4), 40);
     }
 
     #[test]

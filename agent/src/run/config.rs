@@ -52,6 +52,9 @@ pub struct CollectorConfig {
     /// Byte budget of encoded batches held while the collector is away.
     pub queue_bytes: usize,
     pub security: Security,
+    /// Frame bytes shipped with each observation (`--snap-bytes`, for `hopcap-collector
+    /// export`); 0: none, the records alone.
+    pub snap_bytes: u16,
 }
 
 /// How the connection to the collector is protected.

@@ -367,7 +367,7 @@ fn export_sink(
     };
     let exporter = Exporter::spawn(cfg, connector, greeting.into_fn(), hello::wire())
         .map_err(RunError::Exporter)?;
-    Ok(ExportSink::new(board, exporter, topology))
+    Ok(ExportSink::new(board, exporter, topology, c.snap_bytes))
 }
 
 fn capture_mode(capture: &Capture) -> CaptureMode {

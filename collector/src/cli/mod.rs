@@ -5,6 +5,7 @@ pub mod boards;
 pub mod config;
 pub mod diagram;
 pub mod docs;
+pub mod export;
 pub mod keys;
 pub mod links;
 pub mod paths;
@@ -54,6 +55,9 @@ pub enum Command {
     Diagram(DiagramArgs),
     /// Write one self-contained HTML page: diagram, paths, latency, loss, clocks, drops.
     Report(ReportArgs),
+    /// Write the selected packets as pcapng for Wireshark, one interface per hop (agents
+    /// must run with --snap-bytes for their packets to have bytes).
+    Export(ExportArgs),
     /// Make and revoke the fleet's keys (Noise): the collector's and one per board.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -215,6 +219,26 @@ impl WindowArgs {
         Ok((since, until))
     }
 
+    /// The flags as given, for a page's or file's header (`everything` without any).
+    pub fn describe(&self) -> String {
+        let flags = [
+            ("--since", &self.since),
+            ("--until", &self.until),
+            ("--board", &self.board),
+            ("--link", &self.link),
+            ("--filter", &self.filter),
+        ];
+        let parts: Vec<String> = flags
+            .iter()
+            .filter_map(|(flag, v)| v.as_ref().map(|v| format!("{flag} {v:?}")))
+            .collect();
+        if parts.is_empty() {
+            "everything".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+
     /// The selection these flags make.
     pub fn selection(&self, now_ns: i64) -> Result<Selection, String> {
         let (since_ns, until_ns) = self.bounds(now_ns)?;
@@ -324,6 +348,21 @@ pub struct ReportArgs {
     pub html: PathBuf,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// The file to write (- for standard output).
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true)]
+    pub pcapng: PathBuf,
+    /// Which sightings of each packet: all (those after its first carry the comment
+    /// `hopcap.dup`), its first or last hop, or the one on LINK (as --link takes it).
+    #[arg(long, value_name = "first|last|LINK", default_value = "all")]
+    pub hop: String,
+}
+
 pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Runs the parsed command line.
@@ -345,6 +384,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
         Command::Diagram(args) => diagram::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Report(args) => report::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Export(args) => export::run(&SqliteReader::open(&args.db.db)?, &args),
         Command::Keys(cmd) => keys::run(&cmd),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man_pages(&dir),

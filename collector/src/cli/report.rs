@@ -1,7 +1,7 @@
 //! `report --html`: the correlated selection, the boards' delivery and the capture drops,
 //! written as one page ([`crate::render::report`]).
 
-use super::{CmdResult, ReportArgs, WindowArgs};
+use super::{CmdResult, ReportArgs};
 use crate::correlate::DropInterval;
 use crate::load::{correlate_selection, drop_intervals};
 use crate::render::report::{page, PageInput};
@@ -28,7 +28,7 @@ pub fn run(reader: &dyn StoreReader, args: &ReportArgs) -> CmdResult {
         report: &report,
         boards: &boards,
         drops: &drops,
-        selection: &describe(&args.window),
+        selection: &args.window.describe(),
         generated: &format_rfc3339(now),
     });
     super::write_file(&args.html, html.as_bytes())?;
@@ -43,24 +43,4 @@ fn in_window(d: &DropInterval, since: Option<i64>, until: Option<i64>) -> bool {
         i64::try_from(d.end_ns).unwrap_or(i64::MAX),
     );
     since.is_none_or(|s| end >= s) && until.is_none_or(|u| start < u)
-}
-
-/// The selection flags as given, for the page's header (`everything` without any).
-fn describe(w: &WindowArgs) -> String {
-    let flags = [
-        ("--since", &w.since),
-        ("--until", &w.until),
-        ("--board", &w.board),
-        ("--link", &w.link),
-        ("--filter", &w.filter),
-    ];
-    let parts: Vec<String> = flags
-        .iter()
-        .filter_map(|(flag, v)| v.as_ref().map(|v| format!("{flag} {v:?}")))
-        .collect();
-    if parts.is_empty() {
-        "everything".into()
-    } else {
-        parts.join(" ")
-    }
 }

@@ -7,8 +7,8 @@ use super::close::{Close, ProtocolError};
 use super::seq::{judge, Verdict};
 use super::stats::{AckTimer, IngestStats};
 use crate::store::{
-    BoardHello, BoardId, BoardStats, LinkId, ObservationBatch, RunId, RunTally, StoreWriter,
-    COMMIT_FAILED,
+    BoardHello, BoardId, BoardStats, FrameBytes, LinkId, ObservationBatch, RunId, RunTally,
+    StoreWriter, COMMIT_FAILED,
 };
 use hopcap_proto::batch::{BatchDecoder, BatchHeader};
 use hopcap_proto::message::{ClockStep, Hello, LinkStats, Links, Message, Stats, Tally};
@@ -213,11 +213,11 @@ impl Agent {
 
     /// Placeholders for the keys of `decoded` no link report named (the observations are
     /// kept; such a link shows as `key<N>`), in one request to the store.
-    fn describe_unknown(&mut self, decoded: &[Observation]) -> Result<(), Close> {
+    fn describe_unknown(&mut self, decoded: &[(Observation, &[u8])]) -> Result<(), Close> {
         let s = sess(&mut self.session)?;
         let unknown: BTreeSet<LinkKey> = decoded
             .iter()
-            .map(|o| o.link)
+            .map(|(o, _)| o.link)
             .filter(|k| !s.links.contains_key(k))
             .collect();
         if unknown.is_empty() {
@@ -281,14 +281,15 @@ impl Agent {
         let Some(mut hold) = self
             .budget
             .batches
-            .acquire(records * (row + obs), stop, BUDGET_POLL)
+            // Frame bytes (agent --snap-bytes) are copied out of the batch: no more than it.
+            .acquire(records * (row + obs) + bytes.len(), stop, BUDGET_POLL)
         else {
             return Err(Close::Shutdown);
         };
-        let mut decoded: Vec<Observation> = Vec::with_capacity(records);
-        let result = decoder.decode(bytes, |obs| {
+        let mut decoded: Vec<(Observation, &[u8])> = Vec::with_capacity(records);
+        let result = decoder.decode_with_bytes(bytes, |obs, frame| {
             if decoded.len() < records {
-                decoded.push(obs)
+                decoded.push((obs, frame))
             }
         });
         // The sequence number also of a batch that failed to decode (its header may still
@@ -352,17 +353,25 @@ impl Agent {
                 .filter(|step| seq < step.first_batch)
                 .fold(0i64, |sum, step| sum.saturating_add(step.delta_ns));
             if delta != 0 {
-                for obs in &mut decoded {
+                for (obs, _) in &mut decoded {
                     obs.ts_ns = obs.ts_ns.saturating_add_signed(delta);
                 }
             }
         }
         let links = &s.links;
+        let with_frames = decoded.iter().any(|(_, f)| !f.is_empty());
+        let mut frames = FrameBytes::default();
         let rows: Vec<(LinkId, Observation)> = decoded
             .into_iter()
-            .filter_map(|obs| links.get(&obs.link).map(|id| (*id, obs)))
+            .filter_map(|(obs, frame)| {
+                let id = links.get(&obs.link)?;
+                if with_frames {
+                    frames.push(frame);
+                }
+                Some((*id, obs))
+            })
             .collect();
-        hold.resize(rows.capacity() * row, stop, BUDGET_POLL);
+        hold.resize(rows.capacity() * row + frames.byte_len(), stop, BUDGET_POLL);
         let batch = ObservationBatch {
             board,
             run: Some(run),
@@ -370,6 +379,7 @@ impl Agent {
             lost_batches: lost,
             duplicate: false,
             rows,
+            frames,
             committed: seq.map(|_| Arc::clone(&self.committed)),
             hold: Some(Arc::new(hold)),
         };

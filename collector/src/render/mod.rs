@@ -6,6 +6,7 @@ pub mod flows;
 pub mod graph;
 pub mod links;
 pub mod paths;
+pub mod pcapng;
 pub mod report;
 pub mod term;
 pub mod timeline;

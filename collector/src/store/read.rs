@@ -174,4 +174,12 @@ pub trait StoreReader {
 
     /// Every stats report, by board and then by time.
     fn drop_samples(&self) -> Result<Vec<DropSample>, QueryError>;
+
+    /// The stored frame bytes (`agent --snap-bytes`) of the rows `q` selects that have any,
+    /// by row cursor, in no particular order; stops early when `each` returns false.
+    fn frames(
+        &self,
+        q: &TimelineQuery,
+        each: &mut dyn FnMut(Cursor, &[u8]) -> bool,
+    ) -> Result<(), QueryError>;
 }

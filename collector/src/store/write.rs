@@ -56,6 +56,9 @@ pub struct ObservationBatch {
     /// acknowledgement still waits for the commit of everything before it.
     pub duplicate: bool,
     pub rows: Vec<(LinkId, Observation)>,
+    /// The first captured bytes of each row's frame (`agent --snap-bytes`); empty when the
+    /// agent sent none.
+    pub frames: FrameBytes,
     /// Raised to `seq + 1` once the batch is stored (or found stored earlier by the same run);
     /// [`COMMIT_FAILED`] is set in it instead if the batch could not be stored: the connection
     /// acknowledges nothing more then (a later cumulative ack would cover the lost batch).
@@ -80,9 +83,41 @@ impl ObservationBatch {
             lost_batches: 0,
             duplicate: false,
             rows,
+            frames: FrameBytes::default(),
             committed: None,
             hold: None,
         }
+    }
+}
+
+/// Frame bytes by row, in one buffer: row `i`'s are `bytes[ends[i-1]..ends[i]]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrameBytes {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl FrameBytes {
+    /// The next row's bytes.
+    pub fn push(&mut self, frame: &[u8]) {
+        self.bytes.extend_from_slice(frame);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Row `row`'s bytes (`None` past the rows pushed).
+    pub fn get(&self, row: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(row)?;
+        let start = row.checked_sub(1).map_or(0, |p| self.ends[p]);
+        self.bytes.get(start..end)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Bytes held in all.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
     }
 }
 

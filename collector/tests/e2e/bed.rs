@@ -32,17 +32,23 @@ pub struct Bed {
 impl Bed {
     /// The Pi+Docker bed.
     pub fn pi_docker(tag: &str) -> Bed {
-        Bed::make(tag, "up", "down")
+        Bed::make("hce", tag, "up", "down")
+    }
+
+    /// The Pi+Docker bed under another name prefix (`<base><pid><tag>`), for a test file
+    /// that keeps its namespaces apart from the others' by name.
+    pub fn pi_docker_as(base: &str, tag: &str) -> Bed {
+        Bed::make(base, tag, "up", "down")
     }
 
     /// Two boards with a flannel VXLAN overlay and a collector host.
     pub fn two_boards(tag: &str) -> Bed {
-        Bed::make(tag, "up2", "down2")
+        Bed::make("hce", tag, "up2", "down2")
     }
 
-    fn make(tag: &str, up: &str, down: &'static str) -> Bed {
+    fn make(base: &str, tag: &str, up: &str, down: &'static str) -> Bed {
         let bed = Bed {
-            prefix: format!("hce{}{tag}", std::process::id()),
+            prefix: format!("{base}{}{tag}", std::process::id()),
             down,
         };
         run(Command::new(SCRIPT).args([up, &bed.prefix]));

@@ -13,6 +13,11 @@ pub enum BatchError {
         got: u16,
         supported: u16,
     },
+    /// The header says records carry more frame bytes than [`super::MAX_SNAP_BYTES`].
+    SnapBytes {
+        got: u16,
+        max: u16,
+    },
     /// The header says the batch needs codec state from batches before it (`reset` false),
     /// which no encoder of this version writes.
     NotSelfContained {
@@ -77,6 +82,8 @@ pub enum Field {
     OuterId,
     WireLen,
     CapLen,
+    /// The length of a record's frame bytes.
+    SnapLen,
 }
 
 impl core::fmt::Display for BatchFull {
@@ -93,6 +100,9 @@ impl core::fmt::Display for BatchError {
             BatchError::Header(e) => write!(f, "batch header: {e}"),
             BatchError::UnsupportedVersion { got, supported } => {
                 write!(f, "batch version {got} (this side speaks {supported})")
+            }
+            BatchError::SnapBytes { got, max } => {
+                write!(f, "batch records carry {got} frame bytes (at most {max})")
             }
             BatchError::NotSelfContained { seq } => {
                 write!(f, "batch {seq} needs codec state of earlier batches")

@@ -32,6 +32,10 @@
 //!         packet type, stop, TCP header length (u8), each only when it differs from the
 //!         prediction
 //! ```
+//! With `snap_bytes` > 0 in the header, every record is followed by the first captured bytes
+//! of its frame (`agent --snap-bytes`, for pcapng export): a varint length (at most
+//! `snap_bytes`) and that many bytes. With 0 (the default) records carry nothing more.
+//!
 //! Predictions come from the flow's last packet: the same TTL, packet type, stop and TCP
 //! header length (for a back-reference: the referenced record's; 0 for flows that are not
 //! TCP, so never written for them); outer
@@ -58,10 +62,14 @@ pub use error::{BatchError, BatchFull, Field, RecordError};
 
 /// The largest batch (header + records) an encoder produces.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
-/// The most bytes one record can take (a new flow with every field spelled out).
+/// The most bytes one record can take (a new flow with every field spelled out), without
+/// its frame bytes.
 pub const MAX_RECORD_BYTES: usize = 320;
+/// The most frame bytes a record may carry (`BatchHeader::snap_bytes`): a full Ethernet
+/// frame with room to spare, and still several records to a batch.
+pub const MAX_SNAP_BYTES: u16 = 2048;
 /// Room kept before the records for the header, which is written last.
-const HEADER_RESERVE: usize = 96;
+const HEADER_RESERVE: usize = 100;
 
 /// The header at the start of every batch. Gaps and duplicates in `seq` are the receiver's
 /// business; the codec only carries it.
@@ -78,6 +86,9 @@ pub struct BatchHeader {
     /// spanned batches; it stays so the header's bytes stay the same, and a `false` is
     /// rejected.)
     pub reset: bool,
+    /// Frame bytes per record at most (0: none follow the records; see the module docs).
+    /// At most [`MAX_SNAP_BYTES`].
+    pub snap_bytes: u16,
 }
 
 /// What a decoded batch said about itself.
@@ -98,6 +109,8 @@ pub struct BatchEncoder {
     prev_ts: u64,
     /// A record overflowed (cannot happen within MAX_RECORD_BYTES): refuse until `finish`.
     broken: bool,
+    /// Frame bytes kept per record (0: none).
+    snap_bytes: u16,
     state: encode::EncoderState,
     records_end: usize,
     buf: [u8; MAX_BATCH_BYTES],
@@ -107,6 +120,13 @@ impl BatchEncoder {
     /// `agent_id` is cut to [`MAX_AGENT_ID`] bytes (at a char boundary); `max_bytes` is
     /// clamped to what one record needs and [`MAX_BATCH_BYTES`].
     pub fn new(agent_id: &str, max_bytes: usize) -> BatchEncoder {
+        BatchEncoder::with_snap_bytes(agent_id, max_bytes, 0)
+    }
+
+    /// [`new`](Self::new) for batches whose records carry up to `snap_bytes` bytes of their
+    /// frame each (clamped to [`MAX_SNAP_BYTES`]; 0 is `new`).
+    pub fn with_snap_bytes(agent_id: &str, max_bytes: usize, snap_bytes: u16) -> BatchEncoder {
+        let snap_bytes = snap_bytes.min(MAX_SNAP_BYTES);
         let mut id = String::new();
         for c in agent_id.chars() {
             if id.push(c).is_err() {
@@ -115,12 +135,13 @@ impl BatchEncoder {
         }
         BatchEncoder {
             agent_id: id,
-            max_bytes: max_bytes.clamp(HEADER_RESERVE + MAX_RECORD_BYTES, MAX_BATCH_BYTES),
+            max_bytes: max_bytes.clamp(HEADER_RESERVE + record_room(snap_bytes), MAX_BATCH_BYTES),
             seq: 0,
             count: 0,
             base_ts: 0,
             prev_ts: 0,
             broken: false,
+            snap_bytes,
             state: encode::EncoderState::new(),
             records_end: HEADER_RESERVE,
             buf: [0; MAX_BATCH_BYTES],
@@ -129,16 +150,28 @@ impl BatchEncoder {
 
     /// Adds one observation to the current batch.
     pub fn push(&mut self, obs: &Observation) -> Result<(), BatchFull> {
-        if self.broken || self.records_end + MAX_RECORD_BYTES > self.max_bytes {
+        self.push_with_bytes(obs, &[])
+    }
+
+    /// Adds one observation with the first captured bytes of its frame: up to the encoder's
+    /// `snap_bytes` of `frame` go with it (none when that is 0).
+    pub fn push_with_bytes(&mut self, obs: &Observation, frame: &[u8]) -> Result<(), BatchFull> {
+        let room = record_room(self.snap_bytes);
+        if self.broken || self.records_end + room > self.max_bytes {
             return Err(BatchFull);
         }
         if self.count == 0 {
             self.base_ts = obs.ts_ns;
             self.prev_ts = obs.ts_ns;
         }
-        let room = &mut self.buf[self.records_end..self.records_end + MAX_RECORD_BYTES];
+        let room = &mut self.buf[self.records_end..self.records_end + room];
         let mut w = Writer::new(room);
         self.state.encode(obs, &mut self.prev_ts, &mut w);
+        if self.snap_bytes > 0 {
+            let kept = frame.get(..usize::from(self.snap_bytes)).unwrap_or(frame);
+            w.varint(kept.len() as u64);
+            w.bytes(kept);
+        }
         if w.overflow {
             // The state moved past what was written: close this batch (the next one starts
             // from fresh state anyway).
@@ -169,6 +202,11 @@ impl BatchEncoder {
         self.seq
     }
 
+    /// Frame bytes kept per record (0: none).
+    pub fn snap_bytes(&self) -> u16 {
+        self.snap_bytes
+    }
+
     /// Closes the current batch and returns its bytes (valid until the next call); the
     /// sequence number advances and the next batch starts from fresh state. A batch of zero
     /// records is valid.
@@ -180,9 +218,10 @@ impl BatchEncoder {
             count: self.count,
             base_ts_ns: self.base_ts,
             reset: true,
+            snap_bytes: self.snap_bytes,
         };
         let mut tmp = [0u8; HEADER_RESERVE];
-        // The header's largest form (3 + 65 + 10 + 5 + 10 + 1 bytes) fits the reserve.
+        // The header's largest form (3 + 65 + 10 + 5 + 10 + 1 + 3 bytes) fits the reserve.
         let used = postcard::to_slice(&header, &mut tmp).map_or(0, |b| b.len());
         let start = HEADER_RESERVE - used;
         self.buf[start..HEADER_RESERVE].copy_from_slice(&tmp[..used]);
@@ -224,24 +263,44 @@ impl BatchDecoder {
         bytes: &[u8],
         mut out: impl FnMut(Observation),
     ) -> Result<BatchInfo, BatchError> {
-        let (header, rest) =
-            postcard::take_from_bytes::<BatchHeader>(bytes).map_err(BatchError::Header)?;
-        if header.version != PROTOCOL_VERSION {
+        self.decode_with_bytes(bytes, |obs, _| out(obs))
+    }
+
+    /// [`decode`](Self::decode), with each record's frame bytes (empty when the batch
+    /// carries none).
+    pub fn decode_with_bytes<'b>(
+        &mut self,
+        bytes: &'b [u8],
+        mut out: impl FnMut(Observation, &'b [u8]),
+    ) -> Result<BatchInfo, BatchError> {
+        // The version first: an older or newer header may not parse as this one.
+        let (version, _) = postcard::take_from_bytes::<u16>(bytes).map_err(BatchError::Header)?;
+        if version != PROTOCOL_VERSION {
             return Err(BatchError::UnsupportedVersion {
-                got: header.version,
+                got: version,
                 supported: PROTOCOL_VERSION,
             });
         }
+        let (header, rest) =
+            postcard::take_from_bytes::<BatchHeader>(bytes).map_err(BatchError::Header)?;
         if !header.reset {
             return Err(BatchError::NotSelfContained { seq: header.seq });
+        }
+        if header.snap_bytes > MAX_SNAP_BYTES {
+            return Err(BatchError::SnapBytes {
+                got: header.snap_bytes,
+                max: MAX_SNAP_BYTES,
+            });
         }
         self.state.reset();
         let mut r = Reader::new(bytes, bytes.len() - rest.len());
         let mut prev_ts = header.base_ts_ns;
         for index in 0..header.count {
             let start = r.pos;
-            match decode::decode_record(&mut self.state, &mut prev_ts, &mut r) {
-                Ok(obs) => out(obs),
+            let record = decode::decode_record(&mut self.state, &mut prev_ts, &mut r)
+                .and_then(|obs| Ok((obs, frame_bytes(&mut r, header.snap_bytes)?)));
+            match record {
+                Ok((obs, frame)) => out(obs, frame),
                 Err(error) => {
                     return Err(BatchError::Record {
                         index,
@@ -262,5 +321,31 @@ impl BatchDecoder {
     }
 }
 
+/// Bytes the encoder keeps free for one record carrying up to `snap_bytes` frame bytes.
+fn record_room(snap_bytes: u16) -> usize {
+    if snap_bytes == 0 {
+        MAX_RECORD_BYTES
+    } else {
+        MAX_RECORD_BYTES + 3 + usize::from(snap_bytes)
+    }
+}
+
+/// The frame bytes after a record (none when the batch carries none).
+fn frame_bytes<'a>(r: &mut Reader<'a>, snap_bytes: u16) -> Result<&'a [u8], RecordError> {
+    if snap_bytes == 0 {
+        return Ok(&[]);
+    }
+    let len = r.varint()?;
+    if len > u64::from(snap_bytes) {
+        return Err(RecordError::BadValue {
+            field: Field::SnapLen,
+            value: len,
+        });
+    }
+    r.take(len as usize)
+}
+
 #[cfg(test)]
 mod robustness;
+#[cfg(test)]
+mod snap_tests;

@@ -24,8 +24,8 @@ fn zero_observation() -> Observation {
     }
 }
 
-/// header: version 4, agent "a", seq 0, count 1, base time 0, reset.
-const HEADER: [u8; 7] = [0x04, 0x01, b'a', 0x00, 0x01, 0x00, 0x01];
+/// header: version 5, agent "a", seq 0, count 1, base time 0, reset, no frame bytes.
+const HEADER: [u8; 8] = [0x05, 0x01, b'a', 0x00, 0x01, 0x00, 0x01, 0x00];
 
 #[test]
 fn the_simplest_record_as_bytes() {
@@ -60,8 +60,8 @@ fn errors_name_the_record_and_the_offset() {
         err,
         BatchError::Record {
             index: 0,
-            start: 7,
-            offset: 9,
+            start: 8,
+            offset: 10,
             error: RecordError::BadFlow { index: 5 }
         }
     );
@@ -78,8 +78,8 @@ fn errors_name_the_record_and_the_offset() {
         err,
         BatchError::Record {
             index: 0,
-            start: 7,
-            offset: 11,
+            start: 8,
+            offset: 12,
             error: want
         }
     );
@@ -95,8 +95,8 @@ fn errors_name_the_record_and_the_offset() {
         decode_err(&b),
         BatchError::Record {
             index: 0,
-            start: 7,
-            offset: 14,
+            start: 8,
+            offset: 15,
             error: want
         }
     );
@@ -113,8 +113,8 @@ fn errors_name_the_record_and_the_offset() {
         decode_err(&b),
         BatchError::Record {
             index: 0,
-            start: 7,
-            offset: 20,
+            start: 8,
+            offset: 21,
             error: want
         }
     );
@@ -130,8 +130,8 @@ fn errors_name_the_record_and_the_offset() {
         decode_err(&b),
         BatchError::Record {
             index: 0,
-            start: 7,
-            offset: 13,
+            start: 8,
+            offset: 14,
             error: want
         }
     );
@@ -140,20 +140,22 @@ fn errors_name_the_record_and_the_offset() {
 #[test]
 fn header_version_and_trailing_bytes_are_checked() {
     let mut b = HEADER.to_vec();
-    b[0] = 0x05;
+    b[0] = 0x06;
     assert_eq!(
         decode_err(&b),
         BatchError::UnsupportedVersion {
-            got: 5,
-            supported: 4
+            got: 6,
+            supported: 5
         }
     );
-    b[0] = 0x03;
+    // A version 4 header (no `snap_bytes`) is refused by its version, not as short.
+    b[0] = 0x04;
+    b.pop();
     assert_eq!(
         decode_err(&b),
         BatchError::UnsupportedVersion {
-            got: 3,
-            supported: 4
+            got: 4,
+            supported: 5
         }
     );
     assert_eq!(
@@ -178,7 +180,7 @@ fn header_version_and_trailing_bytes_are_checked() {
 #[test]
 fn a_batch_that_needs_earlier_state_is_rejected() {
     let mut b = HEADER.to_vec();
-    *b.last_mut().unwrap() = 0x00; // reset false
+    b[6] = 0x00; // reset false
     b.extend_from_slice(&[0x02, 0x00, 0x00, 8, 7, 6, 5, 4, 3, 2, 1, 0x00]);
     assert_eq!(decode_err(&b), BatchError::NotSelfContained { seq: 0 });
 }

@@ -109,6 +109,19 @@ impl<'a> Reader<'a> {
         self.pos += N;
         Ok(out)
     }
+    /// The next `len` bytes, borrowed.
+    pub fn take(&mut self, len: usize) -> Result<&'a [u8], RecordError> {
+        let end = self
+            .pos
+            .checked_add(len)
+            .ok_or(RecordError::UnexpectedEnd)?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(RecordError::UnexpectedEnd)?;
+        self.pos = end;
+        Ok(s)
+    }
     pub fn varint(&mut self) -> Result<u64, RecordError> {
         let mut v = 0u64;
         for i in 0..10 {

@@ -46,28 +46,33 @@ impl std::fmt::Debug for ExportSink {
 /// much stack twice over, and those pages stay resident on the thread that did it (measured:
 /// 460 KB of the capture thread's stack, a fifth of the agent's RSS). A short-lived thread
 /// builds it instead, and its stack goes with it.
-fn boxed_encoder(board: &str) -> Box<BatchEncoder> {
+fn boxed_encoder(board: &str, snap_bytes: u16) -> Box<BatchEncoder> {
     let spawned = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("hopcap-init".into())
-            .spawn_scoped(s, || build_encoder(board))
+            .spawn_scoped(s, || build_encoder(board, snap_bytes))
             .ok()
             .and_then(|t| t.join().ok())
     });
-    spawned.unwrap_or_else(|| build_encoder(board))
+    spawned.unwrap_or_else(|| build_encoder(board, snap_bytes))
 }
 
 /// Not inlined: a caller holding the by-value encoder in its own frame would touch every page
 /// of it (stack probes) even on the path that does not build it.
 #[inline(never)]
-fn build_encoder(board: &str) -> Box<BatchEncoder> {
-    Box::new(BatchEncoder::new(board, BATCH_BYTES))
+fn build_encoder(board: &str, snap_bytes: u16) -> Box<BatchEncoder> {
+    Box::new(BatchEncoder::with_snap_bytes(
+        board,
+        BATCH_BYTES,
+        snap_bytes,
+    ))
 }
 
 impl ExportSink {
-    pub fn new(board: &str, exporter: Exporter, topology: Topology) -> ExportSink {
+    /// `snap_bytes`: frame bytes shipped with each observation (0: none).
+    pub fn new(board: &str, exporter: Exporter, topology: Topology, snap_bytes: u16) -> ExportSink {
         ExportSink {
-            encoder: boxed_encoder(board),
+            encoder: boxed_encoder(board, snap_bytes),
             exporter: Some(exporter),
             topology,
             control: Vec::new(),
@@ -204,10 +209,15 @@ impl Sink for ExportSink {
     }
 
     fn push(&mut self, packet: &Captured<'_>) {
-        if self.encoder.push(packet.obs).is_err() {
+        // The encoder keeps the first `snap_bytes` of the frame (none when that is 0).
+        if self
+            .encoder
+            .push_with_bytes(packet.obs, packet.bytes())
+            .is_err()
+        {
             self.ship();
             // A fresh batch always has room for one record.
-            let _ = self.encoder.push(packet.obs);
+            let _ = self.encoder.push_with_bytes(packet.obs, packet.bytes());
         }
     }
 

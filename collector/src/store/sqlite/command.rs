@@ -2,7 +2,7 @@
 
 use super::boards;
 use super::clock;
-use super::writer::insert_observations;
+use super::writer::insert_observations_with_frames;
 use crate::store::{
     BoardHello, BoardId, BoardSession, BoardStats, LinkId, ObservationBatch, RunId, RunTally,
     COMMIT_FAILED,
@@ -90,7 +90,7 @@ pub(super) fn apply(conn: &mut Connection, cmds: &[WriteCmd]) -> rusqlite::Resul
                 };
                 if new {
                     let board = b.board.raw();
-                    insert_observations(&tx, board, &b.rows)?;
+                    insert_observations_with_frames(&tx, board, &b.rows, &b.frames)?;
                     if let (Some(run), Some(seq)) = (b.run, b.seq) {
                         clock::note_batch_rows(&tx, run.raw(), seq, b.rows.len())?;
                     }

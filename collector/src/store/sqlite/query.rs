@@ -193,6 +193,39 @@ fn query_rows(
     Ok(last)
 }
 
+/// The frame bytes of the rows `q` selects that have them, by id (see
+/// [`crate::store::StoreReader::frames`]).
+pub fn frames(
+    conn: &Connection,
+    q: &TimelineQuery,
+    each: &mut dyn FnMut(Cursor, &[u8]) -> bool,
+) -> Result<(), QueryError> {
+    let (clause, params) = where_clause(conn, q)?;
+    let clause = if clause.is_empty() {
+        "WHERE snap IS NOT NULL".to_string()
+    } else {
+        format!("{clause} AND snap IS NOT NULL")
+    };
+    let mut stmt = conn
+        .prepare(&format!("SELECT id, snap FROM observations {clause}"))
+        .map_err(sql)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params))
+        .map_err(sql)?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        let id: i64 = r.get(0).map_err(sql)?;
+        let bytes = r.get_ref(1).map_err(sql)?;
+        let bytes = bytes.as_blob().map_err(|e| QueryError::BadRow {
+            at: Cursor::from_raw(id),
+            err: Box::new(e),
+        })?;
+        if !each(Cursor::from_raw(id), bytes) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The highest observation id stored (0 when empty).
 pub fn max_id(conn: &Connection) -> Result<Cursor, QueryError> {
     conn.query_row("SELECT coalesce(max(id), 0) FROM observations", [], |r| {

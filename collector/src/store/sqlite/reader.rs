@@ -62,4 +62,12 @@ impl StoreReader for SqliteReader {
     fn drop_samples(&self) -> Result<Vec<DropSample>, QueryError> {
         boards::drop_samples(&self.conn).map_err(sql)
     }
+
+    fn frames(
+        &self,
+        q: &TimelineQuery,
+        each: &mut dyn FnMut(Cursor, &[u8]) -> bool,
+    ) -> Result<(), QueryError> {
+        query::frames(&self.conn, q, each)
+    }
 }

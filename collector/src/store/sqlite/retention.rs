@@ -292,4 +292,61 @@ mod tests {
             "{pages_before} -> {after:?}"
         );
     }
+
+    #[test]
+    fn frame_bytes_are_stored_by_row_and_go_with_their_rows() {
+        use crate::store::sqlite::query;
+        use crate::store::sqlite::writer::insert_observations_with_frames;
+        use crate::store::{Cursor, FrameBytes, TimelineQuery};
+        let dir = ScratchDir::new("ret-frames").unwrap();
+        let mut conn = open_for_writing(&dir.join("f.db")).unwrap();
+        // Old rows with bytes, then newer rows with bytes, then newer rows without.
+        let mut frames_of = |g: &mut SampleGen, packets: usize, with: bool| {
+            let rows: Vec<_> = (0..packets)
+                .flat_map(|_| g.packet(&[0], 2))
+                .map(|o| (LinkId::from_raw(1), o))
+                .collect();
+            let mut frames = FrameBytes::default();
+            for (i, _) in rows.iter().enumerate().filter(|_| with) {
+                frames.push(&[i as u8; 3][..i % 4]);
+            }
+            let tx = conn.transaction().unwrap();
+            insert_observations_with_frames(&tx, 1, &rows, &frames).unwrap();
+            tx.commit().unwrap();
+            rows.len()
+        };
+        let old = frames_of(&mut SampleGen::new(5, 1_000), 50, true);
+        let cutoff_ns: i64 = 10_000_000_000_000;
+        let new = frames_of(&mut SampleGen::new(6, cutoff_ns as u64), 50, true);
+        frames_of(&mut SampleGen::new(7, cutoff_ns as u64), 50, false);
+        let stored = |conn: &Connection| {
+            let mut got = Vec::new();
+            query::frames(
+                conn,
+                &TimelineQuery::default(),
+                &mut |c: Cursor, b: &[u8]| {
+                    got.push((c.raw(), b.to_vec()));
+                    true
+                },
+            )
+            .unwrap();
+            got.sort();
+            got
+        };
+        let all = stored(&conn);
+        assert_eq!(all.len(), old + new, "rows without bytes hold NULL");
+        // Row k of a batch got [k; k % 4] (ids start at 1; the second batch at old + 1).
+        assert_eq!(all[5], (6, vec![5u8; 1]));
+        assert_eq!(all[old + 7], ((old + 8) as i64, vec![7u8; 3]));
+        let hour = 3600 * 1_000_000_000;
+        let mut r = Retainer::new(Retention {
+            max_age_ns: Some(hour),
+            max_bytes: None,
+        });
+        r.start_age(cutoff_ns + hour);
+        r.finish(&mut conn).unwrap();
+        let left = stored(&conn);
+        assert_eq!(left.len(), new, "the old rows' bytes went with them");
+        assert!(left.iter().all(|(id, _)| *id > old as i64));
+    }
 }

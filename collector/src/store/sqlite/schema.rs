@@ -44,8 +44,11 @@
 //!   src_port, dst_port       TCP or UDP ports
 //!   tcp_seq, tcp_ack, tcp_flags (12-bit, FIN=1 SYN=2 RST=4 PSH=8 ACK=16), tcp_window
 //!   tcp_hdr_len              TCP header length in bytes, options included (0 = unknown);
-//!                            TCP data bytes = ip_payload_len - tcp_hdr_len. The last column
-//!                            of the table (added in schema version 2)
+//!                            TCP data bytes = ip_payload_len - tcp_hdr_len (added in schema
+//!                            version 2)
+//!   snap                     the frame's first bytes as captured, from the link-layer header
+//!                            on (agents run with --snap-bytes N: up to N bytes), else NULL;
+//!                            what `export --pcapng` writes. The last column (schema version 5)
 //!   udp_len
 //!   icmp_type, icmp_code, icmp_id, icmp_seq   ICMP and ICMPv6 (proto says which)
 //!   arp_op                   1 request, 2 reply
@@ -110,7 +113,8 @@ use rusqlite::Connection;
 /// older file in place ([`create`]); readers refuse one until it is upgraded.
 /// 2: `observations.tcp_hdr_len`. 3: `runs`, `run_batches`, `gave_up` (delivery ledger).
 /// 4: `clock_steps`, `run_batches.first_obs`, `boards.clock_synced`/`clock_max_error_us`.
-pub const SCHEMA_VERSION: i64 = 4;
+/// 5: `observations.snap` (frame bytes).
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Tables and lookup rows. Observation indexes are in [`TIME_INDEX`] and [`OPTIONAL_INDEXES`].
 const TABLES: &str = "
@@ -197,7 +201,8 @@ CREATE TABLE IF NOT EXISTS observations (
     stop_offset INTEGER,
     stop_reason INTEGER,
     stop_detail INTEGER,
-    tcp_hdr_len INTEGER
+    tcp_hdr_len INTEGER,
+    snap BLOB
 );
 CREATE TABLE IF NOT EXISTS stats (
     id INTEGER PRIMARY KEY,
@@ -345,6 +350,8 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     add_column(conn, "run_batches", "first_obs", "INTEGER")?;
     add_column(conn, "boards", "clock_synced", "INTEGER")?;
     add_column(conn, "boards", "clock_max_error_us", "INTEGER")?;
+    // Version 5.
+    add_column(conn, "observations", "snap", "BLOB")?;
     Ok(())
 }
 

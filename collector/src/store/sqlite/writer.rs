@@ -10,7 +10,7 @@
 use super::command::{apply, fail_replies, WriteCmd};
 use super::retention::{Retainer, Retention};
 use super::row;
-use crate::store::{LinkId, WriterStatus};
+use crate::store::{FrameBytes, LinkId, WriterStatus};
 use crate::time::now_ns;
 use hopcap_proto::record::Observation;
 use rusqlite::{Connection, ErrorCode};
@@ -70,6 +70,29 @@ pub fn insert_observations(
     board: i64,
     rows: &[(LinkId, Observation)],
 ) -> rusqlite::Result<()> {
+    insert_observations_with_frames(conn, board, rows, &FrameBytes::default())
+}
+
+/// [`insert_observations`], each row with its frame bytes from `frames` (none when empty).
+pub fn insert_observations_with_frames(
+    conn: &Connection,
+    board: i64,
+    rows: &[(LinkId, Observation)],
+    frames: &FrameBytes,
+) -> rusqlite::Result<()> {
+    if !frames.is_empty() {
+        // A row a time: these rows are large anyway, and the fast path stays as it is.
+        let mut one = conn.prepare_cached(row::insert_with_frame_sql())?;
+        for (i, (link, obs)) in rows.iter().enumerate() {
+            one.clear_bindings();
+            row::bind_observation(&mut one, 0, board, link.raw(), obs)?;
+            if let Some(bytes) = frames.get(i) {
+                one.raw_bind_parameter(row::ROW_PARAMS + 1, bytes)?;
+            }
+            one.raw_execute()?;
+        }
+        return Ok(());
+    }
     let mut chunks = rows.chunks_exact(row::ROWS_PER_INSERT);
     if chunks.len() > 0 {
         let mut many = conn.prepare_cached(row::insert_many_sql())?;

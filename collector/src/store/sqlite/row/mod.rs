@@ -46,6 +46,18 @@ pub fn insert_many_sql() -> &'static str {
     SQL.get_or_init(|| multi_insert_sql(ROWS_PER_INSERT))
 }
 
+/// `INSERT INTO observations (board, link, ..., snap) VALUES (...)`: one row with its frame
+/// bytes, bound as [`insert_sql`]'s and then the bytes at [`ROW_PARAMS`] + 1.
+pub fn insert_with_frame_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO observations (board, link, {OBS_COLUMNS}, snap) VALUES ({})",
+            vec!["?"; ROW_PARAMS + 1].join(",")
+        )
+    })
+}
+
 /// A row that does not rebuild an observation (written by something else, or damaged).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRow {
