@@ -12,6 +12,14 @@
 #
 # Usage: scripts/bench-agent.sh [--seconds N] [--load ping|udp] [--output collector|json|noise|plain]
 #                               [--big] [--perf] [--no-build] [--agent-args "ARGS"]
+#        scripts/bench-agent.sh --sweep [RATES] [--seconds N] [--out DIR]
+#   --sweep       the side-by-side sweep (scripts/lib/bench_sweep.py): a UDP flood at each offered
+#                 rate (datagrams/s, comma-separated, `max` = as fast as python sends; default
+#                 1000,10000,30000,max), captured in turn by tcpdump -w /dev/null, tcpdump -nn,
+#                 tcpdump -w - into a TCP sink, and hopcap-agent into hopcap-collector (Noise)
+#                 with timeline --follow; writes DIR/sweep.md and DIR/sweep.svg (default
+#                 target/bench). The agent is the static musl build when that target is
+#                 installed (what ships to boards), else the host build.
 #   --load ping   ping -f from the container to 198.51.100.101 (default): echo and reply
 #                 cross ctr:eth0, vethctr, docker0 and wlan0 (MASQUERADE)
 #   --load udp    a python UDP blaster from the container to 198.51.100.101:9 (one way)
@@ -32,8 +40,13 @@ big=0
 perf=0
 build=1
 agent_args=()
+sweep=
+out=
 while [ $# -gt 0 ]; do
   case $1 in
+    --sweep) sweep=1000,10000,30000,max
+             case ${2:-} in [0-9m]*) sweep=$2; shift ;; esac ;;
+    --out) out=$2; shift ;;
     --seconds) seconds=$2; shift ;;
     --load) load=$2; shift ;;
     --output) output=$2; shift ;;
@@ -41,7 +54,7 @@ while [ $# -gt 0 ]; do
     --perf) perf=1 ;;
     --no-build) build=0 ;;
     --agent-args) read -r -a agent_args <<< "$2"; shift ;;
-    *) sed -n '2,25p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,33p' "$0" >&2; exit 2 ;;
   esac
   shift
 done
@@ -63,6 +76,15 @@ else
   profile="prebuilt ($(file -b "$target/release/hopcap-agent" | grep -o 'not stripped\|stripped'))"
 fi
 bin=${AGENT_BIN:-$target/release/hopcap-agent}
+if [ -n "$sweep" ]; then
+  musl=x86_64-unknown-linux-musl
+  [ "$(uname -m)" = aarch64 ] && musl=aarch64-unknown-linux-musl
+  if [ -z "${AGENT_BIN:-}" ] && rustup target list --installed 2>/dev/null | grep -qx $musl; then
+    [ $build = 1 ] && (cd "$root" && cargo build -q --release --target $musl -p hopcap-agent)
+    bin=$target/$musl/release/hopcap-agent
+  fi
+  [ $build = 1 ] && (cd "$root" && cargo build -q --release -p hopcap-collector)
+fi
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 p=hcb$$
@@ -97,6 +119,12 @@ if [ $big = 1 ]; then
   done
   netns_args=(--netns "$p-ctr,$ct2")
   namespaces=3
+fi
+if [ -n "$sweep" ]; then
+  echo "== sweep: $bin ($(file -b "$bin" | grep -o "static-pie linked\|statically linked\|dynamically linked")), ${seconds}s per run, machine load before: $load_before"
+  python3 "$here/lib/bench_sweep.py" $p "$bin" "$target/release/hopcap-collector" "$seconds" \
+    "$sweep" "$work" "${out:-$target/bench}"
+  exit
 fi
 links=$(ip -n $pi -o link show up | grep -vc ': lo:' || true)
 [ $big = 1 ] && links=$((links + 2))
