@@ -47,7 +47,7 @@ Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns)
                              (costs about N more bytes per observation)
       --ring-kb N            ring memory in KiB, all namespaces together (default 2048): the
                              board's namespace gets it all, or half with --netns, each
-                             other namespace an eighth
+                             other namespace a sixth
       --queue-kb N           send queue in KiB while the collector is away (default 512)
       --recv                 use recvmsg() instead of the mmap ring
   -c, --count N              stop after N observations
@@ -923,7 +923,7 @@ mod tests {
                 snap_bytes: 0,
             })]
         );
-        // 1 MiB in all: half for the board's namespace, an eighth for each container's.
+        // 1 MiB in all: half for the board's namespace, a sixth for each container's.
         assert_eq!(
             (
                 cfg.capture.ring.block_count,

@@ -36,7 +36,7 @@ fn ping_flood_journeys_are_not_merged() {
     let dir = scratch("load");
     let bed = Bed::pi_docker("l");
     let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
-    let agent = pi::streaming_agent(&bed, &["--ring-kb", "4096"], dir.path());
+    let agent = pi::streaming_agent(&bed, &["--ring-kb", "16384"], dir.path());
     pi::warm_up(&bed, &collector, &[]);
     let count = ECHOES.to_string();
     bed.exec(
@@ -197,7 +197,7 @@ fn identical_datagrams_are_not_merged() {
     let dir = scratch("load-udp");
     let bed = Bed::pi_docker("u");
     let mut collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
-    let agent = pi::streaming_agent(&bed, &["--ring-kb", "4096"], dir.path());
+    let agent = pi::streaming_agent(&bed, &["--ring-kb", "16384"], dir.path());
     pi::warm_up(&bed, &collector, &[]);
     let datagrams = usize::from(SOCKETS) * ROUNDS;
     let args = |mode: &str| -> Vec<String> {

@@ -72,7 +72,7 @@ fn flood_and_stop(case: Case) -> (Summary, Boards, u64, String) {
         vec![]
     };
     let mut collector = Collector::start_with(&bed.ns("rtr"), COLLECTOR, dir.path(), &extra);
-    let mut extra = vec!["--ring-kb", "4096"];
+    let mut extra = vec!["--ring-kb", "16384"];
     if let Some(q) = case.queue_kb {
         extra.extend(["--queue-kb", q]);
     }

@@ -64,10 +64,11 @@ impl Default for CaptureConfig {
 pub const DEFAULT_RING_BUDGET: usize = 2 << 20;
 
 /// The rings of the own namespace and of each other one, for `budget` bytes of ring memory
-/// in all. Every frame of a container is seen once in its namespace and again on the board's
-/// veth, bridge and uplink, so the board's namespace gets half the budget when others are
-/// captured (`others`), the whole of it otherwise, and each other namespace an eighth: four
-/// containers fill the budget, and each one more adds an eighth. Never less than 2 blocks.
+/// in all. Every frame of a container is seen once in its namespace and two or three times
+/// in the board's (veth, bridge, uplink), so the board's namespace gets half the budget when
+/// others are captured (`others`), the whole of it otherwise, and each other namespace a
+/// sixth: a container's ring is a third of the board's, as its traffic is. Three containers
+/// fill the budget; each one more adds a sixth. Never less than 2 blocks.
 pub fn ring_budget(budget: usize, others: bool) -> (RingGeometry, RingGeometry) {
     let template = RingGeometry::default();
     let block = template.block_size as usize;
@@ -79,7 +80,7 @@ pub fn ring_budget(budget: usize, others: bool) -> (RingGeometry, RingGeometry) 
             ..template
         },
         RingGeometry {
-            block_count: blocks(budget / 8),
+            block_count: blocks(budget / 6),
             ..template
         },
     )
