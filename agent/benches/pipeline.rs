@@ -54,11 +54,12 @@ fn observe_and_push(mix: &[&Vec<u8>], batches: &mut u64) -> f64 {
     let mut p = FramePipeline::new(1, 0);
     let mut enc = Box::new(BatchEncoder::new("pi-board-01", 16 * 1024));
     best(mix, |i, f| {
-        if let Some(o) = p.observe((i % 5) as u16, i as u64, &f) {
-            if enc.push(&o).is_err() {
+        if p.observe_if((i % 5) as u16, i as u64, &f, |_| true) {
+            let o = p.observation();
+            if enc.push(o).is_err() {
                 black_box(enc.finish());
                 *batches += 1;
-                let _ = enc.push(&o);
+                let _ = enc.push(o);
             }
         }
     })

@@ -6,11 +6,11 @@ use crate::clock::ClockSample;
 use crate::clock_watch::{ClockWatch, Step};
 use crate::sys::FrameRef;
 use hopcap_proto::decode::{decode_into, DecodeOptions};
-use hopcap_proto::fingerprint::fingerprint_frame;
+use hopcap_proto::fingerprint::fingerprint_frame_into;
 use hopcap_proto::layer::Decoded;
 use hopcap_proto::record::{LinkKey, Observation};
 use hopcap_proto::summary::Summary;
-use hopcap_proto::types::LinkType;
+use hopcap_proto::types::{LinkType, PacketType};
 
 /// ARPHRD_* values whose frames do not start with an Ethernet header on an AF_PACKET socket.
 const ARPHRD_PPP: u16 = 512;
@@ -38,6 +38,8 @@ pub struct FramePipeline {
     decode: DecodeOptions,
     /// Reused for every frame: ~700 bytes that would otherwise be moved per packet.
     decoded: Decoded,
+    /// The last frame's observation, built in place (~230 bytes, not moved per packet).
+    obs: Observation,
     /// Keep 1 packet in `sample`, chosen by fingerprint (1 keeps all).
     sample: u32,
     /// Added to every timestamp: the test-only `--debug-clock-offset-us`.
@@ -69,6 +71,16 @@ impl FramePipeline {
         FramePipeline {
             decode: DecodeOptions::default(),
             decoded: Decoded::default(),
+            obs: Observation {
+                ts_ns: 0,
+                link: 0,
+                order: 0,
+                pkttype: PacketType(0),
+                wire_len: 0,
+                cap_len: 0,
+                fingerprint: 0,
+                summary: Summary::empty(),
+            },
             sample: sample.max(1),
             clock_offset_ns,
             clock: ClockWatch::new(read_clock()),
@@ -131,7 +143,8 @@ impl FramePipeline {
     }
 
     /// The observation of `frame` on link `link`, or `None` when sampling leaves it out.
-    /// `order` is the frame's capture order within its socket.
+    /// `order` is the frame's capture order within its socket. (A copy: the capture loop
+    /// uses [`observe_if`](Self::observe_if) and [`observation`](Self::observation).)
     pub fn observe(
         &mut self,
         link: LinkKey,
@@ -139,18 +152,20 @@ impl FramePipeline {
         frame: &FrameRef<'_>,
     ) -> Option<Observation> {
         self.observe_if(link, order, frame, |_| true)
+            .then(|| self.obs.clone())
     }
 
-    /// [`observe`](Self::observe) for a frame that must also pass `keep` on its summary
-    /// (the user-space filter when the kernel program could not decide alone); a frame it
-    /// refuses is not counted as seen.
+    /// Observes `frame` if it also passes `keep` on its summary (the user-space filter when
+    /// the kernel program could not decide alone; a frame it refuses is not counted as seen)
+    /// and sampling keeps it: then true, and [`observation`](Self::observation) is its
+    /// observation until the next call.
     pub fn observe_if(
         &mut self,
         link: LinkKey,
         order: u64,
         frame: &FrameRef<'_>,
         keep: impl FnOnce(&Summary) -> bool,
-    ) -> Option<Observation> {
+    ) -> bool {
         let opts = DecodeOptions {
             stripped_vlan_tci: frame.vlan_tci,
             ..self.decode
@@ -161,29 +176,34 @@ impl FramePipeline {
             &opts,
             &mut self.decoded,
         );
-        let (summary, fp) = fingerprint_frame(&self.decoded, frame.data);
-        if !keep(&summary) {
-            return None;
+        let fp = fingerprint_frame_into(&self.decoded, frame.data, &mut self.obs.summary);
+        if !keep(&self.obs.summary) {
+            return false;
         }
         self.seen += 1;
         // Consistent hash-based selection (RFC 5475): every link and board keeps the same
         // packets, so a sampled packet's path stays complete.
         if fp % u64::from(self.sample) != 0 {
-            return None;
+            return false;
         }
         self.kept += 1;
-        Some(Observation {
-            ts_ns: self
-                .place(frame.ts_ns)
-                .saturating_add_signed(self.clock_offset_ns),
-            link,
-            order,
-            pkttype: frame.pkttype,
-            wire_len: frame.wire_len,
-            cap_len: frame.cap_len,
-            fingerprint: fp,
-            summary,
-        })
+        let ts_ns = self
+            .place(frame.ts_ns)
+            .saturating_add_signed(self.clock_offset_ns);
+        let obs = &mut self.obs;
+        obs.ts_ns = ts_ns;
+        obs.link = link;
+        obs.order = order;
+        obs.pkttype = frame.pkttype;
+        obs.wire_len = frame.wire_len;
+        obs.cap_len = frame.cap_len;
+        obs.fingerprint = fp;
+        true
+    }
+
+    /// The observation of the last frame [`observe_if`](Self::observe_if) kept.
+    pub fn observation(&self) -> &Observation {
+        &self.obs
     }
 }
 

@@ -104,17 +104,36 @@ impl Gather {
         self.buf[self.len..end].copy_from_slice(&bytes[..n]);
         self.len = end;
     }
+    /// A fixed-size write: a store, where [`bytes`](Self::bytes) takes a copy loop.
+    fn array<const N: usize>(&mut self, v: [u8; N]) {
+        debug_assert!(self.len + N <= FP_MAX_BYTES, "{}", self.len);
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + N) {
+            dst.copy_from_slice(&v);
+            self.len += N;
+        }
+    }
     fn u8(&mut self, v: u8) {
-        self.bytes(&[v]);
+        self.array([v]);
     }
     fn u16(&mut self, v: u16) {
-        self.bytes(&v.to_be_bytes());
+        self.array(v.to_be_bytes());
     }
     fn u32(&mut self, v: u32) {
-        self.bytes(&v.to_be_bytes());
+        self.array(v.to_be_bytes());
     }
+    /// The hash of the bytes gathered. The buffer past them is still zero, so its 16-byte
+    /// blocks are the zero-padded ones "Hash" describes, read in place.
     fn finish(&self) -> u64 {
-        hash(&self.buf[..self.len])
+        let mut h = S0 ^ self.len as u64;
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&self.buf[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
+        for at in (0..self.len).step_by(16) {
+            h = fold(word(at) ^ S1, word(at + 8) ^ h);
+        }
+        fmix64(h)
     }
 }
 
@@ -124,20 +143,12 @@ fn fold(a: u64, b: u64) -> u64 {
     p as u64 ^ (p >> 64) as u64
 }
 
-/// The fingerprint's hash of `bytes` (see "Hash").
+/// The fingerprint's hash of `bytes` (at most [`FP_MAX_BYTES`]; see "Hash").
+#[cfg(test)]
 fn hash(bytes: &[u8]) -> u64 {
-    let mut h = S0 ^ bytes.len() as u64;
-    for block in bytes.chunks(16) {
-        let mut w = [0u8; 16];
-        w[..block.len()].copy_from_slice(block);
-        let [a, b] = [0, 8].map(|at| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&w[at..at + 8]);
-            u64::from_le_bytes(word)
-        });
-        h = fold(a ^ S1, b ^ h);
-    }
-    fmix64(h)
+    let mut g = Gather::new();
+    g.bytes(bytes);
+    g.finish()
 }
 
 /// murmur3's 64-bit finaliser: a bijection with full avalanche.
@@ -154,7 +165,15 @@ pub fn fmix64(mut k: u64) -> u64 {
 /// decoded from. For an ICMP/ICMPv6 error the quoted packet is hashed (from
 /// [`Decoded::quote_offset`]), otherwise the start of the innermost payload.
 pub fn fingerprint_frame(decoded: &Decoded, frame: &[u8]) -> (Summary, u64) {
-    let summary = Summary::from_decoded(decoded);
+    let mut summary = Summary::empty();
+    let fp = fingerprint_frame_into(decoded, frame, &mut summary);
+    (summary, fp)
+}
+
+/// [`fingerprint_frame`] with the summary written into `summary` (reused by the capture
+/// loop, so it is not moved per packet).
+pub fn fingerprint_frame_into(decoded: &Decoded, frame: &[u8], summary: &mut Summary) -> u64 {
+    summary.set_from_decoded(decoded);
     let payload = match decoded.quote_offset {
         Some(quote) => frame.get(usize::from(quote)..),
         None => {
@@ -163,8 +182,7 @@ pub fn fingerprint_frame(decoded: &Decoded, frame: &[u8]) -> (Summary, u64) {
             frame.get(start..).map(|p| p.get(..len).unwrap_or(p))
         }
     };
-    let fp = fingerprint(&summary, payload.unwrap_or(&[]));
-    (summary, fp)
+    fingerprint(summary, payload.unwrap_or(&[]))
 }
 
 /// The fingerprint of a packet from its summary and the start of its innermost payload

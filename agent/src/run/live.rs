@@ -236,13 +236,11 @@ impl LiveCapture {
             if let Some(step) = pipeline.take_step() {
                 clock_stepped(&step, sinks);
             }
-            if let Some(obs) = kept {
+            if kept {
+                let obs = pipeline.observation();
                 *per_link.entry(key).or_default() += 1;
                 *observations += 1;
-                let packet = Captured {
-                    obs: &obs,
-                    frame: &frame,
-                };
+                let packet = Captured { obs, frame: &frame };
                 for sink in sinks.iter_mut() {
                     sink.push(&packet);
                 }
