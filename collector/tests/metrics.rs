@@ -427,8 +427,22 @@ fn metrics_parse_and_health_follows_the_database() {
     drop(silent);
     // Eight scrapes at once at most: a ninth is closed unanswered, and once the eight go,
     // scrapes are served again.
-    let hogs: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(m).unwrap()).collect();
-    assert_eq!(get(m, "/healthz").0, 0, "a ninth connection is closed");
+    // (A connection of the lines above may still hold a slot for a moment: the server then
+    // closes a hog instead. That is the limit working too, so it is tried again.)
+    let mut tries = 0;
+    let hogs = loop {
+        tries += 1;
+        let hogs: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(m).unwrap()).collect();
+        let ninth = get(m, "/healthz").0;
+        let closed = hogs.iter().filter(|h| closed_by_server(h)).count();
+        if ninth == 0 && closed == 0 {
+            break hogs;
+        }
+        assert!(
+            closed > 0 && tries < 5,
+            "a ninth connection is closed: got {ninth} with {closed} hogs closed"
+        );
+    };
     drop(hogs);
     let give_up = Instant::now() + PATIENCE;
     while get(m, "/healthz").0 != 200 {
@@ -541,4 +555,13 @@ fn measure_scrape_and_ingest_with_metrics() {
         }
         drop(conns);
     }
+}
+
+/// Whether the server closed `stream` (a read sees the end at once).
+fn closed_by_server(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let closed = matches!(stream.peek(&mut byte), Ok(0));
+    stream.set_nonblocking(false).unwrap();
+    closed
 }
