@@ -359,6 +359,7 @@ fn agent_stream(c: usize, observations: usize) -> (Vec<u8>, u64) {
         capture: CaptureMode::Ring,
         snaplen: 128,
         sample: 1,
+        agent_version: heapless::String::try_from("0.1.0").unwrap(),
     };
     put(&Message::Hello(hello), &mut out);
     let mut enc = BatchEncoder::new(&name, 64 * 1024);

@@ -28,6 +28,7 @@ fn fill(path: &Path, with_bytes: impl Fn(usize) -> bool) {
             name: name.clone(),
             boot_id: "0011".into(),
             agent_version: "test".into(),
+            capture: String::new(),
             remote: "127.0.0.1:9".into(),
             board_clock_ns: None,
         };

@@ -641,6 +641,13 @@ fn the_tally_is_reconciled_with_what_was_stored() {
     assert_eq!(accounting(&row), (2700, 1800, 600, 300, 3));
     assert_eq!(row.seen, row.stored + row.queue_drops + row.lost_in_transit);
     assert_eq!(row.observations, 1800);
+    // The agent's version is its own; how it captures is apart (issue 13: both were one
+    // `agent_version` string, "protocol 1 capture Ring ...").
+    assert_eq!(row.agent_version.as_deref(), Some("0.1.0"));
+    assert_eq!(
+        row.capture.as_deref(),
+        Some(format!("ring, snaplen 128, sample 1/1, protocol {PROTOCOL_VERSION}").as_str())
+    );
 }
 
 /// Runs are accounted apart and summed: a new run's batch 0 is not a copy of the last run's.

@@ -131,6 +131,7 @@ fn follow_run(json: bool) {
             name: name.clone(),
             boot_id: "0011".into(),
             agent_version: "test".into(),
+            capture: String::new(),
             remote: "127.0.0.1:9".into(),
             board_clock_ns: None,
         };

@@ -25,6 +25,7 @@ fn fill(path: &Path) {
             name: name.into(),
             boot_id: "0011".into(),
             agent_version: "test".into(),
+            capture: String::new(),
             remote: "127.0.0.1:9".into(),
             board_clock_ns: None,
         };
@@ -326,6 +327,7 @@ fn full_disk_stalls_writes_then_resumes_without_loss() {
         name: "pi".into(),
         boot_id: String::new(),
         agent_version: String::new(),
+        capture: String::new(),
         remote: String::new(),
         board_clock_ns: None,
     };

@@ -67,7 +67,12 @@ pub struct Hello {
     pub snaplen: u32,
     /// Keeps packets with `fingerprint % sample == 0`; 1 keeps all.
     pub sample: u32,
+    /// The agent's own version (its crate version, e.g. `0.1.0`).
+    pub agent_version: String<MAX_AGENT_VERSION>,
 }
+
+/// Bytes of [`Hello::agent_version`] at most.
+pub const MAX_AGENT_VERSION: usize = 32;
 
 /// Part of the link table. A dump is `count` chunks numbered `0..count`; a dump replaces the
 /// collector's table for this connection once its last chunk has arrived (links missing from

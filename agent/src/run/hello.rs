@@ -50,6 +50,9 @@ impl Greeting {
             },
             snaplen: cfg.capture.snaplen,
             sample: cfg.sample,
+            // Cannot fail: a crate version is far shorter than MAX_AGENT_VERSION.
+            agent_version: heapless::String::try_from(env!("CARGO_PKG_VERSION"))
+                .unwrap_or_default(),
         };
         let table = links.links().map(|l| (l.key, l.clone())).collect();
         Greeting {

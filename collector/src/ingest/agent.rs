@@ -140,9 +140,16 @@ impl Agent {
             // Batch sequence numbers restart with every agent run, so the run is part of the
             // identity that keeps `last_seq` (duplicate detection) valid.
             boot_id: format!("{}:{:x}", hex(&h.boot_id), h.run_id),
-            agent_version: format!(
-                "protocol {} capture {:?} snaplen {} sample 1/{}",
-                h.version, h.capture, h.snaplen, h.sample
+            agent_version: h.agent_version.to_string(),
+            capture: format!(
+                "{}, snaplen {}, sample 1/{}, protocol {}",
+                match h.capture {
+                    hopcap_proto::message::CaptureMode::Ring => "ring",
+                    hopcap_proto::message::CaptureMode::Recv => "recv",
+                },
+                h.snaplen,
+                h.sample,
+                h.version
             ),
             remote: self.peer.clone(),
             board_clock_ns: i64::try_from(h.clock.realtime_ns).ok(),

@@ -14,6 +14,8 @@ pub struct BoardHello {
     pub name: String,
     pub boot_id: String,
     pub agent_version: String,
+    /// How it captures: `ring, snaplen 192, sample 1/1`.
+    pub capture: String,
     /// The peer address of the connection.
     pub remote: String,
     /// The board's clock at hello, if it sent one (ns since epoch).

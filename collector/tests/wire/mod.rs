@@ -38,6 +38,7 @@ pub fn hello_v(name: &str, run_id: u64, version: u16) -> Vec<u8> {
         capture: CaptureMode::Ring,
         snaplen: 128,
         sample: 1,
+        agent_version: heapless::String::try_from("0.1.0").unwrap(),
     }))
 }
 

@@ -20,6 +20,7 @@ fn hello() -> Hello {
         capture: CaptureMode::Ring,
         snaplen: 128,
         sample: 1,
+        agent_version: heapless::String::try_from("0.1.0").unwrap(),
     }
 }
 

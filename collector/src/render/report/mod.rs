@@ -102,6 +102,7 @@ mod tests {
             name: name.into(),
             boot_id: None,
             agent_version: None,
+            capture: None,
             remote: None,
             first_seen_ns: 0,
             last_seen_ns: 0,

@@ -79,11 +79,11 @@ pub fn upsert_board(
     let id = conn
         .prepare_cached(
             "INSERT INTO boards (name, boot_id, agent_version, remote, first_seen_ns,
-                                 last_seen_ns, state, clock_offset_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'connected', ?6)
+                                 last_seen_ns, state, clock_offset_ns, capture)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'connected', ?6, ?8)
              ON CONFLICT(name) DO UPDATE SET boot_id = ?2, agent_version = ?3, remote = ?4,
                  last_seen_ns = ?5, state = 'connected', clock_offset_ns = ?6,
-                 last_seq = ?7,
+                 last_seq = ?7, capture = ?8,
                  kernel_drops_base = CASE WHEN boot_id IS ?2 THEN kernel_drops_base
                                           ELSE kernel_drops END,
                  queue_drops_base = CASE WHEN boot_id IS ?2 THEN queue_drops_base
@@ -98,7 +98,8 @@ pub fn upsert_board(
                 &hello.remote,
                 now_ns,
                 offset,
-                last_seq.map(|s| s as i64)
+                last_seq.map(|s| s as i64),
+                &hello.capture
             ],
             |r| r.get(0),
         )?;
@@ -451,7 +452,8 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
                 (SELECT count(*) FROM clock_steps c JOIN runs r ON r.id = c.run
                  WHERE r.board = b.id),
                 (SELECT c.delta_ns FROM clock_steps c JOIN runs r ON r.id = c.run
-                 WHERE r.board = b.id ORDER BY c.at_ns DESC LIMIT 1)
+                 WHERE r.board = b.id ORDER BY c.at_ns DESC LIMIT 1),
+                capture
          FROM boards b ORDER BY name",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -482,6 +484,7 @@ pub fn list_boards(conn: &Connection) -> rusqlite::Result<Vec<BoardRow>> {
             clock_max_error_us: r.get(19)?,
             clock_steps: r.get(20)?,
             last_clock_step_ns: r.get(21)?,
+            capture: r.get(22)?,
         })
     })?;
     rows.collect()
@@ -514,6 +517,7 @@ mod tests {
             name: "pi".into(),
             boot_id: run.into(),
             agent_version: String::new(),
+            capture: String::new(),
             remote: "r".into(),
             board_clock_ns: Some(90),
         }

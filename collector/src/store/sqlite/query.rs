@@ -253,6 +253,7 @@ mod tests {
                 name: name.into(),
                 boot_id: String::new(),
                 agent_version: String::new(),
+                capture: String::new(),
                 remote: String::new(),
                 board_clock_ns: None,
             };

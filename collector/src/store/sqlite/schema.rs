@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! boards        one row per board (agent host), keyed by the name its agent reports
-//!   id INTEGER PRIMARY KEY, name TEXT UNIQUE, agent_version TEXT,
+//!   id INTEGER PRIMARY KEY, name TEXT UNIQUE, agent_version TEXT (the agent's crate version),
+//!   capture TEXT (how it captures: `ring, snaplen 192, sample 1/1, protocol 5`),
 //!   boot_id TEXT (the agent run: the board's boot id and the agent's run id),
 //!   remote TEXT (last peer address), first_seen_ns, last_seen_ns (collector clock, ns since epoch),
 //!   state TEXT ('connected' | 'disconnected'),
@@ -123,6 +124,7 @@ CREATE TABLE IF NOT EXISTS boards (
     name TEXT NOT NULL UNIQUE,
     boot_id TEXT,
     agent_version TEXT,
+    capture TEXT,
     remote TEXT,
     first_seen_ns INTEGER NOT NULL,
     last_seen_ns INTEGER NOT NULL,
@@ -352,6 +354,7 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     add_column(conn, "boards", "clock_max_error_us", "INTEGER")?;
     // Version 5.
     add_column(conn, "observations", "snap", "BLOB")?;
+    add_column(conn, "boards", "capture", "TEXT")?;
     Ok(())
 }
 

@@ -396,6 +396,7 @@ mod tests {
             name: name.into(),
             boot_id: "b1".into(),
             agent_version: "0.1".into(),
+            capture: String::new(),
             remote: "127.0.0.1:1".into(),
             board_clock_ns: None,
         }
