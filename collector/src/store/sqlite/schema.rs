@@ -5,7 +5,8 @@
 //! ```text
 //! boards        one row per board (agent host), keyed by the name its agent reports
 //!   id INTEGER PRIMARY KEY, name TEXT UNIQUE, agent_version TEXT (the agent's crate version),
-//!   capture TEXT (how it captures: `ring, snaplen 192, sample 1/1, protocol 5`),
+//!   capture TEXT (how it captures: `ring, snaplen 192, sample 1/1, protocol 5`; schema
+//!   version 6),
 //!   boot_id TEXT (the agent run: the board's boot id and the agent's run id),
 //!   remote TEXT (last peer address), first_seen_ns, last_seen_ns (collector clock, ns since epoch),
 //!   state TEXT ('connected' | 'disconnected'),
@@ -115,7 +116,7 @@ use rusqlite::Connection;
 /// 2: `observations.tcp_hdr_len`. 3: `runs`, `run_batches`, `gave_up` (delivery ledger).
 /// 4: `clock_steps`, `run_batches.first_obs`, `boards.clock_synced`/`clock_max_error_us`.
 /// 5: `observations.snap` (frame bytes).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Tables and lookup rows. Observation indexes are in [`TIME_INDEX`] and [`OPTIONAL_INDEXES`].
 const TABLES: &str = "
@@ -354,6 +355,7 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     add_column(conn, "boards", "clock_max_error_us", "INTEGER")?;
     // Version 5.
     add_column(conn, "observations", "snap", "BLOB")?;
+    // Version 6.
     add_column(conn, "boards", "capture", "TEXT")?;
     Ok(())
 }
