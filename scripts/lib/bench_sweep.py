@@ -182,6 +182,7 @@ class Bench:
         with open(cerr, "w") as e:
             coll = ns_exec(self.pi, [self.collector, "serve", "--listen", "127.0.0.1:7878",
                                      "--db", db, "--key", f"{self.work}/keys/collector.key",
+                                     "--metrics", "127.0.0.1:9187",
                                      "--trusted", f"{self.work}/keys/trusted-boards"],
                            stdout=subprocess.DEVNULL, stderr=e)
         procs = [coll]
@@ -211,6 +212,7 @@ class Bench:
             wait_for(aerr, "capturing netns")
             achieved, cpu, hwm = self.measure(agent, rate)
             coll_cpu = cpu_ms(coll.pid)
+            ack = self.ack_latency()
             stop(agent)
             time.sleep(1.0)  # the follower's last rows
         finally:
@@ -220,12 +222,28 @@ class Bench:
         frames = int(re.search(r"(\d+) frames seen", text).group(1))
         drops = sum(int(d) for d in re.findall(r"kernel drops (\d+)", text))
         sent = re.search(r"\((\d+) bytes sent", text)
+        connects = re.search(r"(\d+) connects", text)
         lags.sort()
         pct = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))] / 1e6 if lags else None
         return dict(achieved=achieved, cpu_ms=cpu, hwm_kb=hwm, frames=frames, drops=drops,
                     bytes_per_frame=int(sent.group(1)) / max(frames, 1) if sent else None,
                     lag_p50_ms=pct(0.50), lag_p99_ms=pct(0.99), visible=len(lags),
-                    collector_cpu_ms=coll_cpu)
+                    collector_cpu_ms=coll_cpu, ack_p50_ms=ack[0], ack_p99_ms=ack[1],
+                    connects=int(connects.group(1)) if connects else None)
+
+    def ack_latency(self):
+        """p50 and p99 (ms, bucket upper bounds) of the collector's ack latency histogram."""
+        page = subprocess.run(["ip", "netns", "exec", self.pi, "python3", "-c",
+                               "import urllib.request as u; print(u.urlopen("
+                               "'http://127.0.0.1:9187/metrics', timeout=5).read().decode())"],
+                              capture_output=True, text=True).stdout
+        buckets = [(float("inf") if le == "+Inf" else float(le), float(n)) for le, n in
+                   re.findall(r'hopcap_ack_latency_seconds_bucket\{le="([^"]+)"\} (\S+)', page)]
+        if not buckets or buckets[-1][1] == 0:
+            return None, None
+        total = buckets[-1][1]
+        q = lambda f: next(le for le, n in buckets if n >= f * total) * 1000
+        return q(0.5), q(0.99)
 
 
 CONTENDERS = ["tcpdump -w /dev/null", "tcpdump -nn", "tcpdump -w - | TCP", "hopcap-agent"]
@@ -248,20 +266,22 @@ def fmt(v, spec):
 
 def table(results):
     rows = ["| offered (datagrams/s) | contender | frames | CPU ms per M frames | x floor | "
-            "kernel drops | peak RSS kB | bytes/frame out | visible p50 / p99 ms |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "kernel drops | peak RSS kB | bytes/frame out | visible p50 / p99 ms | ack p50 / p99 ms, connects |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for rate, by in results:
         floor = by["tcpdump -w /dev/null"]
         floor_cpm = floor["cpu_ms"] * 1e6 / max(floor["frames"], 1)
         for name in CONTENDERS:
             r = by[name]
             cpm = r["cpu_ms"] * 1e6 / max(r["frames"], 1)
-            lag = "-"
+            lag = ack = "-"
             if r.get("lag_p50_ms") is not None:
                 lag = f"{r['lag_p50_ms']:.0f} / {r['lag_p99_ms']:.0f}"
+            if r.get("ack_p50_ms") is not None:
+                ack = f"{r['ack_p50_ms']:g} / {r['ack_p99_ms']:g}, {r['connects']}"
             rows.append(f"| {r['achieved']:,.0f} | `{name}` | {r['frames']:,} | {cpm:,.0f} | "
                         f"{cpm / floor_cpm if floor_cpm else 0:.1f} | {r['drops']:,} | "
-                        f"{r['hwm_kb']:,} | {fmt(r['bytes_per_frame'], '.1f')} | {lag} |")
+                        f"{r['hwm_kb']:,} | {fmt(r['bytes_per_frame'], '.1f')} | {lag} | {ack} |")
     return "\n".join(rows)
 
 
