@@ -45,7 +45,7 @@ Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns)
       --snap-bytes N         with --collector: also ship each frame's first N bytes (at most
                              the snaplen), for the collector's pcapng export; off by default
                              (costs about N more bytes per observation)
-      --ring-kb N            ring memory in KiB, all namespaces together (default 2048): the
+      --ring-kb N            ring memory in KiB, all namespaces together (default 1792): the
                              board's namespace gets it all, or half with --netns, each
                              other namespace a sixth
       --queue-kb N           send queue in KiB while the collector is away (default 512)
@@ -943,7 +943,7 @@ mod tests {
         let cfg = parse(&["--json"]).unwrap().run_config();
         assert_eq!(cfg.outputs, [Output::Stdout(OutputMode::Json)]);
         assert_eq!((cfg.board, cfg.sample, cfg.count), (None, 1, None));
-        // libpcap's 2 MiB, all for the board's own namespace.
-        assert_eq!(cfg.capture.ring.block_count, 32);
+        // 1.75 MiB, all for the board's own namespace.
+        assert_eq!(cfg.capture.ring.block_count, 28);
     }
 }

@@ -281,6 +281,8 @@ impl LiveCapture {
             log_changes(&changes, &self.links);
             self.slots
                 .sync(&self.links, &mut self.capture, &self.kernel_filter)?;
+            // New sockets' filters were compiled on the stack just now.
+            super::release_setup_stack();
             self.sinks.iter_mut().for_each(|s| s.topology(&changes));
         }
         if now - self.last.stats >= STATS_EVERY {

@@ -30,9 +30,18 @@ pub fn run(
     started: impl FnOnce(),
 ) -> Result<RunSummary, RunError> {
     let mut live = LiveCapture::start(cfg)?;
+    release_setup_stack();
     started();
     live.run_until(stop)?;
     live.finish()
+}
+
+/// Gives back the stack pages that set-up (the BPF compiler's arrays) touched once.
+pub(crate) fn release_setup_stack() {
+    match crate::sys::stack::release_unused() {
+        Ok(bytes) => log::debug!("stack below the capture loop released ({bytes} bytes)"),
+        Err(e) => log::debug!("stack pages not released: {e}"),
+    }
 }
 
 /// `netns:link`, or `link` in the agent's own namespace.

@@ -10,6 +10,7 @@ pub mod netlink;
 pub mod netns;
 pub mod ring;
 pub mod socket;
+pub mod stack;
 pub mod time;
 
 pub use hopcap_proto::types::PacketType;
