@@ -943,7 +943,10 @@ mod tests {
         let cfg = parse(&["--json"]).unwrap().run_config();
         assert_eq!(cfg.outputs, [Output::Stdout(OutputMode::Json)]);
         assert_eq!((cfg.board, cfg.sample, cfg.count), (None, 1, None));
-        // 1.75 MiB, all for the board's own namespace.
-        assert_eq!(cfg.capture.ring.block_count, 28);
+        // 1.75 MiB, all for the board's own namespace: 14 blocks of 128 KiB.
+        assert_eq!(
+            (cfg.capture.ring.block_count, cfg.capture.ring.block_size),
+            (14, 128 * 1024)
+        );
     }
 }

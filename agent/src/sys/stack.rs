@@ -27,13 +27,7 @@ pub fn release_unused() -> io::Result<usize> {
     // the stack pointer only while they run, not during this call). MADV_DONTNEED on private
     // anonymous memory only makes the next touch read zeros; holes in the range (the main
     // thread's stack is mapped as it grows) are skipped with ENOMEM, which is fine.
-    let rc = unsafe {
-        libc::madvise(
-            start as *mut libc::c_void,
-            end - start,
-            libc::MADV_DONTNEED,
-        )
-    };
+    let rc = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     if rc != 0 {
         let e = io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::ENOMEM) {
