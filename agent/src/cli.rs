@@ -47,7 +47,7 @@ Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns)
                              (costs about N more bytes per observation)
       --ring-kb N            ring memory in KiB, all namespaces together (default 1792): the
                              board's namespace gets it all, or half with --netns, each
-                             other namespace a sixth
+                             other namespace a quarter
       --queue-kb N           send queue in KiB while the collector is away (default 512)
       --recv                 use recvmsg() instead of the mmap ring
   -c, --count N              stop after N observations
@@ -923,13 +923,13 @@ mod tests {
                 snap_bytes: 0,
             })]
         );
-        // 1 MiB in all: half for the board's namespace, a sixth for each container's.
+        // 1 MiB in all: half for the board's namespace, a quarter for each container's.
         assert_eq!(
             (
                 cfg.capture.ring.block_count,
                 cfg.capture.other_ring.block_count
             ),
-            (8, 2)
+            (8, 4)
         );
         assert_eq!((cfg.capture.snaplen, cfg.capture.force_recv), (96, true));
         let Output::Collector(c) = &cfg.outputs[0] else {

@@ -8,7 +8,7 @@ the board, alone, one after the other (the order turns with every rate):
 
   tcpdump -w /dev/null      the floor: the kernel's ring and a write that goes nowhere
   tcpdump -nn               the seed's workflow: one text line per packet (to a file)
-  tcpdump -w - | TCP        how remote capture ships packets today (into a TCP sink)
+  tcpdump -w - > TCP        how remote capture ships packets today (into a TCP sink)
   hopcap-agent              into hopcap-collector over Noise, with `timeline --follow` on
                             its database for the capture -> visible latency
 
@@ -19,6 +19,8 @@ Writes OUT/sweep.md (the table) and OUT/sweep.svg (the plot), and prints the tab
 All processes are started here and ended by their PID.
 """
 
+import json
+import math
 import os
 import re
 import signal
@@ -246,7 +248,7 @@ class Bench:
         return q(0.5), q(0.99)
 
 
-CONTENDERS = ["tcpdump -w /dev/null", "tcpdump -nn", "tcpdump -w - | TCP", "hopcap-agent"]
+CONTENDERS = ["tcpdump -w /dev/null", "tcpdump -nn", "tcpdump -w - > TCP", "hopcap-agent"]
 COLOURS = ["#555555", "#d62728", "#ff7f0e", "#1f77b4"]
 
 
@@ -255,7 +257,7 @@ def run_one(bench, name, rate, run):
         return bench.tcpdump_file(rate, ["-w", "/dev/null"], f"floor-{run}")
     if name == "tcpdump -nn":
         return bench.tcpdump_file(rate, ["-nn"], f"nn-{run}")
-    if name == "tcpdump -w - | TCP":
+    if name == "tcpdump -w - > TCP":
         return bench.tcpdump_tcp(rate)
     return bench.hopcap(rate, run)
 
@@ -291,7 +293,6 @@ def svg(results):
     pw = (w - 3 * pad) // 2
     rates = [r["tcpdump -w /dev/null"]["achieved"] for _, r in results]
     lo, hi = min(rates), max(rates)
-    import math
     lx = lambda x: (math.log10(max(x, 1)) - math.log10(lo)) / max(math.log10(hi) - math.log10(lo), 1e-9)
 
     def series(metric):
@@ -305,17 +306,25 @@ def svg(results):
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
              f'font-family="sans-serif" font-size="12">',
              f'<rect width="{w}" height="{h}" fill="white"/>']
-    for i, (title, data) in enumerate([("CPU µs per captured frame", cpu),
-                                       ("kernel drops, % of frames", drop)]):
+    for i, (title, data, log_y) in enumerate([("CPU µs per captured frame (log)", cpu, True),
+                                              ("kernel drops, % of frames", drop, False)]):
         x0, y0 = pad + i * (pw + pad), 40
         ph = h - 110
-        top = max([v for s in data.values() for _, v in s] + [1e-9]) * 1.1
+        values = [v for s in data.values() for _, v in s]
+        if log_y:
+            lo_d = math.floor(math.log10(max(min(v for v in values if v > 0), 1e-3)))
+            hi_d = math.ceil(math.log10(max(values)))
+            ly = lambda v: (math.log10(max(v, 10 ** lo_d)) - lo_d) / max(hi_d - lo_d, 1)
+            ticks = [(10 ** d, ly(10 ** d)) for d in range(lo_d, hi_d + 1)]
+        else:
+            top = max(values + [1e-9]) * 1.1
+            ly = lambda v: v / top
+            ticks = [(top * k / 4, k / 4) for k in range(5)]
         parts.append(f'<text x="{x0}" y="25" font-weight="bold">{title}</text>')
         parts.append(f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
-        for k in range(5):
-            v = top * k / 4
-            y = y0 + ph - ph * k / 4
-            parts.append(f'<text x="{x0 - 6}" y="{y + 4:.0f}" text-anchor="end">{v:.2f}</text>')
+        for v, f in ticks:
+            y = y0 + ph - ph * f
+            parts.append(f'<text x="{x0 - 6}" y="{y + 4:.0f}" text-anchor="end">{v:.3g}</text>')
             parts.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{y:.0f}" y2="{y:.0f}" stroke="#eee"/>')
         for r in rates:
             x = x0 + pw * lx(r)
@@ -323,10 +332,10 @@ def svg(results):
         parts.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 34}" text-anchor="middle">'
                      'offered datagrams/s (log), 3 frames each on the board</text>')
         for name, colour in zip(CONTENDERS, COLOURS):
-            pts = " ".join(f"{x0 + pw * lx(x):.1f},{y0 + ph - ph * v / top:.1f}" for x, v in data[name])
+            pts = " ".join(f"{x0 + pw * lx(x):.1f},{y0 + ph - ph * ly(v):.1f}" for x, v in data[name])
             parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
             for x, v in data[name]:
-                parts.append(f'<circle cx="{x0 + pw * lx(x):.1f}" cy="{y0 + ph - ph * v / top:.1f}" '
+                parts.append(f'<circle cx="{x0 + pw * lx(x):.1f}" cy="{y0 + ph - ph * ly(v):.1f}" '
                              f'r="3" fill="{colour}"/>')
     for k, (name, colour) in enumerate(zip(CONTENDERS, COLOURS)):
         x = pad + k * 200
@@ -337,6 +346,13 @@ def svg(results):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":
+        # Remakes the table and plot from a sweep.json (no capture).
+        out = os.path.dirname(sys.argv[2]) or "."
+        results = [(r, by) for r, by in json.load(open(sys.argv[2]))]
+        open(f"{out}/sweep.svg", "w").write(svg(results) + "\n")
+        print(table(results))
+        return
     prefix, agent, collector, seconds, rates, work, out = sys.argv[1:8]
     bench = Bench(prefix, agent, collector, float(seconds), work)
     results = []
@@ -357,6 +373,8 @@ def main():
         f.write(md + "\n")
     with open(f"{out}/sweep.svg", "w") as f:
         f.write(svg(results) + "\n")
+    with open(f"{out}/sweep.json", "w") as f:
+        json.dump(results, f, indent=1)
     print(md)
     print(f"(table and plot: {out}/sweep.md, {out}/sweep.svg)")
 
