@@ -4,15 +4,17 @@
 //! that ran without --snap-bytes): those are left out and counted on stderr, the rest read
 //! back by tshark; nothing to write, bad flags and missing files are clear errors.
 
+#[path = "fill/mod.rs"]
+mod fill;
+
 use hopcap_collector::store::sqlite::command::WriteCmd;
 use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
-use hopcap_collector::store::{BoardHello, FrameBytes, ObservationBatch};
+use hopcap_collector::store::{FrameBytes, ObservationBatch};
 use hopcap_testkit::bed::flood;
 use hopcap_testkit::ScratchDir;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::mpsc::sync_channel;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hopcap-collector");
 
@@ -23,32 +25,8 @@ fn fill(path: &Path, with_bytes: impl Fn(usize) -> bool) {
         WriterHandle::spawn(open_for_writing(path).unwrap(), WriterConfig::default(), 8).unwrap();
     let parts = flood(40, 5_000_000, 37_000_000, 7).into_parts();
     for (name, links) in &parts.links {
-        let (reply, answer) = sync_channel(1);
-        let hello = BoardHello {
-            name: name.clone(),
-            boot_id: "0011".into(),
-            agent_version: "test".into(),
-            capture: String::new(),
-            remote: "127.0.0.1:9".into(),
-            board_clock_ns: None,
-        };
-        w.sender()
-            .send(WriteCmd::Hello {
-                hello,
-                links: links.clone(),
-                reply,
-            })
-            .unwrap();
-        let s = answer.recv().unwrap().unwrap();
-        let rows: Vec<_> = parts
-            .hops
-            .iter()
-            .filter(|(b, _)| b == name)
-            .filter_map(|(_, o)| {
-                let id = s.links.iter().find(|(k, _)| *k == o.link)?.1;
-                Some((id, o.clone()))
-            })
-            .collect();
+        let s = fill::hello(&w, name, links);
+        let rows = fill::rows_of(&parts.hops, name, &s);
         for (seq, chunk) in rows.chunks(100).enumerate() {
             let mut frames = FrameBytes::default();
             if with_bytes(seq) {

@@ -4,17 +4,20 @@
 //! journey must be printed exactly once, with the text that a later `paths` prints for it,
 //! and the follower must stop cleanly on SIGTERM.
 
+#[path = "fill/mod.rs"]
+mod fill;
+
 use hopcap_collector::store::sqlite::command::WriteCmd;
 use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
-use hopcap_collector::store::{BoardHello, BoardSession, ObservationBatch};
+use hopcap_collector::store::{BoardSession, ObservationBatch};
 use hopcap_proto::record::Observation;
 use hopcap_testkit::bed::{flannel, Bed};
 use hopcap_testkit::ScratchDir;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hopcap-collector");
@@ -126,23 +129,7 @@ fn follow_run(json: bool) {
         WriterHandle::spawn(open_for_writing(&db).unwrap(), WriterConfig::default(), 8).unwrap();
     let mut sessions = BTreeMap::new();
     for (name, table) in &links {
-        let (reply, answer) = sync_channel(1);
-        let hello = BoardHello {
-            name: name.clone(),
-            boot_id: "0011".into(),
-            agent_version: "test".into(),
-            capture: String::new(),
-            remote: "127.0.0.1:9".into(),
-            board_clock_ns: None,
-        };
-        w.sender()
-            .send(WriteCmd::Hello {
-                hello,
-                links: table.clone(),
-                reply,
-            })
-            .unwrap();
-        sessions.insert(name.clone(), answer.recv().unwrap().unwrap());
+        sessions.insert(name.clone(), fill::hello(&w, name, table));
     }
     for hops in &by_ping[..usize::from(BEFORE)] {
         store(&w, &sessions, hops);

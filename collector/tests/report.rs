@@ -7,16 +7,18 @@
 //! Chromium is Debian's `chromium` package (scripts/test.sh installs it); without it the
 //! rendering test fails and says so.
 
+#[path = "fill/mod.rs"]
+mod fill;
+
 use hopcap_collector::store::sqlite::command::WriteCmd;
 use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
-use hopcap_collector::store::{BoardHello, BoardStats, ObservationBatch};
+use hopcap_collector::store::{BoardStats, ObservationBatch};
 use hopcap_proto::record::LinkKind;
 use hopcap_testkit::bed::{flood, icmp_echo, link, Bed};
 use hopcap_testkit::ScratchDir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hopcap-collector");
@@ -44,32 +46,8 @@ fn fill(path: &Path, bed: Bed) {
         WriterHandle::spawn(open_for_writing(path).unwrap(), WriterConfig::default(), 8).unwrap();
     let parts = bed.into_parts();
     for (name, links) in &parts.links {
-        let (reply, answer) = sync_channel(1);
-        let hello = BoardHello {
-            name: name.clone(),
-            boot_id: "0011".into(),
-            agent_version: "test".into(),
-            capture: String::new(),
-            remote: "127.0.0.1:9".into(),
-            board_clock_ns: None,
-        };
-        w.sender()
-            .send(WriteCmd::Hello {
-                hello,
-                links: links.clone(),
-                reply,
-            })
-            .unwrap();
-        let s = answer.recv().unwrap().unwrap();
-        let rows: Vec<_> = parts
-            .hops
-            .iter()
-            .filter(|(b, _)| b == name)
-            .filter_map(|(_, o)| {
-                let id = s.links.iter().find(|(k, _)| *k == o.link)?.1;
-                Some((id, o.clone()))
-            })
-            .collect();
+        let s = fill::hello(&w, name, links);
+        let rows = fill::rows_of(&parts.hops, name, &s);
         for (seq, chunk) in rows.chunks(500).enumerate() {
             let batch = ObservationBatch {
                 seq: Some(seq as u64),
