@@ -26,7 +26,8 @@ pub struct RingGeometry {
 }
 
 impl Default for RingGeometry {
-    /// 4 x 64 KiB = 256 KiB per ring: with a ~256-byte snaplen a block holds ~190 frames.
+    /// A template of 4 x 64 KiB; the agent sizes its rings from a budget with
+    /// `capture::ring_budget` (blocks of 64 to 256 KiB, 8 or more of them).
     fn default() -> Self {
         Self {
             block_size: 64 * 1024,
