@@ -10,7 +10,7 @@ use hopcap_proto::fingerprint::fingerprint_frame_into;
 use hopcap_proto::layer::Decoded;
 use hopcap_proto::record::{LinkKey, Observation};
 use hopcap_proto::summary::Summary;
-use hopcap_proto::types::{LinkType, PacketType};
+use hopcap_proto::types::LinkType;
 
 /// ARPHRD_* values whose frames do not start with an Ethernet header on an AF_PACKET socket.
 const ARPHRD_PPP: u16 = 512;
@@ -71,16 +71,7 @@ impl FramePipeline {
         FramePipeline {
             decode: DecodeOptions::default(),
             decoded: Decoded::default(),
-            obs: Observation {
-                ts_ns: 0,
-                link: 0,
-                order: 0,
-                pkttype: PacketType(0),
-                wire_len: 0,
-                cap_len: 0,
-                fingerprint: 0,
-                summary: Summary::empty(),
-            },
+            obs: Observation::empty(),
             sample: sample.max(1),
             clock_offset_ns,
             clock: ClockWatch::new(read_clock()),

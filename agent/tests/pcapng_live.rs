@@ -9,11 +9,11 @@ mod common;
 
 use common::agent::Agent;
 use common::bed::{Bed, FAR};
+use hopcap_testkit::tshark;
 use hopcap_testkit::ScratchDir;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 fn ping(bed: &Bed, count: &str) {
     bed.exec(
@@ -73,31 +73,6 @@ fn sorted_counts(counts: impl Iterator<Item = usize>) -> Vec<usize> {
     let mut v: Vec<usize> = counts.collect();
     v.sort_unstable();
     v
-}
-
-fn tshark_available() -> bool {
-    Command::new("tshark").arg("--version").output().is_ok()
-}
-
-/// `tshark -r FILE -T fields -e ...`, one Vec per packet.
-fn tshark_fields(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r")
-        .arg(file)
-        .args(["-T", "fields", "-E", "separator=|"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect()
 }
 
 /// The agent's own reader on a pcapng file: JSON lines.
@@ -160,13 +135,14 @@ fn the_file_holds_every_hop_as_its_own_interface() {
     let with_requests = got.values().filter(|(_, echo)| *echo >= 5).count();
     assert!(with_requests >= 4, "{got:?}");
 
-    if !tshark_available() {
+    if !tshark::available() {
         eprintln!("tshark not installed: Wireshark's reading not checked");
         return;
     }
     // Wireshark's engine: interface names and descriptions, directions, counts.
-    let rows = tshark_fields(
+    let rows = tshark::fields(
         &file,
+        None,
         &[
             "frame.interface_name",
             "frame.interface_description",
@@ -239,8 +215,11 @@ fn rotation_by_time_gives_complete_files() {
             .values()
             .map(|(_, e)| e)
             .sum::<usize>();
-        if tshark_available() {
-            assert_eq!(tshark_fields(f, &["frame.number"]).len(), lines.len());
+        if tshark::available() {
+            assert_eq!(
+                tshark::fields(f, None, &["frame.number"]).len(),
+                lines.len()
+            );
         }
     }
     assert!(requests >= 3 * 12, "{requests} echo requests");

@@ -211,22 +211,7 @@ mod tests {
     /// The flannel bed's pings (two boards, skewed clocks) as rows that arrive in the
     /// order they were seen: cursor i is hop i.
     fn bed(pings: u16) -> (Topology, Vec<crate::correlate::Hop>) {
-        let mut bed = Bed::new();
-        bed.set_skew("pi2", 37_000_000);
-        let f = flannel(&mut bed);
-        for i in 0..pings {
-            let t = 1_700_000_000_000_000_000 + u64::from(i) * 10_000_000;
-            let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
-            f.ping(
-                &mut bed,
-                2 * i as usize + 1,
-                back + 10_000,
-                i,
-                false,
-                300_000,
-            );
-        }
-        let (topo, hops, _) = bed.finish();
+        let (topo, hops, _) = hopcap_testkit::bed::flannel_pings(pings).finish();
         (topo, hops)
     }
 

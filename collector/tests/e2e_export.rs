@@ -17,37 +17,12 @@ use e2e::bed::{Bed, FAR};
 use e2e::collector::Collector;
 use e2e::pi::{self, BOARD, COLLECTOR};
 use e2e::{bins, scratch, traffic};
+use hopcap_testkit::tshark;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
 const MARKER_ID: u16 = 1309;
-
-/// `tshark -r FILE [-Y FILTER] -T fields -e ...`, one Vec per packet.
-fn tshark(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r")
-        .arg(file)
-        .args(["-T", "fields", "-E", "separator=/t"]);
-    if let Some(f) = filter {
-        cmd.args(["-Y", f]);
-    }
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd
-        .output()
-        .expect("tshark (Debian package tshark; scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
-}
 
 fn export(db: &Path, args: &[&str]) -> Output {
     Command::new(bins::collector())
@@ -124,7 +99,7 @@ fn exported_pcapng_opens_in_tshark_with_one_interface_per_hop() {
         format!("{BOARD}:wlan0"),
     ]
     .into();
-    let rows = tshark(
+    let rows = tshark::fields(
         &file,
         None,
         &["frame.interface_name", "frame.time_epoch", "frame.comment"],
@@ -157,7 +132,7 @@ fn exported_pcapng_opens_in_tshark_with_one_interface_per_hop() {
         let n = comments.iter().filter(|c| c.contains(id.as_str())).count();
         assert_eq!(n, *hops, "{id}");
     }
-    let firsts = tshark(
+    let firsts = tshark::fields(
         &file,
         Some("!(frame.comment contains \"hopcap.dup\")"),
         &["frame.comment"],
@@ -165,7 +140,7 @@ fn exported_pcapng_opens_in_tshark_with_one_interface_per_hop() {
     assert_eq!(firsts.len(), journeys.len(), "one packet per journey");
     assert!(firsts.iter().all(|r| r[0].contains(" hop=0 ")));
     // The masquerade, said at the hop where it shows.
-    let nat = tshark(
+    let nat = tshark::fields(
         &file,
         Some("icmp.ident == 1301 && icmp.type == 8 && frame.comment contains \"nat=\""),
         &["frame.interface_name", "frame.comment"],
@@ -179,15 +154,15 @@ fn exported_pcapng_opens_in_tshark_with_one_interface_per_hop() {
     assert!(snat.iter().all(|r| r[0] == format!("{BOARD}:wlan0")));
     // The bytes are the frames: tshark dissects them.
     assert_eq!(
-        tshark(&file, Some("icmp.ident == 1301"), &["frame.number"]).len(),
+        tshark::fields(&file, Some("icmp.ident == 1301"), &["frame.number"]).len(),
         40
     );
     assert_eq!(
-        tshark(&file, Some("udp.port == 53"), &["frame.number"]).len(),
+        tshark::fields(&file, Some("udp.port == 53"), &["frame.number"]).len(),
         24
     );
     assert!(
-        tshark(
+        tshark::fields(
             &file,
             Some("tcp.port == 80 && tcp.flags.syn == 1"),
             &["frame.number"]
@@ -202,7 +177,7 @@ fn exported_pcapng_opens_in_tshark_with_one_interface_per_hop() {
         &collector.db,
         &["--pcapng", last.to_str().unwrap(), "--hop", "last"],
     );
-    let rows = tshark(&last, None, &["frame.comment"]);
+    let rows = tshark::fields(&last, None, &["frame.comment"]);
     assert_eq!(rows.len(), journeys.len());
     assert!(rows.iter().all(|r| !r[0].contains("hopcap.dup")));
     let wlan = d.join("wlan.pcapng");
@@ -211,7 +186,7 @@ fn exported_pcapng_opens_in_tshark_with_one_interface_per_hop() {
         &collector.db,
         &["--pcapng", wlan.to_str().unwrap(), "--hop", &label],
     );
-    let rows = tshark(&wlan, None, &["frame.interface_name"]);
+    let rows = tshark::fields(&wlan, None, &["frame.interface_name"]);
     let crossed = journeys
         .iter()
         .filter(|j| {

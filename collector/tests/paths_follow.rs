@@ -12,7 +12,7 @@ use hopcap_collector::store::sqlite::writer::WriterConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::{BoardSession, ObservationBatch};
 use hopcap_proto::record::Observation;
-use hopcap_testkit::bed::{flannel, Bed};
+use hopcap_testkit::bed::flannel_pings;
 use hopcap_testkit::ScratchDir;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -32,22 +32,7 @@ type Hops = Vec<(String, Observation)>;
 
 /// The bed's hops, by ping (request and reply).
 fn pings() -> (Links, Vec<Hops>) {
-    let mut bed = Bed::new();
-    bed.set_skew("pi2", 37_000_000);
-    let f = flannel(&mut bed);
-    for i in 0..PINGS {
-        let t = 1_700_000_000_000_000_000 + u64::from(i) * 10_000_000;
-        let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
-        f.ping(
-            &mut bed,
-            2 * i as usize + 1,
-            back + 10_000,
-            i,
-            false,
-            300_000,
-        );
-    }
-    let parts = bed.into_parts();
+    let parts = flannel_pings(PINGS).into_parts();
     let mut by_ping = vec![Vec::new(); usize::from(PINGS)];
     for (hop, pkt) in parts.hops.into_iter().zip(parts.truth) {
         by_ping[pkt / 2].push(hop);

@@ -30,6 +30,22 @@ pub struct Observation {
     pub summary: Summary,
 }
 
+impl Observation {
+    /// All zero, with an empty summary: a slot to fill in place.
+    pub fn empty() -> Observation {
+        Observation {
+            ts_ns: 0,
+            link: 0,
+            order: 0,
+            pkttype: PacketType(0),
+            wire_len: 0,
+            cap_len: 0,
+            fingerprint: 0,
+            summary: Summary::empty(),
+        }
+    }
+}
+
 pub const MAX_NAME: usize = 32;
 pub const MAX_ADDRS: usize = 8;
 

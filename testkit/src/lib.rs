@@ -14,6 +14,7 @@
 //! - [`layering`]: which source lines name what their layer should not.
 //! - [`corpus_dir`]: where the shared pcap corpus is.
 //! - [`systemd`]: the shipped units, checked by `systemd-analyze`.
+//! - [`tshark`]: a capture file read back by tshark, field by field.
 //!
 //! Why it depends on hopcap-proto only: a dev-dependency that depended on the collector would
 //! give the collector's own unit tests a second copy of the collector's types (the library
@@ -36,6 +37,7 @@ mod sample;
 mod scratch;
 pub mod sim;
 pub mod systemd;
+pub mod tshark;
 
 pub use corpus::{corpus_dir, find_corpus_dir};
 pub use links::veth;

@@ -53,27 +53,8 @@ pub fn score(report: &Report, truth: &[usize]) -> Score {
     )
 }
 
-/// When [`flannel_pings`] starts (the renderers' tests use the same).
-const T0: u64 = 1_700_000_000_000_000_000;
-
-/// The flannel bed (two boards over VXLAN) with pi2's clock 37 ms ahead: `pings` echo
-/// requests from pod a, 10 ms apart, each answered 10 µs after it arrives, correlated.
+/// The kit's [`hopcap_testkit::bed::flannel_pings`] bed, correlated.
 pub fn flannel_pings(pings: u16) -> Report {
-    let mut bed = Bed::new();
-    bed.set_skew("pi2", 37_000_000);
-    let f = flannel(&mut bed);
-    for i in 0..pings {
-        let t = T0 + u64::from(i) * 10_000_000;
-        let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
-        f.ping(
-            &mut bed,
-            2 * i as usize + 1,
-            back + 10_000,
-            i,
-            false,
-            300_000,
-        );
-    }
-    let (topo, hops, _) = bed.finish();
+    let (topo, hops, _) = hopcap_testkit::bed::flannel_pings(pings).finish();
     super::correlate(hops, &topo, &super::Config::default())
 }

@@ -4,24 +4,15 @@
 extern crate std;
 
 use super::*;
-use crate::summary::Summary;
-use crate::types::{EtherType, PacketType};
+use crate::types::EtherType;
 use std::boxed::Box;
 use std::vec::Vec as StdVec;
 
 fn zero_observation() -> Observation {
-    let mut summary = Summary::empty();
-    summary.ethertype = EtherType(0);
-    Observation {
-        ts_ns: 0,
-        link: 0,
-        order: 0,
-        pkttype: PacketType(0),
-        wire_len: 0,
-        cap_len: 0,
-        fingerprint: 0x0102_0304_0506_0708,
-        summary,
-    }
+    let mut obs = Observation::empty();
+    obs.summary.ethertype = EtherType(0);
+    obs.fingerprint = 0x0102_0304_0506_0708;
+    obs
 }
 
 /// header: version 5, agent "a", seq 0, count 1, base time 0, reset, no frame bytes.

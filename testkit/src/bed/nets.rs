@@ -181,6 +181,30 @@ pub const POD_B: [u8; 4] = [10, 244, 1, 3];
 pub const PI1_ETH: [u8; 4] = [192, 168, 1, 11];
 pub const PI2_ETH: [u8; 4] = [192, 168, 1, 12];
 
+/// When [`flannel_pings`] starts.
+pub const FLANNEL_PINGS_T0: u64 = 1_700_000_000_000_000_000;
+
+/// The flannel bed with pi2's clock 37 ms ahead: `pings` echo requests from pod a, 10 ms
+/// apart, each answered 10 µs after it arrives (packet 2i the request, 2i + 1 the reply).
+pub fn flannel_pings(pings: u16) -> Bed {
+    let mut bed = Bed::new();
+    bed.set_skew("pi2", 37_000_000);
+    let f = flannel(&mut bed);
+    for i in 0..pings {
+        let t = FLANNEL_PINGS_T0 + u64::from(i) * 10_000_000;
+        let back = f.ping(&mut bed, 2 * i as usize, t, i, true, 300_000);
+        f.ping(
+            &mut bed,
+            2 * i as usize + 1,
+            back + 10_000,
+            i,
+            false,
+            300_000,
+        );
+    }
+    bed
+}
+
 pub fn flannel(bed: &mut Bed) -> Flannel {
     let mut side = |board: &'static str, pod: &str, pod_ip: [u8; 4], net: u8, eth: [u8; 4]| {
         let p = bed.add(

@@ -268,6 +268,19 @@ mod tests {
         assert!(count(&conn) > 0);
     }
 
+    /// Runs retention with a one-hour age limit an hour after `cutoff_ns`: rows older than
+    /// the cutoff go.
+    fn age_out_before(conn: &mut Connection, cutoff_ns: i64) -> Retainer {
+        let hour = 3600 * 1_000_000_000;
+        let mut r = Retainer::new(Retention {
+            max_age_ns: Some(hour),
+            max_bytes: None,
+        });
+        r.start_age(cutoff_ns + hour);
+        r.finish(conn).unwrap();
+        r
+    }
+
     #[test]
     fn age_limit_deletes_old_rows_and_shrinks_the_file() {
         let dir = ScratchDir::new("ret-age").unwrap();
@@ -277,13 +290,7 @@ mod tests {
         let cutoff_ns: i64 = 10_000_000_000_000;
         fill(&mut conn, &mut SampleGen::new(6, cutoff_ns as u64), 1_000);
         let pages_before = FileSize::read(&conn).unwrap().pages;
-        let hour = 3600 * 1_000_000_000;
-        let mut r = Retainer::new(Retention {
-            max_age_ns: Some(hour),
-            max_bytes: None,
-        });
-        r.start_age(cutoff_ns + hour);
-        r.finish(&mut conn).unwrap();
+        let r = age_out_before(&mut conn, cutoff_ns);
         assert_eq!(r.removed_by_age as i64, old);
         assert_eq!(count(&conn), 2_000);
         let after = FileSize::read(&conn).unwrap();
@@ -338,13 +345,7 @@ mod tests {
         // Row k of a batch got [k; k % 4] (ids start at 1; the second batch at old + 1).
         assert_eq!(all[5], (6, vec![5u8; 1]));
         assert_eq!(all[old + 7], ((old + 8) as i64, vec![7u8; 3]));
-        let hour = 3600 * 1_000_000_000;
-        let mut r = Retainer::new(Retention {
-            max_age_ns: Some(hour),
-            max_bytes: None,
-        });
-        r.start_age(cutoff_ns + hour);
-        r.finish(&mut conn).unwrap();
+        age_out_before(&mut conn, cutoff_ns);
         let left = stored(&conn);
         assert_eq!(left.len(), new, "the old rows' bytes went with them");
         assert!(left.iter().all(|(id, _)| *id > old as i64));
