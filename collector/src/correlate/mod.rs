@@ -13,14 +13,18 @@
 //! 4. split buckets into journeys on the corrected clock (`journey`);
 //! 5. per journey: order the hops (`order`), find NAT rewrites (`nat`), tunnels (`tunnel`)
 //!    and whether it vanished (`vanish`);
-//! 6. join request and reply journeys into flows (`flow`).
+//! 6. tie the journeys that are pieces of one whole (GSO segments, GRO merges, IP
+//!    fragments) into one journey each (`pieces`, `compound`);
+//! 7. join request and reply journeys into flows (`flow`).
 
 mod clock;
+mod compound;
 mod describe;
 mod flow;
 mod journey;
 mod nat;
 mod order;
+mod pieces;
 mod segments;
 mod topology;
 mod tunnel;
@@ -32,9 +36,12 @@ mod scenarios;
 #[cfg(test)]
 mod scenarios_clock;
 #[cfg(test)]
+mod scenarios_pieces;
+#[cfg(test)]
 pub(crate) mod testbed;
 
 pub use clock::{BoardClock, ClockModel, ClockPoint};
+pub use compound::{LostRange, Piece, PieceEvent, PieceEventKind, Whole};
 pub use describe::{describe, flow_label};
 pub use nat::{Endpoints, NatKind, NatRewrite};
 pub use topology::Topology;
@@ -108,6 +115,10 @@ pub struct JourneyHop {
     pub prev: Option<usize>,
     /// `t_ns` minus the predecessor's.
     pub latency_ns: Option<i64>,
+    /// Every piece this hop saw, in time order, when it saw the packet as pieces (or as one
+    /// piece of a larger whole); empty when it saw the whole packet as one. The hop's own
+    /// observation is the first piece.
+    pub pieces: Vec<Piece>,
 }
 
 impl JourneyHop {
@@ -130,6 +141,26 @@ pub struct Journey {
     pub fate: Fate,
     /// Flow number: journeys of one conversation (request and reply, before and after NAT).
     pub flow: usize,
+    /// The bytes the packet carried as one whole.
+    pub whole: Whole,
+    /// Where it was segmented, merged, fragmented or reassembled on the way.
+    pub events: Vec<PieceEvent>,
+    /// With a vanished fate: the bytes never seen after that hop.
+    pub lost_range: Option<LostRange>,
+}
+
+impl Journey {
+    /// The input positions of every observation of the journey: its hops and their pieces.
+    pub fn inputs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.hops.iter().flat_map(|h| {
+            let pieces = h
+                .pieces
+                .iter()
+                .map(|p| p.input)
+                .filter(move |&i| i != h.input);
+            std::iter::once(h.input).chain(pieces)
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -214,18 +245,47 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         window_ns: cfg.window_ns,
     };
 
-    let mut slots: Vec<Option<Hop>> = hops.into_iter().map(Some).collect();
-    let mut journeys: Vec<Journey> = groups
-        .into_iter()
-        .map(|g| {
-            build(
-                &order::order(&g, &views, tol),
-                &mut slots,
-                &uncertainty,
-                &cx,
-            )
-        })
+    let ordered: Vec<order::Ordered> = groups
+        .iter()
+        .map(|g| order::order(g, &views, tol))
         .collect();
+    let vanished = |g: usize| {
+        let o = &ordered[g];
+        let summaries: Vec<&Summary> = o
+            .hops
+            .iter()
+            .map(|&i| &hops[i as usize].obs.summary)
+            .collect();
+        let pkttypes: Vec<PacketType> = o
+            .hops
+            .iter()
+            .map(|&i| hops[i as usize].obs.pkttype)
+            .collect();
+        !vanish::fate(o, &summaries, &pkttypes, &cx).is_complete()
+    };
+    let plans = pieces::plan(&groups, &ordered, &views, &hops, window, vanished);
+
+    let mut slots: Vec<Option<Hop>> = hops.into_iter().map(Some).collect();
+    // Compounds first: they share observations (a piece that straddles two wholes), so they
+    // copy theirs, and the journeys left alone then take their own.
+    let mut built: Vec<Option<Journey>> = vec![None; plans.len()];
+    for (k, plan) in plans.iter().enumerate() {
+        if let pieces::Plan::Pieces(c) = plan {
+            let input = compound::Input {
+                groups: &groups,
+                slots: &slots,
+                unc: &uncertainty,
+                cx: &cx,
+            };
+            built[k] = Some(compound::build(c, &input, tol));
+        }
+    }
+    for (k, plan) in plans.iter().enumerate() {
+        if let pieces::Plan::One(g) = *plan {
+            built[k] = Some(build(&ordered[g], &mut slots, &uncertainty, &cx));
+        }
+    }
+    let mut journeys: Vec<Journey> = built.into_iter().flatten().collect();
     let flow_ids = flow::assign(
         journeys
             .iter()
@@ -258,14 +318,21 @@ fn build(
         .collect();
     let summaries: Vec<&Summary> = hops.iter().map(|h| &h.obs.summary).collect();
     let pkttypes: Vec<PacketType> = hops.iter().map(|h| h.obs.pkttype).collect();
+    let fate = vanish::fate(o, &summaries, &pkttypes, cx);
     let eps: Vec<Option<Endpoints>> = o
         .hops
         .iter()
         .map(|&i| views[i as usize].endpoints)
         .collect();
-    let fate = vanish::fate(o, &summaries, &pkttypes, cx);
     let nat = nat::rewrites(&eps, &o.prev);
     let tunnels = tunnel::spans(&summaries);
+    let whole = summaries
+        .first()
+        .map_or(Whole { seq: None, len: 0 }, |s| Whole::of(s));
+    let lost_range = fate
+        .vanished_after()
+        .and(summaries.first())
+        .and_then(|s| compound::lost_range_of(s));
     let mut out = Vec::with_capacity(o.hops.len());
     for (&i, &prev) in o.hops.iter().zip(&o.prev) {
         if let Some(hop) = slots[i as usize].take() {
@@ -281,6 +348,9 @@ fn build(
         tunnels,
         fate,
         flow: 0,
+        whole,
+        events: Vec::new(),
+        lost_range,
     }
 }
 
@@ -324,5 +394,6 @@ fn journey_hop(
         clock_uncertainty_ns: unc,
         prev,
         latency_ns,
+        pieces: Vec::new(),
     }
 }

@@ -69,18 +69,32 @@ pub(super) fn fate(
     let leaves = (0..o.hops.len()).filter(|&p| !o.prev.contains(&Some(p)));
     for p in leaves {
         let v = &cx.views[o.hops[p] as usize];
-        let boards = match next(v, summaries[p], pkttypes[p], cx) {
-            Next::Ends => continue,
-            Next::SameBoard => vec![v.board],
-            Next::Boards(b) => b,
-        };
-        return if boards.iter().any(|&b| capture_dropped(cx, b, v.t)) {
-            Fate::MaybeCaptureLoss(p)
-        } else {
-            Fate::LostAfter(p)
-        };
+        if let Some(f) = must_go_on(v, summaries[p], pkttypes[p], cx, p) {
+            return f;
+        }
     }
     Fate::Complete
+}
+
+/// Whether the hop at position `p` (view `v`) must be followed by another: then the fate of
+/// a packet last seen there.
+pub(super) fn must_go_on(
+    v: &View,
+    s: &Summary,
+    pkttype: PacketType,
+    cx: &Context,
+    p: usize,
+) -> Option<Fate> {
+    let boards = match next(v, s, pkttype, cx) {
+        Next::Ends => return None,
+        Next::SameBoard => vec![v.board],
+        Next::Boards(b) => b,
+    };
+    Some(if boards.iter().any(|&b| capture_dropped(cx, b, v.t)) {
+        Fate::MaybeCaptureLoss(p)
+    } else {
+        Fate::LostAfter(p)
+    })
 }
 
 fn next(v: &View, s: &Summary, pkttype: PacketType, cx: &Context) -> Next {
