@@ -35,7 +35,7 @@ fn main() {
         report
             .journeys
             .iter()
-            .map(|j| (j.hops.iter().map(|h| h.input), j.fate.is_complete())),
+            .map(|j| (j.inputs(), j.fate.is_complete())),
         &truth,
     );
     let journeys = report.journeys.len() as f64;

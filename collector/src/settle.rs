@@ -70,17 +70,17 @@ impl Settler {
         let flows = self.stable_flows(c);
         let mut out = Vec::new();
         for (index, j) in c.report.journeys.iter().enumerate() {
-            let newest = j.hops.iter().map(|h| c.ts_ns[h.input]).max();
+            let newest = j.inputs().map(|i| c.ts_ns[i]).max();
             if newest.is_some_and(|t| t >= in_flight_from_ns) {
-                for h in &j.hops {
-                    self.arrived(c.cursors[h.input], c.ts_ns[h.input]);
+                for i in j.inputs() {
+                    self.arrived(c.cursors[i], c.ts_ns[i]);
                 }
                 continue;
             }
             if crate::load::wants(&c.wanted, j) && limit.is_none_or(|l| out.len() < l) {
-                for h in &j.hops {
+                for i in j.inputs() {
                     self.flow_of_row
-                        .insert(c.cursors[h.input], (flows[index], c.ts_ns[h.input]));
+                        .insert(c.cursors[i], (flows[index], c.ts_ns[i]));
                 }
                 out.push(Settled {
                     index,
@@ -120,7 +120,7 @@ impl Settler {
         let mut in_some_journey = HashSet::new();
         let flows = self.stable_flows(c);
         for (index, j) in c.report.journeys.iter().enumerate() {
-            let rows: Vec<Cursor> = j.hops.iter().map(|h| c.cursors[h.input]).collect();
+            let rows: Vec<Cursor> = j.inputs().map(|i| c.cursors[i]).collect();
             in_some_journey.extend(rows.iter().copied());
             let open = rows.iter().filter(|r| self.open.contains_key(r)).count();
             if open == 0 {
@@ -146,8 +146,8 @@ impl Settler {
             self.close(&rows);
             if crate::load::wants(&c.wanted, j) {
                 let flow = flows[index];
-                for (r, h) in rows.iter().zip(&j.hops) {
-                    self.flow_of_row.insert(*r, (flow, c.ts_ns[h.input]));
+                for (r, i) in rows.iter().zip(j.inputs()) {
+                    self.flow_of_row.insert(*r, (flow, c.ts_ns[i]));
                 }
                 out.push(Settled {
                     index,
@@ -182,9 +182,8 @@ impl Settler {
         let mut by_report_flow: HashMap<usize, usize> = HashMap::new();
         for j in &c.report.journeys {
             let known = j
-                .hops
-                .iter()
-                .find_map(|h| self.flow_of_row.get(&c.cursors[h.input]).map(|f| f.0));
+                .inputs()
+                .find_map(|i| self.flow_of_row.get(&c.cursors[i]).map(|f| f.0));
             if let Some(f) = known {
                 by_report_flow.entry(j.flow).or_insert(f);
             }
@@ -230,9 +229,8 @@ mod tests {
 
     fn rows(c: &Correlated, s: &Settled) -> Vec<Cursor> {
         c.report.journeys[s.index]
-            .hops
-            .iter()
-            .map(|h| c.cursors[h.input])
+            .inputs()
+            .map(|i| c.cursors[i])
             .collect()
     }
 

@@ -30,6 +30,7 @@ pub struct Piece {
     /// The TCP sequence number of its first byte.
     pub seq: Option<u32>,
     pub fingerprint: u64,
+    pub wire_len: u32,
 }
 
 /// Where the count or the boundaries of the pieces changed between a hop and the one before.
@@ -249,6 +250,9 @@ fn piece(ob: &Obs, views: &[super::view::View], slots: &[Option<Hop>]) -> Piece 
         fingerprint: slots[ob.idx as usize]
             .as_ref()
             .map_or(0, |h| h.obs.fingerprint),
+        wire_len: slots[ob.idx as usize]
+            .as_ref()
+            .map_or(0, |h| h.obs.wire_len),
     }
 }
 

@@ -7,56 +7,7 @@ use super::*;
 use hopcap_proto::summary::{Ip, Net, Transport};
 use hopcap_proto::types::{Addr, IpProto};
 
-const MSS: u32 = 1448;
 const SEQ: u32 = 4_294_960_000; // wraps inside the first super-packet
-
-/// A TCP segment of the container's upload (ack 1, window 502), `data` bytes at `seq`.
-fn up(seq: u32, flags: u16, ip_id: u16, data: u32) -> Summary {
-    tcp4(
-        (CTR, 40000),
-        (INTERNET, 5201),
-        seq,
-        flags,
-        ip_id,
-        data as u16,
-    )
-}
-
-/// The super-packet of `n` segments at `seq` on the container's hops, then (if `segments`)
-/// its segments after masquerade on wlan0, skipping those in `missing`. Returns the last time.
-fn upload(
-    bed: &mut Bed,
-    pi: &PiDocker,
-    pkt: usize,
-    t: u64,
-    seq: u32,
-    n: u32,
-    ip_id: u16,
-    missing: &[u32],
-) -> u64 {
-    let whole = up(seq, 0x018, ip_id, n * MSS);
-    let mut t = walk(
-        bed,
-        pkt,
-        t,
-        &[
-            (pi.eth0, true, 0, &whole),
-            (pi.veth, false, 20_000, &whole),
-            (pi.docker0, false, 0, &whole),
-        ],
-    );
-    for k in (0..n).filter(|k| !missing.contains(k)) {
-        let flags = if k + 1 == n { 0x018 } else { 0x010 };
-        let seg = with_src(
-            &up(seq.wrapping_add(k * MSS), flags, ip_id + k as u16, MSS),
-            PI1_WLAN,
-            None,
-        );
-        t += 3_000;
-        bed.see(pkt, pi.wlan0, true, t, &seg);
-    }
-    t
-}
 
 #[test]
 fn a_gso_super_packet_and_its_segments_are_one_journey() {

@@ -8,6 +8,12 @@
 //! are not tied together), and the fate is `lost after <hop>` or `maybe capture loss after
 //! <hop>` (nothing when complete).
 //!
+//! A packet that was split or merged on the way says so: the packet reads `(whole: seq S, N
+//! bytes)` or `(whole: N bytes)`, the hop where the pieces changed carries `[segmented into
+//! 5]`, `[merged 3 into 1]`, `[resegmented 2 into 10]`, `[fragmented into 3]`,
+//! `[reassembled 3 into 1]` or `[refragmented …]` (a first hop that saw pieces: `[3
+//! pieces]`), and a loss names the bytes: `(seq A:B never seen again)` or `(bytes A:B …)`.
+//!
 //! # JSON lines: one object per journey
 //! - `journey` (number, position in the report), `flow` (number), `fingerprint` (16 hex
 //!   digits, as in `timeline --json`: 64 bits do not fit a JSON number), `packet` (text
@@ -25,15 +31,28 @@
 //! - `tunnel`: array of `kind` ("VXLAN", "Geneve", "GRE", "GTP-U", "IPIP"), `id` (VNI, GRE
 //!   key or TEID; null if none), `src`, `dst` (outer endpoints), `dst_port` (0 if not UDP),
 //!   `first_hop`, `last_hop`, `label`;
-//! - `complete` (bool), `lost_after` (hop index or null), `maybe_capture_loss` (bool: the
-//!   capture dropped packets where the next hop was due);
+//!   A hop that saw the packet as pieces (or as one piece of a larger whole) has `pieces`:
+//!   array of `offset` (bytes into the whole; an outer fragment of a tunnel: into its outer
+//!   datagram), `len`, `seq` (TCP sequence number or null), `ts`, `t`, `input`; absent on a
+//!   hop that saw the whole packet as one;
+//! - `whole`: `proto` (innermost protocol, lower case, or null), `seq` (TCP: first sequence
+//!   number, else null), `len` (TCP payload bytes, or IP payload bytes of the datagram);
+//! - `events`: array of `kind` ("segmented", "merged", "resegmented", "fragmented",
+//!   "reassembled", "refragmented"), `at` (hop index), `link` (its name), `from`, `into`
+//!   (pieces on the hop before and on this one);
+//! - `complete` (bool), `lost_after` (hop index or null), `lost_range` (null or `[start,
+//!   end)`: the bytes never seen after that hop, TCP sequence numbers modulo 2^32 or
+//!   offsets in the datagram), `maybe_capture_loss` (bool: the capture dropped packets where
+//!   the next hop was due);
 //! - `clock`: per board of the journey other than the reference: `board`, `reference`,
 //!   `offset_ns` (board clock − reference clock, applied at its first hop), `uncertainty_ns`.
 
 // Nothing in the binary calls in yet; tests reach everything.
 
 pub use crate::correlate::describe;
-use crate::correlate::{tunnel_label, Endpoints, Fate, Journey, JourneyHop, Report};
+use crate::correlate::{
+    tunnel_label, Endpoints, Fate, Journey, JourneyHop, PieceEvent, PieceEventKind, Report,
+};
 use crate::store::link_label;
 use hopcap_proto::print::Epoch;
 use serde::Serialize;
@@ -99,9 +118,29 @@ pub fn text_line(j: &Journey) -> String {
         .hops
         .first()
         .map_or_else(String::new, |h| describe(h.summary()));
+    let split = !j.events.is_empty() || j.hops.iter().any(|h| !h.pieces.is_empty());
+    if split {
+        match j.whole.seq {
+            Some(seq) => {
+                let _ = write!(out, " (whole: seq {seq}, {} bytes)", j.whole.len);
+            }
+            None => {
+                let _ = write!(out, " (whole: {} bytes)", j.whole.len);
+            }
+        }
+    }
     out.push(':');
     for (i, h) in j.hops.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { " → " });
+        match j.events.iter().find(|e| e.at == i) {
+            Some(e) => {
+                let _ = write!(out, "[{}] ", event_label(e));
+            }
+            None if h.pieces.len() > 1 => {
+                let _ = write!(out, "[{} pieces] ", h.pieces.len());
+            }
+            None => {}
+        }
         for n in j.nat.iter().filter(|n| n.at == i) {
             let _ = write!(out, "[{} {}→{}] ", n.kind.label(), n.before, n.after);
         }
@@ -118,16 +157,31 @@ pub fn text_line(j: &Journey) -> String {
             .get(p)
             .map_or_else(String::new, |h| format!("{} {}", hop_name(h), dir(h)))
     };
+    let range = match (split, j.lost_range) {
+        (true, Some(r)) if r.seq => format!(" (seq {}:{} never seen again)", r.start, r.end),
+        (true, Some(r)) => format!(" (bytes {}:{} never seen again)", r.start, r.end),
+        _ => String::new(),
+    };
     match j.fate {
         Fate::Complete => {}
         Fate::LostAfter(p) => {
-            let _ = write!(out, "; lost after {}", at(p));
+            let _ = write!(out, "; lost after {}{range}", at(p));
         }
         Fate::MaybeCaptureLoss(p) => {
-            let _ = write!(out, "; maybe capture loss after {}", at(p));
+            let _ = write!(out, "; maybe capture loss after {}{range}", at(p));
         }
     }
     out
+}
+
+/// `segmented into 5`, `merged 3 into 1`, `fragmented into 3`, `resegmented 2 into 10`.
+pub fn event_label(e: &PieceEvent) -> String {
+    match e.kind {
+        PieceEventKind::Segmented | PieceEventKind::Fragmented => {
+            format!("{} into {}", e.kind.name(), e.into)
+        }
+        _ => format!("{} {} into {}", e.kind.name(), e.from, e.into),
+    }
 }
 
 pub fn write_text(report: &Report, w: &mut impl Write) -> io::Result<()> {
@@ -174,10 +228,39 @@ struct JourneyJson {
     hops: Vec<HopJson>,
     nat: Vec<NatJson>,
     tunnel: Vec<TunnelJson>,
+    whole: WholeJson,
+    events: Vec<EventJson>,
     complete: bool,
     lost_after: Option<usize>,
+    lost_range: Option<[u64; 2]>,
     maybe_capture_loss: bool,
     clock: Vec<ClockJson>,
+}
+
+#[derive(Serialize)]
+struct WholeJson {
+    proto: Option<String>,
+    seq: Option<u32>,
+    len: u64,
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    kind: &'static str,
+    at: usize,
+    link: String,
+    from: usize,
+    into: usize,
+}
+
+#[derive(Serialize)]
+struct PieceJson {
+    offset: u64,
+    len: u64,
+    seq: Option<u32>,
+    ts: String,
+    t: String,
+    input: usize,
 }
 
 #[derive(Serialize)]
@@ -199,6 +282,8 @@ struct HopJson {
     wire_len: u32,
     clock_uncertainty_ns: Option<u64>,
     input: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pieces: Vec<PieceJson>,
 }
 
 #[derive(Serialize)]
@@ -254,6 +339,18 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
                 wire_len: h.hop.obs.wire_len,
                 clock_uncertainty_ns: h.clock_uncertainty_ns,
                 input: h.input,
+                pieces: h
+                    .pieces
+                    .iter()
+                    .map(|p| PieceJson {
+                        offset: p.offset,
+                        len: p.len,
+                        seq: p.seq,
+                        ts: Epoch(p.ts_ns).to_string(),
+                        t: Epoch(u64::try_from(p.t_ns).unwrap_or(0)).to_string(),
+                        input: p.input,
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -309,10 +406,40 @@ fn journey_json(report: &Report, index: usize, j: &Journey) -> JourneyJson {
         hops,
         nat,
         tunnel,
+        whole: WholeJson {
+            proto: j.hops.first().and_then(|h| proto_name(h.summary())),
+            seq: j.whole.seq,
+            len: j.whole.len,
+        },
+        events: j
+            .events
+            .iter()
+            .map(|e| EventJson {
+                kind: e.kind.name(),
+                at: e.at,
+                link: link_at(e.at),
+                from: e.from,
+                into: e.into,
+            })
+            .collect(),
         complete: j.fate.is_complete(),
         lost_after: j.fate.vanished_after(),
+        lost_range: j.lost_range.map(|r| [r.start, r.end]),
         maybe_capture_loss: matches!(j.fate, Fate::MaybeCaptureLoss(_)),
         clock,
+    }
+}
+
+/// The innermost protocol's name in lower case (`tcp`, `udp`, `icmp`, `icmpv6`, ...), or its
+/// number.
+fn proto_name(s: &hopcap_proto::summary::Summary) -> Option<String> {
+    match s.net {
+        hopcap_proto::summary::Net::Ip(ip) => Some(
+            ip.proto
+                .name()
+                .map_or_else(|| ip.proto.0.to_string(), str::to_lowercase),
+        ),
+        _ => None,
     }
 }
 
@@ -447,6 +574,47 @@ mod tests {
         assert_eq!(fmt_ns(1_500), "1.5µs");
         assert_eq!(fmt_ns(-2_250_000), "-2.25ms");
         assert_eq!(fmt_ns(3_000_000_000), "3.000s");
+    }
+
+    #[test]
+    fn segmentation_shows_as_an_event_with_its_pieces() {
+        let r = crate::correlate::testbed::gso_upload(&[]);
+        let line = text_line(&r.journeys[0]);
+        assert!(line.contains("(whole: seq 1000, 7240 bytes):"), "{line}");
+        assert!(
+            line.contains("→ [segmented into 5] [SNAT 172.17.0.2→192.168.43.116] pi1:wlan0 Out"),
+            "{line}"
+        );
+        let mut out = Vec::new();
+        write_json(&r, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["whole"],
+            serde_json::json!({"proto": "tcp", "seq": 1000, "len": 7240})
+        );
+        assert_eq!(
+            v["events"],
+            serde_json::json!([{"kind": "segmented", "at": 3, "link": "pi1:wlan0", "from": 1, "into": 5}])
+        );
+        assert!(v["hops"][2].get("pieces").is_none(), "docker0 saw it whole");
+        let pieces = v["hops"][3]["pieces"].as_array().unwrap();
+        assert_eq!(pieces.len(), 5);
+        assert_eq!(pieces[1]["offset"], 1448);
+        assert_eq!(pieces[1]["seq"], 2448);
+        assert_eq!(v["lost_range"], serde_json::Value::Null);
+
+        // A segment that never left: the bytes are named, in text and JSON.
+        let r = crate::correlate::testbed::gso_upload(&[4]);
+        let line = text_line(&r.journeys[0]);
+        assert!(
+            line.ends_with("; lost after pi1:docker0 In (seq 6792:8240 never seen again)"),
+            "{line}"
+        );
+        let mut out = Vec::new();
+        write_json(&r, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["lost_range"], serde_json::json!([6792, 8240]));
+        assert_eq!(v["lost_after"], 2);
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! - Packets in time order on the reference board's clock (the correlator's estimated
 //!   offsets applied); the section header's comment says which offset was used per board,
 //!   with its uncertainty.
-//! - Each packet's comment: `hopcap journey=<fingerprint> hop=<i> hops=<n> <hop> In|Out`, the
-//!   NAT rewrites first seen at that hop (`nat="SNAT a→b"`), and [`pick::DUP_TOKEN`] on every
+//! - Each packet's comment: `hopcap journey=<fingerprint> hop=<i> hops=<n> <hop> In|Out`,
+//!   for a piece of a segmented, merged or fragmented packet `piece=<k>/<n> offset=<o>
+//!   len=<l>` (its place in the whole), the NAT rewrites first seen at that hop (`nat="SNAT a→b"`), and [`pick::DUP_TOKEN`] on every
 //!   sighting after the journey's first written one.
 
 pub mod pick;
@@ -70,13 +71,22 @@ pub fn write(input: &ExportInput<'_>, out: &mut Vec<u8>) -> Exported {
         not_on_link,
     } = pick::pick(report, &input.hop, |i| frame(i).is_some());
     let hop_of = |s: &Sighting| &report.journeys[s.journey].hops[s.hop];
-    sightings.sort_by_key(|s| (hop_of(s).t_ns, s.journey, s.hop));
+    let piece_of = |s: &Sighting| s.piece.and_then(|k| hop_of(s).pieces.get(k));
+    // (input, time on the reference clock, length on the wire) of a sighting.
+    let seen = |s: &Sighting| match piece_of(s) {
+        Some(p) => (p.input, p.t_ns, p.wire_len),
+        None => {
+            let h = hop_of(s);
+            (h.input, h.t_ns, h.hop.obs.wire_len)
+        }
+    };
+    sightings.sort_by_key(|s| (seen(s).1, s.journey, s.hop, s.piece));
 
     // Interfaces in name order; each with the most bytes stored for it.
     let mut interfaces: BTreeMap<String, (Option<LinkKind>, String, usize)> = BTreeMap::new();
     for s in &sightings {
         let h = hop_of(s);
-        let len = frame(h.input).map_or(0, <[u8]>::len);
+        let len = frame(seen(s).0).map_or(0, <[u8]>::len);
         let e = interfaces
             .entry(hop_name(h))
             .or_insert_with(|| (h.kind, h.hop.board.clone(), 0));
@@ -114,14 +124,15 @@ pub fn write(input: &ExportInput<'_>, out: &mut Vec<u8>) -> Exported {
         let h = hop_of(s);
         let name = hop_name(h);
         packet_comment(&mut comment, j, s, &name);
+        let (input, t_ns, wire_len) = seen(s);
         pcapng::packet(
             out,
             &pcapng::Packet {
                 interface: index.get(name.as_str()).copied().unwrap_or(0),
-                ts_ns: u64::try_from(h.t_ns).unwrap_or(0),
-                wire_len: h.hop.obs.wire_len,
+                ts_ns: u64::try_from(t_ns).unwrap_or(0),
+                wire_len,
                 pkttype: h.hop.obs.pkttype,
-                data: frame(h.input).unwrap_or(&[]),
+                data: frame(input).unwrap_or(&[]),
                 comment: &comment,
             },
         );
@@ -135,7 +146,7 @@ pub fn write(input: &ExportInput<'_>, out: &mut Vec<u8>) -> Exported {
     }
 }
 
-/// `hopcap journey=… hop=… hops=… <hop> In|Out [nat="…"]… [hopcap.dup]`.
+/// `hopcap journey=… hop=… hops=… <hop> In|Out [piece=…] [nat="…"]… [hopcap.dup]`.
 fn packet_comment(out: &mut String, j: &Journey, s: &Sighting, name: &str) {
     out.clear();
     let h = &j.hops[s.hop];
@@ -147,6 +158,16 @@ fn packet_comment(out: &mut String, j: &Journey, s: &Sighting, name: &str) {
         s.hop,
         j.hops.len()
     );
+    if let Some(p) = s.piece.and_then(|k| h.pieces.get(k).map(|p| (k, p))) {
+        let _ = write!(
+            out,
+            " piece={}/{} offset={} len={}",
+            p.0 + 1,
+            h.pieces.len(),
+            p.1.offset,
+            p.1.len
+        );
+    }
     for n in j.nat.iter().filter(|n| n.at == s.hop) {
         let _ = write!(out, " nat=\"{} {}→{}\"", n.kind.label(), n.before, n.after);
     }

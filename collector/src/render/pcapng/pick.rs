@@ -42,6 +42,8 @@ impl HopChoice {
 pub struct Sighting {
     pub journey: usize,
     pub hop: usize,
+    /// Which of the hop's pieces (None: the hop saw the packet whole).
+    pub piece: Option<usize>,
     /// Not the journey's first written sighting.
     pub dup: bool,
 }
@@ -57,6 +59,13 @@ pub struct Picked {
     pub not_on_link: usize,
 }
 
+/// A hop's observations: its pieces (by index) or, seen whole, itself; with their inputs.
+fn observations(h: &JourneyHop) -> impl Iterator<Item = (Option<usize>, usize)> + '_ {
+    let whole = h.pieces.is_empty().then_some((None, h.input));
+    let pieces = h.pieces.iter().enumerate().map(|(k, p)| (Some(k), p.input));
+    whole.into_iter().chain(pieces)
+}
+
 fn on_link(h: &JourneyHop, link: &str) -> bool {
     h.link.as_str() == link || link_label(&h.hop.board, &h.netns, &h.link) == link
 }
@@ -65,23 +74,33 @@ fn on_link(h: &JourneyHop, link: &str) -> bool {
 /// observation with that `input` index has stored frame bytes.
 pub fn pick(report: &Report, choice: &HopChoice, has_bytes: impl Fn(usize) -> bool) -> Picked {
     let mut out = Picked::default();
+    let mut written = std::collections::HashSet::new();
     for (j, journey) in report.journeys.iter().enumerate() {
         let hops = &journey.hops;
         let with = |i: &usize| has_bytes(hops[*i].input);
         let chosen = match choice {
             HopChoice::All => {
                 let mut first = true;
-                for i in 0..hops.len() {
-                    if !with(&i) {
-                        out.without_bytes += 1;
-                        continue;
+                for (i, hop) in hops.iter().enumerate() {
+                    let mut wrote = false;
+                    for (piece, input) in observations(hop) {
+                        // A piece two journeys share (it straddles two wholes) is written once.
+                        if !written.insert(input) {
+                            continue;
+                        }
+                        if !has_bytes(input) {
+                            out.without_bytes += 1;
+                            continue;
+                        }
+                        out.sightings.push(Sighting {
+                            journey: j,
+                            hop: i,
+                            piece,
+                            dup: !first,
+                        });
+                        wrote = true;
                     }
-                    out.sightings.push(Sighting {
-                        journey: j,
-                        hop: i,
-                        dup: !first,
-                    });
-                    first = false;
+                    first &= !wrote;
                 }
                 continue;
             }
@@ -94,11 +113,16 @@ pub fn pick(report: &Report, choice: &HopChoice, has_bytes: impl Fn(usize) -> bo
             },
         };
         match chosen {
-            Ok(hop) => out.sightings.push(Sighting {
-                journey: j,
-                hop,
-                dup: false,
-            }),
+            Ok(hop) => out.sightings.extend(
+                observations(&hops[hop])
+                    .filter(|&(_, input)| written.insert(input))
+                    .map(|(piece, _)| Sighting {
+                        journey: j,
+                        hop,
+                        piece,
+                        dup: false,
+                    }),
+            ),
             Err(true) => out.not_on_link += 1,
             Err(false) => out.without_bytes += 1,
         }
