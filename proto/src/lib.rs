@@ -23,6 +23,7 @@ pub mod message;
 pub mod pcapng;
 pub mod print;
 pub mod record;
+pub mod sample;
 pub mod summarize;
 pub mod summary;
 pub mod types;
