@@ -1,12 +1,12 @@
-//! Per-frame work, straight from the ring: decode in place, condense, fingerprint, sample
-//! (by the sample key), and build the observation record. No copy of the frame and no heap allocation per packet
-//! (tests/no_alloc.rs proves it with a counting allocator).
+//! Per-frame work, straight from the ring: decode in place, condense, sample (by the sample
+//! key), fingerprint, and build the observation record. No copy of the frame and no heap
+//! allocation per packet (tests/no_alloc.rs proves it with a counting allocator).
 
 use crate::clock::ClockSample;
 use crate::clock_watch::{ClockWatch, Step};
 use crate::sys::FrameRef;
 use hopcap_proto::decode::{decode_into, DecodeOptions};
-use hopcap_proto::fingerprint::fingerprint_frame_into;
+use hopcap_proto::fingerprint::fingerprint_summarized;
 use hopcap_proto::layer::Decoded;
 use hopcap_proto::record::{LinkKey, Observation};
 use hopcap_proto::sample::SampleKeys;
@@ -172,7 +172,7 @@ impl FramePipeline {
             &opts,
             &mut self.decoded,
         );
-        let fp = fingerprint_frame_into(&self.decoded, frame.data, &mut self.obs.summary);
+        self.obs.summary.set_from_decoded(&self.decoded);
         if !keep(&self.obs.summary) {
             return false;
         }
@@ -189,6 +189,8 @@ impl FramePipeline {
             }
         }
         self.kept += 1;
+        // Only now: a frame sampled away needs no fingerprint.
+        let fp = fingerprint_summarized(&self.decoded, frame.data, &self.obs.summary);
         let ts_ns = self
             .place(frame.ts_ns)
             .saturating_add_signed(self.clock_offset_ns);

@@ -22,9 +22,10 @@
 //!    bytes of the quoted transport payload and their count go in (that payload tells apart
 //!    the errors for a run of same-sized probes, e.g. traceroute's: IPv6 quotes carry no id).
 //!
-//! [`fingerprint_frame`] is the one entry point: it takes the decoder's output and picks
-//! those bytes itself (the innermost payload, or the quote of an ICMP error), so no caller
-//! can hand it the wrong ones.
+//! [`fingerprint_frame`] is the entry point (with [`fingerprint_summarized`] for a frame
+//! already summarised): it takes the decoder's output and picks those bytes itself (the
+//! innermost payload, or the quote of an ICMP error), so no caller can hand it the wrong
+//! ones.
 //!
 //! # What stays out, and why
 //! TTL/hop limit (every router), checksums (follow every rewrite), DSCP/ECN (remarked on the
@@ -179,6 +180,13 @@ pub fn fingerprint_frame(decoded: &Decoded, frame: &[u8]) -> (Summary, u64) {
 /// loop, so it is not moved per packet).
 pub fn fingerprint_frame_into(decoded: &Decoded, frame: &[u8], summary: &mut Summary) -> u64 {
     summary.set_from_decoded(decoded);
+    fingerprint_summarized(decoded, frame, summary)
+}
+
+/// The fingerprint of a frame already summarised: `summary` must be `decoded`'s (from
+/// [`Summary::set_from_decoded`]). For a caller that looks at the summary first and may not
+/// need the fingerprint: the agent's capture loop, which samples before it hashes.
+pub fn fingerprint_summarized(decoded: &Decoded, frame: &[u8], summary: &Summary) -> u64 {
     fingerprint(summary, hashed_payload(decoded, frame))
 }
 

@@ -99,8 +99,8 @@ impl SampleKeys {
     }
 
     /// The sample key of a frame captured at `now_ns` (any clock in ns, the same for every
-    /// call). `decoded` is the frame's decoding and `summary` its summary (as
-    /// [`crate::fingerprint::fingerprint_frame_into`] leaves it).
+    /// call). `decoded` is the frame's decoding and `summary` its summary (from
+    /// [`Summary::set_from_decoded`]).
     pub fn key(&mut self, decoded: &Decoded, frame: &[u8], summary: &Summary, now_ns: u64) -> u64 {
         match outermost_fragment(decoded) {
             None => packet_key(decoded, frame, summary),
