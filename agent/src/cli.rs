@@ -40,7 +40,8 @@ Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns)
                              (/run/netns/* and every container's), or NAME,NAME...
       --filter EXPR          tcpdump-style filter (host/net/port/proto, tcp/udp/icmp/icmp6/arp,
                              vlan, and/or/not), compiled to classic BPF in the kernel
-      --sample N             keep 1 packet in N, chosen by fingerprint (same on every board)
+      --sample N             keep 1 packet in N, chosen by a key that a packet keeps when it
+                             is segmented, merged or fragmented (same on every board)
       --snaplen N            bytes captured per frame (default 192: headers + fingerprint)
       --snap-bytes N         with --collector: also ship each frame's first N bytes (at most
                              the snaplen), for the collector's pcapng export; off by default

@@ -1,14 +1,15 @@
-//! Per-frame work, straight from the ring: decode in place, condense, fingerprint, sample,
-//! and build the observation record. No copy of the frame and no heap allocation per packet
-//! (tests/no_alloc.rs proves it with a counting allocator).
+//! Per-frame work, straight from the ring: decode in place, condense, sample (by the sample
+//! key), fingerprint, and build the observation record. No copy of the frame and no heap
+//! allocation per packet (tests/no_alloc.rs proves it with a counting allocator).
 
 use crate::clock::ClockSample;
 use crate::clock_watch::{ClockWatch, Step};
 use crate::sys::FrameRef;
 use hopcap_proto::decode::{decode_into, DecodeOptions};
-use hopcap_proto::fingerprint::fingerprint_frame_into;
+use hopcap_proto::fingerprint::fingerprint_summarized;
 use hopcap_proto::layer::Decoded;
 use hopcap_proto::record::{LinkKey, Observation};
+use hopcap_proto::sample::SampleKeys;
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::LinkType;
 
@@ -40,8 +41,11 @@ pub struct FramePipeline {
     decoded: Decoded,
     /// The last frame's observation, built in place (~230 bytes, not moved per packet).
     obs: Observation,
-    /// Keep 1 packet in `sample`, chosen by fingerprint (1 keeps all).
+    /// Keep 1 packet in `sample`, chosen by a key that a packet keeps when it is segmented,
+    /// merged or fragmented (same on every board); 1 keeps all.
     sample: u32,
+    /// The sample keys of recent first fragments, for their later fragments.
+    sample_keys: SampleKeys,
     /// Added to every timestamp: the test-only `--debug-clock-offset-us`.
     clock_offset_ns: i64,
     /// Where frame times are placed on the current clock across real-time clock steps.
@@ -73,6 +77,7 @@ impl FramePipeline {
             decoded: Decoded::default(),
             obs: Observation::empty(),
             sample: sample.max(1),
+            sample_keys: SampleKeys::new(),
             clock_offset_ns,
             clock: ClockWatch::new(read_clock()),
             read_clock,
@@ -167,17 +172,25 @@ impl FramePipeline {
             &opts,
             &mut self.decoded,
         );
-        let fp = fingerprint_frame_into(&self.decoded, frame.data, &mut self.obs.summary);
+        self.obs.summary.set_from_decoded(&self.decoded);
         if !keep(&self.obs.summary) {
             return false;
         }
         self.seen += 1;
         // Consistent hash-based selection (RFC 5475): every link and board keeps the same
-        // packets, so a sampled packet's path stays complete.
-        if fp % u64::from(self.sample) != 0 {
-            return false;
+        // packets, and a packet's GSO segments or fragments with it, so a sampled packet's
+        // path stays complete. Keeping all needs no key.
+        if self.sample > 1 {
+            let key =
+                self.sample_keys
+                    .key(&self.decoded, frame.data, &self.obs.summary, frame.ts_ns);
+            if key % u64::from(self.sample) != 0 {
+                return false;
+            }
         }
         self.kept += 1;
+        // Only now: a frame sampled away needs no fingerprint.
+        let fp = fingerprint_summarized(&self.decoded, frame.data, &self.obs.summary);
         let ts_ns = self
             .place(frame.ts_ns)
             .saturating_add_signed(self.clock_offset_ns);
@@ -338,6 +351,49 @@ mod tests {
             (120..=280).contains(&kept),
             "kept {kept} of 2000 at 1 in 10"
         );
+    }
+
+    /// Ethernet + IPv4 (id `id`, from `src`) carrying `ip_payload`, with the flags and
+    /// fragment offset word `frag`.
+    fn ipv4_frame(src: [u8; 4], id: u16, frag: u16, ip_payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&(20 + ip_payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend_from_slice(&frag.to_be_bytes());
+        f.extend_from_slice(&[64, 17, 0, 0]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&[198, 51, 100, 101]);
+        f.extend_from_slice(ip_payload);
+        f
+    }
+
+    /// A 2000-byte UDP datagram whole from 172.17.0.2, and in two fragments after SNAT.
+    fn datagram_and_fragments(id: u16) -> [Vec<u8>; 3] {
+        let mut udp = vec![0x13, 0x88, 0x17, 0x70, 0x07, 0xd0, 0, 0];
+        udp.extend((0..1992u32).map(|i| (i as u8).wrapping_mul(13) ^ id as u8));
+        let natted = [192, 168, 43, 116];
+        [
+            ipv4_frame([172, 17, 0, 2], id, 0, &udp),
+            ipv4_frame(natted, id, 0x2000, &udp[..1480]),
+            ipv4_frame(natted, id, 1480 / 8, &udp[1480..]),
+        ]
+    }
+
+    #[test]
+    fn sampling_keeps_a_datagram_and_its_fragments_alike() {
+        let mut whole = FramePipeline::new(4, 0);
+        let mut pieces = FramePipeline::new(4, 0);
+        let mut kept = 0;
+        for id in 0..400u16 {
+            let [datagram, first, second] = datagram_and_fragments(id);
+            let k = whole.observe(1, 0, &frame(&datagram, 0)).is_some();
+            let k1 = pieces.observe(2, 0, &frame(&first, 0)).is_some();
+            let k2 = pieces.observe(2, 1, &frame(&second, 1_000)).is_some();
+            assert_eq!((k1, k2), (k, k), "id {id}");
+            kept += usize::from(k);
+        }
+        assert!((60..=140).contains(&kept), "kept {kept} of 400 at 1 in 4");
     }
 
     #[test]

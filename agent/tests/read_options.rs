@@ -73,13 +73,35 @@ fn count_and_sample_bound_what_is_printed() {
         sampled.len(),
         all.len()
     );
-    // The same packets every time: chosen by fingerprint, not by chance.
+    // The same packets every time: chosen by the sample key, not by chance.
     assert_eq!(read(&afs(), &["--sample", "4"]), sampled);
     // And they are a subset of the file, in order.
     let mut rest = all.iter();
     for line in &sampled {
         assert!(rest.any(|l| l == line), "{line}");
     }
+}
+
+#[test]
+fn sampling_keeps_all_fragments_of_a_datagram_or_none() {
+    // A DNS answer in three IPv6 fragments: only the first has the UDP header.
+    let file = corpus_dir().join("zeek_ipv6-fragmented-dns.pcap");
+    let fragments = ["frag (0|1432)", "frag (1432|1432)", "frag (2864|374)"];
+    let (mut kept, mut dropped) = (0, 0);
+    for n in 2..=16 {
+        let lines = read(&file, &["--sample", &n.to_string()]);
+        let found = fragments.map(|f| lines.iter().any(|l| l.contains(f)));
+        assert!(
+            found.iter().all(|&k| k == found[0]),
+            "--sample {n}: {lines:?}"
+        );
+        if found[0] {
+            kept += 1;
+        } else {
+            dropped += 1;
+        }
+    }
+    assert!(kept > 0 && dropped > 0, "kept {kept}, dropped {dropped}");
 }
 
 #[test]

@@ -1,10 +1,12 @@
 #![no_main]
 //! Fuzzes the decoder: the first byte picks the link type (and whether a NIC-stripped VLAN
-//! tag is passed), the rest is the frame, then fingerprints it. Any panic is a bug; so is a
-//! payload, quote or stop that points outside the frame.
+//! tag is passed), the rest is the frame, then fingerprints it and takes its sample key. Any
+//! panic is a bug; so is a payload, quote or stop that points outside the frame, or a key
+//! that changes when the same frame is seen again.
 
 use hopcap_proto::decode::{decode, DecodeOptions, MAX_DECODED_LEN};
 use hopcap_proto::fingerprint::fingerprint_frame;
+use hopcap_proto::sample::SampleKeys;
 use hopcap_proto::types::LinkType;
 
 const LINKS: [LinkType; 9] = [
@@ -37,5 +39,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Some(quote) = decoded.quote_offset {
         assert!(usize::from(quote) <= len);
     }
-    let _ = fingerprint_frame(&decoded, frame);
+    let (summary, _) = fingerprint_frame(&decoded, frame);
+    let mut keys = SampleKeys::new();
+    let key = keys.key(&decoded, frame, &summary, 0);
+    // A first fragment's key is remembered, a later one's miss hashes alike: no change.
+    assert_eq!(keys.key(&decoded, frame, &summary, 1_000), key);
 });

@@ -1,6 +1,7 @@
 //! The hop-invariant fingerprint: one 64-bit value that a packet keeps from link to link, so
-//! the collector can find the same packet on every hop (and `--sample N` can keep the same
-//! packets everywhere: `fingerprint % N == 0`).
+//! the collector can find the same packet on every hop. (`--sample N` keeps packets by
+//! [`crate::sample`]'s key instead, which a packet also keeps when it is segmented, merged
+//! or fragmented on the way.)
 //!
 //! # What goes in, in this order (integers big-endian)
 //! 1. the innermost EtherType (IPv4/IPv6/ARP/...);
@@ -21,9 +22,10 @@
 //!    bytes of the quoted transport payload and their count go in (that payload tells apart
 //!    the errors for a run of same-sized probes, e.g. traceroute's: IPv6 quotes carry no id).
 //!
-//! [`fingerprint_frame`] is the one entry point: it takes the decoder's output and picks
-//! those bytes itself (the innermost payload, or the quote of an ICMP error), so no caller
-//! can hand it the wrong ones.
+//! [`fingerprint_frame`] is the entry point (with [`fingerprint_summarized`] for a frame
+//! already summarised): it takes the decoder's output and picks those bytes itself (the
+//! innermost payload, or the quote of an ICMP error), so no caller can hand it the wrong
+//! ones.
 //!
 //! # What stays out, and why
 //! TTL/hop limit (every router), checksums (follow every rewrite), DSCP/ECN (remarked on the
@@ -54,6 +56,9 @@
 //! - MSS clamping that *adds* an MSS option (TCP header, so IP payload length, grows by 4).
 //! - IP fragmentation on the way: each fragment is its own packet.
 //! - GSO/GRO: a merged super-packet on one link, its segments on another.
+//!
+//! (Sampling does not use the fingerprint: [`crate::sample`]'s key stays the same through
+//! these two.)
 //! - Middleboxes that rewrite the IPv4 id or randomise TCP sequence numbers; NAT64.
 //! - A snaplen that captures fewer than [`FP_PAYLOAD_BYTES`] payload bytes on one link only.
 //!
@@ -82,21 +87,22 @@ pub const FP_MAX_BYTES: usize = 64;
 const S0: u64 = 0xa076_1d64_78bd_642f;
 const S1: u64 = 0xe703_7ed1_a0b4_28db;
 
-/// The fingerprinted bytes, gathered in order (see "What goes in").
+/// The fingerprinted bytes, gathered in order (see "What goes in"); [`crate::sample`]
+/// gathers its keys here too, so both share one hash.
 #[derive(Clone, Copy, Debug)]
-struct Gather {
+pub(crate) struct Gather {
     buf: [u8; FP_MAX_BYTES],
     len: usize,
 }
 
 impl Gather {
-    fn new() -> Gather {
+    pub(crate) fn new() -> Gather {
         Gather {
             buf: [0; FP_MAX_BYTES],
             len: 0,
         }
     }
-    fn bytes(&mut self, bytes: &[u8]) {
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
         // Cannot be cut short: every case fits FP_MAX_BYTES (tested).
         debug_assert!(self.len + bytes.len() <= FP_MAX_BYTES, "{}", self.len);
         let end = (self.len + bytes.len()).min(FP_MAX_BYTES);
@@ -112,18 +118,18 @@ impl Gather {
             self.len += N;
         }
     }
-    fn u8(&mut self, v: u8) {
+    pub(crate) fn u8(&mut self, v: u8) {
         self.array([v]);
     }
-    fn u16(&mut self, v: u16) {
+    pub(crate) fn u16(&mut self, v: u16) {
         self.array(v.to_be_bytes());
     }
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.array(v.to_be_bytes());
     }
     /// The hash of the bytes gathered. The buffer past them is still zero, so its 16-byte
     /// blocks are the zero-padded ones "Hash" describes, read in place.
-    fn finish(&self) -> u64 {
+    pub(crate) fn finish(&self) -> u64 {
         let mut h = S0 ^ self.len as u64;
         let word = |at: usize| {
             let mut w = [0u8; 8];
@@ -174,6 +180,19 @@ pub fn fingerprint_frame(decoded: &Decoded, frame: &[u8]) -> (Summary, u64) {
 /// loop, so it is not moved per packet).
 pub fn fingerprint_frame_into(decoded: &Decoded, frame: &[u8], summary: &mut Summary) -> u64 {
     summary.set_from_decoded(decoded);
+    fingerprint_summarized(decoded, frame, summary)
+}
+
+/// The fingerprint of a frame already summarised: `summary` must be `decoded`'s (from
+/// [`Summary::set_from_decoded`]). For a caller that looks at the summary first and may not
+/// need the fingerprint: the agent's capture loop, which samples before it hashes.
+pub fn fingerprint_summarized(decoded: &Decoded, frame: &[u8], summary: &Summary) -> u64 {
+    fingerprint(summary, hashed_payload(decoded, frame))
+}
+
+/// The bytes of `frame` that go in after the headers: the quoted packet of an ICMP error,
+/// otherwise the start of the innermost payload.
+pub(crate) fn hashed_payload<'f>(decoded: &Decoded, frame: &'f [u8]) -> &'f [u8] {
     let payload = match decoded.quote_offset {
         Some(quote) => frame.get(usize::from(quote)..),
         None => {
@@ -182,18 +201,29 @@ pub fn fingerprint_frame_into(decoded: &Decoded, frame: &[u8], summary: &mut Sum
             frame.get(start..).map(|p| p.get(..len).unwrap_or(p))
         }
     };
-    fingerprint(summary, payload.unwrap_or(&[]))
+    payload.unwrap_or(&[])
 }
 
 /// The fingerprint of a packet from its summary and the start of its innermost payload
 /// (any length; the first [`FP_PAYLOAD_BYTES`] are used), or for an ICMP error the quoted
 /// packet. Only [`fingerprint_frame`] knows which bytes those are in a frame.
 pub(crate) fn fingerprint(summary: &Summary, payload: &[u8]) -> u64 {
-    gather(summary, payload).finish()
+    gather(summary, payload, Scope::Piece).finish()
 }
 
-/// The bytes [`fingerprint`] hashes.
-fn gather(summary: &Summary, payload: &[u8]) -> Gather {
+/// Which IP fields [`gather`] takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// All of "What goes in": each fragment is a packet of its own (the fingerprint).
+    Piece,
+    /// Without the fragment offset, more-fragments, the IP payload length and the IPv6
+    /// fragment id, which differ between a datagram and its first fragment (the sample key).
+    Whole,
+}
+
+/// The bytes [`fingerprint`] hashes (`Scope::Piece`), or those a datagram shares with its
+/// first fragment (`Scope::Whole`).
+pub(crate) fn gather(summary: &Summary, payload: &[u8], scope: Scope) -> Gather {
     let mut h = Gather::new();
     h.u16(summary.ethertype.0);
     let mut ip_proto = None;
@@ -211,10 +241,19 @@ fn gather(summary: &Summary, payload: &[u8]) -> Gather {
                 Addr::V6(_) => 6,
             });
             h.u8(ip.proto.0);
-            h.u32(ip.id);
-            h.u16(ip.frag_offset);
-            h.u8(u8::from(ip.more_fragments));
-            h.u16(ip.payload_len);
+            match scope {
+                Scope::Piece => {
+                    h.u32(ip.id);
+                    h.u16(ip.frag_offset);
+                    h.u8(u8::from(ip.more_fragments));
+                    h.u16(ip.payload_len);
+                }
+                // An unfragmented IPv6 packet has no id, so its fragments' id stays out.
+                Scope::Whole => h.u32(match ip.src {
+                    Addr::V4(_) => ip.id,
+                    Addr::V6(_) => 0,
+                }),
+            }
             ip_proto = Some(ip.proto);
         }
     }

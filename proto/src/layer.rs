@@ -334,3 +334,26 @@ pub struct Decoded {
     /// `None` when every header present was decoded.
     pub stop: Option<Stop>,
 }
+
+impl Decoded {
+    /// Where the innermost TCP header starts in the frame, when TCP is the packet's
+    /// transport (its last layer, not inside an ICMP error's quote). With the options cut
+    /// short by the capture the walk stopped at that header, so the stop says where it is.
+    pub fn tcp_offset(&self) -> Option<u16> {
+        let Some(Layer::Tcp { hdr_len, .. }) = self.layers.last() else {
+            return None;
+        };
+        if self.quote_offset.is_some() {
+            return None;
+        }
+        match self.stop {
+            None => self.payload_offset.checked_sub(u16::from(*hdr_len)),
+            Some(Stop {
+                kind: LayerKind::Tcp,
+                offset,
+                ..
+            }) => Some(offset),
+            Some(_) => None,
+        }
+    }
+}

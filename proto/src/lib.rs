@@ -2,7 +2,8 @@
 //!
 //! Data flow: a captured frame is walked by [`decode`] into a bounded [`layer`] stack
 //! (zero-copy views in [`wire`] read the bytes in place), condensed into a
-//! [`summary::Summary`], hashed into a hop-invariant [`fingerprint`], wrapped in an
+//! [`summary::Summary`], sampled by its [`sample`] key (which survives GSO, GRO and
+//! fragmentation), hashed into a hop-invariant [`fingerprint`], wrapped in an
 //! [`record::Observation`] and shipped in versioned [`frame`]s.
 //! Time and bytes always come in as arguments (sans-IO, like quinn-proto).
 #![no_std]
@@ -23,6 +24,7 @@ pub mod message;
 pub mod pcapng;
 pub mod print;
 pub mod record;
+pub mod sample;
 pub mod summarize;
 pub mod summary;
 pub mod types;

@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 /// The version of frames, messages and the batch codec. Bumped on any incompatible change.
 /// 3: the `Tally` message (exact loss accounting). 4: clock steps in the `Tally`, clock
 /// synchronisation in `Stats`. 5: `snap_bytes` in the batch header (records may carry their
-/// frame's first bytes).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// frame's first bytes). 6: `--sample` keeps packets by the sample key
+/// ([`crate::sample`]), which a packet keeps through GSO, GRO and fragmentation, not by
+/// fingerprint: boards that sample must agree on which packets they keep.
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Longest agent id (UTF-8 bytes), e.g. the board's hostname.
 pub const MAX_AGENT_ID: usize = 64;
@@ -65,7 +67,7 @@ pub struct Hello {
     pub capture: CaptureMode,
     /// Bytes captured per frame at most.
     pub snaplen: u32,
-    /// Keeps packets with `fingerprint % sample == 0`; 1 keeps all.
+    /// Keeps packets with `sample_key % sample == 0` ([`crate::sample`]); 1 keeps all.
     pub sample: u32,
     /// The agent's own version (its crate version, e.g. `0.1.0`).
     pub agent_version: String<MAX_AGENT_VERSION>,

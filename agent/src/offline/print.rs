@@ -5,9 +5,9 @@ use super::{CaptureFile, OfflineError, PacketRecord};
 use crate::links::Options as LinkOptions;
 use hopcap_proto::decode::{decode, DecodeOptions};
 use hopcap_proto::filter::Filter;
-use hopcap_proto::fingerprint::fingerprint_frame;
 use hopcap_proto::layer::{Decoded, Layer};
 use hopcap_proto::print::{write_json_decoded, write_line};
+use hopcap_proto::sample::SampleKeys;
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::PacketType;
 use std::io::Write;
@@ -28,7 +28,8 @@ pub enum OutputMode {
 pub struct ReadOptions {
     pub mode: OutputMode,
     pub filter: Option<Filter>,
-    /// Keep 1 packet in `sample`, chosen by fingerprint as live capture does (0 or 1: all).
+    /// Keep 1 packet in `sample`, chosen by a key that a packet keeps when it is segmented,
+    /// merged or fragmented (same on every board), as live capture does (0 or 1: all).
     pub sample: u32,
     /// Stop after this many printed packets.
     pub count: Option<u64>,
@@ -38,7 +39,15 @@ pub struct ReadOptions {
 }
 
 impl ReadOptions {
-    fn keeps(&self, file: &CaptureFile, p: &PacketRecord, opts: &DecodeOptions) -> bool {
+    /// Whether `p` is printed. `keys` are the file's sample keys so far (its first
+    /// fragments' keys serve their later fragments).
+    fn keeps(
+        &self,
+        file: &CaptureFile,
+        p: &PacketRecord,
+        opts: &DecodeOptions,
+        keys: &mut SampleKeys,
+    ) -> bool {
         if !self.links.include.is_empty() || !self.links.exclude.is_empty() {
             let name = file.interface_name(p.interface_id).unwrap_or("");
             let (netns, link) = name.rsplit_once(':').unwrap_or(("", name));
@@ -50,9 +59,12 @@ impl ReadOptions {
             return true;
         }
         let decoded = decode(p.link_type, &p.data, opts);
-        let (summary, fp) = fingerprint_frame(&decoded, &p.data);
-        (self.sample <= 1 || fp % u64::from(self.sample) == 0)
-            && self.filter.as_ref().is_none_or(|f| f.matches(&summary))
+        let summary = Summary::from_decoded(&decoded);
+        // Filtered first, as live capture does: a first fragment the filter refuses does
+        // not key its later ones.
+        self.filter.as_ref().is_none_or(|f| f.matches(&summary))
+            && (self.sample <= 1
+                || keys.key(&decoded, &p.data, &summary, p.ts_ns) % u64::from(self.sample) == 0)
     }
 }
 
@@ -75,13 +87,14 @@ pub fn print_capture(
 ) -> Result<u64, OfflineError> {
     let opts = DecodeOptions::default();
     let mut line = String::new();
+    let mut keys = SampleKeys::new();
     let mut count = 0;
     while let Some(packet) = file.next_packet() {
         if read.count.is_some_and(|c| count >= c) {
             break;
         }
         let packet = packet?;
-        if !read.keeps(&file, &packet, &opts) {
+        if !read.keeps(&file, &packet, &opts, &mut keys) {
             continue;
         }
         line.clear();

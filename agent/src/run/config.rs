@@ -18,7 +18,8 @@ pub struct RunConfig {
     pub capture: CaptureConfig,
     /// A tcpdump-style expression, compiled into every socket's kernel filter.
     pub filter: Option<String>,
-    /// Keep 1 packet in `sample`, chosen by fingerprint (1 keeps all).
+    /// Keep 1 packet in `sample`, chosen by a key that a packet keeps when it is segmented,
+    /// merged or fragmented (same on every board); 1 keeps all.
     pub sample: u32,
     /// Added to every timestamp (tests of clock-offset recovery).
     pub clock_offset_ns: i64,

@@ -57,7 +57,7 @@ pub struct BoardRow {
     pub name: String,
     pub boot_id: Option<String>,
     pub agent_version: Option<String>,
-    /// How the agent captures (`ring, snaplen 192, sample 1/1, protocol 5`).
+    /// How the agent captures (`ring, snaplen 192, sample 1/1, protocol 6`).
     pub capture: Option<String>,
     pub remote: Option<String>,
     pub first_seen_ns: i64,

@@ -15,8 +15,8 @@ fn zero_observation() -> Observation {
     obs
 }
 
-/// header: version 5, agent "a", seq 0, count 1, base time 0, reset, no frame bytes.
-const HEADER: [u8; 8] = [0x05, 0x01, b'a', 0x00, 0x01, 0x00, 0x01, 0x00];
+/// header: version 6, agent "a", seq 0, count 1, base time 0, reset, no frame bytes.
+const HEADER: [u8; 8] = [0x06, 0x01, b'a', 0x00, 0x01, 0x00, 0x01, 0x00];
 
 #[test]
 fn the_simplest_record_as_bytes() {
@@ -131,12 +131,12 @@ fn errors_name_the_record_and_the_offset() {
 #[test]
 fn header_version_and_trailing_bytes_are_checked() {
     let mut b = HEADER.to_vec();
-    b[0] = 0x06;
+    b[0] = 0x07;
     assert_eq!(
         decode_err(&b),
         BatchError::UnsupportedVersion {
-            got: 6,
-            supported: 5
+            got: 7,
+            supported: 6
         }
     );
     // A version 4 header (no `snap_bytes`) is refused by its version, not as short.
@@ -146,7 +146,7 @@ fn header_version_and_trailing_bytes_are_checked() {
         decode_err(&b),
         BatchError::UnsupportedVersion {
             got: 4,
-            supported: 5
+            supported: 6
         }
     );
     assert_eq!(

@@ -61,7 +61,7 @@ fn one_record_with_bytes_byte_for_byte() {
     let bytes = enc.finish().to_vec();
     #[rustfmt::skip]
     let want: &[u8] = &[
-        0x05, 0x01, b'a', 0x00, 0x01, 0x00, 0x01, 0xc8, 0x01, // header, snap_bytes 200
+        0x06, 0x01, b'a', 0x00, 0x01, 0x00, 0x01, 0xc8, 0x01, // header, snap_bytes 200
         0x02, 0x00, 0x00, 8, 7, 6, 5, 4, 3, 2, 1, 0x00,       // the record
         0x02, 0xAA, 0xBB,                                     // its two frame bytes
     ];

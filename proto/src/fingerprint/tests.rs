@@ -104,7 +104,7 @@ fn the_largest_case_fits_the_gathered_bytes() {
     );
     s.ethertype = EtherType(0x0800);
     // Gather never cuts (it debug-asserts): this is the most it is given.
-    assert_eq!(gather(&s, &quote).len, 46);
+    assert_eq!(gather(&s, &quote, Scope::Piece).len, 46);
     const { assert!(46 <= FP_MAX_BYTES) };
 }
 

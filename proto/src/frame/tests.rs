@@ -116,8 +116,8 @@ fn every_message() -> [Message<'static>; 7] {
 fn header_bytes() {
     let mut out = [0u8; 64];
     let n = encode(&Message::LinkRemoved(LinkRemoved { key: 300 }), &mut out).unwrap();
-    // magic, version 5, type 3, body length 2, body: varint 300
-    assert_eq!(&out[..n], &[b'H', b'C', 0, 5, 3, 0, 0, 0, 2, 0xac, 0x02]);
+    // magic, version 6, type 3, body length 2, body: varint 300
+    assert_eq!(&out[..n], &[b'H', b'C', 0, 6, 3, 0, 0, 0, 2, 0xac, 0x02]);
 }
 
 #[test]
@@ -140,12 +140,12 @@ fn tally_bytes() {
         .unwrap(),
     };
     let n = encode(&Message::Tally(tally), &mut out).unwrap();
-    // magic, version 5, type 8, body length 12; body: batches 3, records varint 300,
+    // magic, version 6, type 8, body length 12; body: batches 3, records varint 300,
     // one range: first 1, last 2, records varint 200; one clock step: first batch 5,
     // delta -2 (zigzag 3), at 7
     assert_eq!(
         &out[..n],
-        &[b'H', b'C', 0, 5, 8, 0, 0, 0, 12, 3, 0xac, 0x02, 1, 1, 2, 0xc8, 0x01, 1, 5, 3, 7]
+        &[b'H', b'C', 0, 6, 8, 0, 0, 0, 12, 3, 0xac, 0x02, 1, 1, 2, 0xc8, 0x01, 1, 5, 3, 7]
     );
 }
 
@@ -159,15 +159,15 @@ fn the_previous_version_is_refused() {
         err,
         FrameError::UnsupportedVersion {
             got: 4,
-            min: 5,
-            max: 5
+            min: 6,
+            max: 6
         }
     );
     // What an agent or collector of version 4 is told (logged, and the connection closed).
     use std::string::ToString;
     assert_eq!(
         err.to_string(),
-        "protocol version 4 (this side speaks 5..=5)"
+        "protocol version 4 (this side speaks 6..=6)"
     );
 }
 
@@ -240,16 +240,16 @@ fn foreign_future_and_unknown_frames_are_rejected() {
         Err(FrameError::BadMagic { got: *b"GE" })
     );
     assert_eq!(dec.decode(b"H"), Ok(None));
-    let future = [b'H', b'C', 0, 6, 1, 0, 0, 0, 0];
+    let future = [b'H', b'C', 0, 7, 1, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&future),
         Err(FrameError::UnsupportedVersion {
-            got: 6,
-            min: 5,
-            max: 5
+            got: 7,
+            min: 6,
+            max: 6
         })
     );
-    let unknown = [b'H', b'C', 0, 5, 9, 0, 0, 0, 0];
+    let unknown = [b'H', b'C', 0, 6, 9, 0, 0, 0, 0];
     assert_eq!(
         dec.decode(&unknown),
         Err(FrameError::UnknownMessageType { got: 9 })
@@ -260,7 +260,7 @@ fn foreign_future_and_unknown_frames_are_rejected() {
 fn malformed_and_overlong_bodies_say_which_message() {
     let mut dec = FrameDecoder::new(1024);
     // A Hello whose agent id claims 200 bytes (more than the 64 allowed and than the body).
-    let bad = [b'H', b'C', 0, 5, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let bad = [b'H', b'C', 0, 6, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
     match dec.decode(&bad) {
         Err(FrameError::Malformed {
             message_type: MessageType::Hello,
@@ -270,7 +270,7 @@ fn malformed_and_overlong_bodies_say_which_message() {
         other => panic!("{other:?}"),
     }
     // A Bye with a byte too many.
-    let long = [b'H', b'C', 0, 5, 6, 0, 0, 0, 2, 0x05, 0x00];
+    let long = [b'H', b'C', 0, 6, 6, 0, 0, 0, 2, 0x05, 0x00];
     assert_eq!(
         dec.decode(&long),
         Err(FrameError::TrailingBytes {
@@ -314,16 +314,16 @@ fn errors_read_as_sentences_and_keep_their_cause() {
     use core::error::Error;
     use std::string::ToString;
     let future = FrameError::UnsupportedVersion {
-        got: 6,
-        min: 5,
-        max: 5,
+        got: 7,
+        min: 6,
+        max: 6,
     };
     assert_eq!(
         future.to_string(),
-        "protocol version 6 (this side speaks 5..=5)"
+        "protocol version 7 (this side speaks 6..=6)"
     );
     let mut dec = FrameDecoder::new(1024);
-    let bad = [b'H', b'C', 0, 5, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
+    let bad = [b'H', b'C', 0, 6, 1, 0, 0, 0, 3, 0x01, 0xc8, 0x01];
     let err = dec.decode(&bad).unwrap_err();
     assert!(
         err.to_string()

@@ -23,6 +23,14 @@ pub const FLAG_SYN: u16 = 0x002;
 pub const FLAG_RST: u16 = 0x004;
 pub const FLAG_PSH: u16 = 0x008;
 pub const FLAG_ACK: u16 = 0x010;
+pub const FLAG_CWR: u16 = 0x080;
+
+/// Option kinds (RFC 9293, RFC 7323).
+pub const OPT_END: u8 = 0;
+pub const OPT_NOP: u8 = 1;
+pub const OPT_TIMESTAMP: u8 = 8;
+/// A timestamp option's length: kind, length, TSval, TSecr.
+pub const OPT_TIMESTAMP_LEN: usize = 10;
 
 /// A view of a TCP segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +90,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// The option bytes the buffer holds: all of them, or fewer when the capture ended
+    /// inside the header.
+    pub fn options(&self) -> &[u8] {
+        let buffer = self.buffer.as_ref();
+        let end = self.header_len().min(buffer.len());
+        buffer.get(MIN_HEADER_LEN..end).unwrap_or(&[])
+    }
+
     pub fn layer(&self) -> Layer {
         Layer::Tcp {
             src_port: self.src_port(),
@@ -94,6 +110,34 @@ impl<T: AsRef<[u8]>> Packet<T> {
             checksum: self.checksum(),
         }
     }
+}
+
+/// The TSval of the timestamp option in `options`, if that much of it is there (a capture
+/// cut after it may lack the TSecr). The walk stops at End of Option List, at a length
+/// below 2 and where the bytes run out, so any bytes are safe.
+pub fn timestamp_value(options: &[u8]) -> Option<u32> {
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        match kind {
+            OPT_END => return None,
+            OPT_NOP => at += 1,
+            _ => {
+                let len = usize::from(*options.get(at + 1)?);
+                if len < 2 {
+                    return None;
+                }
+                if kind == OPT_TIMESTAMP {
+                    if len != OPT_TIMESTAMP_LEN {
+                        return None;
+                    }
+                    let tsval = options.get(at + 2..at + 6)?;
+                    return Some(read_u32(tsval, 0..4));
+                }
+                at += len;
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -141,6 +185,54 @@ mod tests {
                 needed: 20,
                 had: 12
             }
+        );
+    }
+
+    // NOP, NOP, timestamp TSval 0x01020304 TSecr 0x0a0b0c0d (what Linux sends on data).
+    const TS_OPTIONS: [u8; 12] = [1, 1, 8, 10, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d];
+
+    #[test]
+    fn reads_options_and_the_timestamp() {
+        let mut seg = [0u8; 32];
+        seg[..20].copy_from_slice(&SYN[..20]);
+        seg[12] = 0x80; // data offset 8: 12 option bytes
+        seg[20..].copy_from_slice(&TS_OPTIONS);
+        let p = Packet::new_checked(&seg[..]).unwrap();
+        assert_eq!(p.options(), &TS_OPTIONS[..]);
+        assert_eq!(timestamp_value(p.options()), Some(0x0102_0304));
+        // Cut by the snap length: the bytes there, and no TSval once it is cut into.
+        let cut = Packet::new_checked(&seg[..27]).unwrap();
+        assert_eq!(cut.options(), &TS_OPTIONS[..7]);
+        assert_eq!(timestamp_value(cut.options()), None);
+        assert_eq!(
+            timestamp_value(&seg[20..28]),
+            Some(0x0102_0304),
+            "TSecr cut off"
+        );
+        // The SYN's MSS, SACK-permitted: no timestamp.
+        assert_eq!(
+            timestamp_value(Packet::new_checked(&SYN[..]).unwrap().options()),
+            None
+        );
+    }
+
+    #[test]
+    fn a_broken_option_list_has_no_timestamp() {
+        for options in [
+            &[0u8, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0][..], // after End of Option List
+            &[2, 0, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0],    // a length of 0
+            &[2, 1, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0],    // a length of 1
+            &[8, 6, 1, 2, 3, 4],                       // a timestamp of the wrong length
+            &[2, 40, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0],   // an MSS claiming the rest
+            &[1, 1, 1],
+            &[],
+        ] {
+            assert_eq!(timestamp_value(options), None, "{options:?}");
+        }
+        // Found past other options.
+        assert_eq!(
+            timestamp_value(&[2, 4, 5, 0xb4, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0]),
+            Some(9)
         );
     }
 }

@@ -5,7 +5,7 @@
 //! ```text
 //! boards        one row per board (agent host), keyed by the name its agent reports
 //!   id INTEGER PRIMARY KEY, name TEXT UNIQUE, agent_version TEXT (the agent's crate version),
-//!   capture TEXT (how it captures: `ring, snaplen 192, sample 1/1, protocol 5`; schema
+//!   capture TEXT (how it captures: `ring, snaplen 192, sample 1/1, protocol 6`; schema
 //!   version 6),
 //!   boot_id TEXT (the agent run: the board's boot id and the agent's run id),
 //!   remote TEXT (last peer address), first_seen_ns, last_seen_ns (collector clock, ns since epoch),
