@@ -13,9 +13,9 @@
 //!   VXLAN GRO (gro_cells) merges the segments again on flannel.1 In.
 //! - `udp_fragmented_at_wlan0` (and `_sampled`): the container's side at MTU 9000, wlan0 at
 //!   1500: 3000-byte UDP datagrams without DF leave wlan0 as three IPv4 fragments.
-//! - `udp_fragmented_at_the_vxlan_hop`: flannel.1 at MTU 1500 over eth0 at 1500: a 1500-byte
-//!   inner packet fits flannel.1, its 1550-byte VXLAN packet does not fit eth0 and the outer
-//!   UDP packet (the vxlan device sets no DF) leaves a:eth0 as two fragments.
+//! - `udp_fragmented_at_the_vxlan_hop`: flannel.1 at MTU 1450 over a:eth0 narrowed to 1450: a
+//!   1450-byte inner packet fits flannel.1, its 1500-byte VXLAN packet does not fit a:eth0 and
+//!   the outer UDP packet (the vxlan device sets no DF) leaves a:eth0 as two fragments.
 //! - `tcp_download_merged_by_gro_on_wlan0`: Pi+Docker bed, the router's eth0 sends MSS-sized
 //!   segments (tso/gso off), the board's wlan0 (a veth) has GRO on: wlan0 In shows them merged.
 //!
@@ -49,6 +49,11 @@ const TWO_COLLECTOR: &str = "192.168.50.2:7878";
 const MSS_VXLAN: i64 = 1398;
 /// The MSS on a 1500-byte link with TCP timestamps.
 const MSS: i64 = 1448;
+/// Seconds between the senders' 64 KiB writes: bursts the agents' rings take (a debug-built
+/// agent on 2 loaded cores dropped frames of unpaced 2 MB uploads), ≤ 0.3 s per transfer.
+const PACE: &str = "0.005";
+/// Every agent's ring: a segmented 64 KiB write is 45 frames on one link at once.
+const RING: [&str; 2] = ["--ring-kb", "16384"];
 
 /// Bulk TCP and UDP between a bed's namespaces. The sinks print `ready`, then what arrived.
 const PY: &str = r#"
@@ -66,11 +71,13 @@ if mode == "tcp-sink":
     c.close(); print("received %d" % n, flush=True)
 elif mode == "tcp-send":
     host, port, sport, total = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    pace = float(sys.argv[6]) if len(sys.argv) > 6 else 0
     c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     c.bind(("0.0.0.0", sport)); c.settimeout(30); c.connect((host, port))
     chunk = bytes(range(256)) * 256; sent = 0
     while sent < total:
         k = min(len(chunk), total - sent); c.sendall(chunk[:k]); sent += k
+        if pace: time.sleep(pace)
     c.shutdown(socket.SHUT_WR); c.recv(1); c.close(); print("sent %d" % sent, flush=True)
 elif mode == "udp-sink":
     host, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -506,6 +513,8 @@ impl Run {
         let bed = Bed::pi_docker_as(BASE, tag);
         setup(&bed);
         let collector = Collector::start(&bed.ns("rtr"), COLLECTOR, dir.path());
+        let extra: Vec<&str> = RING.iter().chain(extra).copied().collect();
+        let extra = &extra[..];
         let agent = if more_netns.is_empty() {
             pi::streaming_agent(&bed, extra, dir.path())
         } else {
@@ -538,11 +547,12 @@ impl Run {
         let bed = Bed::two_boards_as(BASE, tag);
         setup(&bed);
         let collector = Collector::start(&bed.ns("srv"), TWO_COLLECTOR, dir.path());
+        let extra: Vec<&str> = RING.iter().chain(extra).copied().collect();
         let mut agents = Vec::new();
         for board in ["a", "b"] {
             let pod = bed.ns(&format!("p{board}"));
             let mut args = vec!["--id", board, "--netns", &pod, "--collector", TWO_COLLECTOR];
-            args.extend_from_slice(extra);
+            args.extend_from_slice(&extra);
             agents.push(Agent::start(
                 &bed.ns(board),
                 &args,
@@ -628,6 +638,7 @@ fn tcp_upload_segmented(tag: &str, sample: bool) {
             &UP_PORT.to_string(),
             &UP_SPORT.to_string(),
             &total.to_string(),
+            PACE,
         ],
     );
     let got = received(far);
@@ -731,6 +742,13 @@ fn tcp_uploads_segmented_across_vxlan() {
     // a:eth0 (flannel.1 Out still carries it whole). b:flannel.1 cannot segment: b→a
     // packets are cut up as they leave b:flannel.1, and b:eth0 Out carries the segments.
     let mut run = Run::two("v", &[], |bed| {
+        // The pods at flannel's MTU (as its CNI config sets it): no PMTU discovery (and its
+        // true drops of the first too-large super-packets) in the transfer.
+        for (board, pod, veth) in [("a", "pa", "vethpa"), ("b", "pb", "vethpb")] {
+            mtu(bed, pod, "eth0", 1450);
+            mtu(bed, board, veth, 1450);
+            mtu(bed, board, "cni0", 1450);
+        }
         offloads(bed, "a", "eth0", &[("tso", false), ("gso", false)]);
         offloads(bed, "b", "flannel.1", &[("tso", false), ("gso", false)]);
     });
@@ -741,14 +759,28 @@ fn tcp_uploads_segmented_across_vxlan() {
     send(
         &run.bed,
         "pa",
-        &["tcp-send", POD_B, &port, &sport_ab, &total.to_string()],
+        &[
+            "tcp-send",
+            POD_B,
+            &port,
+            &sport_ab,
+            &total.to_string(),
+            PACE,
+        ],
     );
     let got_b = received(to_b);
     let to_a = sink(&run.bed, "pa", &["tcp-sink", POD_A, &port], run.d());
     send(
         &run.bed,
         "pb",
-        &["tcp-send", POD_A, &port, &sport_ba, &total.to_string()],
+        &[
+            "tcp-send",
+            POD_A,
+            &port,
+            &sport_ba,
+            &total.to_string(),
+            PACE,
+        ],
     );
     let got_a = received(to_a);
     run.finish("pa", POD_B, 10);
@@ -939,10 +971,11 @@ const VXF_SPORT: u16 = 43005;
 #[test]
 fn udp_fragmented_at_the_vxlan_hop() {
     let mut run = Run::two("f", &[], |bed| {
-        // flannel.1 as wide as eth0: a full-size inner packet fits it, its VXLAN packet
-        // (+50 bytes) does not fit eth0.
+        // a:eth0 narrowed to flannel.1's 1450 (the vxlan device keeps its MTU; it refuses
+        // one above its lower device's minus 50): a 1450-byte inner packet fits flannel.1,
+        // its 1500-byte VXLAN packet does not fit a:eth0.
+        mtu(bed, "a", "eth0", 1450);
         for board in ["a", "b"] {
-            mtu(bed, board, "flannel.1", 1500);
             let shown = String::from_utf8_lossy(
                 &bed.exec(board, &["ip", "-d", "link", "show", "flannel.1"])
                     .stdout,
@@ -955,7 +988,7 @@ fn udp_fragmented_at_the_vxlan_hop() {
         }
     });
     let n = 20;
-    let size = 1472; // inner IP packet 1500 bytes, outer 1550
+    let size = 1422; // inner IP packet 1450 bytes, outer 1500
     let pb = sink(
         &run.bed,
         "pb",
@@ -985,7 +1018,7 @@ fn udp_fragmented_at_the_vxlan_hop() {
     let owned: Vec<Value> = udp.iter().map(|j| (*j).clone()).collect();
     let judged = Judgement::of(&owned, |_| true, &route[0], &route[9]);
     let report = format!(
-        "udp {n} × {size} bytes pa→pb, DF off, flannel.1 MTU 1500 over eth0 1500 (kernel {}):\n{}  \
+        "udp {n} × {size} bytes pa→pb, DF off, flannel.1 MTU 1450 over a:eth0 1450 (kernel {}):\n{}  \
          {} journeys of the datagrams: {}",
         kernel(),
         summary(&obs),
@@ -1054,6 +1087,7 @@ fn tcp_download_merged_by_gro_on_wlan0() {
             &GRO_PORT.to_string(),
             &GRO_SPORT.to_string(),
             &total.to_string(),
+            PACE,
         ],
     );
     let got = received(ctr);
