@@ -1028,7 +1028,12 @@ fn udp_fragmented_at_the_vxlan_hop() {
     eprintln!("{report}");
 
     // The bed: whole inner datagrams up to flannel.1 Out, outer fragments on a:eth0 Out and
-    // b:eth0 In, whole again from b:flannel.1 In.
+    // b:eth0 In, whole again from b:flannel.1 In. As stored (6.18.44): the FIRST outer
+    // fragment (wire 1458 of 1514 bytes, 1424 bytes of outer payload) decodes through VXLAN to
+    // the inner packet, so it reads as the whole inner datagram (inner frag fields 0/0, ports,
+    // tun_outer_id = the outer IP id; the outer MF bit is not stored); the second (wire 90,
+    // 56 bytes at offset 1424, boards' addresses, no ports, no tun_*) shares only that outer
+    // IP id.
     for h in route[..4].iter().chain(&route[6..]) {
         assert!(
             sizes(&obs, h, "udp").len() == n,
