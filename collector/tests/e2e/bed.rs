@@ -46,6 +46,11 @@ impl Bed {
         Bed::make("hce", tag, "up2", "down2")
     }
 
+    /// The two-board bed under another name prefix (`<base><pid><tag>`).
+    pub fn two_boards_as(base: &str, tag: &str) -> Bed {
+        Bed::make(base, tag, "up2", "down2")
+    }
+
     fn make(base: &str, tag: &str, up: &str, down: &'static str) -> Bed {
         let bed = Bed {
             prefix: format!("{base}{}{tag}", std::process::id()),
