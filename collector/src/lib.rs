@@ -10,6 +10,7 @@ pub mod load;
 pub mod metrics;
 pub mod ratelog;
 pub mod render;
+pub mod scale;
 pub mod select;
 pub mod settle;
 pub mod store;

@@ -42,3 +42,9 @@ fn only_cli_picks_the_backend() {
     let found = offenders(&["cli", "main.rs", "store/sqlite"], &["sqlite::", "Sqlite"]);
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+#[test]
+fn nats_lives_in_the_scaled_mode_only() {
+    let found = offenders(&["scale"], &["async_nats", "jetstream"]);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

@@ -44,6 +44,7 @@ pub use clock::{BoardClock, ClockModel, ClockPoint};
 pub use compound::{LostRange, Piece, PieceEvent, PieceEventKind, Whole};
 pub use describe::{describe, flow_label};
 pub use nat::{Endpoints, NatKind, NatRewrite};
+pub use pieces::piece_family_key;
 pub use topology::Topology;
 pub use tunnel::{label as tunnel_label, TunnelSpan};
 pub use vanish::Fate;

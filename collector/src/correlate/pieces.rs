@@ -206,6 +206,37 @@ fn families(s: &Summary, carrier: Option<(Addr, Addr, u16, u8)>) -> [Option<Memb
     out
 }
 
+/// A stable key of the family a packet's pieces share, for packets that may be split or
+/// merged on the way (`None` for the others): what scaled mode partitions by, so a whole
+/// and its pieces meet in one correlator. FNV-1a over the family's fields, fixed across
+/// releases. A tunnel's bare outer fragments key by the outer datagram, not by the inner
+/// packet they carry: they may land in another partition (a README limit).
+pub fn piece_family_key(s: &Summary) -> Option<u64> {
+    let (family, ..) = families(s, None)[0]?;
+    let mut bytes = [0u8; 12];
+    match family {
+        Family::Tcp {
+            v6,
+            ack,
+            window,
+            flags,
+        } => {
+            bytes[0] = 1 | (u8::from(v6) << 1);
+            bytes[1..5].copy_from_slice(&ack.to_le_bytes());
+            bytes[5..7].copy_from_slice(&window.to_le_bytes());
+            bytes[7..9].copy_from_slice(&flags.to_le_bytes());
+        }
+        Family::Datagram { v6, id, proto } => {
+            bytes[0] = 2 | (u8::from(v6) << 1);
+            bytes[1..5].copy_from_slice(&id.to_le_bytes());
+            bytes[5] = proto;
+        }
+    }
+    Some(bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    }))
+}
+
 /// The outer IPv4 identity of a summary's outermost tunnel: (src, dst, id, protocol).
 fn outer_of(s: &Summary) -> Option<(Addr, Addr, u16, u8)> {
     use hopcap_proto::summary::TunnelKind;

@@ -349,3 +349,29 @@ fn unrelated_journeys_are_left_as_they_were() {
     let s = score(&r, &truth);
     assert_eq!((s.complete, s.false_merges), (20, 0), "{s:?}");
 }
+
+#[test]
+fn a_whole_and_its_pieces_share_the_partition_key() {
+    // Scaled mode partitions by this key: the super-packet and its segments (after
+    // masquerade, with the edge flags and their own IP ids) must meet in one correlator.
+    let whole = up(SEQ, 0x018, 100, 5 * MSS);
+    let key = piece_family_key(&whole);
+    assert!(key.is_some());
+    for k in 0..5u32 {
+        let flags = if k == 4 { 0x018 } else { 0x010 };
+        let seg = with_src(
+            &up(SEQ.wrapping_add(k * MSS), flags, 100 + k as u16, MSS),
+            PI1_WLAN,
+            None,
+        );
+        assert_eq!(piece_family_key(&seg), key, "segment {k}");
+    }
+    // Another ack (the next round of the same flow) is another family.
+    let mut other = up(SEQ, 0x018, 100, MSS);
+    if let Transport::Tcp { ack, .. } = &mut other.transport {
+        *ack += 1;
+    }
+    assert_ne!(piece_family_key(&other), key);
+    // A pure ACK carries no bytes: it has no family, and keys by its fingerprint.
+    assert_eq!(piece_family_key(&up(SEQ, 0x010, 7, 0)), None);
+}

@@ -16,6 +16,6 @@ pub use read::{
 };
 pub use status::WriterStatus;
 pub use write::{
-    BoardHello, BoardSession, BoardStats, FrameBytes, ObservationBatch, RunTally, StoreError,
-    StoreWriter, COMMIT_FAILED,
+    BatchPart, BoardHello, BoardSession, BoardStats, FrameBytes, ObservationBatch, RunTally,
+    StoreError, StoreWriter, COMMIT_FAILED,
 };

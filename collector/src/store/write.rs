@@ -4,12 +4,13 @@
 use super::ids::{BoardId, LinkId, RunId};
 use hopcap_proto::message::{ClockStep, ClockSync, GaveUp};
 use hopcap_proto::record::{LinkInfo, LinkKey, Observation};
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What a board says about itself when it connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardHello {
     pub name: String,
     pub boot_id: String,
@@ -23,7 +24,7 @@ pub struct BoardHello {
 }
 
 /// One statistics report: the agent run's totals so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BoardStats {
     pub kernel_packets: u64,
     pub kernel_drops: u64,
@@ -70,6 +71,13 @@ pub struct ObservationBatch {
     pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
+/// Which part of a batch split by partition: `index` of `of` (`crate::scale`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BatchPart {
+    pub index: u16,
+    pub of: u16,
+}
+
 /// Set in a batch's `committed` watermark when the store could not store it (sequence
 /// numbers stay far below this bit).
 pub const COMMIT_FAILED: u64 = 1 << 63;
@@ -93,7 +101,7 @@ impl ObservationBatch {
 }
 
 /// Frame bytes by row, in one buffer: row `i`'s are `bytes[ends[i-1]..ends[i]]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameBytes {
     bytes: Vec<u8>,
     ends: Vec<usize>,
@@ -126,7 +134,7 @@ impl FrameBytes {
 /// An agent run's delivery ledger (proto's `Tally`): batches `0..batches` hold `records`
 /// observations, and the agent gave up on the ranges in `gave_up`. Cumulative: the store keeps
 /// the largest totals and each range (keyed by its first sequence number) at its largest.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RunTally {
     pub batches: u64,
     pub records: u64,
@@ -175,6 +183,18 @@ pub trait StoreWriter: Send + Sync {
 
     /// Queues a batch; its `committed` watermark rises once it is durable.
     fn batch(&self, batch: ObservationBatch) -> Result<(), StoreError>;
+
+    /// Queues one part of a batch that scaled mode split by partition (`crate::scale`):
+    /// the batch counts as stored once all `part.of` parts are, and each part is kept once
+    /// however often it comes. `committed` rises to `seq + 1` once this part is durable
+    /// (parts come from many writers, so there is no order between them). A store that
+    /// cannot keep parts refuses them.
+    fn batch_part(&self, batch: ObservationBatch, part: BatchPart) -> Result<(), StoreError> {
+        let _ = (batch, part);
+        Err(StoreError::Refused(
+            "this store does not take partitioned batches (scaled mode needs --clickhouse)".into(),
+        ))
+    }
 
     fn stats(&self, board: BoardId, stats: BoardStats) -> Result<(), StoreError>;
 

@@ -1,0 +1,228 @@
+//! A correlator's intake: partition K's durable consumer, and the shared `meta` one. Each
+//! takes messages in batches, hands them to the store and acknowledges only what the store
+//! says is durable; anything else comes back after the ack wait (at-least-once), and the
+//! store keeps each batch part once (so, stored exactly once).
+//!
+//! A message that does not decode is not stored: one of an unknown version is left for a
+//! correlator that reads it (redelivered later), a corrupt one is terminated and counted.
+
+use super::envelope::{decode, EnvelopeError, MetaMsg, PartMsg};
+use super::streams::{self, NatsError};
+use crate::store::{ObservationBatch, StoreWriter, COMMIT_FAILED};
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::AckKind;
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Messages taken per fetch, and how long a fetch waits for them.
+const FETCH: usize = 512;
+const FETCH_WAIT: Duration = Duration::from_millis(500);
+/// How long the store may take to make a fetch's writes durable.
+const STORE_WAIT: Duration = Duration::from_secs(20);
+
+/// What a consumer did, for logs, metrics and tests.
+#[derive(Debug, Default)]
+pub struct IntakeCounts {
+    pub messages: AtomicU64,
+    pub rows: AtomicU64,
+    /// Rows ingest sent to another partition than this one (a `--partitions` that differs
+    /// from the servers' mapping): stored all the same.
+    pub misrouted_rows: AtomicU64,
+    /// Messages that never decode (terminated), and of an unknown version (left).
+    pub corrupt: AtomicU64,
+    pub unknown_version: AtomicU64,
+    /// Messages the store did not make durable in time (left for redelivery).
+    pub not_stored: AtomicU64,
+}
+
+/// Which stream a consumer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    Partition { k: u32, of: u32 },
+    Meta,
+}
+
+/// Runs one consumer until `stop`: connects, makes the streams if missing, takes messages.
+/// Returns the first error that is not a passing NATS failure (those are retried).
+pub fn run(
+    urls: &str,
+    intake: Intake,
+    replicas: usize,
+    store: Arc<dyn StoreWriter>,
+    stop: Arc<AtomicBool>,
+    counts: Arc<IntakeCounts>,
+) -> Result<(), NatsError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the NATS runtime: {e}"))?;
+    rt.block_on(async {
+        let js = streams::connect(urls, Duration::from_secs(10)).await?;
+        let consumer = match intake {
+            Intake::Partition { k, of } => {
+                streams::ensure(&js, of, replicas).await?;
+                streams::durable(&js, &streams::part_stream(k), &streams::part_consumer(k)).await?
+            }
+            Intake::Meta => {
+                streams::ensure(&js, 0, replicas).await?;
+                streams::durable(&js, streams::META_STREAM, streams::META_CONSUMER).await?
+            }
+        };
+        while !stop.load(Ordering::Relaxed) {
+            if let Err(e) = take(&consumer, intake, store.as_ref(), &counts).await {
+                log::warn!("NATS ({intake:?}): {e}; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One fetch: store every message, then acknowledge what is durable.
+async fn take(
+    consumer: &PullConsumer,
+    intake: Intake,
+    store: &dyn StoreWriter,
+    counts: &IntakeCounts,
+) -> Result<(), NatsError> {
+    let mut batch = consumer
+        .fetch()
+        .max_messages(FETCH)
+        .expires(FETCH_WAIT)
+        .messages()
+        .await
+        .map_err(|e| format!("fetch: {e}"))?;
+    let mut taken = Vec::new();
+    while let Some(m) = batch.next().await {
+        taken.push(m.map_err(|e| format!("fetch: {e}"))?);
+    }
+    if taken.is_empty() {
+        return Ok(());
+    }
+    counts
+        .messages
+        .fetch_add(taken.len() as u64, Ordering::Relaxed);
+    // Each message's verdict: stored (ack when durable), to leave, or to terminate.
+    let mut verdicts = Vec::with_capacity(taken.len());
+    for m in &taken {
+        let v = match intake {
+            Intake::Partition { k, .. } => part(&m.payload, k, store, counts),
+            Intake::Meta => meta(&m.payload, store),
+        };
+        verdicts.push(v);
+    }
+    let durable = store.flush(STORE_WAIT);
+    for (m, v) in taken.iter().zip(verdicts) {
+        let kind = match v {
+            Verdict::Stored(w) => {
+                let stored = durable
+                    && w.as_ref().is_none_or(|(w, seq)| {
+                        let at = w.load(Ordering::Acquire);
+                        at & COMMIT_FAILED == 0 && at > *seq
+                    });
+                if stored {
+                    AckKind::Ack
+                } else {
+                    counts.not_stored.fetch_add(1, Ordering::Relaxed);
+                    AckKind::Nak(Some(Duration::from_secs(1)))
+                }
+            }
+            Verdict::Leave => AckKind::Nak(Some(Duration::from_secs(5))),
+            Verdict::Terminate => AckKind::Term,
+        };
+        if let Err(e) = m.ack_with(kind).await {
+            // Not acknowledged: it comes back after the ack wait, and the store keeps it once.
+            log::debug!("NATS ({intake:?}): ack: {e}");
+        }
+    }
+    Ok(())
+}
+
+enum Verdict {
+    /// Handed to the store; with the watermark that says when it is durable.
+    Stored(Option<(Arc<AtomicU64>, u64)>),
+    Leave,
+    Terminate,
+}
+
+fn undecodable(e: EnvelopeError, what: &str, counts: Option<&IntakeCounts>) -> Verdict {
+    match e {
+        EnvelopeError::Version { .. } => {
+            log::warn!("NATS: {what}: {e}: left for a collector that reads it");
+            if let Some(c) = counts {
+                c.unknown_version.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Leave
+        }
+        EnvelopeError::Empty | EnvelopeError::Body(_) => {
+            log::warn!("NATS: {what}: {e}: dropped");
+            if let Some(c) = counts {
+                c.corrupt.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Terminate
+        }
+    }
+}
+
+fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) -> Verdict {
+    let msg: PartMsg = match decode(payload) {
+        Ok(m) => m,
+        Err(e) => return undecodable(e, "batch part", Some(counts)),
+    };
+    counts
+        .rows
+        .fetch_add(msg.rows.len() as u64, Ordering::Relaxed);
+    if msg.partition != k {
+        counts
+            .misrouted_rows
+            .fetch_add(msg.rows.len() as u64, Ordering::Relaxed);
+        log::warn!(
+            "NATS: partition {k} got rows ingest meant for partition {} of {}: are --partitions \
+             and the servers' mapping the same?",
+            msg.partition,
+            msg.partitions
+        );
+    }
+    let watermark = Arc::new(AtomicU64::new(0));
+    let mut batch = ObservationBatch::new(msg.board, msg.rows);
+    batch.run = Some(msg.run);
+    batch.seq = Some(msg.seq);
+    batch.lost_batches = msg.lost_batches;
+    batch.frames = msg.frames;
+    batch.committed = Some(Arc::clone(&watermark));
+    match store.batch_part(batch, msg.part) {
+        Ok(()) => Verdict::Stored(Some((watermark, msg.seq))),
+        Err(e) => {
+            log::warn!("store: batch {} part {}: {e}", msg.seq, msg.part.index);
+            Verdict::Leave
+        }
+    }
+}
+
+fn meta(payload: &[u8], store: &dyn StoreWriter) -> Verdict {
+    let msg: MetaMsg = match decode(payload) {
+        Ok(m) => m,
+        Err(e) => return undecodable(e, "board metadata", None),
+    };
+    let done = match msg {
+        MetaMsg::Hello(h) => store.hello(h).map(|_| ()),
+        MetaMsg::Links {
+            board,
+            links,
+            full_report,
+        } => store.links(board, links, full_report).map(|_| ()),
+        MetaMsg::LinksRemoved { board, links } => store.links_removed(board, links),
+        MetaMsg::Stats { board, stats } => store.stats(board, stats),
+        MetaMsg::Tally { run, tally } => store.tally(run, tally),
+        MetaMsg::Disconnected { board, remote } => store.disconnected(board, remote),
+    };
+    match done {
+        Ok(()) => Verdict::Stored(None),
+        Err(e) => {
+            log::warn!("store: board metadata: {e}");
+            Verdict::Leave
+        }
+    }
+}
