@@ -25,6 +25,8 @@ const STORE_WAIT: Duration = Duration::from_secs(20);
 /// What a consumer did, for logs, metrics and tests.
 #[derive(Debug, Default)]
 pub struct IntakeCounts {
+    /// Set once the consumer exists and messages are being taken.
+    pub ready: AtomicBool,
     pub messages: AtomicU64,
     pub rows: AtomicU64,
     /// Rows ingest sent to another partition than this one (a `--partitions` that differs
@@ -70,6 +72,7 @@ pub fn run(
                 streams::durable(&js, streams::META_STREAM, streams::META_CONSUMER).await?
             }
         };
+        counts.ready.store(true, Ordering::Release);
         while !stop.load(Ordering::Relaxed) {
             if let Err(e) = take(&consumer, intake, store.as_ref(), &counts).await {
                 log::warn!("NATS ({intake:?}): {e}; trying again");
