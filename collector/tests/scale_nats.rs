@@ -90,6 +90,8 @@ type Parts = BTreeMap<(i64, u64, u16), (Vec<u64>, u32)>;
 #[derive(Default)]
 struct Recorder {
     parts: Mutex<Parts>,
+    /// (run, seq) → the row positions its parts said.
+    positions: Mutex<BTreeMap<(i64, u64), Vec<u32>>>,
     hellos: AtomicU64,
     links: AtomicU64,
     tallies: Mutex<Vec<RunTally>>,
@@ -123,6 +125,12 @@ impl StoreWriter for Recorder {
     fn batch_part(&self, batch: ObservationBatch, part: BatchPart) -> Result<(), StoreError> {
         let (run, seq) = (batch.run.unwrap().raw(), batch.seq.unwrap());
         let fps = batch.rows.iter().map(|(_, o)| o.fingerprint).collect();
+        self.positions
+            .lock()
+            .unwrap()
+            .entry((run, seq))
+            .or_default()
+            .extend(&part.rows);
         let mut parts = self.parts.lock().unwrap();
         parts.entry((run, seq, part.index)).or_insert((fps, 0)).1 += 1;
         if let Some(w) = batch.committed {
@@ -327,6 +335,11 @@ fn batches_reach_their_partitions_once() {
     assert_eq!(rows_taken, 2000);
     assert_eq!(store.hellos.load(Ordering::Relaxed), 1);
     assert_eq!(store.tallies.lock().unwrap().len(), 1);
+    // Every row keeps its place in the agent's batch, whichever part carried it.
+    for ((_, seq), positions) in store.positions.lock().unwrap().iter_mut() {
+        positions.sort_unstable();
+        assert_eq!(*positions, (0..50).collect::<Vec<u32>>(), "batch {seq}");
+    }
     // A part is one partition's rows.
     for ((_, seq, part), (fps, times)) in store.parts.lock().unwrap().iter() {
         assert_eq!(*times, 1, "batch {seq} part {part} delivered again");

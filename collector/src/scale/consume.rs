@@ -195,10 +195,21 @@ fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) 
     batch.lost_batches = msg.lost_batches;
     batch.frames = msg.frames;
     batch.committed = Some(Arc::clone(&watermark));
+    let index = msg.part.index;
+    if msg.part.rows.len() != batch.rows.len() {
+        log::warn!(
+            "NATS: batch {} part {index}: {} rows but {} row positions: dropped",
+            msg.seq,
+            batch.rows.len(),
+            msg.part.rows.len()
+        );
+        counts.corrupt.fetch_add(1, Ordering::Relaxed);
+        return Verdict::Terminate;
+    }
     match store.batch_part(batch, msg.part) {
         Ok(()) => Verdict::Stored(Some((watermark, msg.seq))),
         Err(e) => {
-            log::warn!("store: batch {} part {}: {e}", msg.seq, msg.part.index);
+            log::warn!("store: batch {} part {}: {e}", msg.seq, index);
             Verdict::Leave
         }
     }

@@ -106,7 +106,11 @@ mod tests {
             run: RunId::from_raw(9),
             seq: 41,
             lost_batches: 2,
-            part: BatchPart { index: 1, of: 3 },
+            part: BatchPart {
+                index: 1,
+                of: 3,
+                rows: vec![4],
+            },
             partition: 2,
             partitions: 3,
             rows: vec![(LinkId::from_raw(5), Observation::empty())],

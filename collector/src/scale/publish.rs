@@ -273,6 +273,7 @@ fn split(
                 part: BatchPart {
                     index: index as u16,
                     of,
+                    rows: members.iter().map(|&i| i as u32).collect(),
                 },
                 partition: k,
                 partitions,

@@ -71,11 +71,14 @@ pub struct ObservationBatch {
     pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
-/// Which part of a batch split by partition: `index` of `of` (`crate::scale`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which part of a batch split by partition: `index` of `of` (`crate::scale`), and where
+/// each of its rows was in the agent's batch (`rows[i]` for the part's row `i`), so a row
+/// keeps the same identity (run, seq, row) however the batch was split.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BatchPart {
     pub index: u16,
     pub of: u16,
+    pub rows: Vec<u32>,
 }
 
 /// Set in a batch's `committed` watermark when the store could not store it (sequence
