@@ -28,6 +28,7 @@ mod pieces;
 mod segments;
 mod topology;
 mod tunnel;
+mod udp_gso;
 mod vanish;
 mod view;
 

@@ -61,11 +61,22 @@ pub enum Family {
         id: u32,
         proto: u8,
     },
+    /// A UDP datagram sent with `UDP_SEGMENT` (or merged by UDP GRO) and its segments: byte
+    /// ranges are offsets in the UDP payload of the whole; `id` is the whole's IPv4 id (0 for
+    /// IPv6).
+    UdpGso {
+        v6: bool,
+        id: u32,
+    },
 }
 
 impl Family {
     pub fn is_tcp(self) -> bool {
         matches!(self, Family::Tcp { .. })
+    }
+    /// IP fragments (offsets in the IP payload), as opposed to segments.
+    pub fn is_fragments(self) -> bool {
+        matches!(self, Family::Datagram { .. })
     }
 }
 
@@ -304,9 +315,12 @@ pub(super) fn plan(
             match fam[0].family {
                 Family::Tcp { .. } => tie_tcp(fam, window_ns, &mut compounds),
                 Family::Datagram { .. } => tie_datagram(fam, window_ns, &vanished, &mut compounds),
+                // Never made by `families`: tied by `udp_gso` below.
+                Family::UdpGso { .. } => {}
             }
         }
     }
+    compounds.extend(super::udp_gso::tie(ordered, views, hops, window_ns));
     merge_and_order(compounds, groups.len())
 }
 
@@ -321,7 +335,7 @@ fn unwrap_spans(fam: &mut [Member]) {
                 base = (m.seq, s);
                 s
             }
-            Family::Datagram { .. } => i64::from(m.seq),
+            Family::Datagram { .. } | Family::UdpGso { .. } => i64::from(m.seq),
         };
         m.span = Span {
             start,
@@ -330,7 +344,7 @@ fn unwrap_spans(fam: &mut [Member]) {
     }
 }
 
-fn disjoint(a: &[(u32, u16, bool)], b: &[(u32, u16, bool)]) -> bool {
+pub(super) fn disjoint(a: &[(u32, u16, bool)], b: &[(u32, u16, bool)]) -> bool {
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
