@@ -328,6 +328,13 @@ fn fate(
         ) else {
             continue;
         };
+        // UDP GSO segments on a board that never saw their whole are sampled each on its
+        // own: missing there, they may have been sampled away.
+        if matches!(c.family, Family::UdpGso { .. })
+            && vanish::due_on_sampling_board(hop, s, pkttype, cx)
+        {
+            continue;
+        }
         if let Some(f) = vanish::must_go_on(hop, s, pkttype, cx, p) {
             return (f, Some(lost_range(c, missing)));
         }

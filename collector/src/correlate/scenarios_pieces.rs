@@ -705,3 +705,45 @@ fn ipv6_udp_gso_sends_take_their_own_segments_and_a_gap_unties() {
     }
     assert_eq!(r.journeys.len(), 2 + 1 + 7);
 }
+
+#[test]
+fn udp_segments_missing_on_a_sampling_board_are_not_lost() {
+    // A send to Pi 2: Pi 1 kept it and all its segments (its sample key), Pi 2, which
+    // never saw the whole, kept the segments whose own key it keeps: 2 of 8.
+    let seen_on_pi2 = |bed: &mut Bed, pi: &PiDocker| {
+        let whole = udp4((CTR, 40001), (PI2_WLAN, 9000), 300, GSO_LEN);
+        let mut t = walk(
+            bed,
+            0,
+            T0,
+            &[
+                (pi.eth0, true, 0, &whole),
+                (pi.veth, false, 20_000, &whole),
+                (pi.docker0, false, 0, &whole),
+            ],
+        );
+        for (k, size) in cut(GSO_LEN, GSO_SIZE).into_iter().enumerate() {
+            t += 2_000;
+            let seg = udp4((PI1_WLAN, 40001), (PI2_WLAN, 9000), 300 + k as u16, size);
+            bed.see(0, pi.wlan0, true, t, &seg);
+            if k == 2 || k == 5 {
+                bed.see(0, pi.pi2_wlan0, false, t + 500_000, &seg);
+            }
+        }
+    };
+    for (sampling, want) in [
+        (vec![], Fate::LostAfter(3)),
+        (vec!["pi2".to_string()], Fate::Complete),
+    ] {
+        let mut bed = Bed::new();
+        let pi = pi_docker(&mut bed);
+        seen_on_pi2(&mut bed, &pi);
+        let cfg = Config {
+            sampling,
+            ..Config::default()
+        };
+        let (r, _) = run(bed, &cfg);
+        assert_eq!(r.journeys.len(), 1, "{:#?}", r.journeys);
+        assert_eq!(r.journeys[0].fate, want, "{:?}", cfg.sampling);
+    }
+}
