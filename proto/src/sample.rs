@@ -25,6 +25,18 @@
 //!   outer fragment carries the inner headers), so all outer fragments agree with the inner
 //!   packet seen unencapsulated.
 //!
+//! - **A UDP GSO segment** (an unfragmented, unencapsulated UDP datagram that fits a
+//!   1500-byte link: UDP payload ≤ [`MAX_SEGMENT_V4`] or [`MAX_SEGMENT_V6`]): a sender's
+//!   `UDP_SEGMENT` send crosses veths and bridges as one datagram of up to 64 KiB (the
+//!   *whole*) and leaves a link that cannot segment as datagrams of the segment size, each
+//!   with its own header. On the board that segments, the agent sees the whole first, so
+//!   [`SampleKeys`] remembers the keys of larger datagrams for [`MAX_AGE_NS`] and a segment
+//!   takes the key of the one it belongs to: the same source or the same destination
+//!   (address and port: NAT rewrites only one side), a smaller payload, and for IPv4 the
+//!   whole's id + k with k + 1 segments of its size fitting in the whole (segment k carries
+//!   the whole's id + k); for IPv6 (no id) the oldest whole of those whose bytes its
+//!   segments have not used up yet. Any other UDP datagram keys as a packet.
+//!
 //! # What stays out, and why
 //! Everything the fingerprint leaves out (TTL, checksums, addresses, ports, tunnel outer
 //! headers: NAT, routers and tunnels rewrite them), and for TCP data the seq, the IPv4 id
@@ -39,6 +51,17 @@
 //!   then differs from a hop that captured it (the default snaplen, 192, holds all options).
 //! - Without timestamps, the data segments a sender sends while ack and window stay still
 //!   share one key: sampling keeps or drops such a run together, not one in N of it.
+//! - UDP GSO segments on a board that never saw their whole (the receiving board, or a
+//!   sender whose whole did not cross a captured link) key each on its own: no exact key
+//!   exists for them. A segment after the first carries nothing of the whole but its flow:
+//!   its payload lies beyond the whole's captured headers, its id is the whole's plus a
+//!   position it does not know, and its length is the segment size, which the whole's
+//!   headers do not hold. A key every segment and its whole could compute alone would
+//!   then depend on the flow only, and NAT rewrites that. Such a board keeps about 1 in N
+//!   of the segments of a whole that was kept elsewhere, and keeps some of wholes dropped
+//!   elsewhere: the collector, told which boards sample, does not call the missing ones lost.
+//! - A UDP GSO whole that fits a 1500-byte link (segmented only on a narrower one), or
+//!   segments larger than that (jumbo links): each keys on its own.
 //! - A first fragment that holds fewer than the fingerprint's 16 payload bytes (only attack
 //!   tools fragment so early), or too short to hold a tunnel's inner headers: its key (and
 //!   its later fragments') differs from the whole datagram's.
@@ -53,6 +76,17 @@ use crate::wire::tcp;
 
 /// First fragments remembered at once; the oldest gives way.
 pub const FRAGMENT_SLOTS: usize = 64;
+
+/// UDP datagrams remembered at once as wholes that may be segmented; the oldest gives way.
+pub const GSO_SLOTS: usize = 16;
+
+/// The most UDP payload one datagram carries on a 1500-byte link: IPv4, IPv6. Larger ones
+/// may be UDP GSO wholes; smaller ones may be their segments.
+pub const MAX_SEGMENT_V4: u16 = 1500 - 20 - 8;
+pub const MAX_SEGMENT_V6: u16 = 1500 - 40 - 8;
+
+/// Segments per UDP GSO whole the kernel allows (`UDP_MAX_SEGMENTS`: 64, 128 since 6.11).
+const MAX_GSO_SEGMENTS: u16 = 128;
 
 /// How long a first fragment's key serves its later fragments: reassembly gives up after
 /// 30 s, but the fragments of one datagram leave a sender within microseconds.
@@ -73,6 +107,57 @@ pub struct SampleKeys {
     slots: [Option<Remembered>; FRAGMENT_SLOTS],
     /// The slot the next first fragment takes (the oldest).
     next: usize,
+    wholes: [Option<Whole>; GSO_SLOTS],
+    /// The slot the next UDP whole takes (the oldest).
+    next_whole: usize,
+}
+
+/// A UDP datagram too large for a 1500-byte link: its key, for its GSO segments.
+#[derive(Clone, Copy, Debug)]
+struct Whole {
+    flow: Udp,
+    /// Payload bytes not yet taken by segments (IPv6 tells its segments apart by this).
+    left: u16,
+    key: u64,
+    at_ns: u64,
+}
+
+/// An unfragmented, unencapsulated UDP datagram's header fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Udp {
+    v6: bool,
+    /// (address, port); an IPv4 address in the first 4 bytes.
+    src: ([u8; 16], u16),
+    dst: ([u8; 16], u16),
+    /// The IPv4 id (0 for IPv6).
+    id: u16,
+    /// UDP payload bytes (by the UDP length).
+    payload: u16,
+}
+
+impl Udp {
+    fn may_be_whole(&self) -> bool {
+        self.payload
+            > if self.v6 {
+                MAX_SEGMENT_V6
+            } else {
+                MAX_SEGMENT_V4
+            }
+    }
+
+    /// Whether this datagram can be a segment of `w` (see "What goes in").
+    fn may_be_segment_of(&self, w: &Whole) -> bool {
+        let f = &w.flow;
+        let shares_an_end = self.src == f.src || self.dst == f.dst;
+        if self.v6 != f.v6 || !shares_an_end || self.payload >= f.payload {
+            return false;
+        }
+        if self.v6 {
+            return w.left >= self.payload;
+        }
+        let k = self.id.wrapping_sub(f.id);
+        k < MAX_GSO_SEGMENTS && u32::from(k + 1) * u32::from(self.payload) <= u32::from(f.payload)
+    }
 }
 
 /// A first fragment's key.
@@ -95,6 +180,8 @@ impl SampleKeys {
         SampleKeys {
             slots: [None; FRAGMENT_SLOTS],
             next: 0,
+            wholes: [None; GSO_SLOTS],
+            next_whole: 0,
         }
     }
 
@@ -103,7 +190,10 @@ impl SampleKeys {
     /// [`Summary::set_from_decoded`]).
     pub fn key(&mut self, decoded: &Decoded, frame: &[u8], summary: &Summary, now_ns: u64) -> u64 {
         match outermost_fragment(decoded) {
-            None => packet_key(decoded, frame, summary),
+            None => match udp_datagram(decoded) {
+                Some(udp) => self.udp_key(&udp, decoded, frame, summary, now_ns),
+                None => packet_key(decoded, frame, summary),
+            },
             Some(Fragment {
                 datagram,
                 first: true,
@@ -117,6 +207,73 @@ impl SampleKeys {
                 first: false,
             }) => self.recall(datagram, now_ns).unwrap_or(datagram),
         }
+    }
+
+    /// A UDP datagram's key: its whole's if it is a GSO segment of a remembered one, else
+    /// its own (remembered if it may be a whole).
+    fn udp_key(
+        &mut self,
+        udp: &Udp,
+        decoded: &Decoded,
+        frame: &[u8],
+        summary: &Summary,
+        now_ns: u64,
+    ) -> u64 {
+        if udp.may_be_whole() {
+            let key = packet_key(decoded, frame, summary);
+            self.remember_whole(udp, key, now_ns);
+            return key;
+        }
+        match self.whole_of(udp, now_ns) {
+            Some(key) => key,
+            None => packet_key(decoded, frame, summary),
+        }
+    }
+
+    fn remember_whole(&mut self, udp: &Udp, key: u64, at_ns: u64) {
+        // The same whole on its next link keeps its slot (and what its segments took). The
+        // key tells it from the flow's next whole of one size (IPv6 has no id).
+        let same = self
+            .wholes
+            .iter_mut()
+            .flatten()
+            .find(|w| w.flow == *udp && w.key == key);
+        if let Some(w) = same {
+            w.at_ns = at_ns;
+            return;
+        }
+        if let Some(slot) = self.wholes.get_mut(self.next_whole) {
+            *slot = Some(Whole {
+                flow: *udp,
+                left: udp.payload,
+                key,
+                at_ns,
+            });
+        }
+        self.next_whole = (self.next_whole + 1) % GSO_SLOTS;
+    }
+
+    /// The key of the whole `udp` is a segment of, taking its bytes from what is left.
+    /// Several may fit (two flows to one destination): the one that shares both ends, then
+    /// the oldest (segments leave in the order their wholes came).
+    fn whole_of(&mut self, udp: &Udp, now_ns: u64) -> Option<u64> {
+        let mut best: Option<(usize, (bool, core::cmp::Reverse<u64>))> = None;
+        for (i, w) in self.wholes.iter().enumerate() {
+            let Some(w) = w else { continue };
+            if w.at_ns.abs_diff(now_ns) > MAX_AGE_NS || !udp.may_be_segment_of(w) {
+                continue;
+            }
+            let rank = (
+                udp.src == w.flow.src && udp.dst == w.flow.dst,
+                core::cmp::Reverse(w.at_ns),
+            );
+            if best.is_none_or(|(_, b)| rank > b) {
+                best = Some((i, rank));
+            }
+        }
+        let w = self.wholes.get_mut(best?.0)?.as_mut()?;
+        w.left = w.left.saturating_sub(udp.payload);
+        Some(w.key)
     }
 
     fn remember(&mut self, datagram: u64, key: u64, at_ns: u64) {
@@ -193,6 +350,47 @@ fn outermost_fragment(decoded: &Decoded) -> Option<Fragment> {
                 });
             }
             // What follows a transport is payload or an ICMP error's quote.
+            Layer::Tcp { .. } | Layer::Icmp { .. } | Layer::Icmpv6 { .. } => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The frame's UDP datagram, if it is one: one IP layer, not a fragment (the caller checked),
+/// UDP last (a tunnel's inner packet is not taken).
+fn udp_datagram(decoded: &Decoded) -> Option<Udp> {
+    let mut ip: Option<(bool, [u8; 16], [u8; 16], u16)> = None;
+    let mut layers = decoded.layers.iter();
+    for layer in layers.by_ref() {
+        match *layer {
+            Layer::Ipv4 { src, dst, id, .. } if ip.is_none() => {
+                let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
+                s[..4].copy_from_slice(&src);
+                d[..4].copy_from_slice(&dst);
+                ip = Some((false, s, d, id));
+            }
+            Layer::Ipv6 { src, dst, .. } if ip.is_none() => ip = Some((true, src, dst, 0)),
+            Layer::Ipv4 { .. } | Layer::Ipv6 { .. } => return None,
+            Layer::Udp {
+                src_port,
+                dst_port,
+                length,
+                ..
+            } => {
+                let (v6, src, dst, id) = ip?;
+                // Nothing after it: not a tunnel.
+                if layers.next().is_some() || length < 8 {
+                    return None;
+                }
+                return Some(Udp {
+                    v6,
+                    src: (src, src_port),
+                    dst: (dst, dst_port),
+                    id,
+                    payload: length - 8,
+                });
+            }
             Layer::Tcp { .. } | Layer::Icmp { .. } | Layer::Icmpv6 { .. } => return None,
             _ => {}
         }
