@@ -72,6 +72,7 @@
 use crate::fingerprint::{fingerprint, gather, hashed_payload, Gather, Scope};
 use crate::layer::{Decoded, Layer};
 use crate::summary::{Net, Summary, Transport};
+use crate::types::Addr;
 use crate::wire::tcp;
 
 /// First fragments remembered at once; the oldest gives way.
@@ -190,7 +191,7 @@ impl SampleKeys {
     /// [`Summary::set_from_decoded`]).
     pub fn key(&mut self, decoded: &Decoded, frame: &[u8], summary: &Summary, now_ns: u64) -> u64 {
         match outermost_fragment(decoded) {
-            None => match udp_datagram(decoded) {
+            None => match udp_datagram(summary) {
                 Some(udp) => self.udp_key(&udp, decoded, frame, summary, now_ns),
                 None => packet_key(decoded, frame, summary),
             },
@@ -357,45 +358,39 @@ fn outermost_fragment(decoded: &Decoded) -> Option<Fragment> {
     None
 }
 
-/// The frame's UDP datagram, if it is one: one IP layer, not a fragment (the caller checked),
-/// UDP last (a tunnel's inner packet is not taken).
-fn udp_datagram(decoded: &Decoded) -> Option<Udp> {
-    let mut ip: Option<(bool, [u8; 16], [u8; 16], u16)> = None;
-    let mut layers = decoded.layers.iter();
-    for layer in layers.by_ref() {
-        match *layer {
-            Layer::Ipv4 { src, dst, id, .. } if ip.is_none() => {
-                let (mut s, mut d) = ([0u8; 16], [0u8; 16]);
-                s[..4].copy_from_slice(&src);
-                d[..4].copy_from_slice(&dst);
-                ip = Some((false, s, d, id));
-            }
-            Layer::Ipv6 { src, dst, .. } if ip.is_none() => ip = Some((true, src, dst, 0)),
-            Layer::Ipv4 { .. } | Layer::Ipv6 { .. } => return None,
-            Layer::Udp {
-                src_port,
-                dst_port,
-                length,
-                ..
-            } => {
-                let (v6, src, dst, id) = ip?;
-                // Nothing after it: not a tunnel.
-                if layers.next().is_some() || length < 8 {
-                    return None;
-                }
-                return Some(Udp {
-                    v6,
-                    src: (src, src_port),
-                    dst: (dst, dst_port),
-                    id,
-                    payload: length - 8,
-                });
-            }
-            Layer::Tcp { .. } | Layer::Icmp { .. } | Layer::Icmpv6 { .. } => return None,
-            _ => {}
-        }
+/// The frame's UDP datagram, if it is one: not a fragment (the caller checked), not in a
+/// tunnel. From the summary, which holds the innermost headers: no second look at the layers.
+fn udp_datagram(summary: &Summary) -> Option<Udp> {
+    let (
+        Net::Ip(ip),
+        Transport::Udp {
+            src_port,
+            dst_port,
+            length,
+        },
+    ) = (summary.net, summary.transport)
+    else {
+        return None;
+    };
+    if !summary.tunnels.is_empty() || length < 8 {
+        return None;
     }
-    None
+    let wide = |a: Addr| match a {
+        Addr::V4(v4) => {
+            let mut w = [0u8; 16];
+            w[..4].copy_from_slice(&v4);
+            w
+        }
+        Addr::V6(v6) => v6,
+    };
+    let v6 = matches!(ip.src, Addr::V6(_));
+    Some(Udp {
+        v6,
+        src: (wide(ip.src), src_port),
+        dst: (wide(ip.dst), dst_port),
+        id: if v6 { 0 } else { ip.id as u16 },
+        payload: length - 8,
+    })
 }
 
 /// The key of a later fragment whose first was not seen.
