@@ -1176,7 +1176,12 @@ fn pieces_at(j: &Value, hop: &Hop) -> Vec<(u64, u64)> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|x| (x["offset"].as_u64().unwrap_or(0), x["len"].as_u64().unwrap_or(0)))
+        .map(|x| {
+            (
+                x["offset"].as_u64().unwrap_or(0),
+                x["len"].as_u64().unwrap_or(0),
+            )
+        })
         .collect()
 }
 
@@ -1223,7 +1228,11 @@ fn udp_gso_segmented_case(tag: &str, sample: bool) {
     );
     let got = received(far);
     run.finish("ctr", FAR, 4);
-    assert_eq!(got, (n * GSO_SEGMENTS) as u64, "segments the far host received");
+    assert_eq!(
+        got,
+        (n * GSO_SEGMENTS) as u64,
+        "segments the far host received"
+    );
 
     let (eth0, veth, docker0, wlan0) = pi_route(&run.bed);
     let obs = stored(&run.collector, GSO_PORT);
@@ -1275,7 +1284,10 @@ fn udp_gso_segmented_case(tag: &str, sample: bool) {
         assert_eq!(udp.len(), n, "one journey per send\n{report}");
     }
     judged.check("sends", &report);
-    assert_eq!(judged.mid_board, 0, "segment journeys of their own\n{report}");
+    assert_eq!(
+        judged.mid_board, 0,
+        "segment journeys of their own\n{report}"
+    );
     assert_eq!(
         judged.events_at("segmented", &wlan0),
         udp.len(),

@@ -32,10 +32,13 @@
 //!   with its own header. On the board that segments, the agent sees the whole first, so
 //!   [`SampleKeys`] remembers the keys of larger datagrams for [`MAX_AGE_NS`] and a segment
 //!   takes the key of the one it belongs to: the same source or the same destination
-//!   (address and port: NAT rewrites only one side), a smaller payload, and for IPv4 the
-//!   whole's id + k with k + 1 segments of its size fitting in the whole (segment k carries
-//!   the whole's id + k); for IPv6 (no id) the oldest whole of those whose bytes its
-//!   segments have not used up yet. Any other UDP datagram keys as a packet.
+//!   (address and port: NAT rewrites only one side), and it is that whole's next segment:
+//!   segments leave in order right after their whole, the first sets the segment size,
+//!   every one but the last has it, the last ends the whole; for IPv4 segment k carries the
+//!   whole's id + k (the ids of a flow's consecutive wholes advance by as little as 1, so
+//!   their ranges overlap: only the next expected id counts). Several fitting (IPv6 has no
+//!   id): the one sharing both ends, then the oldest. Any other UDP datagram keys as a
+//!   packet.
 //!
 //! # What stays out, and why
 //! Everything the fingerprint leaves out (TTL, checksums, addresses, ports, tunnel outer
@@ -117,8 +120,11 @@ pub struct SampleKeys {
 #[derive(Clone, Copy, Debug)]
 struct Whole {
     flow: Udp,
-    /// Payload bytes not yet taken by segments (IPv6 tells its segments apart by this).
-    left: u16,
+    /// Payload bytes its segments took so far, and how many they were.
+    taken: u16,
+    segments: u16,
+    /// The segment size: the first segment's payload (0 before it).
+    size: u16,
     key: u64,
     at_ns: u64,
 }
@@ -146,18 +152,24 @@ impl Udp {
             }
     }
 
-    /// Whether this datagram can be a segment of `w` (see "What goes in").
-    fn may_be_segment_of(&self, w: &Whole) -> bool {
+    /// Whether this datagram can be `w`'s next segment (see "What goes in"): segments leave
+    /// in order, each the segment size but the last, which ends the whole.
+    fn is_next_segment_of(&self, w: &Whole) -> bool {
         let f = &w.flow;
         let shares_an_end = self.src == f.src || self.dst == f.dst;
         if self.v6 != f.v6 || !shares_an_end || self.payload >= f.payload {
             return false;
         }
-        if self.v6 {
-            return w.left >= self.payload;
-        }
-        let k = self.id.wrapping_sub(f.id);
-        k < MAX_GSO_SEGMENTS && u32::from(k + 1) * u32::from(self.payload) <= u32::from(f.payload)
+        let Some(end) = w.taken.checked_add(self.payload) else {
+            return false;
+        };
+        let fits = match w.size {
+            0 => end < f.payload,
+            size => end <= f.payload && (self.payload == size || end == f.payload),
+        };
+        let in_order =
+            self.v6 || (w.segments < MAX_GSO_SEGMENTS && self.id == f.id.wrapping_add(w.segments));
+        fits && in_order
     }
 }
 
@@ -246,7 +258,9 @@ impl SampleKeys {
         if let Some(slot) = self.wholes.get_mut(self.next_whole) {
             *slot = Some(Whole {
                 flow: *udp,
-                left: udp.payload,
+                taken: 0,
+                segments: 0,
+                size: 0,
                 key,
                 at_ns,
             });
@@ -254,14 +268,14 @@ impl SampleKeys {
         self.next_whole = (self.next_whole + 1) % GSO_SLOTS;
     }
 
-    /// The key of the whole `udp` is a segment of, taking its bytes from what is left.
-    /// Several may fit (two flows to one destination): the one that shares both ends, then
-    /// the oldest (segments leave in the order their wholes came).
+    /// The key of the whole `udp` is the next segment of. Several may fit (two flows to one
+    /// destination; IPv6): the one that shares both ends, then the oldest (segments leave
+    /// in the order their wholes came). A whole whose segments are all out gives way.
     fn whole_of(&mut self, udp: &Udp, now_ns: u64) -> Option<u64> {
         let mut best: Option<(usize, (bool, core::cmp::Reverse<u64>))> = None;
         for (i, w) in self.wholes.iter().enumerate() {
             let Some(w) = w else { continue };
-            if w.at_ns.abs_diff(now_ns) > MAX_AGE_NS || !udp.may_be_segment_of(w) {
+            if w.at_ns.abs_diff(now_ns) > MAX_AGE_NS || !udp.is_next_segment_of(w) {
                 continue;
             }
             let rank = (
@@ -272,9 +286,18 @@ impl SampleKeys {
                 best = Some((i, rank));
             }
         }
-        let w = self.wholes.get_mut(best?.0)?.as_mut()?;
-        w.left = w.left.saturating_sub(udp.payload);
-        Some(w.key)
+        let slot = self.wholes.get_mut(best?.0)?;
+        let w = slot.as_mut()?;
+        let key = w.key;
+        w.taken = w.taken.saturating_add(udp.payload);
+        w.segments = w.segments.saturating_add(1);
+        if w.size == 0 {
+            w.size = udp.payload;
+        }
+        if w.taken >= w.flow.payload {
+            *slot = None;
+        }
+        Some(key)
     }
 
     fn remember(&mut self, datagram: u64, key: u64, at_ns: u64) {

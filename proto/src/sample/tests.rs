@@ -666,10 +666,15 @@ fn any_bytes_get_a_key_without_panic() {
 /// A UDP GSO send of 7 × 1400 + 1100 bytes from the container (IPv4 id 100): the whole,
 /// and its segments after MASQUERADE (new source address and port), ids 100..=107.
 fn udp_gso() -> (Vec<u8>, Vec<Vec<u8>>) {
-    let payload = data(10_900, 5);
+    udp_gso_send(100, 5)
+}
+
+/// [`udp_gso`] with IPv4 id `id` and payload `seed`.
+fn udp_gso_send(id: u16, seed: u8) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let payload = data(10_900, seed);
     let v4 = V4 {
         flags: 0,
-        ..V4::new(CONTAINER, SERVER, 100, UDP)
+        ..V4::new(CONTAINER, SERVER, id, UDP)
     };
     let whole = eth(ETH_IPV4, &v4.packet(&udp(5000, 6000, &payload)));
     let segments = payload
@@ -677,7 +682,7 @@ fn udp_gso() -> (Vec<u8>, Vec<Vec<u8>>) {
         .enumerate()
         .map(|(k, chunk)| {
             let hop = V4 {
-                id: 100 + k as u16,
+                id: id.wrapping_add(k as u16),
                 ..v4.natted(BOARD)
             };
             eth(ETH_IPV4, &hop.packet(&udp(61000, 6000, chunk)))
@@ -747,4 +752,23 @@ fn ipv6_udp_gso_segments_take_the_oldest_whole_with_bytes_left() {
     frames.extend(b_segs.iter().cloned());
     let (ka, kb) = (key(&a), key(&b));
     assert_eq!(keys(&frames), [ka, ka, kb, ka, ka, kb, kb, kb]);
+}
+
+#[test]
+fn udp_gso_sends_whose_id_ranges_overlap_keep_their_own_segments() {
+    // Linux gives an unconnected socket's sends ids a few apart (seen: 10877, 10880), so
+    // segment ids of consecutive sends overlap; a send dropped before segmentation (id 97)
+    // stays in the cache, waiting for a segment that never comes.
+    let (dropped, _) = udp_gso_send(97, 1);
+    let (a, a_segs) = udp_gso_send(100, 2);
+    let (b, b_segs) = udp_gso_send(103, 3);
+    let mut frames = vec![dropped.clone(), a.clone(), a.clone()];
+    frames.extend(a_segs.iter().cloned());
+    frames.extend([b.clone(), b.clone()]);
+    frames.extend(b_segs.iter().cloned());
+    let (kd, ka, kb) = (key(&dropped), key(&a), key(&b));
+    let mut want = vec![kd, ka, ka];
+    want.extend([ka; 8]);
+    want.extend([kb; 10]);
+    assert_eq!(keys(&frames), want);
 }
