@@ -22,6 +22,9 @@
 //!   (`ethtool -K wlan0 tx-udp-segmentation off`); the container sends 10 900-byte
 //!   `UDP_SEGMENT` sends cut at 1400: one datagram on ctr eth0 / vethctr / docker0, eight
 //!   (7 × 1400 + 1100, IPv4 ids consecutive) on wlan0 Out.
+//! - `udp_gso_merged_by_gro_on_wlan0`: the mirror case: the router's sends leave its eth0
+//!   as segments (`tx-udp-segmentation off`), wlan0 (`gro on`, `rx-udp-gro-forwarding on`)
+//!   merges each send back into one 10 900-byte datagram, carried whole to the container.
 //!
 //! Each test prints (always, for --nocapture, and in its failure message) a per-hop summary
 //! of what the store holds of its traffic: observation counts and size histograms.
@@ -1317,4 +1320,103 @@ fn udp_gso_segmented_at_wlan0() {
 #[test]
 fn udp_gso_segmented_at_wlan0_sampled() {
     udp_gso_segmented_case("ugs", true);
+}
+
+const GSO_GRO_PORT: u16 = 5008;
+const GSO_GRO_SPORT: u16 = 43008;
+
+/// The mirror case: the router's UDP GSO sends leave its eth0 (`tx-udp-segmentation off`)
+/// as segments, the board's wlan0 (a veth, `gro on`, `rx-udp-gro-forwarding on`) merges
+/// them back into one datagram (the first segment's id) that docker0, vethctr and the
+/// container's eth0 carry whole.
+#[test]
+fn udp_gso_merged_by_gro_on_wlan0() {
+    let mut run = Run::pi("ugr", &[], &["rtr"], |bed| {
+        bed.sh("rtr", &format!("ip route add 172.17.0.0/16 via {WLAN}"));
+        offloads(bed, "rtr", "eth0", &[("tx-udp-segmentation", false)]);
+        offloads(
+            bed,
+            "pi",
+            "wlan0",
+            &[("gro", true), ("rx-udp-gro-forwarding", true)],
+        );
+    });
+    let n: usize = 20;
+    let ctr = sink(
+        &run.bed,
+        "ctr",
+        &[
+            "udp-sink",
+            CTR,
+            &GSO_GRO_PORT.to_string(),
+            &(n * GSO_SEGMENTS).to_string(),
+        ],
+        run.d(),
+    );
+    send(
+        &run.bed,
+        "rtr",
+        &[
+            "udp-gso-send",
+            CTR,
+            &GSO_GRO_PORT.to_string(),
+            &GSO_GRO_SPORT.to_string(),
+            &n.to_string(),
+            &GSO_LEN.to_string(),
+            &GSO_SEG.to_string(),
+        ],
+    );
+    let got = received(ctr);
+    run.finish("ctr", FAR, 4);
+    assert_eq!(
+        got,
+        (n * GSO_SEGMENTS) as u64,
+        "segments the container received"
+    );
+
+    let rtr_eth0 = Hop::new(BOARD, &run.bed.ns("rtr"), "eth0", true);
+    let wlan0 = Hop::new(BOARD, "", "wlan0", false);
+    let ctr_eth0 = Hop::new(BOARD, &run.bed.ns("ctr"), "eth0", false);
+    let obs = stored(&run.collector, GSO_GRO_PORT);
+    let journeys = run.journeys();
+    let udp = udp_journeys(&journeys, GSO_GRO_SPORT, GSO_GRO_PORT);
+    let owned: Vec<Value> = udp.iter().map(|j| (*j).clone()).collect();
+    let judged = Judgement::of(&owned, |_| true, &rtr_eth0, &ctr_eth0);
+    let report = format!(
+        "udp gso {n} sends × {GSO_LEN} bytes cut at {GSO_SEG} from the router, rtr:eth0 \
+         tx-udp-segmentation off, wlan0 gro + rx-udp-gro-forwarding on (kernel {}):\n{}  {} \
+         journeys of the sends: {}",
+        kernel(),
+        summary(&obs),
+        udp.len(),
+        judged.line()
+    );
+    eprintln!("{report}");
+
+    let segs = sizes(&obs, &rtr_eth0, "udp");
+    assert!(
+        !segs.is_empty() && segs.iter().all(|&s| s <= GSO_SEG),
+        "rtr:eth0 Out: not segments\n{report}"
+    );
+    let merged = sizes(&obs, &wlan0, "udp");
+    assert!(
+        !merged.is_empty() && merged.iter().all(|&s| s == GSO_LEN),
+        "wlan0 In: not merged sends\n{report}"
+    );
+
+    assert_eq!(udp.len(), n, "one journey per send\n{report}");
+    judged.check("sends", &report);
+    assert_eq!(
+        judged.events_at("merged", &wlan0),
+        n,
+        "a `merged` event at wlan0 In in every send's journey\n{report}"
+    );
+    for j in &udp {
+        assert_eq!(
+            pieces_at(j, &rtr_eth0),
+            cut_pieces(),
+            "{}: rtr:eth0's pieces\n{report}",
+            j["journey"]
+        );
+    }
 }
