@@ -747,3 +747,58 @@ fn udp_segments_missing_on_a_sampling_board_are_not_lost() {
         assert_eq!(r.journeys[0].fate, want, "{:?}", cfg.sampling);
     }
 }
+
+#[test]
+fn back_to_back_udp_gso_sends_with_overlapping_ids_keep_their_segments() {
+    // An unconnected socket's sends get ids a few apart (Linux reserves one id per send,
+    // seen 10877 then 10880), so segment ids of consecutive sends overlap: send 0's fourth
+    // segment and send 1's first both carry id 303. Unpaced: each send's segments leave
+    // right after it reached docker0, before the next send.
+    let mut bed = Bed::new();
+    let pi = pi_docker(&mut bed);
+    let mut t = T0;
+    for send in 0..4u16 {
+        t = gso_send(
+            &mut bed,
+            &pi,
+            usize::from(send),
+            t + 5_000,
+            (40001, 300 + 3 * send),
+            &[],
+        );
+    }
+    let (r, truth) = run(bed, &Config::default());
+    assert_eq!(r.journeys.len(), 4, "{:#?}", r.journeys);
+    for (n, j) in r.journeys.iter().enumerate() {
+        let pkts: std::collections::BTreeSet<usize> = j.inputs().map(|i| truth[i]).collect();
+        assert_eq!(pkts, [n].into(), "send {n} has its own segments only");
+        assert_eq!(j.fate, Fate::Complete);
+        assert_eq!(offsets(&j.hops[3]), cut_offsets());
+    }
+}
+
+#[test]
+fn a_lost_udp_gso_send_does_not_take_the_next_sends_segments() {
+    // Send 0 (id 300) is dropped at docker0; send 1 (id 303) leaves: its first five
+    // segments (ids 303..=307, 1400 bytes) fit send 0's id range and sizes too, but lie
+    // nearer their own send.
+    let mut bed = Bed::new();
+    let pi = pi_docker(&mut bed);
+    let t = gso_send(
+        &mut bed,
+        &pi,
+        0,
+        T0,
+        (40001, 300),
+        &[0, 1, 2, 3, 4, 5, 6, 7],
+    );
+    gso_send(&mut bed, &pi, 1, t + 5_000_000, (40001, 303), &[]);
+    let (r, truth) = run(bed, &Config::default());
+    assert_eq!(r.journeys.len(), 2, "{:#?}", r.journeys);
+    let (lost, sent) = (&r.journeys[0], &r.journeys[1]);
+    assert_eq!(lost.fate, Fate::LostAfter(2));
+    assert!(lost.events.is_empty());
+    assert!(lost.inputs().all(|i| truth[i] == 0));
+    assert_eq!(sent.fate, Fate::Complete);
+    assert_eq!(offsets(&sent.hops[3]), cut_offsets());
+}

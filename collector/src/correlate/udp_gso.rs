@@ -128,7 +128,7 @@ fn datagrams(ordered: &[Ordered], views: &[View], hops: &[Hop]) -> Vec<Datagram>
 fn may_be_piece(w: &Datagram, s: &Datagram, window_ns: i64) -> bool {
     let shares_an_end = s.srcs.iter().any(|x| w.srcs.binary_search(x).is_ok())
         || s.dsts.iter().any(|x| w.dsts.binary_search(x).is_ok());
-    let in_time = if (w.first_t, w.group) < (s.first_t, s.group) {
+    let in_time = if after(w, s) {
         s.first_t.saturating_sub(w.last_t) <= window_ns
     } else {
         w.first_t.saturating_sub(s.last_t) <= window_ns
@@ -199,54 +199,108 @@ pub(super) fn tie(
     let v6: Vec<usize> = (0..all.len()).filter(|&i| all[i].v6).collect();
     let mut claimed = vec![false; all.len()];
     let mut out = Vec::new();
-    // Wholes in time order: each claims its segments before a later whole can.
-    for w in 0..all.len() {
+    // IPv4: every whole's candidates first, then each segment goes to the whole that agrees
+    // best and is nearest in time. The ids of a flow's consecutive sends lie a few apart, so
+    // a send lost before segmentation has the next send's segments in its id range: they
+    // are nearer their own send.
+    let proposals: Vec<(usize, u32, Vec<(u32, usize)>)> = (0..all.len())
+        .filter(|&w| !all[w].v6)
+        .filter_map(|w| {
+            let (g, pieces) = pieces_v4(&all, w, &by_id, &claimed, window_ns)?;
+            Some((w, g, pieces))
+        })
+        .collect();
+    let mut owner: HashMap<usize, (u8, i64, usize)> = HashMap::new();
+    for (w, _, pieces) in &proposals {
+        for &(_, s) in pieces {
+            let rank = (closeness(&all[*w], &all[s]), -gap(&all[*w], &all[s]), *w);
+            let best = owner.entry(s).or_insert(rank);
+            if (rank.0, rank.1) > (best.0, best.1) {
+                *best = rank;
+            }
+        }
+    }
+    for (w, g, pieces) in proposals {
+        // A datagram that is another whole's segment is no whole itself.
+        if owner.contains_key(&w) {
+            continue;
+        }
+        let mine: Vec<(u32, usize)> = pieces
+            .into_iter()
+            .filter(|(_, s)| owner.get(s).is_some_and(|o| o.2 == w))
+            .collect();
+        if !mine.is_empty() {
+            claimed[w] = true;
+            mine.iter().for_each(|&(_, s)| claimed[s] = true);
+            out.push(compound(&all, w, g, mine));
+        }
+    }
+    // IPv6: wholes in time order, each claims its run of segments before a later whole can.
+    for &w in &v6 {
         if claimed[w] {
             continue;
         }
-        let found = if all[w].v6 {
-            pieces_v6(&all, w, &v6, &claimed, window_ns)
-        } else {
-            pieces_v4(&all, w, &by_id, &claimed, window_ns)
+        let Some((g, pieces)) = pieces_v6(&all, w, &v6, &claimed, window_ns) else {
+            continue;
         };
-        let Some((g, pieces)) = found else { continue };
         claimed[w] = true;
-        let whole = &all[w];
-        let len = i64::from(whole.payload);
-        let mut parts = vec![Part {
-            group: whole.group,
-            family: Family::UdpGso {
-                v6: whole.v6,
-                id: u32::from(whole.id),
-            },
-            span: Span { start: 0, end: len },
-            seq: 0,
-            anchor: true,
-            carrier: false,
-        }];
-        for (k, s) in pieces {
-            claimed[s] = true;
-            let start = i64::from(k) * i64::from(g);
-            parts.push(Part {
-                group: all[s].group,
-                family: parts[0].family,
-                span: Span {
-                    start,
-                    end: start + i64::from(all[s].payload),
-                },
-                seq: k * g,
-                anchor: false,
-                carrier: false,
-            });
-        }
-        out.push(Compound {
-            family: parts[0].family,
-            whole: Span { start: 0, end: len },
-            whole_seq: 0,
-            parts,
-        });
+        pieces.iter().for_each(|&(_, s)| claimed[s] = true);
+        out.push(compound(&all, w, g, pieces));
     }
     out
+}
+
+/// Whether segment `s` was first seen after whole `w` (GSO; before: GRO).
+fn after(w: &Datagram, s: &Datagram) -> bool {
+    (w.first_t, w.group) < (s.first_t, s.group)
+}
+
+/// How far apart in time a whole and a segment are: from the whole's last hop to the
+/// segment's first (GSO), or the other way round (GRO).
+fn gap(w: &Datagram, s: &Datagram) -> i64 {
+    if after(w, s) {
+        (s.first_t - w.last_t).abs()
+    } else {
+        (w.first_t - s.last_t).abs()
+    }
+}
+
+/// Whole `w` cut at `g` and its `(k, datagram)` segments as one compound.
+fn compound(all: &[Datagram], w: usize, g: u32, pieces: Vec<(u32, usize)>) -> Compound {
+    let whole = &all[w];
+    let family = Family::UdpGso {
+        v6: whole.v6,
+        id: u32::from(whole.id),
+    };
+    let len = i64::from(whole.payload);
+    let mut parts = vec![Part {
+        group: whole.group,
+        family,
+        span: Span { start: 0, end: len },
+        seq: 0,
+        anchor: true,
+        carrier: false,
+    }];
+    for (k, s) in pieces {
+        let start = i64::from(k) * i64::from(g);
+        parts.push(Part {
+            group: all[s].group,
+            family,
+            span: Span {
+                start,
+                end: start + i64::from(all[s].payload),
+            },
+            seq: k * g,
+            anchor: false,
+            carrier: false,
+        });
+    }
+    Compound {
+        family,
+        whole: Span { start: 0, end: len },
+        whole_seq: 0,
+        parts,
+    }
 }
 
 /// IPv4: the segments of `w` by id (`w`'s id + k), grouped by flow and first link; the group
@@ -299,6 +353,11 @@ fn pieces_v4(
                     .map(|s| (k, s)),
             );
         }
+        // GSO's segments follow their whole, GRO's precede it: the side most are on (the
+        // other side's are a neighbouring send's, whose ids overlap this one's).
+        let later = list.iter().filter(|&&(_, s)| after(whole, &all[s])).count();
+        let gso = 2 * later >= list.len();
+        list.retain(|&(_, s)| after(whole, &all[s]) == gso);
         let sizes: Vec<(u32, u32)> = list.iter().map(|&(k, s)| (k, all[s].payload)).collect();
         g = segment_size(whole.payload, &sizes).unwrap_or(g);
         let mut fits: Vec<(u32, usize)> = list
@@ -306,7 +365,7 @@ fn pieces_v4(
             .filter(|&(k, s)| expected(whole.payload, g, k) == Some(all[s].payload))
             .collect();
         // One datagram per position: the one closest in time.
-        fits.sort_by_key(|&(k, s)| (k, (all[s].first_t - whole.last_t).abs()));
+        fits.sort_by_key(|&(k, s)| (k, gap(whole, &all[s])));
         fits.dedup_by_key(|(k, _)| *k);
         if fits.is_empty() || g >= whole.payload {
             continue;
@@ -316,13 +375,13 @@ fn pieces_v4(
             .map(|&(_, s)| closeness(whole, &all[s]))
             .min()
             .unwrap_or(0);
-        let gap = fits
+        let nearest = fits
             .iter()
-            .map(|&(_, s)| (all[s].first_t - whole.last_t).abs())
+            .map(|&(_, s)| gap(whole, &all[s]))
             .min()
             .unwrap_or(i64::MAX);
         // More segments, then closer addresses, then nearer in time.
-        let score = (fits.len(), near, -gap);
+        let score = (fits.len(), near, -nearest);
         if best.as_ref().is_none_or(|(_, _, b)| score > *b) {
             best = Some((g, fits, score));
         }
@@ -386,12 +445,12 @@ fn pieces_v6(
             .map(|&s| closeness(whole, &all[s]))
             .min()
             .unwrap_or(0);
-        let gap = run
+        let nearest = run
             .iter()
-            .map(|&s| (all[s].first_t - whole.last_t).abs())
+            .map(|&s| gap(whole, &all[s]))
             .min()
             .unwrap_or(i64::MAX);
-        let score = (near, -gap);
+        let score = (near, -nearest);
         if best.as_ref().is_none_or(|(_, _, b)| score > *b) {
             let pieces = run.into_iter().enumerate().map(|(k, s)| (k as u32, s));
             best = Some((g, pieces.collect(), score));
