@@ -754,26 +754,34 @@ fn back_to_back_udp_gso_sends_with_overlapping_ids_keep_their_segments() {
     // seen 10877 then 10880), so segment ids of consecutive sends overlap: send 0's fourth
     // segment and send 1's first both carry id 303. Unpaced: each send's segments leave
     // right after it reached docker0, before the next send.
-    let mut bed = Bed::new();
-    let pi = pi_docker(&mut bed);
-    let mut t = T0;
-    for send in 0..4u16 {
-        t = gso_send(
-            &mut bed,
-            &pi,
-            usize::from(send),
-            t + 5_000,
-            (40001, 300 + 3 * send),
-            &[],
-        );
-    }
-    let (r, truth) = run(bed, &Config::default());
-    assert_eq!(r.journeys.len(), 4, "{:#?}", r.journeys);
-    for (n, j) in r.journeys.iter().enumerate() {
-        let pkts: std::collections::BTreeSet<usize> = j.inputs().map(|i| truth[i]).collect();
-        assert_eq!(pkts, [n].into(), "send {n} has its own segments only");
-        assert_eq!(j.fate, Fate::Complete);
-        assert_eq!(offsets(&j.hops[3]), cut_offsets());
+    // Ids 1 apart (the e2e bed's sends got those) or 3; sends 5 µs or 5 ms apart.
+    for (step, pause) in [(1u16, 5_000u64), (3, 5_000), (1, 5_000_000)] {
+        let mut bed = Bed::new();
+        let pi = pi_docker(&mut bed);
+        let mut t = T0;
+        for send in 0..6u16 {
+            let id = 300 + step * send;
+            t = gso_send(
+                &mut bed,
+                &pi,
+                usize::from(send),
+                t + pause,
+                (40001, id),
+                &[],
+            );
+        }
+        let (r, truth) = run(bed, &Config::default());
+        assert_eq!(r.journeys.len(), 6, "{step} {pause}: {:#?}", r.journeys);
+        for (n, j) in r.journeys.iter().enumerate() {
+            let pkts: std::collections::BTreeSet<usize> = j.inputs().map(|i| truth[i]).collect();
+            assert_eq!(
+                pkts,
+                [n].into(),
+                "{step} {pause}: send {n}'s own segments only"
+            );
+            assert_eq!(j.fate, Fate::Complete);
+            assert_eq!(offsets(&j.hops[3]), cut_offsets());
+        }
     }
 }
 

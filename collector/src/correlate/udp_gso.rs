@@ -335,55 +335,63 @@ fn pieces_v4(
         }
     }
     let mut best: Option<(u32, Vec<(u32, usize)>, (usize, u8, i64))> = None;
-    for (key, mut list) in groups {
-        let sizes: Vec<(u32, u32)> = list.iter().map(|&(k, s)| (k, all[s].payload)).collect();
-        let Some(mut g) = segment_size(whole.payload, &sizes) else {
-            continue;
-        };
-        // Fix the segment size from what the first positions say, then look for the rest.
-        let count = whole.payload.div_ceil(g.max(1));
-        if g == 0 || count < 2 || count > MAX_SEGMENTS {
-            continue;
-        }
-        for k in PROBE..count {
-            list.extend(
-                at(k)
-                    .into_iter()
-                    .filter(|&s| (all[s].tuple, all[s].first) == key)
-                    .map(|s| (k, s)),
-            );
-        }
-        // GSO's segments follow their whole, GRO's precede it: the side most are on (the
-        // other side's are a neighbouring send's, whose ids overlap this one's).
-        let later = list.iter().filter(|&&(_, s)| after(whole, &all[s])).count();
-        let gso = 2 * later >= list.len();
-        list.retain(|&(_, s)| after(whole, &all[s]) == gso);
-        let sizes: Vec<(u32, u32)> = list.iter().map(|&(k, s)| (k, all[s].payload)).collect();
-        g = segment_size(whole.payload, &sizes).unwrap_or(g);
-        let mut fits: Vec<(u32, usize)> = list
-            .into_iter()
-            .filter(|&(k, s)| expected(whole.payload, g, k) == Some(all[s].payload))
-            .collect();
-        // One datagram per position: the one closest in time.
-        fits.sort_by_key(|&(k, s)| (k, gap(whole, &all[s])));
-        fits.dedup_by_key(|(k, _)| *k);
-        if fits.is_empty() || g >= whole.payload {
-            continue;
-        }
-        let near = fits
-            .iter()
-            .map(|&(_, s)| closeness(whole, &all[s]))
-            .min()
-            .unwrap_or(0);
-        let nearest = fits
-            .iter()
-            .map(|&(_, s)| gap(whole, &all[s]))
-            .min()
-            .unwrap_or(i64::MAX);
-        // More segments, then closer addresses, then nearer in time.
-        let score = (fits.len(), near, -nearest);
-        if best.as_ref().is_none_or(|(_, _, b)| score > *b) {
-            best = Some((g, fits, score));
+    // GSO's segments follow their whole, GRO's precede it; each side is weighed alone. The
+    // other side may hold a neighbouring send's segments (the ids of a flow's sends lie a
+    // few apart, so their ranges overlap), but never all positions: an earlier send cannot
+    // supply this one's last segment, a later one not its first.
+    for (key, both) in groups {
+        for gso in [true, false] {
+            let mut list: Vec<(u32, usize)> = both
+                .iter()
+                .copied()
+                .filter(|&(_, s)| after(whole, &all[s]) == gso)
+                .collect();
+            let sizes: Vec<(u32, u32)> = list.iter().map(|&(k, s)| (k, all[s].payload)).collect();
+            let Some(mut g) = segment_size(whole.payload, &sizes) else {
+                continue;
+            };
+            // Fix the segment size from what the first positions say, then look for the rest.
+            let count = whole.payload.div_ceil(g.max(1));
+            if g == 0 || count < 2 || count > MAX_SEGMENTS {
+                continue;
+            }
+            for k in PROBE..count {
+                list.extend(
+                    at(k)
+                        .into_iter()
+                        .filter(|&s| {
+                            (all[s].tuple, all[s].first) == key && after(whole, &all[s]) == gso
+                        })
+                        .map(|s| (k, s)),
+                );
+            }
+            let sizes: Vec<(u32, u32)> = list.iter().map(|&(k, s)| (k, all[s].payload)).collect();
+            g = segment_size(whole.payload, &sizes).unwrap_or(g);
+            let mut fits: Vec<(u32, usize)> = list
+                .into_iter()
+                .filter(|&(k, s)| expected(whole.payload, g, k) == Some(all[s].payload))
+                .collect();
+            // One datagram per position: the one closest in time.
+            fits.sort_by_key(|&(k, s)| (k, gap(whole, &all[s])));
+            fits.dedup_by_key(|(k, _)| *k);
+            if fits.is_empty() || g >= whole.payload {
+                continue;
+            }
+            let near = fits
+                .iter()
+                .map(|&(_, s)| closeness(whole, &all[s]))
+                .min()
+                .unwrap_or(0);
+            let nearest = fits
+                .iter()
+                .map(|&(_, s)| gap(whole, &all[s]))
+                .min()
+                .unwrap_or(i64::MAX);
+            // More segments, then closer addresses, then nearer in time.
+            let score = (fits.len(), near, -nearest);
+            if best.as_ref().is_none_or(|(_, _, b)| score > *b) {
+                best = Some((g, fits, score));
+            }
         }
     }
     best.map(|(g, fits, _)| (g, fits))
