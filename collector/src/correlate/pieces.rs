@@ -14,6 +14,9 @@
 //!   outer packet fragmented on the underlay shows its first fragment as the inner packet
 //!   (decoded through the tunnel) and its other fragments as bare outer IPv4: the inner
 //!   packet's tunnel hops carry the outer id, and the other fragments join them there.
+//! - **UDP GSO** (`Family::UdpGso`): a `UDP_SEGMENT` send and its segments, each a datagram
+//!   with its own header, are tied apart from these families, by the flow, the IPv4 ids and
+//!   the segment boundaries (`udp_gso`); their compounds join the others here.
 //!
 //! Within a family, in time order:
 //! - Y **continues** X when their ranges overlap, they share no link (a link sees each byte
