@@ -35,6 +35,11 @@ use std::collections::HashMap;
 /// since).
 const MAX_SEGMENTS: u32 = 128;
 
+/// Segments found for a whole: (position k, datagram).
+type Pieces = Vec<(u32, usize)>;
+/// Where a segment was first seen: its address tuple and first link.
+type SegmentKey = (u64, (u32, u16, bool));
+
 /// Positions looked up first, for the flows and the segment size.
 const PROBE: u32 = 4;
 
@@ -203,7 +208,7 @@ pub(super) fn tie(
     // best and is nearest in time. The ids of a flow's consecutive sends lie a few apart, so
     // a send lost before segmentation has the next send's segments in its id range: they
     // are nearer their own send.
-    let proposals: Vec<(usize, u32, Vec<(u32, usize)>)> = (0..all.len())
+    let proposals: Vec<(usize, u32, Pieces)> = (0..all.len())
         .filter(|&w| !all[w].v6)
         .filter_map(|w| {
             let (g, pieces) = pieces_v4(&all, w, &by_id, &claimed, window_ns)?;
@@ -311,7 +316,7 @@ fn pieces_v4(
     by_id: &HashMap<u16, Vec<usize>>,
     claimed: &[bool],
     window_ns: i64,
-) -> Option<(u32, Vec<(u32, usize)>)> {
+) -> Option<(u32, Pieces)> {
     let whole = &all[w];
     let at = |k: u32| -> Vec<usize> {
         by_id
@@ -324,7 +329,7 @@ fn pieces_v4(
     };
     // The first positions name the candidate flows and the segment size (a segment set
     // whose first `PROBE` are all lost is not found).
-    let mut groups: Vec<((u64, (u32, u16, bool)), Vec<(u32, usize)>)> = Vec::new();
+    let mut groups: Vec<(SegmentKey, Pieces)> = Vec::new();
     for k in 0..PROBE {
         for s in at(k) {
             let key = (all[s].tuple, all[s].first);
@@ -334,7 +339,7 @@ fn pieces_v4(
             }
         }
     }
-    let mut best: Option<(u32, Vec<(u32, usize)>, (usize, u8, i64))> = None;
+    let mut best: Option<(u32, Pieces, (usize, u8, i64))> = None;
     // GSO's segments follow their whole, GRO's precede it; each side is weighed alone. The
     // other side may hold a neighbouring send's segments (the ids of a flow's sends lie a
     // few apart, so their ranges overlap), but never all positions: an earlier send cannot
@@ -352,7 +357,7 @@ fn pieces_v4(
             };
             // Fix the segment size from what the first positions say, then look for the rest.
             let count = whole.payload.div_ceil(g.max(1));
-            if g == 0 || count < 2 || count > MAX_SEGMENTS {
+            if g == 0 || !(2..=MAX_SEGMENTS).contains(&count) {
                 continue;
             }
             for k in PROBE..count {
@@ -405,9 +410,9 @@ fn pieces_v6(
     v6: &[usize],
     claimed: &[bool],
     window_ns: i64,
-) -> Option<(u32, Vec<(u32, usize)>)> {
+) -> Option<(u32, Pieces)> {
     let whole = &all[w];
-    let mut groups: Vec<((u64, (u32, u16, bool)), Vec<usize>)> = Vec::new();
+    let mut groups: Vec<(SegmentKey, Vec<usize>)> = Vec::new();
     for &s in v6 {
         if claimed[s] || !may_be_piece(whole, &all[s], window_ns) {
             continue;
@@ -418,7 +423,7 @@ fn pieces_v6(
             None => groups.push((key, vec![s])),
         }
     }
-    let mut best: Option<(u32, Vec<(u32, usize)>, (u8, i64))> = None;
+    let mut best: Option<(u32, Pieces, (u8, i64))> = None;
     for (_, mut list) in groups {
         let after = (whole.first_t, whole.group) < (all[list[0]].first_t, all[list[0]].group);
         list.sort_by_key(|&s| (all[s].first_t, all[s].order));
@@ -434,7 +439,7 @@ fn pieces_v6(
             list.get(1).map_or(all[lead].payload, |&s| all[s].payload)
         };
         let count = whole.payload.div_ceil(g.max(1));
-        if g == 0 || count < 2 || count > MAX_SEGMENTS || list.len() < count as usize {
+        if g == 0 || !(2..=MAX_SEGMENTS).contains(&count) || list.len() < count as usize {
             continue;
         }
         let mut run: Vec<usize> = list[..count as usize].to_vec();
