@@ -80,6 +80,7 @@ pub fn correlate_rows(
     let topo = topology(&links);
     let cfg = Config {
         drops: drop_intervals(&reader.drop_samples()?),
+        sampling: sampling_boards(&reader.boards()?),
         ..Config::default()
     };
     Ok(Correlated {
@@ -88,6 +89,24 @@ pub fn correlate_rows(
         ts_ns,
         wanted,
     })
+}
+
+/// The boards whose agent keeps one packet in N > 1: `sample 1/N` in how they capture.
+pub fn sampling_boards(boards: &[crate::store::read::BoardRow]) -> Vec<String> {
+    boards
+        .iter()
+        .filter(|b| b.capture.as_deref().is_some_and(samples))
+        .map(|b| b.name.clone())
+        .collect()
+}
+
+/// Whether a board's capture (`ring, snaplen 192, sample 1/10, protocol 6`) samples.
+fn samples(capture: &str) -> bool {
+    capture
+        .split(", ")
+        .find_map(|part| part.strip_prefix("sample 1/"))
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n > 1)
 }
 
 /// The topology the agents reported, from [`topology_links`].
@@ -146,6 +165,13 @@ pub fn drop_intervals(samples: &[DropSample]) -> Vec<DropInterval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_board_samples_by_how_it_captures() {
+        assert!(samples("ring, snaplen 192, sample 1/10, protocol 6"));
+        assert!(!samples("ring, snaplen 192, sample 1/1, protocol 6"));
+        assert!(!samples("recv, snaplen 192"));
+    }
 
     fn sample(board: &str, ts_ns: i64, total_drops: i64) -> DropSample {
         DropSample {

@@ -18,6 +18,13 @@
 //!   the outer UDP packet (the vxlan device sets no DF) leaves a:eth0 as two fragments.
 //! - `tcp_download_merged_by_gro_on_wlan0`: Pi+Docker bed, the router's eth0 sends MSS-sized
 //!   segments (tso/gso off), the board's wlan0 (a veth) has GRO on: wlan0 In shows them merged.
+//! - `udp_gso_segmented_at_wlan0` (and `_sampled`): Pi+Docker bed, wlan0 cannot segment UDP
+//!   (`ethtool -K wlan0 tx-udp-segmentation off`); the container sends 10 900-byte
+//!   `UDP_SEGMENT` sends cut at 1400: one datagram on ctr eth0 / vethctr / docker0, eight
+//!   (7 × 1400 + 1100, IPv4 ids consecutive) on wlan0 Out.
+//! - `udp_gso_merged_by_gro_on_wlan0`: the mirror case: the router's sends leave its eth0
+//!   as segments (`tx-udp-segmentation off`), wlan0 (`gro on`, `rx-udp-gro-forwarding on`)
+//!   merges each send back into one 10 900-byte datagram, carried whole to the container.
 //!
 //! Each test prints (always, for --nocapture, and in its failure message) a per-hop summary
 //! of what the store holds of its traffic: observation counts and size histograms.
@@ -97,6 +104,17 @@ elif mode == "udp-send":
     for i in range(n):
         head = b"datagram %06d " % i
         u.sendto((head * (size // len(head) + 1))[:size], (host, port)); time.sleep(0.005)
+    print("sent %d" % n, flush=True)
+elif mode == "udp-gso-send":
+    # One UDP_SEGMENT send per datagram: `size` bytes cut at `seg` (SOL_UDP 17, UDP_SEGMENT
+    # 103; this python's socket module may not name them). Every segment starts with its
+    # send and position, so the sink counts segments.
+    host, port, sport, n, size, seg = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.setsockopt(17, 103, seg); u.bind(("0.0.0.0", sport))
+    for i in range(n):
+        buf = b"".join((b"send %04d seg %02d " % (i, k)).ljust(seg, b".") for k in range(size // seg + 1))
+        u.sendto(buf[:size], (host, port)); time.sleep(0.005)
     print("sent %d" % n, flush=True)
 "#;
 
@@ -1139,4 +1157,266 @@ fn tcp_download_merged_by_gro_on_wlan0() {
         down.covered, total,
         "bytes covered by the download's journeys\n{report}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// 7: UDP GSO (`UDP_SEGMENT`) sends, segmented at wlan0; and merged by UDP GRO on wlan0.
+
+const GSO_PORT: u16 = 5007;
+const GSO_SPORT: u16 = 43007;
+/// One send: 7 segments of 1400 bytes and one of 1100.
+const GSO_LEN: i64 = 10_900;
+const GSO_SEG: i64 = 1400;
+const GSO_SEGMENTS: usize = 8;
+
+/// The send's pieces on `hop` of a journey: (offset, len).
+fn pieces_at(j: &Value, hop: &Hop) -> Vec<(u64, u64)> {
+    let hs = hops(j);
+    let Some(p) = hs.iter().position(|h| h == hop) else {
+        return Vec::new();
+    };
+    j["hops"][p]["pieces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            (
+                x["offset"].as_u64().unwrap_or(0),
+                x["len"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn cut_pieces() -> Vec<(u64, u64)> {
+    (0..GSO_SEGMENTS as u64)
+        .map(|k| {
+            let start = k * GSO_SEG as u64;
+            (start, (GSO_SEG as u64).min(GSO_LEN as u64 - start))
+        })
+        .collect()
+}
+
+/// The container's UDP GSO sends leave wlan0 (`tx-udp-segmentation off`) as segments:
+/// 10 900-byte datagrams on ctr eth0 / vethctr / docker0, 7 × 1400 + 1100 on wlan0 Out.
+fn udp_gso_segmented_case(tag: &str, sample: bool) {
+    let extra: &[&str] = if sample { &["--sample", "10"] } else { &[] };
+    let mut run = Run::pi(tag, extra, &[], |bed| {
+        offloads(bed, "pi", "wlan0", &[("tx-udp-segmentation", false)]);
+    });
+    let n: usize = if sample { 100 } else { 20 };
+    let far = sink(
+        &run.bed,
+        "rtr",
+        &[
+            "udp-sink",
+            FAR,
+            &GSO_PORT.to_string(),
+            &(n * GSO_SEGMENTS).to_string(),
+        ],
+        run.d(),
+    );
+    send(
+        &run.bed,
+        "ctr",
+        &[
+            "udp-gso-send",
+            FAR,
+            &GSO_PORT.to_string(),
+            &GSO_SPORT.to_string(),
+            &n.to_string(),
+            &GSO_LEN.to_string(),
+            &GSO_SEG.to_string(),
+        ],
+    );
+    let got = received(far);
+    run.finish("ctr", FAR, 4);
+    assert_eq!(
+        got,
+        (n * GSO_SEGMENTS) as u64,
+        "segments the far host received"
+    );
+
+    let (eth0, veth, docker0, wlan0) = pi_route(&run.bed);
+    let obs = stored(&run.collector, GSO_PORT);
+    let journeys = run.journeys();
+    let udp = udp_journeys(&journeys, GSO_SPORT, GSO_PORT);
+    let owned: Vec<Value> = udp.iter().map(|j| (*j).clone()).collect();
+    let judged = Judgement::of(&owned, |_| true, &eth0, &wlan0);
+    let report = format!(
+        "udp gso {n} sends × {GSO_LEN} bytes cut at {GSO_SEG}, wlan0 tx-udp-segmentation \
+         off{} (kernel {}):\n{}  {} journeys of the sends: {}",
+        if sample { ", --sample 10" } else { "" },
+        kernel(),
+        summary(&obs),
+        udp.len(),
+        judged.line()
+    );
+    eprintln!("{report}");
+
+    // The bed: whole sends up to docker0, segments on wlan0 Out.
+    for hop in [&eth0, &veth, &docker0] {
+        let whole_ones = sizes(&obs, hop, "udp");
+        assert!(
+            !whole_ones.is_empty() && whole_ones.iter().all(|&s| s == GSO_LEN),
+            "{}: not whole sends\n{report}",
+            hop.name()
+        );
+    }
+    let segs = sizes(&obs, &wlan0, "udp");
+    assert!(
+        !segs.is_empty() && segs.iter().all(|&s| s == GSO_SEG || s == GSO_LEN % GSO_SEG),
+        "wlan0 Out: not segments\n{report}"
+    );
+
+    // The collector: one journey per send, whole from ctr eth0 to wlan0, segmented at wlan0
+    // into all its segments; no segment journey of its own.
+    if sample {
+        assert!(
+            !udp.is_empty() && udp.len() < n,
+            "--sample 10 kept {} of {n} sends\n{report}",
+            udp.len()
+        );
+        // What was kept on wlan0 is exactly the kept sends' segments.
+        assert_eq!(
+            segs.len(),
+            udp.len() * GSO_SEGMENTS,
+            "segments kept on wlan0 vs sends kept\n{report}"
+        );
+    } else {
+        assert_eq!(udp.len(), n, "one journey per send\n{report}");
+    }
+    judged.check("sends", &report);
+    assert_eq!(
+        judged.mid_board, 0,
+        "segment journeys of their own\n{report}"
+    );
+    assert_eq!(
+        judged.events_at("segmented", &wlan0),
+        udp.len(),
+        "a `segmented` event at wlan0 Out in every send's journey\n{report}"
+    );
+    for j in &udp {
+        assert_eq!(
+            whole(j),
+            Some(("udp", GSO_LEN as u64)),
+            "{}\n{report}",
+            j["journey"]
+        );
+        assert_eq!(
+            pieces_at(j, &wlan0),
+            cut_pieces(),
+            "{}: wlan0's pieces\n{report}",
+            j["journey"]
+        );
+    }
+}
+
+#[test]
+fn udp_gso_segmented_at_wlan0() {
+    udp_gso_segmented_case("ug", false);
+}
+
+#[test]
+fn udp_gso_segmented_at_wlan0_sampled() {
+    udp_gso_segmented_case("ugs", true);
+}
+
+const GSO_GRO_PORT: u16 = 5008;
+const GSO_GRO_SPORT: u16 = 43008;
+
+/// The mirror case: the router's UDP GSO sends leave its eth0 (`tx-udp-segmentation off`)
+/// as segments, the board's wlan0 (a veth, `gro on`, `rx-udp-gro-forwarding on`) merges
+/// them back into one datagram (the first segment's id) that docker0, vethctr and the
+/// container's eth0 carry whole.
+#[test]
+fn udp_gso_merged_by_gro_on_wlan0() {
+    let mut run = Run::pi("ugr", &[], &["rtr"], |bed| {
+        bed.sh("rtr", &format!("ip route add 172.17.0.0/16 via {WLAN}"));
+        offloads(bed, "rtr", "eth0", &[("tx-udp-segmentation", false)]);
+        offloads(
+            bed,
+            "pi",
+            "wlan0",
+            &[("gro", true), ("rx-udp-gro-forwarding", true)],
+        );
+    });
+    let n: usize = 20;
+    let ctr = sink(
+        &run.bed,
+        "ctr",
+        &[
+            "udp-sink",
+            CTR,
+            &GSO_GRO_PORT.to_string(),
+            &(n * GSO_SEGMENTS).to_string(),
+        ],
+        run.d(),
+    );
+    send(
+        &run.bed,
+        "rtr",
+        &[
+            "udp-gso-send",
+            CTR,
+            &GSO_GRO_PORT.to_string(),
+            &GSO_GRO_SPORT.to_string(),
+            &n.to_string(),
+            &GSO_LEN.to_string(),
+            &GSO_SEG.to_string(),
+        ],
+    );
+    let got = received(ctr);
+    run.finish("ctr", FAR, 4);
+    assert_eq!(
+        got,
+        (n * GSO_SEGMENTS) as u64,
+        "segments the container received"
+    );
+
+    let rtr_eth0 = Hop::new(BOARD, &run.bed.ns("rtr"), "eth0", true);
+    let wlan0 = Hop::new(BOARD, "", "wlan0", false);
+    let ctr_eth0 = Hop::new(BOARD, &run.bed.ns("ctr"), "eth0", false);
+    let obs = stored(&run.collector, GSO_GRO_PORT);
+    let journeys = run.journeys();
+    let udp = udp_journeys(&journeys, GSO_GRO_SPORT, GSO_GRO_PORT);
+    let owned: Vec<Value> = udp.iter().map(|j| (*j).clone()).collect();
+    let judged = Judgement::of(&owned, |_| true, &rtr_eth0, &ctr_eth0);
+    let report = format!(
+        "udp gso {n} sends × {GSO_LEN} bytes cut at {GSO_SEG} from the router, rtr:eth0 \
+         tx-udp-segmentation off, wlan0 gro + rx-udp-gro-forwarding on (kernel {}):\n{}  {} \
+         journeys of the sends: {}",
+        kernel(),
+        summary(&obs),
+        udp.len(),
+        judged.line()
+    );
+    eprintln!("{report}");
+
+    let segs = sizes(&obs, &rtr_eth0, "udp");
+    assert!(
+        !segs.is_empty() && segs.iter().all(|&s| s <= GSO_SEG),
+        "rtr:eth0 Out: not segments\n{report}"
+    );
+    let merged = sizes(&obs, &wlan0, "udp");
+    assert!(
+        !merged.is_empty() && merged.iter().all(|&s| s == GSO_LEN),
+        "wlan0 In: not merged sends\n{report}"
+    );
+
+    assert_eq!(udp.len(), n, "one journey per send\n{report}");
+    judged.check("sends", &report);
+    assert_eq!(
+        judged.events_at("merged", &wlan0),
+        n,
+        "a `merged` event at wlan0 In in every send's journey\n{report}"
+    );
+    for j in &udp {
+        assert_eq!(
+            pieces_at(j, &rtr_eth0),
+            cut_pieces(),
+            "{}: rtr:eth0's pieces\n{report}",
+            j["journey"]
+        );
+    }
 }

@@ -72,7 +72,8 @@ pub struct PieceEvent {
 pub struct Whole {
     /// TCP: the first sequence number.
     pub seq: Option<u32>,
-    /// TCP payload bytes, or the IP payload bytes of a datagram (0: none, or unknown).
+    /// TCP payload bytes, the UDP payload bytes of a datagram cut into UDP GSO segments, or
+    /// the IP payload bytes of a datagram (0: none, or unknown).
     pub len: u64,
 }
 
@@ -95,7 +96,7 @@ impl Whole {
 }
 
 /// The bytes never seen after the hop a journey vanished at: TCP sequence numbers (`seq`,
-/// end exclusive, modulo 2^32) or offsets in the datagram.
+/// end exclusive, modulo 2^32) or offsets in the datagram (UDP GSO: in its UDP payload).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LostRange {
     pub start: u64,
@@ -121,6 +122,7 @@ struct Obs {
     offset: u64,
     len: u64,
     seq: Option<u32>,
+    /// An IP fragment (not a TCP or UDP segment).
     datagram: bool,
 }
 
@@ -234,7 +236,7 @@ fn obs_of(c: &Compound, part: &Part, primary: bool, i: u32, slots: &[Option<Hop>
             part.seq
                 .wrapping_add((in_whole.start - part.span.start) as u32)
         }),
-        datagram: !part.family.is_tcp(),
+        datagram: part.family.is_fragments(),
     }
 }
 
@@ -326,6 +328,13 @@ fn fate(
         ) else {
             continue;
         };
+        // UDP GSO segments on a board that never saw their whole are sampled each on its
+        // own: missing there, they may have been sampled away.
+        if matches!(c.family, Family::UdpGso { .. })
+            && vanish::due_on_sampling_board(hop, s, pkttype, cx)
+        {
+            continue;
+        }
         if let Some(f) = vanish::must_go_on(hop, s, pkttype, cx, p) {
             return (f, Some(lost_range(c, missing)));
         }
@@ -343,7 +352,7 @@ fn lost_range(c: &Compound, s: Span) -> LostRange {
                 seq: true,
             }
         }
-        Family::Datagram { .. } => LostRange {
+        Family::Datagram { .. } | Family::UdpGso { .. } => LostRange {
             start: u64::try_from(s.start).unwrap_or(0),
             end: u64::try_from(s.end).unwrap_or(0),
             seq: false,
@@ -360,7 +369,9 @@ fn events(c: &Compound, o: &Ordered, lists: &[&Vec<Obs>]) -> Vec<PieceEvent> {
         if shape(now) == shape(before) {
             continue;
         }
-        let datagram = !c.family.is_tcp() || now.iter().chain(before.iter()).any(|o| o.datagram);
+        // Fragments are fragmented; TCP and UDP GSO segments are segmented.
+        let datagram =
+            c.family.is_fragments() || now.iter().chain(before.iter()).any(|o| o.datagram);
         let (from, into) = (before.len(), now.len());
         use PieceEventKind::*;
         let kind = match (from == 1, into == 1, into > from, datagram) {

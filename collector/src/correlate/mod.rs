@@ -28,6 +28,7 @@ mod pieces;
 mod segments;
 mod topology;
 mod tunnel;
+mod udp_gso;
 mod vanish;
 mod view;
 
@@ -84,6 +85,10 @@ pub struct Config {
     pub reference_board: Option<String>,
     /// Capture drops reported by the agents, to tell capture loss from network loss.
     pub drops: Vec<DropInterval>,
+    /// Boards that keep one packet in N > 1 (`--sample`). A UDP GSO segment is sampled on
+    /// its own where its whole was not seen (see `proto::sample`): such a board may lack
+    /// segments of a whole kept elsewhere, so their absence there is no loss.
+    pub sampling: Vec<String>,
 }
 
 impl Default for Config {
@@ -93,6 +98,7 @@ impl Default for Config {
             clock_window_ns: 10_000_000_000,
             reference_board: None,
             drops: Vec::new(),
+            sampling: Vec::new(),
         }
     }
 }
@@ -243,6 +249,7 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         names: &names,
         clock: &clock,
         drops: &cfg.drops,
+        sampling: &cfg.sampling,
         window_ns: cfg.window_ns,
     };
 

@@ -14,6 +14,9 @@
 //!   outer packet fragmented on the underlay shows its first fragment as the inner packet
 //!   (decoded through the tunnel) and its other fragments as bare outer IPv4: the inner
 //!   packet's tunnel hops carry the outer id, and the other fragments join them there.
+//! - **UDP GSO** (`Family::UdpGso`): a `UDP_SEGMENT` send and its segments, each a datagram
+//!   with its own header, are tied apart from these families, by the flow, the IPv4 ids and
+//!   the segment boundaries (`udp_gso`); their compounds join the others here.
 //!
 //! Within a family, in time order:
 //! - Y **continues** X when their ranges overlap, they share no link (a link sees each byte
@@ -61,11 +64,22 @@ pub enum Family {
         id: u32,
         proto: u8,
     },
+    /// A UDP datagram sent with `UDP_SEGMENT` (or merged by UDP GRO) and its segments: byte
+    /// ranges are offsets in the UDP payload of the whole; `id` is the whole's IPv4 id (0 for
+    /// IPv6).
+    UdpGso {
+        v6: bool,
+        id: u32,
+    },
 }
 
 impl Family {
     pub fn is_tcp(self) -> bool {
         matches!(self, Family::Tcp { .. })
+    }
+    /// IP fragments (offsets in the IP payload), as opposed to segments.
+    pub fn is_fragments(self) -> bool {
+        matches!(self, Family::Datagram { .. })
     }
 }
 
@@ -209,8 +223,9 @@ fn families(s: &Summary, carrier: Option<(Addr, Addr, u16, u8)>) -> [Option<Memb
 /// A stable key of the family a packet's pieces share, for packets that may be split or
 /// merged on the way (`None` for the others): what scaled mode partitions by, so a whole
 /// and its pieces meet in one correlator. FNV-1a over the family's fields, fixed across
-/// releases. A tunnel's bare outer fragments key by the outer datagram, not by the inner
-/// packet they carry: they may land in another partition (a README limit).
+/// releases. Two kinds of pieces carry nothing of their whole's key, so they may land in
+/// another partition than it (README limits): a tunnel's bare outer fragments (keyed by the
+/// outer datagram), and UDP GSO segments (each keyed by its own IP id).
 pub fn piece_family_key(s: &Summary) -> Option<u64> {
     let (family, ..) = families(s, None)[0]?;
     let mut bytes = [0u8; 12];
@@ -231,6 +246,8 @@ pub fn piece_family_key(s: &Summary) -> Option<u64> {
             bytes[1..5].copy_from_slice(&id.to_le_bytes());
             bytes[5] = proto;
         }
+        // Never made by `families` (UDP GSO sends are tied apart, in `udp_gso`).
+        Family::UdpGso { .. } => return None,
     }
     Some(bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
@@ -335,9 +352,12 @@ pub(super) fn plan(
             match fam[0].family {
                 Family::Tcp { .. } => tie_tcp(fam, window_ns, &mut compounds),
                 Family::Datagram { .. } => tie_datagram(fam, window_ns, &vanished, &mut compounds),
+                // Never made by `families`: tied by `udp_gso` below.
+                Family::UdpGso { .. } => {}
             }
         }
     }
+    compounds.extend(super::udp_gso::tie(ordered, views, hops, window_ns));
     merge_and_order(compounds, groups.len())
 }
 
@@ -352,7 +372,7 @@ fn unwrap_spans(fam: &mut [Member]) {
                 base = (m.seq, s);
                 s
             }
-            Family::Datagram { .. } => i64::from(m.seq),
+            Family::Datagram { .. } | Family::UdpGso { .. } => i64::from(m.seq),
         };
         m.span = Span {
             start,
@@ -361,7 +381,7 @@ fn unwrap_spans(fam: &mut [Member]) {
     }
 }
 
-fn disjoint(a: &[(u32, u16, bool)], b: &[(u32, u16, bool)]) -> bool {
+pub(super) fn disjoint(a: &[(u32, u16, bool)], b: &[(u32, u16, bool)]) -> bool {
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

@@ -56,6 +56,7 @@ pub(super) struct Context<'a> {
     pub names: &'a [String],
     pub clock: &'a ClockModel,
     pub drops: &'a [DropInterval],
+    pub sampling: &'a [String],
     pub window_ns: u64,
 }
 
@@ -95,6 +96,23 @@ pub(super) fn must_go_on(
     } else {
         Fate::LostAfter(p)
     })
+}
+
+/// Whether what goes on from this hop (view `v`) is due on another board that samples.
+pub(super) fn due_on_sampling_board(
+    v: &View,
+    s: &Summary,
+    pkttype: PacketType,
+    cx: &Context,
+) -> bool {
+    match next(v, s, pkttype, cx) {
+        Next::Boards(b) => b.iter().any(|&b| {
+            cx.names
+                .get(b as usize)
+                .is_some_and(|n| cx.sampling.contains(n))
+        }),
+        _ => false,
+    }
 }
 
 fn next(v: &View, s: &Summary, pkttype: PacketType, cx: &Context) -> Next {

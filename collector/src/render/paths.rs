@@ -36,13 +36,14 @@
 //!   datagram), `len`, `seq` (TCP sequence number or null), `ts`, `t`, `input`; absent on a
 //!   hop that saw the whole packet as one;
 //! - `whole`: `proto` (innermost protocol, lower case, or null), `seq` (TCP: first sequence
-//!   number, else null), `len` (TCP payload bytes, or IP payload bytes of the datagram);
+//!   number, else null), `len` (TCP payload bytes, UDP payload bytes of a datagram cut into
+//!   UDP GSO segments, or IP payload bytes of the datagram);
 //! - `events`: array of `kind` ("segmented", "merged", "resegmented", "fragmented",
 //!   "reassembled", "refragmented"), `at` (hop index), `link` (its name), `from`, `into`
 //!   (pieces on the hop before and on this one);
 //! - `complete` (bool), `lost_after` (hop index or null), `lost_range` (null or `[start,
 //!   end)`: the bytes never seen after that hop, TCP sequence numbers modulo 2^32 or
-//!   offsets in the datagram), `maybe_capture_loss` (bool: the capture dropped packets where
+//!   offsets in the datagram, UDP GSO: in its UDP payload), `maybe_capture_loss` (bool: the capture dropped packets where
 //!   the next hop was due);
 //! - `clock`: per board of the journey other than the reference: `board`, `reference`,
 //!   `offset_ns` (board clock − reference clock, applied at its first hop), `uncertainty_ns`.

@@ -8,6 +8,7 @@ use crate::decode::{decode, DecodeOptions};
 use crate::fingerprint::fingerprint_frame;
 use crate::summary::TunnelKind;
 use crate::types::{Addr, LinkType};
+use std::vec;
 use std::vec::Vec;
 
 const ETH_IPV4: u16 = 0x0800;
@@ -660,4 +661,114 @@ fn any_bytes_get_a_key_without_panic() {
         frame.truncate((seed >> 40) as usize % (frame.len() + 1));
         key_at(&mut keys, &frame, round);
     }
+}
+
+/// A UDP GSO send of 7 × 1400 + 1100 bytes from the container (IPv4 id 100): the whole,
+/// and its segments after MASQUERADE (new source address and port), ids 100..=107.
+fn udp_gso() -> (Vec<u8>, Vec<Vec<u8>>) {
+    udp_gso_send(100, 5)
+}
+
+/// [`udp_gso`] with IPv4 id `id` and payload `seed`.
+fn udp_gso_send(id: u16, seed: u8) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let payload = data(10_900, seed);
+    let v4 = V4 {
+        flags: 0,
+        ..V4::new(CONTAINER, SERVER, id, UDP)
+    };
+    let whole = eth(ETH_IPV4, &v4.packet(&udp(5000, 6000, &payload)));
+    let segments = payload
+        .chunks(1400)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let hop = V4 {
+                id: id.wrapping_add(k as u16),
+                ..v4.natted(BOARD)
+            };
+            eth(ETH_IPV4, &hop.packet(&udp(61000, 6000, chunk)))
+        })
+        .collect();
+    (whole, segments)
+}
+
+#[test]
+fn udp_gso_segments_after_nat_take_their_wholes_key() {
+    let (whole, segments) = udp_gso();
+    assert_eq!(segments.len(), 8);
+    // The whole on the container's eth0, the veth and docker0, then the segments.
+    let mut frames = vec![whole.clone(), whole.clone(), whole.clone()];
+    frames.extend(segments.iter().cloned());
+    assert_eq!(keys(&frames), [key(&whole); 11]);
+    // Alone (a board that never saw the whole), each keys on its own.
+    let alone: Vec<u64> = segments.iter().map(|s| key(s)).collect();
+    assert!(alone.iter().all(|&k| k != key(&whole)));
+}
+
+#[test]
+fn udp_datagrams_that_are_not_segments_keep_their_own_key() {
+    let (whole, segments) = udp_gso();
+    let mut keys_ = SampleKeys::new();
+    assert_eq!(key_at(&mut keys_, &whole, 0), key(&whole));
+    // Another flow (neither end shared), with the whole's ids.
+    let other = V4 {
+        flags: 0,
+        ..V4::new(BOARD, [10, 0, 0, 9], 101, UDP)
+    };
+    let other = eth(ETH_IPV4, &other.packet(&udp(7000, 7001, &data(1400, 9))));
+    assert_eq!(key_at(&mut keys_, &other, 1_000), key(&other));
+    // The flow's next datagram without GSO: its id is past the whole's segments.
+    let next = V4 {
+        flags: 0,
+        ..V4::new(CONTAINER, SERVER, 108, UDP)
+    };
+    let next = eth(ETH_IPV4, &next.packet(&udp(5000, 6000, &data(1400, 7))));
+    assert_eq!(key_at(&mut keys_, &next, 2_000), key(&next));
+    // A segment more than MAX_AGE_NS after its whole.
+    let late = &segments[1];
+    assert_eq!(key_at(&mut keys_, late, 3 * SECOND_NS), key(late));
+}
+
+#[test]
+fn ipv6_udp_gso_segments_take_the_oldest_whole_with_bytes_left() {
+    // Two sends of one flow back to back (IPv6: no id), the second seen before the first
+    // one's last segments left: each segment still takes its own whole's key.
+    let send = |seed: u8| -> (Vec<u8>, Vec<Vec<u8>>) {
+        let payload = data(4000, seed);
+        let whole = eth(
+            ETH_IPV6,
+            &ipv6(V6_A, V6_B, 64, UDP, &udp(5000, 6000, &payload)),
+        );
+        let segments = payload
+            .chunks(1400)
+            .map(|c| eth(ETH_IPV6, &ipv6(V6_A, V6_B, 63, UDP, &udp(5000, 6000, c))))
+            .collect();
+        (whole, segments)
+    };
+    let (a, a_segs) = send(1);
+    let (b, b_segs) = send(2);
+    assert_ne!(key(&a), key(&b));
+    let mut frames = vec![a.clone(), a_segs[0].clone(), b.clone()];
+    frames.extend(a_segs[1..].iter().cloned());
+    frames.extend(b_segs.iter().cloned());
+    let (ka, kb) = (key(&a), key(&b));
+    assert_eq!(keys(&frames), [ka, ka, kb, ka, ka, kb, kb, kb]);
+}
+
+#[test]
+fn udp_gso_sends_whose_id_ranges_overlap_keep_their_own_segments() {
+    // Linux gives an unconnected socket's sends ids a few apart (seen: 10877, 10880), so
+    // segment ids of consecutive sends overlap; a send dropped before segmentation (id 97)
+    // stays in the cache, waiting for a segment that never comes.
+    let (dropped, _) = udp_gso_send(97, 1);
+    let (a, a_segs) = udp_gso_send(100, 2);
+    let (b, b_segs) = udp_gso_send(103, 3);
+    let mut frames = vec![dropped.clone(), a.clone(), a.clone()];
+    frames.extend(a_segs.iter().cloned());
+    frames.extend([b.clone(), b.clone()]);
+    frames.extend(b_segs.iter().cloned());
+    let (kd, ka, kb) = (key(&dropped), key(&a), key(&b));
+    let mut want = vec![kd, ka, ka];
+    want.extend([ka; 8]);
+    want.extend([kb; 10]);
+    assert_eq!(keys(&frames), want);
 }

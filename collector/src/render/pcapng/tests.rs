@@ -188,3 +188,59 @@ fn observations_without_bytes_are_left_out_and_counted() {
     assert_eq!(got.without_bytes, r.journeys.len());
     assert_eq!(blocks(&file).len(), 1);
 }
+
+#[test]
+fn a_udp_gso_send_exports_its_whole_and_every_segment() {
+    use crate::correlate::testbed::{walk, CTR, PI1_WLAN};
+    use hopcap_proto::summary::{Ip, Net, Summary, Transport};
+    use hopcap_proto::types::{Addr, EtherType, IpProto};
+    let udp4 = |src: [u8; 4], id: u16, payload: u16| Summary {
+        ethertype: EtherType::IPV4,
+        net: Net::Ip(Ip {
+            src: Addr::V4(src),
+            dst: Addr::V4(INTERNET),
+            proto: IpProto::UDP,
+            ttl: 64,
+            id: u32::from(id),
+            frag_offset: 0,
+            more_fragments: false,
+            payload_len: payload + 8,
+        }),
+        transport: Transport::Udp {
+            src_port: 40001,
+            dst_port: 9000,
+            length: payload + 8,
+        },
+        ..Summary::empty()
+    };
+    let mut bed = Bed::new();
+    let pi = pi_docker(&mut bed);
+    let whole = udp4(CTR, 300, 10_900);
+    let mut t = walk(
+        &mut bed,
+        0,
+        T0,
+        &[
+            (pi.eth0, true, 0, &whole),
+            (pi.veth, false, 20_000, &whole),
+            (pi.docker0, false, 0, &whole),
+        ],
+    );
+    for k in 0..8u16 {
+        t += 2_000;
+        let size = if k == 7 { 1100 } else { 1400 };
+        bed.see(0, pi.wlan0, true, t, &udp4(PI1_WLAN, 300 + k, size));
+    }
+    let (topo, hops, _) = bed.finish();
+    let r = correlate(hops, &topo, &Config::default());
+    assert_eq!(r.journeys.len(), 1);
+    let frames: Vec<Option<Vec<u8>>> = (0..11).map(|i| Some(vec![i as u8; 20])).collect();
+    let (file, got) = export(&r, &frames, HopChoice::All);
+    assert_eq!((got.packets, got.without_bytes), (11, 0), "{got:?}");
+    // The eight segments, each once, on wlan0.
+    let on_wlan0 = packets(&file)
+        .iter()
+        .filter(|(iface, _, _)| interface_names(&file)[*iface as usize] == "pi1:wlan0")
+        .count();
+    assert_eq!(on_wlan0, 8);
+}
