@@ -98,6 +98,25 @@ pub struct DbArg {
     /// The database file.
     #[arg(long, value_name = "FILE", default_value = "hopcap.db")]
     pub db: PathBuf,
+    /// Store in (or read from) ClickHouse instead of the file: every shard's HTTP URL,
+    /// comma-separated, in the order of its cluster `hopcap` (scripts/clickhouse.sh up prints
+    /// them); the first also holds the boards, links and runs.
+    #[arg(long, value_name = "URL,...", conflicts_with = "db")]
+    pub clickhouse: Option<String>,
+}
+
+impl DbArg {
+    /// The store these flags name, for reading.
+    pub fn reader(
+        &self,
+    ) -> Result<Box<dyn crate::store::StoreReader + Send>, Box<dyn std::error::Error>> {
+        use crate::store::clickhouse::ClickhouseReader;
+        use crate::store::sqlite::SqliteReader;
+        Ok(match &self.clickhouse {
+            Some(urls) => Box::new(ClickhouseReader::open(urls)?),
+            None => Box::new(SqliteReader::open(&self.db)?),
+        })
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -367,24 +386,23 @@ pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
-    use crate::store::sqlite::SqliteReader;
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
-        Command::Timeline(args) => timeline::run(&SqliteReader::open(&args.query.db.db)?, &args),
-        Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Links(args) => links::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Timeline(args) => timeline::run(&*args.query.db.reader()?, &args),
+        Command::Boards(args) => boards::run(&*args.db.reader()?, &args),
+        Command::Links(args) => links::run(&*args.db.reader()?, &args),
         Command::Paths(args) => {
-            let reader = SqliteReader::open(&args.query.db.db)?;
+            let reader = args.query.db.reader()?;
             if args.follow {
-                paths::follow(&reader, &args)
+                paths::follow(&*reader, &args)
             } else {
-                paths::run_paths(&reader, &args.query)
+                paths::run_paths(&*reader, &args.query)
             }
         }
-        Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Diagram(args) => diagram::run(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Report(args) => report::run(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Export(args) => export::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Flows(args) => paths::run_flows(&*args.db.reader()?, &args),
+        Command::Diagram(args) => diagram::run(&*args.db.reader()?, &args),
+        Command::Report(args) => report::run(&*args.db.reader()?, &args),
+        Command::Export(args) => export::run(&*args.db.reader()?, &args),
         Command::Keys(cmd) => keys::run(&cmd),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man_pages(&dir),

@@ -1,0 +1,327 @@
+//! The ClickHouse backend against the SQLite one: the same observations written through each
+//! store's writer read back the same through the query commands; a batch written twice reads
+//! once; an unreachable server is a clear error. Each test starts its own two shards
+//! (scripts/clickhouse.sh).
+
+mod ch_shards;
+
+use ch_shards::Shards;
+use hopcap_collector::store::clickhouse::{ClickhouseHandle, ClickhouseReader, WriterConfig};
+use hopcap_collector::store::sqlite::writer::WriterConfig as SqliteConfig;
+use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
+use hopcap_collector::store::{
+    BoardHello, BoardStats, FrameBytes, LinkId, ObservationBatch, RunTally, StoreReader,
+    StoreWriter, TimelineQuery,
+};
+use hopcap_proto::message::{ClockStep, ClockSync, GaveUp};
+use hopcap_proto::record::Observation;
+use hopcap_testkit::{veth, SampleGen, ScratchDir};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hopcap-collector");
+/// 2026-11-26T12:00:00Z
+const T0: u64 = 1_795_694_400_000_000_000;
+
+fn hello(name: &str) -> BoardHello {
+    BoardHello {
+        name: name.into(),
+        boot_id: format!("boot-{name}:1"),
+        agent_version: "test".into(),
+        capture: "ring, snaplen 192, sample 1/1".into(),
+        remote: format!("127.0.0.1:{}", name.len()),
+        board_clock_ns: Some(T0 as i64),
+    }
+}
+
+/// Two boards; each packet crosses pi1 (eth0, then web:eth0) and then pi2 (eth0, cni0).
+/// pi1's batches: #2 sent twice, #3 lost in transit, #5 given up in the agent's queue; pi2's
+/// run steps its clock before batch #2; some frames carry bytes; pi2 disconnects.
+fn feed(w: &dyn StoreWriter) {
+    let mut sessions = Vec::new();
+    for name in ["pi1", "pi2"] {
+        let s = w.hello(hello(name)).unwrap();
+        let links = if name == "pi1" {
+            vec![veth(0, "", "eth0"), veth(1, "web", "eth0")]
+        } else {
+            vec![veth(0, "", "eth0"), veth(1, "", "cni0")]
+        };
+        let ids = w.links(s.board, links, true).unwrap();
+        sessions.push((s, ids));
+    }
+    let mut g = SampleGen::new(3, T0);
+    let mut per_board: [Vec<Vec<(LinkId, Observation)>>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..7 {
+        let mut batch: [Vec<(LinkId, Observation)>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..20 {
+            for (hop, o) in g.packet(&[0, 1, 2, 3], 4).into_iter().enumerate() {
+                let board = hop / 2;
+                let link = sessions[board].1[hop % 2].1;
+                batch[board].push((link, o));
+            }
+        }
+        for b in 0..2 {
+            per_board[b].push(std::mem::take(&mut batch[b]));
+        }
+    }
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut records = [0u64; 2];
+    for (b, batches) in per_board.iter().enumerate() {
+        let (s, _) = &sessions[b];
+        for (seq, rows) in batches.iter().enumerate() {
+            records[b] += rows.len() as u64;
+            let seq = seq as u64;
+            if b == 0 && (seq == 3 || seq == 5) {
+                continue;
+            }
+            let sends = if b == 0 && seq == 2 { 2 } else { 1 };
+            for _ in 0..sends {
+                let mut frames = FrameBytes::default();
+                if seq == 1 {
+                    for (i, _) in rows.iter().enumerate() {
+                        frames.push(&[seq as u8, i as u8, 0xab]);
+                    }
+                }
+                w.batch(ObservationBatch {
+                    run: Some(s.run),
+                    seq: Some(seq),
+                    lost_batches: u64::from(b == 0 && seq == 4),
+                    frames,
+                    committed: Some(Arc::clone(&acked)),
+                    ..ObservationBatch::new(s.board, rows.clone())
+                })
+                .unwrap();
+            }
+            if b == 1 && seq == 3 {
+                assert!(w.flush(Duration::from_secs(30)));
+                w.tally(
+                    s.run,
+                    RunTally {
+                        batches: 4,
+                        records: records[1],
+                        gave_up: Vec::new(),
+                        clock_steps: vec![ClockStep {
+                            first_batch: 2,
+                            delta_ns: 1_500,
+                            at_ns: T0 + 1,
+                        }],
+                    },
+                )
+                .unwrap();
+                assert!(w.flush(Duration::from_secs(30)));
+            }
+        }
+        w.stats(
+            s.board,
+            BoardStats {
+                kernel_packets: 1000,
+                kernel_drops: 3 + b as u64,
+                queue_drops: 20,
+                clock: ClockSync {
+                    synced: Some(b == 0),
+                    max_error_us: 250,
+                },
+            },
+        )
+        .unwrap();
+    }
+    let pi1 = &sessions[0].0;
+    w.tally(
+        pi1.run,
+        RunTally {
+            batches: 7,
+            records: records[0],
+            gave_up: vec![GaveUp {
+                first: 5,
+                last: 5,
+                records: 20 * 2,
+            }],
+            clock_steps: Vec::new(),
+        },
+    )
+    .unwrap();
+    w.disconnected(sessions[1].0.board, hello("pi2").remote)
+        .unwrap();
+    assert!(w.flush(Duration::from_secs(30)));
+    assert_eq!(acked.load(Ordering::Relaxed) >> 63, 0, "nothing failed");
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// `boards --json` without what depends on when each store wrote (times, ids).
+fn delivery(json: &str) -> Vec<serde_json::Value> {
+    json.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            for k in ["first_seen", "last_seen", "id", "hello_clock_offset_ns"] {
+                o.remove(k);
+            }
+            v
+        })
+        .collect()
+}
+
+fn fill_sqlite(dir: &ScratchDir) -> String {
+    let db = dir.join("same.db");
+    let w =
+        WriterHandle::spawn(open_for_writing(&db).unwrap(), SqliteConfig::default(), 64).unwrap();
+    feed(&w.writer());
+    w.finish();
+    db.to_str().unwrap().to_string()
+}
+
+fn fill_clickhouse(ch: &Shards) {
+    let w = ClickhouseHandle::start(&ch.spec(), WriterConfig::default(), 64).unwrap();
+    feed(&w.writer());
+    w.finish();
+}
+
+#[test]
+fn same_observations_read_the_same_from_sqlite_and_two_shards() {
+    let dir = ScratchDir::new("ch-diff").unwrap();
+    let db = fill_sqlite(&dir);
+    let ch = Shards::up("diff", 2);
+    fill_clickhouse(&ch);
+    let spec = ch.spec();
+    // Both shards hold rows: the packets spread by fingerprint.
+    for i in 0..2 {
+        let n: u64 = ch
+            .sql(i, "SELECT count() FROM hopcap.observations_local")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(n > 0, "shard {i} is empty");
+    }
+    for args in [
+        &["timeline"][..],
+        &["timeline", "--board", "pi2", "--limit", "30"],
+        &["timeline", "--link", "pi1:web:eth0"],
+        &["paths"],
+        &["paths", "--json"],
+        &["flows"],
+        &["flows", "--json"],
+        &["links", "--all"],
+        &["links", "--json"],
+    ] {
+        let sqlite = stdout(&run(&[args, &["--db", &db]].concat()));
+        let clickhouse = stdout(&run(&[args, &["--clickhouse", &spec]].concat()));
+        assert!(!sqlite.is_empty(), "{args:?} printed nothing");
+        assert_eq!(sqlite, clickhouse, "{args:?} differs");
+    }
+    let sqlite = delivery(&stdout(&run(&["boards", "--json", "--db", &db])));
+    let clickhouse = delivery(&stdout(&run(&["boards", "--json", "--clickhouse", &spec])));
+    assert_eq!(sqlite, clickhouse);
+    // The delivery ledger as fed: pi1 lost #3 in transit and #5 in its queue.
+    let pi1 = &clickhouse[0];
+    assert_eq!(pi1["lost_in_transit"], 40, "{pi1}");
+    assert_eq!(pi1["queue_drops"], 40, "{pi1}");
+    // Frames for --snap-bytes: export writes the same pcapng from both.
+    let out = dir.join("a.pcapng");
+    let out2 = dir.join("b.pcapng");
+    stdout(&run(&[
+        "export",
+        "--db",
+        &db,
+        "--pcapng",
+        out.to_str().unwrap(),
+    ]));
+    stdout(&run(&[
+        "export",
+        "--clickhouse",
+        &spec,
+        "--pcapng",
+        out2.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read(out).unwrap(), std::fs::read(out2).unwrap());
+}
+
+#[test]
+fn a_batch_written_twice_reads_back_once() {
+    let ch = Shards::up("dup", 2);
+    fill_clickhouse(&ch);
+    let reader = ClickhouseReader::open(&ch.spec()).unwrap();
+    let count = |r: &ClickhouseReader| {
+        let mut n = 0;
+        r.timeline(&TimelineQuery::default(), &mut |_| {
+            n += 1;
+            true
+        })
+        .unwrap();
+        n
+    };
+    // Batch #2 of pi1 was sent twice: the writer stored it once.
+    let copies = hopcap_collector::store::clickhouse::stored_copies(&reader).unwrap();
+    assert!(copies.values().all(|n| *n == 40), "{copies:?}");
+    let before = count(&reader);
+    let text = stdout(&run(&["paths", "--clickhouse", &ch.spec()]));
+    // A writer that crashed after writing its rows and before the ack: the agent sends the
+    // batches again and they are written again (here: every row, on both shards).
+    for i in 0..2 {
+        ch.sql(
+            i,
+            "INSERT INTO hopcap.observations_local SELECT * FROM hopcap.observations_local",
+        );
+    }
+    let copies = hopcap_collector::store::clickhouse::stored_copies(&reader).unwrap();
+    assert!(copies.values().all(|n| *n == 80), "{copies:?}");
+    assert_eq!(count(&reader), before, "FINAL reads each row once");
+    assert_eq!(stdout(&run(&["paths", "--clickhouse", &ch.spec()])), text);
+    // And a second writer given the same batches (another ingest node) stores none again.
+    fill_clickhouse(&ch);
+    assert_eq!(count(&reader), before);
+    let boards = delivery(&stdout(&run(&[
+        "boards",
+        "--json",
+        "--clickhouse",
+        &ch.spec(),
+    ])));
+    assert_eq!(boards[0]["batches"], 5, "{:?}", boards[0]);
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    for args in [
+        &["timeline", "--clickhouse", &url][..],
+        &["paths", "--json", "--clickhouse", &url],
+        &["boards", "--clickhouse", &url],
+        &[
+            "serve",
+            "--insecure",
+            "--listen",
+            "127.0.0.1:0",
+            "--clickhouse",
+            &url,
+        ],
+    ] {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains(&url), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let o = run(&["timeline", "--clickhouse", "localhost:8123"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an HTTP URL"));
+    let o = run(&["timeline", "--db", "x.db", "--clickhouse", &url]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+}
