@@ -1,6 +1,8 @@
 //! ClickHouse shards for a test: started by scripts/clickhouse.sh in a scratch folder on ports
 //! of their own, stopped (by the script's pid files) when dropped, a failing test included.
 
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -39,9 +41,22 @@ fn free_base(tag: &str, shards: u16) -> u16 {
 
 impl Shards {
     pub fn up(tag: &str, shards: u16) -> Shards {
+        Shards::up_in(None, tag, shards)
+    }
+
+    /// [`up`](Self::up) inside network namespace `netns` (its loopback).
+    pub fn up_in(netns: Option<&str>, tag: &str, shards: u16) -> Shards {
         let dir = std::env::temp_dir().join(format!("hopcap-ch-{tag}-{}", std::process::id()));
         let base = free_base(tag, shards);
-        let out = Command::new("bash")
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "bash"]);
+                c
+            }
+            None => Command::new("bash"),
+        };
+        let out = cmd
             .arg(script())
             .args(["up", dir.to_str().unwrap(), "--shards", &shards.to_string()])
             .env("HOPCAP_CH_PORT_BASE", base.to_string())

@@ -212,7 +212,7 @@ impl Writer {
                             Pending::Links(tx, l) => drop(tx.try_send(Ok(l))),
                             Pending::Flush(tx) => drop(tx.try_send(())),
                             Pending::Committed(flag, v) => {
-                                drop(flag.fetch_max(v, Ordering::Release))
+                                flag.fetch_max(v, Ordering::Release);
                             }
                         }
                     }
