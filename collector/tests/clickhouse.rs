@@ -320,6 +320,21 @@ fn an_unreachable_server_is_a_clear_error() {
         assert!(err.contains(&url), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+    // From a --config file too; a `db` there gives way to --clickhouse on the command line.
+    let dir = ScratchDir::new("ch-config").unwrap();
+    let config = dir.join("hopcap.toml");
+    std::fs::write(&config, format!("clickhouse = \"{url}\"\n")).unwrap();
+    let o = run(&["boards", "--config", config.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&url));
+    std::fs::write(&config, "db = \"/nonexistent/x.db\"\n").unwrap();
+    let o = run(&[
+        "boards",
+        "--config",
+        config.to_str().unwrap(),
+        "--clickhouse",
+        &url,
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&url));
     let o = run(&["timeline", "--clickhouse", "localhost:8123"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an HTTP URL"));
     let o = run(&["timeline", "--db", "x.db", "--clickhouse", &url]);

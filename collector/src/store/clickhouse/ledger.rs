@@ -360,3 +360,121 @@ fn parse_addrs(text: &str) -> heapless::Vec<LinkAddr, MAX_ADDRS> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(run: i64, at_ns: i64, remote: &str) -> HelloRow {
+        HelloRow {
+            board: 1,
+            name: "pi".into(),
+            run,
+            boot_id: format!("boot:{run}"),
+            agent_version: String::new(),
+            capture: String::new(),
+            remote: remote.into(),
+            at_ns,
+            clock_offset_ns: 0,
+            has_offset: 0,
+        }
+    }
+
+    fn batch(run: i64, seq: u64, records: u64) -> BatchRow {
+        BatchRow {
+            board: 1,
+            run,
+            seq,
+            records,
+            lost_batches: 0,
+            at_ns: 5,
+        }
+    }
+
+    fn stats(run: i64, ts_ns: i64, kernel_drops: u64) -> StatsRow {
+        StatsRow {
+            board: 1,
+            run,
+            row_key: ts_ns,
+            ts_ns,
+            kernel_packets: 0,
+            kernel_drops,
+            queue_drops: 1,
+            synced: -1,
+            max_error_us: 0,
+        }
+    }
+
+    #[test]
+    fn delivery_reconciles_over_runs_from_the_logs() {
+        let ledger = Ledger {
+            hellos: vec![hello(10, 1, "a"), hello(20, 2, "b")],
+            disconnects: vec![DisconnectRow {
+                board: 1,
+                remote: "a".into(),
+                at_ns: 3,
+            }],
+            // Run 10: batches 0, 1, 3 stored of 5; run 20: batch 0 of 1.
+            batches: vec![
+                batch(10, 0, 10),
+                batch(10, 1, 10),
+                batch(10, 3, 10),
+                batch(20, 0, 7),
+            ],
+            tallies: vec![
+                TallyRow {
+                    run: 10,
+                    board: 1,
+                    batches: 3,
+                    records: 30,
+                    at_ns: 1,
+                },
+                TallyRow {
+                    run: 10,
+                    board: 1,
+                    batches: 5,
+                    records: 50,
+                    at_ns: 2,
+                },
+                TallyRow {
+                    run: 20,
+                    board: 1,
+                    batches: 1,
+                    records: 7,
+                    at_ns: 3,
+                },
+            ],
+            // Batches 2..3 given up (20 records), at its largest; #3 was stored after all.
+            gave_up: vec![
+                GaveUpRow {
+                    run: 10,
+                    board: 1,
+                    first: 2,
+                    last: 2,
+                    records: 10,
+                },
+                GaveUpRow {
+                    run: 10,
+                    board: 1,
+                    first: 2,
+                    last: 3,
+                    records: 20,
+                },
+            ],
+            stats: vec![stats(10, 1, 4), stats(10, 2, 6), stats(20, 3, 2)],
+            ..Ledger::default()
+        };
+        let b = &ledger.boards()[0];
+        assert_eq!((b.batches, b.observations), (4, 37));
+        assert_eq!((b.seen, b.stored), (57, 37));
+        assert_eq!(b.queue_drops, 10, "batch #2 only: #3 is stored");
+        assert_eq!(b.lost_in_transit, 10, "batch #4");
+        assert_eq!(b.seen, b.stored + b.queue_drops + b.lost_in_transit);
+        assert_eq!(b.lost_batches, 2);
+        assert_eq!(b.kernel_drops, 6 + 2, "each run's latest report, summed");
+        assert_eq!(b.reported_queue_drops, 2);
+        // The old connection's end does not disconnect the new one.
+        assert_eq!(b.state, "connected");
+        assert_eq!(b.boot_id.as_deref(), Some("boot:20"));
+    }
+}
