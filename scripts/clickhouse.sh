@@ -92,7 +92,7 @@ answers() {
     curl -fsS "http://127.0.0.1:$port/ping" >/dev/null 2>&1
   else
     # bash's /dev/tcp: no curl on a fresh Debian.
-    exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
+    { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
     printf 'GET /ping HTTP/1.0\r\n\r\n' >&3
     grep -q "Ok." <&3
     local ok=$?
