@@ -50,8 +50,9 @@ impl Shards {
                 ));
             }
         }
+        // A worker per shard (up to 4): each shard's insert is encoded and sent at once.
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(urls.len().clamp(1, 4))
             .thread_name("clickhouse")
             .enable_all()
             .build()
