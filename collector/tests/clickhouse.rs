@@ -216,6 +216,8 @@ fn same_observations_read_the_same_from_sqlite_and_two_shards() {
         &["flows", "--json"],
         &["links", "--all"],
         &["links", "--json"],
+        &["diagram", "--format", "dot"],
+        &["diagram", "--format", "mermaid"],
     ] {
         let sqlite = stdout(&run(&[args, &["--db", &db]].concat()));
         let clickhouse = stdout(&run(&[args, &["--clickhouse", &spec]].concat()));
@@ -229,6 +231,17 @@ fn same_observations_read_the_same_from_sqlite_and_two_shards() {
     let pi1 = &clickhouse[0];
     assert_eq!(pi1["lost_in_transit"], 40, "{pi1}");
     assert_eq!(pi1["queue_drops"], 40, "{pi1}");
+    // The page holds times of its own making: it is made, with both boards.
+    let page = dir.join("report.html");
+    stdout(&run(&[
+        "report",
+        "--clickhouse",
+        &spec,
+        "--html",
+        page.to_str().unwrap(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("pi1") && html.contains("pi2"));
     // Frames for --snap-bytes: export writes the same pcapng from both.
     let out = dir.join("a.pcapng");
     let out2 = dir.join("b.pcapng");
