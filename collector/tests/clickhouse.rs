@@ -353,3 +353,58 @@ fn an_unreachable_server_is_a_clear_error() {
     let o = run(&["timeline", "--db", "x.db", "--clickhouse", &url]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
 }
+
+#[test]
+fn retention_drops_whole_days_past_the_limit() {
+    let ch = Shards::up("retain", 2);
+    let day_ns = 86_400 * 1_000_000_000u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let config = WriterConfig {
+        max_age_ns: Some(day_ns as i64),
+        retention_every: Duration::from_millis(100),
+        ..WriterConfig::default()
+    };
+    let w = ClickhouseHandle::start(&ch.spec(), config, 64).unwrap();
+    let writer = w.writer();
+    let s = writer.hello(hello("pi1")).unwrap();
+    let ids = writer
+        .links(s.board, vec![veth(0, "", "eth0")], true)
+        .unwrap();
+    for (seq, start) in [(0, now - 3 * day_ns), (1, now)] {
+        let rows = SampleGen::new(seq + 1, start)
+            .packet(&[0], 1)
+            .into_iter()
+            .map(|o| (ids[0].1, o))
+            .collect();
+        writer
+            .batch(ObservationBatch {
+                run: Some(s.run),
+                seq: Some(seq),
+                ..ObservationBatch::new(s.board, rows)
+            })
+            .unwrap();
+    }
+    assert!(writer.flush(Duration::from_secs(30)));
+    let reader = ClickhouseReader::open(&ch.spec()).unwrap();
+    let stored = |r: &ClickhouseReader| {
+        let mut ts = Vec::new();
+        r.timeline(&TimelineQuery::default(), &mut |row| {
+            ts.push(row.obs.ts_ns);
+            true
+        })
+        .unwrap();
+        ts
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stored(&reader).len() > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let left = stored(&reader);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0] >= now, "the recent row stays");
+    drop(writer);
+    w.finish();
+}

@@ -79,19 +79,19 @@ fn open_store(
 ) -> Result<Store, Box<dyn std::error::Error>> {
     if let Some(urls) = &args.db.clickhouse {
         for (given, flag) in [
-            (args.retain_hours.is_some(), "--retain-hours"),
             (args.retain_mb.is_some(), "--retain-mb"),
             (!args.index.is_empty(), "--index"),
         ] {
             if given {
                 return Err(format!(
-                    "{flag} is for the SQLite file; with --clickhouse, drop old days with \
-                     ALTER TABLE hopcap.observations_local DROP PARTITION (see the README)"
+                    "{flag} is for the SQLite file; with --clickhouse, --retain-hours drops \
+                     whole days (see the README)"
                 )
                 .into());
             }
         }
         let config = ClickhouseConfig {
+            max_age_ns: args.retention()?.max_age_ns,
             status: Arc::clone(status),
             ..Default::default()
         };

@@ -10,6 +10,7 @@ mod handle;
 pub mod ids;
 pub mod ledger;
 mod reader;
+pub mod retention;
 pub mod row;
 pub mod schema;
 mod shards;

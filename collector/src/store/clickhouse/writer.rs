@@ -31,6 +31,10 @@ pub struct WriterConfig {
     pub max_rows: usize,
     pub max_delay: Duration,
     pub retry_every: Duration,
+    /// Drop the days of observations older than this (see [`super::retention`]).
+    pub max_age_ns: Option<i64>,
+    /// How often retention looks.
+    pub retention_every: Duration,
     /// This writer's number (0..4096) in the cursors it hands out: writers given different
     /// numbers never hand out the same cursor.
     pub writer_no: u16,
@@ -43,6 +47,8 @@ impl Default for WriterConfig {
             max_rows: 100_000,
             max_delay: Duration::from_millis(50),
             retry_every: Duration::from_secs(1),
+            max_age_ns: None,
+            retention_every: Duration::from_secs(60),
             writer_no: default_writer_no(),
             status: Arc::default(),
         }
@@ -108,8 +114,21 @@ pub fn run(shards: Shards, rx: Receiver<WriteCmd>, config: WriterConfig) {
     }
     let _stopped = Stopped(Arc::clone(&status));
     let mut cmds = Vec::new();
+    let mut next_retention = Instant::now();
     loop {
-        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+        if let Some(max_age) = config
+            .max_age_ns
+            .filter(|_| Instant::now() >= next_retention)
+        {
+            next_retention = Instant::now() + config.retention_every;
+            match super::retention::drop_expired(&w.shards, now_ns(), max_age) {
+                Ok(0) => {}
+                Ok(days) => log::info!("store: retention dropped {days} day partitions"),
+                Err(e) => log::error!("store: retention failed: {e}"),
+            }
+        }
+        let wait = config.retention_every.min(Duration::from_secs(1));
+        let first = match rx.recv_timeout(wait) {
             Ok(cmd) => cmd,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
