@@ -280,6 +280,31 @@ fn a_batch_written_twice_reads_back_once() {
     let copies = hopcap_collector::store::clickhouse::stored_copies(&reader).unwrap();
     assert!(copies.values().all(|n| *n == 40), "{copies:?}");
     let before = count(&reader);
+    // Arrival order (what --follow polls): cursors only grow, and `after` resumes there.
+    let mut cursors = Vec::new();
+    reader
+        .arrived(&TimelineQuery::default(), &mut |r| {
+            cursors.push(r.cursor);
+            true
+        })
+        .unwrap();
+    assert_eq!(cursors.len(), before);
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(reader.last_cursor().unwrap(), *cursors.last().unwrap());
+    let mut after = 0;
+    reader
+        .arrived(
+            &TimelineQuery {
+                after: Some(cursors[99]),
+                ..TimelineQuery::default()
+            },
+            &mut |_| {
+                after += 1;
+                true
+            },
+        )
+        .unwrap();
+    assert_eq!(after, before - 100);
     let text = stdout(&run(&["paths", "--clickhouse", &ch.spec()]));
     // A writer that crashed after writing its rows and before the ack: the agent sends the
     // batches again and they are written again (here: every row, on both shards).
