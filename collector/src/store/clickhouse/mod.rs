@@ -6,6 +6,7 @@
 //! lives in this folder.
 
 mod command;
+pub mod cursor;
 mod handle;
 pub mod ids;
 pub mod ledger;

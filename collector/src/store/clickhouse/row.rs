@@ -19,7 +19,7 @@ pub struct ObsRow {
     pub run: i64,
     pub seq: u64,
     pub row: u32,
-    /// Arrival order (see `writer::CursorClock`).
+    /// Arrival order (see `cursor::CursorClock`).
     pub cursor: i64,
     /// When the writer stored it (collector clock): which clock steps it predates.
     pub stored_ns: i64,
