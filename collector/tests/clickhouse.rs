@@ -6,7 +6,9 @@
 mod ch_shards;
 
 use ch_shards::Shards;
-use hopcap_collector::store::clickhouse::{ClickhouseHandle, ClickhouseReader, WriterConfig};
+use hopcap_collector::store::clickhouse::{
+    ClickhouseHandle, ClickhouseReader, PartOf, WriterConfig,
+};
 use hopcap_collector::store::sqlite::writer::WriterConfig as SqliteConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::{
@@ -432,4 +434,66 @@ fn retention_drops_whole_days_past_the_limit() {
     assert!(left[0] >= now, "the recent row stays");
     drop(writer);
     w.finish();
+}
+
+#[test]
+fn a_batch_split_in_parts_by_two_writers_is_stored_once_whole() {
+    let ch = Shards::up("parts", 2);
+    let a = ClickhouseHandle::start(&ch.spec(), WriterConfig::default(), 64).unwrap();
+    let b = ClickhouseHandle::start(&ch.spec(), WriterConfig::default(), 64).unwrap();
+    let (wa, wb) = (a.writer(), b.writer());
+    let s = wa.hello(hello("pi1")).unwrap();
+    let ids = wa.links(s.board, vec![veth(0, "", "eth0")], true).unwrap();
+    let rows: Vec<_> = (0..6)
+        .flat_map(|_| SampleGen::new(5, T0).packet(&[0], 1))
+        .map(|o| (ids[0].1, o))
+        .collect();
+    // Rows 0, 2, 4 through one writer, 1, 3, 5 through the other (and that part twice).
+    let part = |index: u16| {
+        let places: Vec<u32> = (0..6u32).filter(|r| r % 2 == u32::from(index)).collect();
+        let batch = ObservationBatch {
+            run: Some(s.run),
+            seq: Some(0),
+            ..ObservationBatch::new(
+                s.board,
+                places.iter().map(|r| rows[*r as usize].clone()).collect(),
+            )
+        };
+        (
+            batch,
+            PartOf {
+                index,
+                of: 2,
+                rows: places,
+            },
+        )
+    };
+    let boards = || {
+        delivery(&stdout(&run(&[
+            "boards",
+            "--json",
+            "--clickhouse",
+            &ch.spec(),
+        ])))
+    };
+    let (batch, p) = part(0);
+    wa.batch_part(batch, p).unwrap();
+    assert!(wa.flush(Duration::from_secs(30)));
+    assert_eq!(boards()[0]["batches"], 0, "half a batch is not a batch");
+    for _ in 0..2 {
+        let (batch, p) = part(1);
+        wb.batch_part(batch, p).unwrap();
+        assert!(wb.flush(Duration::from_secs(30)));
+    }
+    assert_eq!(boards()[0]["batches"], 1);
+    assert_eq!(boards()[0]["observations"], 6);
+    let reader = ClickhouseReader::open(&ch.spec()).unwrap();
+    let copies = hopcap_collector::store::clickhouse::stored_copies(&reader).unwrap();
+    assert_eq!(copies.values().sum::<u64>(), 6, "{copies:?}");
+    let (bad, p) = part(0);
+    let err = wa.batch_part(bad, PartOf { index: 2, ..p }).unwrap_err();
+    assert!(err.to_string().contains("part 2 of 2"), "{err}");
+    drop((wa, wb));
+    a.finish();
+    b.finish();
 }

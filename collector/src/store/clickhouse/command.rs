@@ -8,9 +8,22 @@ use std::sync::mpsc::SyncSender;
 
 pub type Reply<T> = SyncSender<Result<T, String>>;
 
+/// Which part of a batch split by partition (scaled mode): part `index` of `of`, and each of
+/// its rows' place in the agent's batch, so that a row keeps its identity (run, seq, row)
+/// however the batch was split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartOf {
+    pub index: u16,
+    pub of: u16,
+    pub rows: Vec<u32>,
+}
+
 #[derive(Debug)]
 pub enum WriteCmd {
     Batch(ObservationBatch),
+    /// One part of a batch: kept once per (run, seq, part); the batch counts as stored once
+    /// all its parts are.
+    Part(ObservationBatch, PartOf),
     Hello {
         hello: BoardHello,
         reply: Reply<BoardSession>,
@@ -45,8 +58,17 @@ impl WriteCmd {
     /// Observations it carries (1 for anything else): what a commit is sized by.
     pub fn weight(&self) -> usize {
         match self {
-            WriteCmd::Batch(b) => b.rows.len().max(1),
+            WriteCmd::Batch(b) | WriteCmd::Part(b, _) => b.rows.len().max(1),
             _ => 1,
+        }
+    }
+
+    /// The batch it carries, and which part of it, if it carries one.
+    pub fn batch(&self) -> Option<(&ObservationBatch, Option<&PartOf>)> {
+        match self {
+            WriteCmd::Batch(b) => Some((b, None)),
+            WriteCmd::Part(b, p) => Some((b, Some(p))),
+            _ => None,
         }
     }
 }

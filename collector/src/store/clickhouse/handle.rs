@@ -1,7 +1,7 @@
 //! The running ClickHouse writer thread, and [`ClickhouseWriter`]: the [`StoreWriter`] that
 //! ingest connections hold, a sender into the writer's bounded channel.
 
-use super::command::{Reply, WriteCmd};
+use super::command::{PartOf, Reply, WriteCmd};
 use super::shards::Shards;
 use super::writer::{self, WriterConfig};
 use crate::store::{
@@ -84,6 +84,24 @@ impl ClickhouseWriter {
             .recv()
             .map_err(|_| StoreError::Gone)?
             .map_err(StoreError::Refused)
+    }
+}
+
+impl ClickhouseWriter {
+    /// Queues part `part.index` of `part.of` of a batch split by partition (scaled mode):
+    /// each part is kept once however often it comes, the batch counts as stored once all
+    /// are, and `committed` rises to `seq + 1` once this part is stored.
+    pub fn batch_part(&self, batch: ObservationBatch, part: PartOf) -> Result<(), StoreError> {
+        if part.of == 0 || part.index >= part.of || part.rows.len() != batch.rows.len() {
+            return Err(StoreError::Refused(format!(
+                "batch part {} of {} with {} row places for {} rows",
+                part.index,
+                part.of,
+                part.rows.len(),
+                batch.rows.len()
+            )));
+        }
+        self.send(WriteCmd::Part(batch, part))
     }
 }
 

@@ -28,6 +28,18 @@ pub struct Ledger {
     pub stats: Vec<StatsRow>,
 }
 
+/// A batch as stored: its parts added up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StoredBatch {
+    board: i64,
+    run: i64,
+    seq: u64,
+    records: u64,
+    at_ns: i64,
+    /// All its parts are stored.
+    whole: bool,
+}
+
 /// A clock step as it applies: to rows of `run` with `seq < first_batch` stored before
 /// `stored_ns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +142,32 @@ impl Ledger {
         first.into_values().collect()
     }
 
+    /// The batches stored, their parts (scaled mode) added up: a batch is whole once all its
+    /// parts are stored; the records of the parts stored count either way.
+    fn whole_batches(&self) -> Vec<StoredBatch> {
+        let mut by_key: BTreeMap<(i64, u64), (StoredBatch, Vec<u16>)> = BTreeMap::new();
+        for b in &self.batches {
+            let (e, parts) = by_key.entry((b.run, b.seq)).or_insert_with(|| {
+                let first = StoredBatch {
+                    board: b.board,
+                    run: b.run,
+                    seq: b.seq,
+                    records: 0,
+                    at_ns: b.at_ns,
+                    whole: false,
+                };
+                (first, Vec::new())
+            });
+            if !parts.contains(&b.part) {
+                parts.push(b.part);
+                e.records = e.records.saturating_add(b.records);
+            }
+            e.at_ns = e.at_ns.max(b.at_ns);
+            e.whole = parts.len() >= usize::from(b.parts.max(1));
+        }
+        by_key.into_values().map(|(b, _)| b).collect()
+    }
+
     pub fn boards(&self) -> Vec<BoardRow> {
         let latest = self.latest_hellos();
         let run_board: HashMap<i64, i64> = self.hellos.iter().map(|h| (h.run, h.board)).collect();
@@ -150,13 +188,14 @@ impl Ledger {
             // Per run: stored batches and records, and the records of each stored batch.
             let mut stored: HashMap<i64, (i64, i64)> = HashMap::new();
             let mut by_seq: HashMap<i64, BTreeMap<u64, u64>> = HashMap::new();
-            for b in self.batches.iter().filter(|b| b.board == board) {
-                batches = batches.saturating_add(1);
+            for b in self.whole_batches().iter().filter(|b| b.board == board) {
+                let whole = i64::from(b.whole);
+                batches = batches.saturating_add(whole);
                 observations = observations.saturating_add(b.records as i64);
                 last_seen = last_seen.max(b.at_ns);
                 if b.run != 0 && runs.contains(&b.run) {
                     let e = stored.entry(b.run).or_default();
-                    e.0 = e.0.saturating_add(1);
+                    e.0 = e.0.saturating_add(whole);
                     e.1 = e.1.saturating_add(b.records as i64);
                     by_seq.entry(b.run).or_default().insert(b.seq, b.records);
                 }
@@ -385,6 +424,8 @@ mod tests {
             board: 1,
             run,
             seq,
+            part: 0,
+            parts: 1,
             records,
             lost_batches: 0,
             at_ns: 5,
@@ -476,5 +517,25 @@ mod tests {
         // The old connection's end does not disconnect the new one.
         assert_eq!(b.state, "connected");
         assert_eq!(b.boot_id.as_deref(), Some("boot:20"));
+    }
+
+    #[test]
+    fn a_batch_in_parts_is_whole_once_all_its_parts_are() {
+        let part = |part, records| BatchRow {
+            part,
+            parts: 2,
+            ..batch(10, 0, records)
+        };
+        let mut ledger = Ledger {
+            hellos: vec![hello(10, 1, "a")],
+            batches: vec![part(1, 4)],
+            ..Ledger::default()
+        };
+        let b = ledger.boards().remove(0);
+        assert_eq!((b.batches, b.observations, b.stored), (0, 4, 4));
+        // The other part, and the first again (a copy from another writer).
+        ledger.batches.extend([part(0, 6), part(1, 4)]);
+        let b = ledger.boards().remove(0);
+        assert_eq!((b.batches, b.observations, b.stored), (1, 10, 10));
     }
 }

@@ -6,6 +6,7 @@
 //! lives in this folder.
 
 mod command;
+pub use command::PartOf;
 pub mod cursor;
 mod handle;
 pub mod ids;

@@ -24,8 +24,9 @@
 //! links        one row per report of a link: board, link, pos (place in its report),
 //!              netns, name, ifindex, kind, mac, mtu, addrs, master, peer_ifindex, peer_netns
 //!              (-1 / '' when none), up, present, at_ns; the latest row of a link is its state
-//! batches      board, run, seq, records, lost_batches, at_ns: ReplacingMergeTree by
-//!              (run, seq): the batches stored, each once
+//! batches      board, run, seq, part, parts, records, lost_batches, at_ns:
+//!              ReplacingMergeTree by (run, seq, part): the batches (or parts of a batch split
+//!              by partition) stored, each once; a batch is stored once all its parts are
 //! tallies      run, board, batches, records, at_ns: the largest is the run's tally
 //! gave_up      run, board, first, last, records: the largest `last` of each (run, first)
 //! clock_steps  run, board, first_batch, delta_ns, at_ns, stored_ns: rows of the run's
@@ -69,8 +70,8 @@ pub const SMALL_TABLES: &[&str] = &[
         addrs String, master Int64, peer_ifindex Int64, peer_netns String, up UInt8,
         present UInt8, at_ns Int64) ENGINE = MergeTree() ORDER BY (board, link, at_ns)",
     "CREATE TABLE IF NOT EXISTS hopcap.batches (board Int64, run Int64, seq UInt64,
-        records UInt64, lost_batches UInt64, at_ns Int64)
-        ENGINE = ReplacingMergeTree() ORDER BY (run, seq)",
+        part UInt16, parts UInt16, records UInt64, lost_batches UInt64, at_ns Int64)
+        ENGINE = ReplacingMergeTree() ORDER BY (run, seq, part)",
     "CREATE TABLE IF NOT EXISTS hopcap.tallies (run Int64, board Int64, batches UInt64,
         records UInt64, at_ns Int64) ENGINE = MergeTree() ORDER BY (run, at_ns)",
     "CREATE TABLE IF NOT EXISTS hopcap.gave_up (run Int64, board Int64, first UInt64,

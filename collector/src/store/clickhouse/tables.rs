@@ -51,6 +51,9 @@ pub struct BatchRow {
     pub board: i64,
     pub run: i64,
     pub seq: u64,
+    /// Part `part` of `parts` (scaled mode splits a batch by partition; 0 of 1 otherwise).
+    pub part: u16,
+    pub parts: u16,
     pub records: u64,
     pub lost_batches: u64,
     pub at_ns: i64,

@@ -229,24 +229,24 @@ impl Writer {
         }
     }
 
-    /// The batches of `cmds` (run, seq) that are stored already.
-    fn stored_batches(&self, cmds: &[WriteCmd]) -> Result<HashSet<(i64, u64)>, Failure> {
+    /// The batches (parts) of `cmds` (run, seq, part) that are stored already.
+    fn stored_batches(&self, cmds: &[WriteCmd]) -> Result<HashSet<(i64, u64, u16)>, Failure> {
         let mut list = String::new();
-        for cmd in cmds {
-            if let WriteCmd::Batch(b) = cmd {
-                if let (Some(run), Some(seq), false) = (b.run, b.seq, b.duplicate) {
-                    let sep = if list.is_empty() { "" } else { "," };
-                    let _ = write!(list, "{sep}({}, {seq})", run.raw());
-                }
+        for (b, part) in cmds.iter().filter_map(WriteCmd::batch) {
+            if let (Some(run), Some(seq), false) = (b.run, b.seq, b.duplicate) {
+                let sep = if list.is_empty() { "" } else { "," };
+                let index = part.map_or(0, |p| p.index);
+                let _ = write!(list, "{sep}({}, {seq}, {index})", run.raw());
             }
         }
         if list.is_empty() {
             return Ok(HashSet::new());
         }
         let sql = format!(
-            "SELECT run, seq FROM hopcap.batches WHERE (run, seq) IN ({list}) GROUP BY run, seq"
+            "SELECT run, seq, part FROM hopcap.batches WHERE (run, seq, part) IN ({list}) \
+             GROUP BY run, seq, part"
         );
-        let rows: Vec<(i64, u64)> = self
+        let rows: Vec<(i64, u64, u16)> = self
             .shards
             .run(0, |c| async move { c.query(&sql).fetch_all().await })
             .map_err(classify)?;
@@ -284,7 +284,7 @@ impl Writer {
     fn prepare(&mut self, cmds: &[WriteCmd]) -> Result<(Inserts, Vec<Pending>), Failure> {
         let now = now_ns();
         let stored = self.stored_batches(cmds)?;
-        let mut claimed: HashSet<(i64, u64)> = HashSet::new();
+        let mut claimed: HashSet<(i64, u64, u16)> = HashSet::new();
         let mut ins = Inserts {
             obs: vec![Vec::new(); self.shards.len()],
             ..Inserts::default()
@@ -296,8 +296,10 @@ impl Writer {
             // those of the same commit included (as SQLite's transaction does).
             let now = now + i as i64;
             match cmd {
-                WriteCmd::Batch(b) => {
-                    let key = b.run.zip(b.seq).map(|(r, s)| (r.raw(), s));
+                WriteCmd::Batch(b) | WriteCmd::Part(b, _) => {
+                    let part = cmd.batch().and_then(|(_, p)| p);
+                    let index = part.map_or(0, |p| p.index);
+                    let key = b.run.zip(b.seq).map(|(r, s)| (r.raw(), s, index));
                     let (new, acked) = match key {
                         Some(k) if !b.duplicate => {
                             (!stored.contains(&k) && claimed.insert(k), true)
@@ -307,21 +309,28 @@ impl Writer {
                     };
                     if new {
                         let (first, step) = self.cursor.take(now, b.rows.len());
-                        let (run, seq) = key.unwrap_or((0, (first >> 12) as u64));
+                        let (run, seq, _) = key.unwrap_or((0, (first >> 12) as u64, 0));
                         let place = RowPlace {
                             board: b.board.raw(),
                             run,
                             seq,
                             stored_ns: now,
                         };
-                        for mut row in encode_batch(place, &b.rows, &b.frames, 0) {
-                            row.cursor = first + i64::from(row.row) * step;
+                        let rows = encode_batch(place, &b.rows, &b.frames, 0);
+                        for (i, mut row) in rows.into_iter().enumerate() {
+                            row.cursor = first + i as i64 * step;
+                            // A part's rows keep their place in the agent's batch.
+                            if let Some(at) = part.and_then(|p| p.rows.get(i)) {
+                                row.row = *at;
+                            }
                             ins.obs[(row.fingerprint % shards) as usize].push(row);
                         }
                         ins.batches.push(BatchRow {
                             board: b.board.raw(),
                             run,
                             seq,
+                            part: index,
+                            parts: part.map_or(1, |p| p.of.max(1)),
                             records: b.rows.len() as u64,
                             lost_batches: b.lost_batches,
                             at_ns: now,
@@ -337,7 +346,7 @@ impl Writer {
                     let run = run_id(&hello.name, &hello.boot_id);
                     let mut last_seq = self.last_seq(run.raw())?;
                     // Batches of this run earlier in this very commit.
-                    for (r, s) in &claimed {
+                    for (r, s, _) in &claimed {
                         if *r == run.raw() && last_seq.is_none_or(|l| *s > l) {
                             last_seq = Some(*s);
                         }
@@ -577,7 +586,7 @@ fn fail(cmds: &[WriteCmd], why: &str) {
             WriteCmd::Hello { reply, .. } => drop(reply.try_send(Err(why.to_string()))),
             WriteCmd::Links { reply, .. } => drop(reply.try_send(Err(why.to_string()))),
             WriteCmd::Flush(reply) => drop(reply.try_send(())),
-            WriteCmd::Batch(b) => {
+            WriteCmd::Batch(b) | WriteCmd::Part(b, _) => {
                 if let Some(flag) = &b.committed {
                     flag.fetch_or(COMMIT_FAILED, Ordering::Release);
                 }
