@@ -27,6 +27,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Counts an agent reports are kept at most this large (sums over runs stay far inside an
+/// i64), as the SQLite backend keeps them.
+const MAX_COUNT: u64 = 1 << 48;
+
+/// A board's stats reports closer together than this refresh one row, as in SQLite.
+const STATS_MIN_GAP_NS: i64 = 1_000_000_000;
+
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     pub max_rows: usize,
@@ -422,19 +429,12 @@ impl Writer {
                     let b = board.raw();
                     // Reports less than a second apart refresh the latest row (as SQLite).
                     let key = match self.stats_rows.get(&b) {
-                        Some(&(key, ts))
-                            if ts
-                                > now.saturating_sub(
-                                    crate::store::sqlite::boards::STATS_MIN_GAP_NS,
-                                ) =>
-                        {
-                            key
-                        }
+                        Some(&(key, ts)) if ts > now.saturating_sub(STATS_MIN_GAP_NS) => key,
                         _ => now,
                     };
                     let ts = self.stats_rows.get(&b).map_or(now, |&(_, ts)| ts.max(now));
                     self.stats_rows.insert(b, (key, ts));
-                    let cap = crate::store::sqlite::boards::MAX_COUNT;
+                    let cap = MAX_COUNT;
                     ins.stats.push(StatsRow {
                         board: b,
                         run: self.board_run.get(&b).copied().unwrap_or(0),
@@ -448,7 +448,7 @@ impl Writer {
                     });
                 }
                 WriteCmd::Tally { run, tally } => {
-                    let cap = crate::store::sqlite::boards::MAX_COUNT;
+                    let cap = MAX_COUNT;
                     let board = self
                         .board_run
                         .iter()
