@@ -38,12 +38,8 @@ fn sql_lives_in_the_backends_only() {
     assert!(found.is_empty(), "{}", found.join("\n"));
     let found = offenders(&["store/sqlite"], &["rusqlite"]);
     assert!(found.is_empty(), "{}", found.join("\n"));
-    let client = [
-        "clickhouse::Client",
-        "clickhouse::Row",
-        "clickhouse::error",
-        "tokio::",
-    ];
+    // (tokio is not checked: scaled mode's transport runs on it too.)
+    let client = ["clickhouse::Client", "clickhouse::Row", "clickhouse::error"];
     let found = offenders(&["store/clickhouse"], &client);
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
