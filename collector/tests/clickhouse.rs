@@ -497,3 +497,64 @@ fn a_batch_split_in_parts_by_two_writers_is_stored_once_whole() {
     a.finish();
     b.finish();
 }
+
+#[test]
+fn a_shard_down_holds_the_acks_until_it_is_back() {
+    let ch = Shards::up("outage", 2);
+    let config = WriterConfig {
+        retry_every: Duration::from_millis(200),
+        ..WriterConfig::default()
+    };
+    let w = ClickhouseHandle::start(&ch.spec(), config, 64).unwrap();
+    let status = w.status();
+    let writer = w.writer();
+    let s = writer.hello(hello("pi1")).unwrap();
+    let ids = writer
+        .links(s.board, vec![veth(0, "", "eth0")], true)
+        .unwrap();
+    ch.kill(1);
+    // Enough packets that both shards get rows.
+    let mut g = SampleGen::new(9, T0);
+    let rows: Vec<_> = (0..50)
+        .flat_map(|_| g.packet(&[0], 1))
+        .map(|o| (ids[0].1, o))
+        .collect();
+    let acked = Arc::new(AtomicU64::new(0));
+    writer
+        .batch(ObservationBatch {
+            run: Some(s.run),
+            seq: Some(0),
+            committed: Some(Arc::clone(&acked)),
+            ..ObservationBatch::new(s.board, rows)
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        acked.load(Ordering::Acquire),
+        0,
+        "nothing acked while a shard is down"
+    );
+    let problem = status.problem().expect("the writer says why it waits");
+    assert!(problem.contains(&ch.urls[1]), "{problem}");
+    ch.restart(1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked.load(Ordering::Acquire) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(acked.load(Ordering::Acquire), 1, "acked once stored");
+    assert_eq!(status.problem(), None);
+    let reader = ClickhouseReader::open(&ch.spec()).unwrap();
+    let mut n = 0;
+    reader
+        .timeline(&TimelineQuery::default(), &mut |_| {
+            n += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(
+        n, 50,
+        "every row once, though the shard that stayed up took its rows at every try"
+    );
+    drop(writer);
+    w.finish();
+}

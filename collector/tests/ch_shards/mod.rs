@@ -103,6 +103,66 @@ impl Shards {
     }
 }
 
+impl Shards {
+    fn shard_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("shard{}", i + 1))
+    }
+
+    /// SIGKILL of shard `i` (its pid file stays, naming a dead process).
+    pub fn kill(&self, i: usize) {
+        let pid = std::fs::read_to_string(self.shard_dir(i).join("server.pid")).unwrap();
+        let ok = Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill shard {i}");
+        // Until its port no longer answers.
+        let port = self.base + 1 + i as u16;
+        while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Starts shard `i` again on its config and data (as scripts/clickhouse.sh does), and
+    /// waits until it answers.
+    pub fn restart(&self, i: usize) {
+        let d = self.shard_dir(i);
+        let config = format!("--config-file={}", d.join("config.xml").display());
+        let log = std::fs::File::create(d.join("stdout.log")).unwrap();
+        let as_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        let mut cmd = if as_root {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=clickhouse",
+                "--regid=clickhouse",
+                "--init-groups",
+                "--",
+            ]);
+            c.arg("clickhouse-server");
+            c
+        } else {
+            Command::new("clickhouse-server")
+        };
+        let child = cmd
+            .arg(config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        std::fs::write(d.join("server.pid"), format!("{}\n", child.id())).unwrap();
+        let port = self.base + 1 + i as u16;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "shard {i} does not come back"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Shards {
     fn drop(&mut self) {
         let _ = Command::new("bash")
