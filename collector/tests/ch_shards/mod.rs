@@ -13,6 +13,8 @@ pub struct Shards {
     dir: PathBuf,
     base: u16,
     pub urls: Vec<String>,
+    /// Shards started again by [`Shards::restart`]: reaped after `down` has stopped them.
+    restarted: std::sync::Mutex<Vec<std::process::Child>>,
 }
 
 fn script() -> PathBuf {
@@ -66,6 +68,7 @@ impl Shards {
             dir,
             base,
             urls: Vec::new(),
+            restarted: Default::default(),
         };
         assert!(
             out.status.success(),
@@ -151,6 +154,10 @@ impl Shards {
             .spawn()
             .unwrap();
         std::fs::write(d.join("server.pid"), format!("{}\n", child.id())).unwrap();
+        self.restarted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child);
         let port = self.base + 1 + i as u16;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -170,5 +177,13 @@ impl Drop for Shards {
             .args(["down", self.dir.to_str().unwrap()])
             .env("HOPCAP_CH_PORT_BASE", self.base.to_string())
             .status();
+        for mut child in self
+            .restarted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = child.wait();
+        }
     }
 }
