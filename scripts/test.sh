@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 echo "== installing what is missing"
 need_rustup
-need_pkgs iproute2 iptables iputils-ping ethtool python3 python3-prometheus-client procps file tshark util-linux systemd chromium fonts-dejavu-core
+need_pkgs iproute2 iptables iputils-ping ethtool python3 python3-prometheus-client procps file tshark util-linux systemd chromium fonts-dejavu-core clickhouse-server
 need_docker_engine
 rustup component add clippy rustfmt >/dev/null
 rustup target add thumbv7em-none-eabihf >/dev/null

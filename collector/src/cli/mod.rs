@@ -3,6 +3,7 @@
 
 pub mod boards;
 pub mod config;
+pub mod correlate;
 pub mod diagram;
 pub mod docs;
 pub mod export;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Write the selected packets as pcapng for Wireshark, one interface per hop (agents
     /// must run with --snap-bytes for their packets to have bytes).
     Export(ExportArgs),
+    /// Scaled mode: take one partition of what ingest nodes publish to NATS JetStream and
+    /// store it in ClickHouse (README "Scaling out").
+    Correlate(CorrelateArgs),
     /// Make and revoke the fleet's keys (Noise): the collector's and one per board.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -98,6 +102,58 @@ pub struct DbArg {
     /// The database file.
     #[arg(long, value_name = "FILE", default_value = "hopcap.db")]
     pub db: PathBuf,
+    /// Store in (or read from) ClickHouse instead of the file: every shard's HTTP URL,
+    /// comma-separated, in the order of its cluster `hopcap` (scripts/clickhouse.sh up prints
+    /// them); the first also holds the boards, links and runs.
+    #[arg(long, value_name = "URL,...", conflicts_with = "db")]
+    pub clickhouse: Option<String>,
+}
+
+impl DbArg {
+    /// The store these flags name, for reading.
+    pub fn reader(
+        &self,
+    ) -> Result<Box<dyn crate::store::StoreReader + Send>, Box<dyn std::error::Error>> {
+        use crate::store::clickhouse::ClickhouseReader;
+        use crate::store::sqlite::SqliteReader;
+        Ok(match &self.clickhouse {
+            Some(urls) => Box::new(ClickhouseReader::open(urls)?),
+            None => Box::new(SqliteReader::open(&self.db)?),
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CorrelateArgs {
+    /// The NATS JetStream cluster the ingest nodes publish to: its nodes' nats:// URLs,
+    /// comma-separated.
+    #[arg(long, value_name = "URL,...")]
+    pub nats: String,
+    /// A partition this correlator takes, K/N with K from 0 and N the servers' mapping;
+    /// repeat it to take several. The correlator of partition 0 also stores the boards'
+    /// metadata (hello, links, tallies).
+    #[arg(long, value_name = "K/N", value_parser = parse_partition, required = true)]
+    pub partition: Vec<(u32, u32)>,
+    /// Replicas of each JetStream stream, if this correlator creates them.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub replicas: u64,
+    /// The ClickHouse shards to store into: every shard's HTTP URL, comma-separated, in the
+    /// order of its cluster `hopcap`.
+    #[arg(long, value_name = "URL,...")]
+    pub clickhouse: String,
+}
+
+/// `K/N` with K < N.
+fn parse_partition(s: &str) -> Result<(u32, u32), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: give K/N, e.g. 0/3"))?;
+    let k: u32 = k.parse().map_err(|_| format!("{s:?}: K is not a number"))?;
+    let n: u32 = n.parse().map_err(|_| format!("{s:?}: N is not a number"))?;
+    if n == 0 || k >= n {
+        return Err(format!("{s:?}: K must be below N (K counts from 0)"));
+    }
+    Ok((k, n))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -151,6 +207,17 @@ pub struct ServeArgs {
     /// Test knob: wait this many milliseconds before every commit (acks lag accordingly).
     #[arg(long, value_name = "MS", default_value_t = 0, hide = true)]
     pub debug_commit_delay_ms: u64,
+    /// Scaled mode: publish what agents send to this NATS JetStream cluster (its nodes'
+    /// nats:// URLs, comma-separated) instead of storing it; `correlate` nodes store it
+    /// (README "Scaling out").
+    #[arg(long, value_name = "URL,...")]
+    pub nats: Option<String>,
+    /// Scaled mode: the N of the NATS servers' `partition(N, 1)` subject mapping.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub partitions: u32,
+    /// Scaled mode: replicas of each JetStream stream (at most the cluster's nodes).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub replicas: u64,
 }
 
 impl ServeArgs {
@@ -367,24 +434,24 @@ pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CmdResult {
-    use crate::store::sqlite::SqliteReader;
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
-        Command::Timeline(args) => timeline::run(&SqliteReader::open(&args.query.db.db)?, &args),
-        Command::Boards(args) => boards::run(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Links(args) => links::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Correlate(args) => correlate::run(&args),
+        Command::Timeline(args) => timeline::run(&*args.query.db.reader()?, &args),
+        Command::Boards(args) => boards::run(&*args.db.reader()?, &args),
+        Command::Links(args) => links::run(&*args.db.reader()?, &args),
         Command::Paths(args) => {
-            let reader = SqliteReader::open(&args.query.db.db)?;
+            let reader = args.query.db.reader()?;
             if args.follow {
-                paths::follow(&reader, &args)
+                paths::follow(&*reader, &args)
             } else {
-                paths::run_paths(&reader, &args.query)
+                paths::run_paths(&*reader, &args.query)
             }
         }
-        Command::Flows(args) => paths::run_flows(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Diagram(args) => diagram::run(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Report(args) => report::run(&SqliteReader::open(&args.db.db)?, &args),
-        Command::Export(args) => export::run(&SqliteReader::open(&args.db.db)?, &args),
+        Command::Flows(args) => paths::run_flows(&*args.db.reader()?, &args),
+        Command::Diagram(args) => diagram::run(&*args.db.reader()?, &args),
+        Command::Report(args) => report::run(&*args.db.reader()?, &args),
+        Command::Export(args) => export::run(&*args.db.reader()?, &args),
         Command::Keys(cmd) => keys::run(&cmd),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man_pages(&dir),

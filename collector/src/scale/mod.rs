@@ -9,7 +9,7 @@
 //!   store is [`JetStreamWriter`]: each batch is split by [`partition`] and published, one
 //!   message per partition, and the agent's batch is acknowledged once JetStream holds every
 //!   part (replicated). Board metadata (hello, links, stats, tallies) goes to one `meta`
-//!   stream. Ingest keeps no state: ids are hashes of names ([`ids`]) and each run's last
+//!   stream. Ingest keeps no state: ids are hashes of names ([`crate::store::name_ids`]) and each run's last
 //!   stored batch is in a key-value bucket, so an agent may reconnect to any ingest node.
 //! - The servers' subject mapping `partition(N, 1)` (fnv1a32 % N, `scripts/nats.sh`) sends
 //!   `obs.<token>` to `part.<K>.<token>`: every sighting of one packet, and every piece of
@@ -23,7 +23,6 @@
 
 pub mod consume;
 pub mod envelope;
-pub mod ids;
 pub mod partition;
 pub mod publish;
 pub mod streams;

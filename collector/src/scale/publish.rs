@@ -12,8 +12,9 @@
 
 use super::envelope::{encode, MetaMsg, PartMsg};
 use super::partition::{partition, publish_subject, token};
+use super::streams::RUNS_BUCKET;
 use super::streams::{self, NatsError};
-use super::{ids, streams::RUNS_BUCKET};
+use crate::store::name_ids::{board_id, link_id, run_id};
 use crate::store::{
     BatchPart, BoardHello, BoardId, BoardSession, BoardStats, FrameBytes, LinkId, ObservationBatch,
     RunId, RunTally, StoreError, StoreWriter, COMMIT_FAILED,
@@ -77,8 +78,6 @@ pub struct JetStreamWriter {
     partitions: u32,
     sender: mpsc::Sender<ObservationBatch>,
     pending: Arc<Pending>,
-    /// Board names by id, for link ids (a link is named by its board).
-    names: Mutex<HashMap<BoardId, String>>,
 }
 
 impl std::fmt::Debug for JetStreamWriter {
@@ -127,7 +126,6 @@ impl JetStreamWriter {
             partitions: cfg.partitions.max(1),
             sender,
             pending,
-            names: Mutex::new(HashMap::new()),
         })
     }
 
@@ -159,15 +157,6 @@ impl JetStreamWriter {
                 }
             }
         })
-    }
-
-    fn board_name(&self, board: BoardId) -> Result<String, StoreError> {
-        self.names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&board)
-            .cloned()
-            .ok_or_else(|| StoreError::Refused(format!("board {} said no hello", board.raw())))
     }
 }
 
@@ -383,17 +372,13 @@ fn run_key(run: RunId) -> String {
 
 impl StoreWriter for JetStreamWriter {
     fn hello(&self, hello: BoardHello) -> Result<BoardSession, StoreError> {
-        let board = ids::board(&hello.name);
-        let run = ids::run(&hello.name, &hello.boot_id);
+        let board = board_id(&hello.name);
+        let run = run_id(&hello.name, &hello.boot_id);
         let last_seq = self
             .rt
             .block_on(self.runs.get(run_key(run)))
             .map_err(|e| StoreError::Refused(format!("NATS: bucket {RUNS_BUCKET}: {e}")))?
             .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
-        self.names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(board, hello.name.clone());
         self.meta(board.raw(), &MetaMsg::Hello(hello))?;
         Ok(BoardSession {
             board,
@@ -409,8 +394,7 @@ impl StoreWriter for JetStreamWriter {
         links: Vec<LinkInfo>,
         full_report: bool,
     ) -> Result<Vec<(LinkKey, LinkId)>, StoreError> {
-        let name = self.board_name(board)?;
-        let ids = links.iter().map(|l| (l.key, ids::link(&name, l))).collect();
+        let ids = links.iter().map(|l| (l.key, link_id(board, l))).collect();
         self.meta(
             board.raw(),
             &MetaMsg::Links {

@@ -1,9 +1,11 @@
 //! Where observations live. Ingest writes through [`StoreWriter`], the query commands read
-//! through [`StoreReader`]; both speak in [`ids`] the backend hands out. [`sqlite`], the
-//! embedded default, is today's one backend: a second one goes beside it and nothing above
-//! this module changes. All SQL lives under [`sqlite`].
+//! through [`StoreReader`]; both speak in [`ids`] the backend hands out. [`sqlite`] is the
+//! embedded default; [`clickhouse`] stores into ClickHouse shards, for fleets past one
+//! collector. Nothing above this module knows which one runs. All SQL lives under the two.
 
+pub mod clickhouse;
 pub mod ids;
+pub mod name_ids;
 pub mod read;
 pub mod sqlite;
 pub mod status;

@@ -55,7 +55,11 @@ impl Collector {
         assert!(self.proc.is_none(), "the collector still runs");
         self.starts += 1;
         let db = self.db.to_string_lossy().into_owned();
-        let mut args = vec!["serve", "--listen", &self.listen, "--db", &db];
+        let mut args = vec!["serve", "--listen", &self.listen];
+        // With --clickhouse (among the extra arguments) the store is ClickHouse, not the file.
+        if !self.extra.iter().any(|a| a == "--clickhouse") {
+            args.extend(["--db", &db]);
+        }
         let keys = keys_dir(&self.dir);
         let (key, trusted) = (
             keys.join("collector.key").to_string_lossy().into_owned(),

@@ -1,0 +1,208 @@
+//! Scaled mode, live, on the Pi+Docker bed: inside the router's namespace a 3-node NATS
+//! JetStream cluster (scripts/nats.sh, 3 partitions) and two ClickHouse shards; an ingest
+//! node (`serve --nats`) and two correlators (`correlate --partition 0/3 --partition 2/3`
+//! and `--partition 1/3`) store what one agent sends. Beside it a second agent streams to an
+//! embedded collector (`serve --db`). Every packet both agents saw on all four links must have
+//! the same journey from both stores; then one correlator is killed (SIGKILL) mid-run and
+//! restarted, and every batch the scaled agent had acknowledged must be stored, once.
+//!
+//! Root only (namespaces, AF_PACKET). Every process is ours, stopped by PID.
+
+mod ch_shards;
+mod e2e;
+
+use ch_shards::Shards;
+use e2e::agent::Agent;
+use e2e::bed::{Bed, FAR};
+use e2e::collector::Collector;
+use e2e::pi::{self, BOARD, COLLECTOR};
+use e2e::proc::Proc;
+use e2e::{scratch, traffic};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const INGEST: &str = "192.168.43.1:7881";
+
+/// A NATS cluster in a namespace, stopped by its pid files when dropped.
+struct Nats {
+    netns: String,
+    dir: PathBuf,
+    base: u16,
+    urls: String,
+}
+
+fn nats_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats.sh")
+}
+
+impl Nats {
+    fn up(netns: &str) -> Nats {
+        let dir = std::env::temp_dir().join(format!("hopcap-nats-live-{}", std::process::id()));
+        let base = 14_222;
+        let out = Command::new("ip")
+            .args(["netns", "exec", netns, "bash"])
+            .arg(nats_script())
+            .args(["up", dir.to_str().unwrap(), "--partitions", "3"])
+            .env("HOPCAP_NATS_PORT_BASE", base.to_string())
+            .output()
+            .unwrap();
+        let nats = Nats {
+            netns: netns.into(),
+            dir,
+            base,
+            urls: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        };
+        assert!(
+            out.status.success(),
+            "nats.sh up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        nats
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "bash"])
+            .arg(nats_script())
+            .args(["down", self.dir.to_str().unwrap()])
+            .env("HOPCAP_NATS_PORT_BASE", self.base.to_string())
+            .status();
+    }
+}
+
+fn correlator(rtr: &str, nats: &Nats, ch: &str, parts: &[&str], name: &str, dir: &Path) -> Proc {
+    let mut args = vec!["correlate", "--nats", &nats.urls, "--clickhouse", ch];
+    for p in parts {
+        args.extend(["--partition", p]);
+    }
+    Proc::spawn(rtr, e2e::bins::collector(), &args, name, dir)
+}
+
+/// `paths --json --filter icmp` of a store: each journey's hop links by fingerprint.
+fn journeys(rtr: &str, store: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", rtr])
+        .arg(e2e::bins::collector())
+        .args([&["paths", "--json", "--filter", "icmp"][..], store].concat())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let hops: Vec<String> = v["hops"]
+                .as_array()
+                .map(|h| h.iter().map(|h| h["link"].to_string()).collect())
+                .unwrap_or_default();
+            (v["fingerprint"].to_string(), hops)
+        })
+        .collect()
+}
+
+/// `boards --json` of the ClickHouse store: (stored, seen, lost in transit) of the board.
+fn delivery(rtr: &str, ch: &str) -> (i64, i64, i64) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", rtr])
+        .arg(e2e::bins::collector())
+        .args(["boards", "--json", "--clickhouse", ch])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value =
+        serde_json::from_str(text.lines().next().unwrap_or("null")).unwrap_or(Value::Null);
+    let board = match &v {
+        Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    let n = |k: &str| board[k].as_i64().unwrap_or(-1);
+    (n("stored"), n("seen"), n("lost_in_transit"))
+}
+
+#[test]
+fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
+    let dir_db = scratch("scaled-db");
+    let dir_sc = scratch("scaled-nats");
+    let bed = Bed::pi_docker("s");
+    let rtr = bed.ns("rtr");
+    let ch = Shards::up_in(Some(&rtr), "scaled", 2);
+    let spec = ch.spec();
+    let nats = Nats::up(&rtr);
+    let sqlite = Collector::start(&rtr, COLLECTOR, dir_db.path());
+    let ingest = Collector::start_with(
+        &rtr,
+        INGEST,
+        dir_sc.path(),
+        &["--nats", &nats.urls, "--partitions", "3"],
+    );
+    let mut first = correlator(&rtr, &nats, &spec, &["0/3", "2/3"], "corr-a", dir_sc.path());
+    let mut second = correlator(&rtr, &nats, &spec, &["1/3"], "corr-b", dir_sc.path());
+    let ctr = bed.ns("ctr");
+    let into_sqlite = pi::streaming_agent(&bed, &[], dir_db.path());
+    let into_nats = Agent::start(
+        &bed.ns("pi"),
+        &["--id", BOARD, "--netns", &ctr, "--collector", INGEST],
+        2,
+        "agent-nats",
+        dir_sc.path(),
+    );
+    pi::warm_up(&bed, &sqlite, &[]);
+    traffic::ping(&bed, "ctr", FAR, 1001, 5, "0.05");
+    // A correlator killed mid-run, and started again: what it had taken and not
+    // acknowledged comes back to it.
+    let _ = second.kill();
+    traffic::ping(&bed, "ctr", FAR, 1002, 5, "0.05");
+    second = correlator(&rtr, &nats, &spec, &["1/3"], "corr-b2", dir_sc.path());
+    let into_nats = into_nats.stop();
+    into_sqlite.stop();
+    // Every observation the agent had acknowledged reaches ClickHouse, once.
+    let acked = into_nats.records_acked as i64;
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut last = delivery(&rtr, &spec);
+    while last.0 < acked && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        last = delivery(&rtr, &spec);
+    }
+    assert_eq!(last.0, acked, "stored, seen, lost in transit: {last:?}");
+    assert_eq!(last.2, 0, "nothing lost in transit: {last:?}");
+    let from_sqlite = journeys(&rtr, &["--db", sqlite.db.to_str().unwrap()]);
+    let from_scaled = journeys(&rtr, &["--clickhouse", &spec]);
+    let whole = |j: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
+        j.iter()
+            .filter(|(_, hops)| hops.len() == 4)
+            .map(|(f, h)| (f.clone(), h.clone()))
+            .collect()
+    };
+    let (a, b) = (whole(&from_sqlite), whole(&from_scaled));
+    let both: Vec<&String> = a.keys().filter(|f| b.contains_key(*f)).collect();
+    assert!(
+        both.len() >= 20,
+        "sqlite {from_sqlite:?}\nscaled {from_scaled:?}"
+    );
+    eprintln!(
+        "scaled: {acked} observations acknowledged, (stored, seen, lost in transit) {last:?}; \
+         {} packets on all four links in both stores",
+        both.len()
+    );
+    for f in both {
+        assert_eq!(a[f], b[f], "journey {f}");
+    }
+    let _ = first.stop();
+    let _ = second.stop();
+    drop(ingest);
+    drop(sqlite);
+}
