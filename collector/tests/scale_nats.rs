@@ -4,6 +4,8 @@
 //! and ingest's own partition function agree row by row, that every row is stored once, and
 //! that a NATS node killed mid-run loses nothing.
 
+mod nats_cluster;
+
 use hopcap_collector::scale::consume::{self, Intake, IntakeCounts};
 use hopcap_collector::scale::partition::{partition, token};
 use hopcap_collector::scale::publish::{JetStreamConfig, JetStreamWriter};
@@ -13,74 +15,12 @@ use hopcap_collector::store::{
 };
 use hopcap_proto::record::{LinkInfo, LinkKey, Observation};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const PARTITIONS: u32 = 3;
-
-/// A cluster this test started, stopped (by its pid files) when dropped.
-struct Cluster {
-    dir: PathBuf,
-    base: u16,
-    urls: String,
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats.sh")
-}
-
-impl Cluster {
-    fn up(tag: u16) -> Cluster {
-        let base = 21_000 + (std::process::id() % 200) as u16 * 16 + tag * 4;
-        let dir = std::env::temp_dir().join(format!("hopcap-nats-{}-{tag}", std::process::id()));
-        let out = Command::new("bash")
-            .arg(script())
-            .args(["up", dir.to_str().unwrap(), "--nodes", "3", "--partitions"])
-            .arg(PARTITIONS.to_string())
-            .env("HOPCAP_NATS_PORT_BASE", base.to_string())
-            .output()
-            .expect("run scripts/nats.sh");
-        let cluster = Cluster {
-            dir,
-            base,
-            urls: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        };
-        assert!(
-            out.status.success(),
-            "nats.sh up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        cluster
-    }
-
-    fn node(&self, verb: &str, k: u32) {
-        let out = Command::new("bash")
-            .arg(script())
-            .args([verb, self.dir.to_str().unwrap(), &k.to_string()])
-            .env("HOPCAP_NATS_PORT_BASE", self.base.to_string())
-            .output()
-            .expect("run scripts/nats.sh");
-        assert!(
-            out.status.success(),
-            "nats.sh {verb} {k}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .args(["down", self.dir.to_str().unwrap()])
-            .env("HOPCAP_NATS_PORT_BASE", self.base.to_string())
-            .status();
-    }
-}
+use nats_cluster::PARTITIONS;
 
 /// Parts by (run, seq, part index): the rows' fingerprints, and how many times it came.
 type Parts = BTreeMap<(i64, u64, u16), (Vec<u64>, u32)>;
@@ -302,7 +242,7 @@ fn writer(urls: &str) -> JetStreamWriter {
 
 #[test]
 fn batches_reach_their_partitions_once() {
-    let cluster = Cluster::up(0);
+    let cluster = nats_cluster::Cluster::up(0);
     let store = Arc::new(Recorder::default());
     let correlators = Correlators::start(&cluster.urls, &store, &all_intakes());
     let w = writer(&cluster.urls);
@@ -360,7 +300,7 @@ fn batches_reach_their_partitions_once() {
 
 #[test]
 fn a_reconnecting_agent_resends_and_nothing_is_stored_twice() {
-    let cluster = Cluster::up(1);
+    let cluster = nats_cluster::Cluster::up(1);
     let store = Arc::new(Recorder::default());
     let w = writer(&cluster.urls);
     let mut agent = Agent::hello(&w, "pi2");
@@ -402,7 +342,7 @@ fn a_reconnecting_agent_resends_and_nothing_is_stored_twice() {
 
 #[test]
 fn a_nats_node_killed_mid_run_loses_nothing() {
-    let cluster = Cluster::up(2);
+    let cluster = nats_cluster::Cluster::up(2);
     let store = Arc::new(Recorder::default());
     let correlators = Correlators::start(&cluster.urls, &store, &all_intakes());
     let w = writer(&cluster.urls);
@@ -423,7 +363,7 @@ fn a_nats_node_killed_mid_run_loses_nothing() {
 
 #[test]
 fn a_correlator_killed_mid_run_is_redelivered_to_its_successor() {
-    let cluster = Cluster::up(3);
+    let cluster = nats_cluster::Cluster::up(3);
     let store = Arc::new(Recorder::default());
     let w = writer(&cluster.urls);
     let mut agent = Agent::hello(&w, "pi4");
