@@ -69,5 +69,5 @@ fn the_synopsis_lists_every_flag_of_each_command() {
         );
         commands += 1;
     }
-    assert_eq!(commands, 14, "{block}");
+    assert_eq!(commands, 15, "{block}");
 }
