@@ -12,6 +12,7 @@ use crate::store::{ObservationBatch, StoreWriter, COMMIT_FAILED};
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::AckKind;
 use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,8 @@ const FETCH: usize = 512;
 const FETCH_WAIT: Duration = Duration::from_millis(500);
 /// How long the store may take to make a fetch's writes durable.
 const STORE_WAIT: Duration = Duration::from_secs(20);
+/// Boards whose metadata is stored at once.
+const META_PARALLEL: usize = 32;
 
 /// What a consumer did, for logs, metrics and tests.
 #[derive(Debug, Default)]
@@ -108,14 +111,13 @@ async fn take(
         .messages
         .fetch_add(taken.len() as u64, Ordering::Relaxed);
     // Each message's verdict: stored (ack when durable), to leave, or to terminate.
-    let mut verdicts = Vec::with_capacity(taken.len());
-    for m in &taken {
-        let v = match intake {
-            Intake::Partition { k, .. } => part(&m.payload, k, store, counts),
-            Intake::Meta => meta(&m.payload, store),
-        };
-        verdicts.push(v);
-    }
+    let verdicts: Vec<Verdict> = match intake {
+        Intake::Partition { k, .. } => taken
+            .iter()
+            .map(|m| part(&m.payload, k, store, counts))
+            .collect(),
+        Intake::Meta => metas(&taken, store),
+    };
     let durable = store.flush(STORE_WAIT);
     for (m, v) in taken.iter().zip(verdicts) {
         let kind = match v {
@@ -213,6 +215,45 @@ fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) 
             Verdict::Leave
         }
     }
+}
+
+/// Boards' metadata, each board's in order (its subject), the boards side by side: each
+/// call waits for the store to make it durable, so one at a time, 100 boards connecting at
+/// once would take 100 commits in a row.
+fn metas(taken: &[async_nats::jetstream::Message], store: &dyn StoreWriter) -> Vec<Verdict> {
+    let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, m) in taken.iter().enumerate() {
+        by_subject.entry(m.subject.as_str()).or_default().push(i);
+    }
+    let mut verdicts: Vec<Option<Verdict>> = taken.iter().map(|_| None).collect();
+    let groups: Vec<Vec<usize>> = by_subject.into_values().collect();
+    for wave in groups.chunks(META_PARALLEL) {
+        let done: Vec<Vec<(usize, Verdict)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|group| {
+                    scope.spawn(move || {
+                        group
+                            .iter()
+                            .map(|&i| (i, meta(&taken[i].payload, store)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (i, v) in done.into_iter().flatten() {
+            verdicts[i] = Some(v);
+        }
+    }
+    // A thread that panicked leaves its messages to come back.
+    verdicts
+        .into_iter()
+        .map(|v| v.unwrap_or(Verdict::Leave))
+        .collect()
 }
 
 fn meta(payload: &[u8], store: &dyn StoreWriter) -> Verdict {
