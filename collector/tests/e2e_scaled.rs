@@ -5,6 +5,7 @@
 //! embedded collector (`serve --db`). Every packet both agents saw on all four links must have
 //! the same journey from both stores; then one correlator is killed (SIGKILL) mid-run and
 //! restarted, and every batch the scaled agent had acknowledged must be stored, once.
+//! The same on the two-board VXLAN bed, each board's agent through its own ingest node.
 //!
 //! Root only (namespaces, AF_PACKET). Every process is ours, stopped by PID.
 
@@ -13,7 +14,7 @@ mod e2e;
 
 use ch_shards::Shards;
 use e2e::agent::Agent;
-use e2e::bed::{Bed, FAR};
+use e2e::bed::{Bed, FAR, POD_A, POD_B};
 use e2e::collector::Collector;
 use e2e::pi::{self, BOARD, COLLECTOR};
 use e2e::proc::Proc;
@@ -40,7 +41,7 @@ fn nats_script() -> PathBuf {
 
 impl Nats {
     fn up(netns: &str) -> Nats {
-        let dir = std::env::temp_dir().join(format!("hopcap-nats-live-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("hopcap-nats-{netns}"));
         let base = 14_222;
         let out = Command::new("ip")
             .args(["netns", "exec", netns, "bash"])
@@ -73,6 +74,26 @@ impl Drop for Nats {
             .env("HOPCAP_NATS_PORT_BASE", self.base.to_string())
             .status();
     }
+}
+
+/// Whole journeys (`hops` links) of a store, and those both stores have, with equal hops.
+fn same_whole_journeys(
+    a: &BTreeMap<String, Vec<String>>,
+    b: &BTreeMap<String, Vec<String>>,
+    hops: usize,
+) -> usize {
+    let whole = |j: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
+        j.iter()
+            .filter(|(_, h)| h.len() == hops)
+            .map(|(f, h)| (f.clone(), h.clone()))
+            .collect()
+    };
+    let (a, b) = (whole(a), whole(b));
+    let both: Vec<&String> = a.keys().filter(|f| b.contains_key(*f)).collect();
+    for f in &both {
+        assert_eq!(a[*f], b[*f], "journey {f}");
+    }
+    both.len()
 }
 
 fn correlator(rtr: &str, nats: &Nats, ch: &str, parts: &[&str], name: &str, dir: &Path) -> Proc {
@@ -181,28 +202,108 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     assert_eq!(last.2, 0, "nothing lost in transit: {last:?}");
     let from_sqlite = journeys(&rtr, &["--db", sqlite.db.to_str().unwrap()]);
     let from_scaled = journeys(&rtr, &["--clickhouse", &spec]);
-    let whole = |j: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
-        j.iter()
-            .filter(|(_, hops)| hops.len() == 4)
-            .map(|(f, h)| (f.clone(), h.clone()))
-            .collect()
-    };
-    let (a, b) = (whole(&from_sqlite), whole(&from_scaled));
-    let both: Vec<&String> = a.keys().filter(|f| b.contains_key(*f)).collect();
-    assert!(
-        both.len() >= 20,
-        "sqlite {from_sqlite:?}\nscaled {from_scaled:?}"
-    );
+    let both = same_whole_journeys(&from_sqlite, &from_scaled, 4);
     eprintln!(
         "scaled: {acked} observations acknowledged, (stored, seen, lost in transit) {last:?}; \
-         {} packets on all four links in both stores",
-        both.len()
+         {both} packets on all four links in both stores"
     );
-    for f in both {
-        assert_eq!(a[f], b[f], "journey {f}");
-    }
+    assert!(both >= 20, "sqlite {from_sqlite:?}\nscaled {from_scaled:?}");
     let _ = first.stop();
     let _ = second.stop();
     drop(ingest);
     drop(sqlite);
+}
+
+#[test]
+fn two_boards_through_two_ingest_nodes_give_the_paths_of_the_embedded_mode() {
+    const EMBEDDED: &str = "192.168.50.2:7878";
+    let ingest = ["192.168.50.2:7881", "192.168.50.2:7882"];
+    let dir_db = scratch("scaled2-db");
+    let dir_sc = scratch("scaled2-nats");
+    let bed = Bed::two_boards("s2");
+    let srv = bed.ns("srv");
+    let ch = Shards::up_in(Some(&srv), "scaled2", 2);
+    let spec = ch.spec();
+    let nats = Nats::up(&srv);
+    let sqlite = Collector::start(&srv, EMBEDDED, dir_db.path());
+    let nodes: Vec<Collector> = ingest
+        .iter()
+        .map(|addr| {
+            Collector::start_with(
+                &srv,
+                addr,
+                dir_sc.path(),
+                &["--nats", &nats.urls, "--partitions", "3"],
+            )
+        })
+        .collect();
+    let first = correlator(
+        &srv,
+        &nats,
+        &spec,
+        &["0/3", "2/3"],
+        "corr2-a",
+        dir_sc.path(),
+    );
+    let second = correlator(&srv, &nats, &spec, &["1/3"], "corr2-b", dir_sc.path());
+    let mut agents = Vec::new();
+    for (i, board) in ["a", "b"].into_iter().enumerate() {
+        let pod = bed.ns(&format!("p{board}"));
+        for (to, dir, name) in [
+            (EMBEDDED, dir_db.path(), format!("agent-db-{board}")),
+            (ingest[i], dir_sc.path(), format!("agent-nats-{board}")),
+        ] {
+            agents.push(Agent::start(
+                &bed.ns(board),
+                &["--id", board, "--netns", &pod, "--collector", to],
+                2,
+                &name,
+                dir,
+            ));
+        }
+    }
+    traffic::ping_until_seen(&bed, "pa", POD_B, 4242, 10, &sqlite, &[]);
+    traffic::ping(&bed, "pa", POD_B, 3001, 5, "0.05");
+    traffic::ping(&bed, "pb", POD_A, 3002, 5, "0.05");
+    let mut acked = 0;
+    for (i, a) in agents.into_iter().enumerate() {
+        let s = a.stop();
+        if i % 2 == 1 {
+            acked += s.records_acked as i64;
+        }
+    }
+    let end = Instant::now() + Duration::from_secs(60);
+    let stored = || -> i64 {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &srv])
+            .arg(e2e::bins::collector())
+            .args(["boards", "--json", "--clickhouse", &spec])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .flat_map(|v| match v {
+                Value::Array(a) => a,
+                other => vec![other],
+            })
+            .map(|b| b["stored"].as_i64().unwrap_or(0))
+            .sum()
+    };
+    let mut got = stored();
+    while got < acked && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        got = stored();
+    }
+    assert_eq!(
+        got, acked,
+        "observations stored of those both agents had acknowledged"
+    );
+    let from_sqlite = journeys(&srv, &["--db", sqlite.db.to_str().unwrap()]);
+    let from_scaled = journeys(&srv, &["--clickhouse", &spec]);
+    let both = same_whole_journeys(&from_sqlite, &from_scaled, 10);
+    eprintln!("two boards: {acked} observations acknowledged and stored; {both} packets on all ten links in both stores");
+    // The test's 5 pings each way, request and reply: 20, at least.
+    assert!(both >= 20, "sqlite {from_sqlite:?}\nscaled {from_scaled:?}");
+    drop((first, second, nodes, sqlite));
 }
