@@ -97,3 +97,18 @@ pub fn run(args: &CorrelateArgs) -> CmdResult {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_partition;
+
+    #[test]
+    fn partitions_are_k_of_n() {
+        assert_eq!(parse_partition("0/3"), Ok((0, 3)));
+        assert_eq!(parse_partition("2/3"), Ok((2, 3)));
+        for bad in ["3/3", "1/0", "1", "a/3", "1/b", "-1/3", ""] {
+            let e = parse_partition(bad).expect_err(bad);
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+}
