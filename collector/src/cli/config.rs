@@ -495,7 +495,7 @@ mod tests {
         assert_eq!(
             shown("[servee]\n", serve),
             "1: [servee]: not a command (tables: serve, timeline, boards, links, paths, \
-             flows, diagram, report, export, keys, completions, man)"
+             flows, diagram, report, export, correlate, keys, completions, man)"
         );
         assert_eq!(
             shown("[keys.nope]\n", serve),
