@@ -17,38 +17,10 @@ use e2e::bed::{Bed, FAR};
 use e2e::collector::Collector;
 use e2e::pi::{self, BOARD, COLLECTOR};
 use e2e::{scratch, traffic};
-use serde_json::Value;
 use std::collections::BTreeMap;
-use std::process::Command;
 
 /// The second collector, beside the first on the router.
 const COLLECTOR_CH: &str = "192.168.43.1:7879";
-
-/// `paths --json --filter icmp` of a store: each journey's hop links by fingerprint.
-fn journeys(rtr: &str, store: &[&str]) -> BTreeMap<String, Vec<String>> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", rtr])
-        .arg(e2e::bins::collector())
-        .args([&["paths", "--json", "--filter", "icmp"][..], store].concat())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let hops: Vec<String> = v["hops"]
-                .as_array()
-                .map(|h| h.iter().map(|h| h["link"].to_string()).collect())
-                .unwrap_or_default();
-            (v["fingerprint"].to_string(), hops)
-        })
-        .collect()
-}
 
 #[test]
 fn agents_into_clickhouse_give_the_paths_of_agents_into_sqlite() {
@@ -75,8 +47,8 @@ fn agents_into_clickhouse_give_the_paths_of_agents_into_sqlite() {
     // Clean stops: every batch acknowledged, so stored.
     into_sqlite.stop();
     into_clickhouse.stop();
-    let from_sqlite = journeys(&rtr, &["--db", sqlite.db.to_str().unwrap()]);
-    let from_clickhouse = journeys(&rtr, &["--clickhouse", &spec]);
+    let from_sqlite = e2e::collector::icmp_journeys(&rtr, &["--db", sqlite.db.to_str().unwrap()]);
+    let from_clickhouse = e2e::collector::icmp_journeys(&rtr, &["--clickhouse", &spec]);
     let whole = |j: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, Vec<String>> {
         j.iter()
             .filter(|(_, hops)| hops.len() == 4)

@@ -104,32 +104,6 @@ fn correlator(rtr: &str, nats: &Nats, ch: &str, parts: &[&str], name: &str, dir:
     Proc::spawn(rtr, e2e::bins::collector(), &args, name, dir)
 }
 
-/// `paths --json --filter icmp` of a store: each journey's hop links by fingerprint.
-fn journeys(rtr: &str, store: &[&str]) -> BTreeMap<String, Vec<String>> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", rtr])
-        .arg(e2e::bins::collector())
-        .args([&["paths", "--json", "--filter", "icmp"][..], store].concat())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let hops: Vec<String> = v["hops"]
-                .as_array()
-                .map(|h| h.iter().map(|h| h["link"].to_string()).collect())
-                .unwrap_or_default();
-            (v["fingerprint"].to_string(), hops)
-        })
-        .collect()
-}
-
 /// `boards --json` of the ClickHouse store: (stored, seen, lost in transit) of the board.
 fn delivery(rtr: &str, ch: &str) -> (i64, i64, i64) {
     let out = Command::new("ip")
@@ -200,8 +174,8 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     }
     assert_eq!(last.0, acked, "stored, seen, lost in transit: {last:?}");
     assert_eq!(last.2, 0, "nothing lost in transit: {last:?}");
-    let from_sqlite = journeys(&rtr, &["--db", sqlite.db.to_str().unwrap()]);
-    let from_scaled = journeys(&rtr, &["--clickhouse", &spec]);
+    let from_sqlite = e2e::collector::icmp_journeys(&rtr, &["--db", sqlite.db.to_str().unwrap()]);
+    let from_scaled = e2e::collector::icmp_journeys(&rtr, &["--clickhouse", &spec]);
     let both = same_whole_journeys(&from_sqlite, &from_scaled, 4);
     eprintln!(
         "scaled: {acked} observations acknowledged, (stored, seen, lost in transit) {last:?}; \
@@ -299,8 +273,8 @@ fn two_boards_through_two_ingest_nodes_give_the_paths_of_the_embedded_mode() {
         got, acked,
         "observations stored of those both agents had acknowledged"
     );
-    let from_sqlite = journeys(&srv, &["--db", sqlite.db.to_str().unwrap()]);
-    let from_scaled = journeys(&srv, &["--clickhouse", &spec]);
+    let from_sqlite = e2e::collector::icmp_journeys(&srv, &["--db", sqlite.db.to_str().unwrap()]);
+    let from_scaled = e2e::collector::icmp_journeys(&srv, &["--clickhouse", &spec]);
     let both = same_whole_journeys(&from_sqlite, &from_scaled, 10);
     eprintln!("two boards: {acked} observations acknowledged and stored; {both} packets on all ten links in both stores");
     // The test's 5 pings each way, request and reply: 20, at least.

@@ -288,7 +288,7 @@ fn batches_reach_their_partitions_once() {
             .map(|&fp| {
                 let mut o = Observation::empty();
                 o.fingerprint = fp;
-                partition(&token(&o), PARTITIONS)
+                partition(token(&o).as_str(), PARTITIONS)
             })
             .collect();
         assert!(

@@ -222,9 +222,9 @@ fn split(
     let mut by_partition: Vec<Option<(String, Vec<usize>)>> = vec![None; partitions as usize];
     for (i, (_, obs)) in batch.rows.iter().enumerate() {
         let t = token(obs);
-        let k = partition(&t, partitions) as usize;
+        let k = partition(t.as_str(), partitions) as usize;
         by_partition[k]
-            .get_or_insert_with(|| (t, Vec::new()))
+            .get_or_insert_with(|| (t.as_str().to_string(), Vec::new()))
             .1
             .push(i);
     }

@@ -270,3 +270,33 @@ impl Drop for Collector {
         }
     }
 }
+
+/// `paths --json --filter icmp` of a store (`--db FILE` or `--clickhouse URLS`), run in
+/// `netns`: each journey's hop links by fingerprint.
+pub fn icmp_journeys(
+    netns: &str,
+    store: &[&str],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", netns])
+        .arg(super::bins::collector())
+        .args([&["paths", "--json", "--filter", "icmp"][..], store].concat())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let hops: Vec<String> = v["hops"]
+                .as_array()
+                .map(|h| h.iter().map(|h| h["link"].to_string()).collect())
+                .unwrap_or_default();
+            (v["fingerprint"].to_string(), hops)
+        })
+        .collect()
+}
