@@ -5,6 +5,7 @@
 
 pub mod clickhouse;
 pub mod ids;
+pub mod journeys;
 pub mod name_ids;
 pub mod read;
 pub mod sqlite;
@@ -12,6 +13,7 @@ pub mod status;
 pub mod write;
 
 pub use ids::{BoardId, Cursor, LinkId, RunId};
+pub use journeys::{JourneyStore, RowKey, StoredJourney};
 pub use read::{
     link_label, BoardRow, DropSample, QueryError, StoreReader, StoredLink, TimelineQuery,
     TimelineRow,
