@@ -9,6 +9,7 @@
 //!
 //! Boards are chained to the reference through the pairs with the tightest bounds.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BinaryHeap};
 
 /// One matched crossing: sent by board `from` at `t_send` (its clock), received by board
@@ -91,29 +92,104 @@ fn interpolate(points: &[ClockPoint], t: u64) -> Option<(i64, Option<u64>)> {
     Some((off.round() as i64, unc))
 }
 
-#[derive(Clone, Copy, Default)]
-struct Window {
-    /// Minima of d from the lower-numbered board to the higher, and back.
+/// The minimum delays of one board pair in one clock window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// Minima of d from the board first by name to the other, and back.
     fwd: Option<i64>,
     rev: Option<i64>,
     n: u32,
 }
 
-/// The offset of `hi` relative to `lo` over time.
-fn pair_series(samples: &[Sample], lo: u32, window_ns: u64) -> Vec<ClockPoint> {
-    let mut wins: BTreeMap<u64, Window> = BTreeMap::new();
-    for s in samples {
-        // Windows are placed on lo's clock: a sample's time is when lo sent or received it.
-        let t_lo = if s.from == lo {
-            s.t_send
-        } else {
-            s.t_send.saturating_add_signed(s.d)
+impl Window {
+    fn merge(&mut self, o: &Window) {
+        let min = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
         };
-        let w = wins.entry(t_lo / window_ns.max(1)).or_default();
-        let slot = if s.from == lo { &mut w.fwd } else { &mut w.rev };
-        *slot = Some(slot.map_or(s.d, |m| m.min(s.d)));
-        w.n += 1;
+        self.fwd = min(self.fwd, o.fwd);
+        self.rev = min(self.rev, o.rev);
+        self.n = self.n.saturating_add(o.n);
     }
+}
+
+/// What the clock estimate is made from: per board pair (by name, the first by name first)
+/// and per clock window (on that first board's clock), the minimum delay each way and the
+/// number of crossings. Minima of minima are minima, so crossings counted apart (by the
+/// correlators of different partitions) and [`merged`](Crossings::merge) estimate exactly
+/// what all the traffic in one place estimates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crossings {
+    pub window_ns: u64,
+    pub pairs: BTreeMap<(String, String), BTreeMap<u64, Window>>,
+}
+
+impl Crossings {
+    /// The crossings of `samples` (board ids index `names`, which is sorted).
+    pub(super) fn of(samples: &[Sample], names: &[String], window_ns: u64) -> Crossings {
+        let mut out = Crossings {
+            window_ns,
+            pairs: BTreeMap::new(),
+        };
+        for s in samples.iter().filter(|s| s.from != s.to) {
+            let (lo, hi) = (s.from.min(s.to), s.from.max(s.to));
+            let (Some(a), Some(b)) = (names.get(lo as usize), names.get(hi as usize)) else {
+                continue;
+            };
+            // Windows are placed on lo's clock: a sample's time is when lo sent or received it.
+            let t_lo = if s.from == lo {
+                s.t_send
+            } else {
+                s.t_send.saturating_add_signed(s.d)
+            };
+            let w = out
+                .pairs
+                .entry((a.clone(), b.clone()))
+                .or_default()
+                .entry(t_lo / window_ns.max(1))
+                .or_default();
+            let slot = if s.from == lo { &mut w.fwd } else { &mut w.rev };
+            *slot = Some(slot.map_or(s.d, |m| m.min(s.d)));
+            w.n += 1;
+        }
+        out
+    }
+
+    /// Adds `other`'s crossings (of the same window length; others are ignored, with false).
+    pub fn merge(&mut self, other: &Crossings) -> bool {
+        if self.pairs.is_empty() && self.window_ns != other.window_ns {
+            self.window_ns = other.window_ns;
+        }
+        if other.window_ns != self.window_ns {
+            return other.pairs.is_empty();
+        }
+        for (pair, wins) in &other.pairs {
+            let mine = self.pairs.entry(pair.clone()).or_default();
+            for (i, w) in wins {
+                mine.entry(*i).or_default().merge(w);
+            }
+        }
+        true
+    }
+
+    /// Forgets windows before `before_ns` (on the first board's clock): a correlator that
+    /// runs for days shares a bounded record.
+    pub fn forget_before(&mut self, before_ns: u64) {
+        let first = before_ns / self.window_ns.max(1);
+        for wins in self.pairs.values_mut() {
+            *wins = wins.split_off(&first);
+        }
+        self.pairs.retain(|_, w| !w.is_empty());
+    }
+
+    /// Every board named in a pair.
+    pub fn boards(&self) -> impl Iterator<Item = &String> {
+        self.pairs.keys().flat_map(|(a, b)| [a, b])
+    }
+}
+
+/// The offset of a pair's second board relative to its first over time.
+fn pair_series(wins: &BTreeMap<u64, Window>, window_ns: u64) -> Vec<ClockPoint> {
     let mid = |i: u64| i.saturating_mul(window_ns).saturating_add(window_ns / 2);
     let two_sided: Vec<ClockPoint> = wins
         .iter()
@@ -170,44 +246,60 @@ fn cost(points: &[ClockPoint]) -> u64 {
 /// crossings to the most other boards (then with the most samples; then the first by name).
 /// Not simply the first by name: a board that shares no traffic (or an agent that picked a
 /// name sorting first) would leave every other board "not tied".
-pub(super) fn best_reference(samples: &[Sample], boards: usize) -> u32 {
-    let mut peers: BTreeMap<u32, std::collections::BTreeSet<u32>> = BTreeMap::new();
-    let mut count = vec![0u64; boards];
-    for s in samples.iter().filter(|s| s.from != s.to) {
-        for (a, b) in [(s.from, s.to), (s.to, s.from)] {
-            peers.entry(a).or_default().insert(b);
-            if let Some(c) = count.get_mut(a as usize) {
-                *c += 1;
-            }
+pub(super) fn best_reference(c: &Crossings, names: &[String]) -> u32 {
+    let index = |n: &String| names.iter().position(|x| x == n);
+    let mut peers: BTreeMap<usize, std::collections::BTreeSet<usize>> = BTreeMap::new();
+    let mut count = vec![0u64; names.len()];
+    for ((a, b), wins) in &c.pairs {
+        let (Some(a), Some(b)) = (index(a), index(b)) else {
+            continue;
+        };
+        let n: u64 = wins.values().map(|w| u64::from(w.n)).sum();
+        for (x, y) in [(a, b), (b, a)] {
+            peers.entry(x).or_default().insert(y);
+            count[x] += n;
         }
     }
-    (0..boards as u32)
+    (0..names.len())
         .max_by_key(|&b| {
             let tied = peers.get(&b).map_or(0, |p| p.len());
-            (tied, count[b as usize], std::cmp::Reverse(b))
+            (tied, count[b], std::cmp::Reverse(&names[b]))
         })
-        .unwrap_or(0)
+        .unwrap_or(0) as u32
 }
 
 /// Estimates every board's offset from `reference` (board ids index `names`).
+#[cfg(test)]
 pub(super) fn estimate(
     samples: &[Sample],
     names: &[String],
     reference: u32,
     window_ns: u64,
 ) -> ClockModel {
+    estimate_from(&Crossings::of(samples, names, window_ns), names, reference)
+}
+
+/// Estimates every board's offset from `reference` (board ids index `names`; pairs of
+/// boards not in `names` are left out).
+pub(super) fn estimate_from(c: &Crossings, names: &[String], reference: u32) -> ClockModel {
     let n = names.len();
-    // Edge (lo, hi) → series of θ_hi − θ_lo.
-    let mut by_pair: BTreeMap<(u32, u32), Vec<Sample>> = BTreeMap::new();
-    for s in samples.iter().filter(|s| s.from != s.to) {
-        by_pair
-            .entry((s.from.min(s.to), s.from.max(s.to)))
-            .or_default()
-            .push(*s);
-    }
-    let edges: BTreeMap<(u32, u32), Vec<ClockPoint>> = by_pair
+    let window_ns = c.window_ns;
+    let index = |x: &String| names.iter().position(|y| y == x).map(|i| i as u32);
+    // Edge (lo, hi) → series of θ_hi − θ_lo (ids in name order, as the pairs are).
+    let edges: BTreeMap<(u32, u32), Vec<ClockPoint>> = c
+        .pairs
         .iter()
-        .map(|(&(lo, hi), s)| ((lo, hi), pair_series(s, lo, window_ns)))
+        .filter_map(|((a, b), wins)| {
+            let (lo, hi) = (index(a)?, index(b)?);
+            let mut pts = pair_series(wins, window_ns);
+            if lo > hi {
+                // Not in name order (names unsorted): the other way round.
+                for p in &mut pts {
+                    p.offset_ns = -p.offset_ns;
+                }
+            }
+            Some(((lo.min(hi), lo.max(hi)), pts))
+        })
         .filter(|(_, p)| !p.is_empty())
         .collect();
     // Dijkstra from the reference on summed uncertainty.

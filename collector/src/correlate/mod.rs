@@ -41,7 +41,7 @@ mod scenarios_pieces;
 #[cfg(test)]
 pub(crate) mod testbed;
 
-pub use clock::{BoardClock, ClockModel, ClockPoint};
+pub use clock::{BoardClock, ClockModel, ClockPoint, Crossings};
 pub use compound::{LostRange, Piece, PieceEvent, PieceEventKind, Whole};
 pub use describe::{describe, flow_label};
 pub use nat::{Endpoints, NatKind, NatRewrite};
@@ -89,6 +89,9 @@ pub struct Config {
     /// its own where its whole was not seen (see `proto::sample`): such a board may lack
     /// segments of a whole kept elsewhere, so their absence there is no loss.
     pub sampling: Vec<String>,
+    /// Crossings counted elsewhere (by the correlators of the other partitions of a scaled
+    /// run), merged with this input's own before the clocks are estimated.
+    pub shared_crossings: Option<Crossings>,
 }
 
 impl Default for Config {
@@ -99,6 +102,7 @@ impl Default for Config {
             reference_board: None,
             drops: Vec::new(),
             sampling: Vec::new(),
+            shared_crossings: None,
         }
     }
 }
@@ -176,6 +180,8 @@ pub struct Report {
     pub journeys: Vec<Journey>,
     pub clock: ClockModel,
     pub flows: usize,
+    /// The input's own crossings (before any shared ones were merged).
+    pub crossings: Crossings,
 }
 
 /// Groups observations into journeys. `topo` must hold the link tables the observations'
@@ -185,33 +191,49 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
     let (mut views, names) = (prepared.views, prepared.boards);
     let window = i64::try_from(cfg.window_ns).unwrap_or(i64::MAX);
 
-    // Buckets by sorting rather than hashing: no allocation per bucket key.
-    let mut keyed: Vec<((u64, u64), u32)> = hops
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (view::bucket_key(h), i as u32))
-        .collect();
-    keyed.sort_unstable();
-    let buckets: Vec<Vec<u32>> = keyed
-        .chunk_by(|a, b| a.0 == b.0)
-        .map(|c| c.iter().map(|&(_, i)| i).collect())
-        .collect();
-    drop(keyed);
+    let buckets = buckets(&hops);
 
-    let samples = if names.len() > 1 {
-        segments::samples(&views, &buckets, window)
+    let own = if names.len() > 1 {
+        Crossings::of(
+            &segments::samples(&views, &buckets, window),
+            &names,
+            cfg.clock_window_ns,
+        )
     } else {
-        Vec::new()
+        Crossings {
+            window_ns: cfg.clock_window_ns,
+            ..Crossings::default()
+        }
     };
+    let mut crossings = own.clone();
+    let mut clock_names = names.clone();
+    if let Some(shared) = &cfg.shared_crossings {
+        if !crossings.merge(shared) {
+            log::warn!(
+                "clock: shared crossings of {} ns windows, not {}: not used",
+                shared.window_ns,
+                cfg.clock_window_ns
+            );
+        }
+        // Boards seen only by other partitions may still chain two of ours together.
+        let mut extra: Vec<String> = crossings
+            .boards()
+            .filter(|b| !names.contains(b))
+            .cloned()
+            .collect();
+        extra.sort_unstable();
+        extra.dedup();
+        clock_names.extend(extra);
+    }
     let reference = cfg
         .reference_board
         .as_ref()
-        .and_then(|r| names.iter().position(|n| n == r))
+        .and_then(|r| clock_names.iter().position(|n| n == r))
         .map_or_else(
-            || clock::best_reference(&samples, names.len()),
+            || clock::best_reference(&crossings, &clock_names),
             |i| i as u32,
         );
-    let clock = clock::estimate(&samples, &names, reference, cfg.clock_window_ns);
+    let clock = clock::estimate_from(&crossings, &clock_names, reference);
     let mut uncertainty: Vec<Option<u64>> = Vec::with_capacity(views.len());
     for v in &mut views {
         let (off, unc) = clock
@@ -307,7 +329,42 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         journeys,
         clock,
         flows,
+        crossings: own,
     }
+}
+
+/// The crossings `hops` hold on their own (what [`correlate`] would count of them): what a
+/// partition's correlator shares once it has stored the journeys these hops make.
+pub fn crossings_of(hops: &[Hop], topo: &Topology, cfg: &Config) -> Crossings {
+    let prepared = view::prepare(hops, topo);
+    let window = i64::try_from(cfg.window_ns).unwrap_or(i64::MAX);
+    let buckets = buckets(hops);
+    if prepared.boards.len() < 2 {
+        return Crossings {
+            window_ns: cfg.clock_window_ns,
+            ..Crossings::default()
+        };
+    }
+    Crossings::of(
+        &segments::samples(&prepared.views, &buckets, window),
+        &prepared.boards,
+        cfg.clock_window_ns,
+    )
+}
+
+/// Hops by fingerprint and inner packet shape, by sorting rather than hashing: no
+/// allocation per bucket key.
+fn buckets(hops: &[Hop]) -> Vec<Vec<u32>> {
+    let mut keyed: Vec<((u64, u64), u32)> = hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (view::bucket_key(h), i as u32))
+        .collect();
+    keyed.sort_unstable();
+    keyed
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|c| c.iter().map(|&(_, i)| i).collect())
+        .collect()
 }
 
 /// One journey from its ordered hops: NAT, tunnels and fate, then the hops moved out of

@@ -160,3 +160,49 @@ fn multicast_that_every_host_sends_alike_does_not_skew_the_clock() {
     let (off, _) = r.clock.board("pi2").unwrap().at(T0 + 5_000_000_000);
     assert!((off - 37_000_000).abs() < 100_000, "offset {off}");
 }
+
+/// A scaled run splits the packets between partitions (by piece family): each partition's
+/// correlator sees only its own crossings. Merging the other partitions' crossings gives it
+/// the clock that all the traffic in one place gives, to the nanosecond; on its own it
+/// would estimate from half the crossings (a different minimum in some windows).
+#[test]
+fn partitions_sharing_crossings_estimate_the_clock_of_the_whole() {
+    let mut bed = Bed::new();
+    bed.set_skew("pi2", 37_000_000);
+    let f = flannel(&mut bed);
+    let mut rng = Rng::new(13);
+    for i in 0..300u16 {
+        let t = T0 + u64::from(i) * 50_000_000;
+        let d = 300_000 + rng.exp(400_000.0);
+        let there = f.ping(&mut bed, 2 * i as usize, t, i, true, d);
+        let d = 300_000 + rng.exp(400_000.0);
+        f.ping(&mut bed, 2 * i as usize + 1, there + 50_000, i, false, d);
+    }
+    let (topo, hops, _) = bed.finish();
+    let cfg = Config::default();
+    let whole = correlate(hops.clone(), &topo, &cfg);
+    let part_of = |h: &Hop| piece_family_key(&h.obs.summary).unwrap_or(h.obs.fingerprint) % 2;
+    let halves: Vec<Vec<Hop>> = (0..2)
+        .map(|k| hops.iter().filter(|h| part_of(h) == k).cloned().collect())
+        .collect();
+    assert!(halves.iter().all(|h| !h.is_empty()));
+    let points = |r: &Report| r.clock.board("pi2").unwrap().points.clone();
+    let mut alone_differs = false;
+    for k in 0..2 {
+        let alone = correlate(halves[k].clone(), &topo, &cfg);
+        alone_differs |= points(&alone) != points(&whole);
+        let shared = Config {
+            shared_crossings: Some(crossings_of(&halves[1 - k], &topo, &cfg)),
+            ..Config::default()
+        };
+        let joined = correlate(halves[k].clone(), &topo, &shared);
+        assert_eq!(points(&joined), points(&whole), "partition {k}");
+        assert_eq!(joined.clock.reference, whole.clock.reference);
+        // Its own crossings are what it shares.
+        assert_eq!(alone.crossings, crossings_of(&halves[k], &topo, &cfg));
+    }
+    assert!(
+        alone_differs,
+        "the halves alone estimate the same clock: the test shows nothing"
+    );
+}
