@@ -7,6 +7,7 @@
 //! `vanish`); the first such hop and its first missing range are the journey's fate. A hop
 //! that missed a piece the next hops have (capture loss on that one link) loses nothing.
 
+use serde::{Deserialize, Serialize};
 use super::order::{order, Ordered};
 use super::pieces::{Compound, Family, Part, Span};
 use super::vanish::{self, Fate};
@@ -16,7 +17,7 @@ use hopcap_proto::types::PacketType;
 use std::collections::BTreeMap;
 
 /// One piece of a whole as one hop saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Piece {
     /// Position of the observation in the correlator's input.
     pub input: usize,
@@ -34,7 +35,7 @@ pub struct Piece {
 }
 
 /// Where the count or the boundaries of the pieces changed between a hop and the one before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PieceEventKind {
     Segmented,
     Merged,
@@ -57,7 +58,7 @@ impl PieceEventKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PieceEvent {
     pub kind: PieceEventKind,
     /// The hop (position) that first saw the new pieces.
@@ -68,7 +69,7 @@ pub struct PieceEvent {
 }
 
 /// The bytes a journey carried: its whole packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Whole {
     /// TCP: the first sequence number.
     pub seq: Option<u32>,
@@ -97,7 +98,7 @@ impl Whole {
 
 /// The bytes never seen after the hop a journey vanished at: TCP sequence numbers (`seq`,
 /// end exclusive, modulo 2^32) or offsets in the datagram (UDP GSO: in its UDP payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostRange {
     pub start: u64,
     pub end: u64,

@@ -26,6 +26,7 @@ mod nat;
 mod order;
 mod pieces;
 mod segments;
+pub mod stored;
 mod topology;
 mod tunnel;
 mod udp_gso;
@@ -50,6 +51,7 @@ pub use topology::Topology;
 pub use tunnel::{label as tunnel_label, TunnelSpan};
 pub use vanish::Fate;
 
+use serde::{Deserialize, Serialize};
 use hopcap_proto::record::{LinkKind, Observation, MAX_NAME};
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::PacketType;
@@ -58,7 +60,7 @@ use std::fmt::Write;
 use view::View;
 
 /// One observation and the board that made it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hop {
     pub board: String,
     pub obs: Observation,
@@ -108,7 +110,7 @@ impl Default for Config {
 }
 
 /// One hop of a journey.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JourneyHop {
     /// Position of this hop in the vector handed to [`correlate`].
     pub input: usize,
@@ -142,7 +144,7 @@ impl JourneyHop {
 }
 
 /// One packet's way through the captured network.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Journey {
     pub fingerprint: u64,
     /// In path order.

@@ -3,11 +3,12 @@
 //! the differences become rewrites (source → SNAT/masquerade, destination → DNAT/port
 //! forward or the reverse translation of a reply, ICMP echo id).
 
+use serde::{Deserialize, Serialize};
 use hopcap_proto::print::Endpoint;
 pub use hopcap_proto::summary::Endpoints;
 use hopcap_proto::types::Addr;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NatKind {
     /// The source address or port changed (SNAT, masquerade).
     Snat,
@@ -29,7 +30,7 @@ impl NatKind {
 
 /// One rewrite: what the field read before and after, and the hop (position in the
 /// journey's ordered hops) where the new value was first seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatRewrite {
     pub kind: NatKind,
     pub before: String,

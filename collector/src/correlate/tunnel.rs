@@ -2,10 +2,11 @@
 //! fingerprint ignores outer headers, so the underlay sightings joined the inner packet's
 //! journey) grouped per tunnel, with the endpoints.
 
+use serde::{Deserialize, Serialize};
 use hopcap_proto::summary::{Summary, Tunnel};
 
 /// One tunnel and the first and last hop (positions) that saw the packet inside it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TunnelSpan {
     pub tunnel: Tunnel,
     pub first: usize,
