@@ -150,7 +150,7 @@ fn main() {
             let counts = Arc::new(IntakeCounts::default());
             ready.push(Arc::clone(&counts));
             consumers.push(std::thread::spawn(move || {
-                consume::run(&urls, intake, 3, store, stop, counts)
+                consume::run(&urls, intake, 3, store, None, stop, counts)
             }));
         }
         let writers: Vec<Arc<JetStreamWriter>> = (0..INGEST_NODES)

@@ -4,7 +4,9 @@
 //! links become per-board link keys, so the correlator sees the topology the agents
 //! reported. Backend-neutral: it reads through [`StoreReader`] only.
 
-use crate::correlate::{correlate, Config, DropInterval, Hop, Journey, Report, Topology};
+use crate::correlate::{
+    correlate, number_flows, stored, Config, DropInterval, Hop, Journey, Report, Topology,
+};
 use crate::select::Selection;
 use crate::store::{Cursor, DropSample, LinkId, QueryError, StoreReader, TimelineQuery};
 use hopcap_proto::record::LinkInfo;
@@ -30,6 +32,40 @@ pub fn correlate_selection_rows(
     let wanted = std::mem::take(&mut rows.wanted);
     rows.report.journeys.retain(|j| wants(&wanted, j));
     Ok((rows.report, rows.cursors))
+}
+
+/// The journeys the scaled mode's correlators built and stored, for the selection's window
+/// (by their first hop) and picked as [`correlate_selection`] picks them, with their flows
+/// numbered; `None` from a store that keeps none. The clock model is not among them (each
+/// correlator estimated its own, from the crossings all partitions shared).
+pub fn built_selection(
+    reader: &dyn StoreReader,
+    sel: &Selection,
+) -> Result<Option<Report>, QueryError> {
+    let at = |t: Option<i64>, none: u64| t.map_or(none, |t| u64::try_from(t).unwrap_or(0));
+    let Some(stored) = reader.built_journeys(at(sel.since_ns, 0), at(sel.until_ns, u64::MAX))?
+    else {
+        return Ok(None);
+    };
+    let mut journeys = Vec::with_capacity(stored.len());
+    for s in stored {
+        let j = stored::decode(&s.body).map_err(|e| {
+            QueryError::Backend(format!("stored journey {:#018x}: {e}", s.id).into())
+        })?;
+        journeys.push(j);
+    }
+    journeys.sort_by_key(|j| (j.hops.first().map(|h| h.t_ns), j.fingerprint));
+    let flows = number_flows(&mut journeys);
+    journeys.retain(|j| {
+        j.hops
+            .iter()
+            .any(|h| sel.names(&h.hop.board, &h.netns, &h.link) && sel.keeps(&h.hop.obs))
+    });
+    Ok(Some(Report {
+        journeys,
+        flows,
+        ..Report::default()
+    }))
 }
 
 /// A correlation of the rows a query returned, with what ties it back to the store.

@@ -11,6 +11,7 @@
 
 mod ch_shards;
 mod e2e;
+mod nats_cluster;
 
 use ch_shards::Shards;
 use e2e::agent::Agent;
@@ -19,62 +20,14 @@ use e2e::collector::Collector;
 use e2e::pi::{self, BOARD, COLLECTOR};
 use e2e::proc::Proc;
 use e2e::{scratch, traffic};
+use nats_cluster::Cluster;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const INGEST: &str = "192.168.43.1:7881";
-
-/// A NATS cluster in a namespace, stopped by its pid files when dropped.
-struct Nats {
-    netns: String,
-    dir: PathBuf,
-    base: u16,
-    urls: String,
-}
-
-fn nats_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats.sh")
-}
-
-impl Nats {
-    fn up(netns: &str) -> Nats {
-        let dir = std::env::temp_dir().join(format!("hopcap-nats-{netns}"));
-        let base = 14_222;
-        let out = Command::new("ip")
-            .args(["netns", "exec", netns, "bash"])
-            .arg(nats_script())
-            .args(["up", dir.to_str().unwrap(), "--partitions", "3"])
-            .env("HOPCAP_NATS_PORT_BASE", base.to_string())
-            .output()
-            .unwrap();
-        let nats = Nats {
-            netns: netns.into(),
-            dir,
-            base,
-            urls: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        };
-        assert!(
-            out.status.success(),
-            "nats.sh up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        nats
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &self.netns, "bash"])
-            .arg(nats_script())
-            .args(["down", self.dir.to_str().unwrap()])
-            .env("HOPCAP_NATS_PORT_BASE", self.base.to_string())
-            .status();
-    }
-}
 
 /// Whole journeys (`hops` links) of a store, and those both stores have, with equal hops.
 fn same_whole_journeys(
@@ -96,7 +49,7 @@ fn same_whole_journeys(
     both.len()
 }
 
-fn correlator(rtr: &str, nats: &Nats, ch: &str, parts: &[&str], name: &str, dir: &Path) -> Proc {
+fn correlator(rtr: &str, nats: &Cluster, ch: &str, parts: &[&str], name: &str, dir: &Path) -> Proc {
     let mut args = vec!["correlate", "--nats", &nats.urls, "--clickhouse", ch];
     for p in parts {
         args.extend(["--partition", p]);
@@ -136,7 +89,7 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     let rtr = bed.ns("rtr");
     let ch = Shards::up_in(Some(&rtr), "scaled", 2);
     let spec = ch.spec();
-    let nats = Nats::up(&rtr);
+    let nats = Cluster::up_in(Some(&rtr), 1);
     let sqlite = Collector::start(&rtr, COLLECTOR, dir_db.path());
     let ingest = Collector::start_with(
         &rtr,
@@ -157,10 +110,13 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     );
     pi::warm_up(&bed, &sqlite, &[]);
     traffic::ping(&bed, "ctr", FAR, 1001, 5, "0.05");
-    // A correlator killed mid-run, and started again: what it had taken and not
-    // acknowledged comes back to it.
-    let _ = second.kill();
+    // A NATS node killed mid-run (SIGKILL): the streams keep a quorum of two.
+    nats.node("kill", 1);
     traffic::ping(&bed, "ctr", FAR, 1002, 5, "0.05");
+    // Then a correlator killed mid-run, and started again: what it had taken and not
+    // acknowledged (rows stored, journeys not yet) comes back to it.
+    let _ = second.kill();
+    traffic::ping(&bed, "ctr", FAR, 1003, 5, "0.05");
     second = correlator(&rtr, &nats, &spec, &["1/3"], "corr-b2", dir_sc.path());
     let into_nats = into_nats.stop();
     into_sqlite.stop();
@@ -182,10 +138,41 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
          {both} packets on all four links in both stores"
     );
     assert!(both >= 20, "sqlite {from_sqlite:?}\nscaled {from_scaled:?}");
+    // The journeys the correlators built as the rows came in: the same again, and each
+    // stored row in exactly one of them.
+    let built = built_journeys(&rtr, &spec, &ch, &from_sqlite, 4);
+    eprintln!("scaled: {built} packets on all four links built by the correlators as embedded");
+    assert!(built >= 30, "15 pings, request and reply: {built}");
     let _ = first.stop();
     let _ = second.stop();
     drop(ingest);
     drop(sqlite);
+}
+
+/// `paths --built`: the journeys the correlators stored, once every stored row is in one.
+/// Checks that no row is in two journeys, that the whole journeys are the embedded ones,
+/// and returns how many whole journeys both have.
+fn built_journeys(
+    ns: &str,
+    spec: &str,
+    ch: &Shards,
+    embedded: &BTreeMap<String, Vec<String>>,
+    hops: usize,
+) -> usize {
+    let count = |sql: &str| -> u64 { ch.sql(0, sql).trim().parse().unwrap_or(0) };
+    let rows = "SELECT count() FROM (SELECT DISTINCT run, seq, row FROM hopcap.observations)";
+    let members = "SELECT uniqExact(run, seq, row) FROM hopcap.journey_rows";
+    let end = Instant::now() + Duration::from_secs(60);
+    let (mut stored, mut in_journeys) = (count(rows), count(members));
+    while in_journeys < stored && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        (stored, in_journeys) = (count(rows), count(members));
+    }
+    assert_eq!(in_journeys, stored, "stored rows in built journeys");
+    let memberships = count("SELECT uniqExact(run, seq, row, id) FROM hopcap.journey_rows");
+    assert_eq!(memberships, in_journeys, "a row in two journeys");
+    let built = e2e::collector::icmp_journeys(ns, &["--built", "--clickhouse", spec]);
+    same_whole_journeys(embedded, &built, hops)
 }
 
 #[test]
@@ -198,7 +185,7 @@ fn two_boards_through_two_ingest_nodes_give_the_paths_of_the_embedded_mode() {
     let srv = bed.ns("srv");
     let ch = Shards::up_in(Some(&srv), "scaled2", 2);
     let spec = ch.spec();
-    let nats = Nats::up(&srv);
+    let nats = Cluster::up_in(Some(&srv), 2);
     let sqlite = Collector::start(&srv, EMBEDDED, dir_db.path());
     let nodes: Vec<Collector> = ingest
         .iter()
@@ -279,5 +266,10 @@ fn two_boards_through_two_ingest_nodes_give_the_paths_of_the_embedded_mode() {
     eprintln!("two boards: {acked} observations acknowledged and stored; {both} packets on all ten links in both stores");
     // The test's 5 pings each way, request and reply: 20, at least.
     assert!(both >= 20, "sqlite {from_sqlite:?}\nscaled {from_scaled:?}");
+    // Across the boards: the correlators' clocks come from the crossings all three
+    // partitions shared.
+    let built = built_journeys(&srv, &spec, &ch, &from_sqlite, 10);
+    eprintln!("two boards: {built} packets on all ten links built by the correlators as embedded");
+    assert!(built >= 20, "{built}");
     drop((first, second, nodes, sqlite));
 }

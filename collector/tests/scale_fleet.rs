@@ -90,7 +90,15 @@ fn a_hundred_agents_through_two_ingest_nodes_are_stored_once() {
     .map(|intake| {
         let (urls, w, stop) = (nats.urls.clone(), Arc::clone(&writer), Arc::clone(&stop));
         std::thread::spawn(move || {
-            consume::run(&urls, intake, 3, w, stop, Arc::new(IntakeCounts::default()))
+            consume::run(
+                &urls,
+                intake,
+                3,
+                w,
+                None,
+                stop,
+                Arc::new(IntakeCounts::default()),
+            )
         })
     })
     .collect();

@@ -110,7 +110,7 @@ impl Correlators {
             counts.push(Arc::clone(&c));
             let (urls, store, stop) = (urls.to_string(), Arc::clone(store), Arc::clone(&stop));
             threads.push(std::thread::spawn(move || {
-                consume::run(&urls, intake, 3, store, stop, c)
+                consume::run(&urls, intake, 3, store, None, stop, c)
             }));
         }
         Correlators {

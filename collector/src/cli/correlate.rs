@@ -2,8 +2,10 @@
 //! boards' metadata), storing into ClickHouse until SIGINT/SIGTERM.
 
 use super::{CmdResult, CorrelateArgs};
-use crate::scale::consume::{self, Intake, IntakeCounts};
-use crate::store::clickhouse::{ClickhouseHandle, WriterConfig};
+use crate::scale::consume::{self, Intake, IntakeCounts, JourneyBuilding};
+use crate::store::clickhouse::{
+    ClickhouseHandle, ClickhouseJourneys, ClickhouseReader, WriterConfig,
+};
 use crate::store::StoreWriter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +33,16 @@ pub fn run(args: &CorrelateArgs) -> CmdResult {
     }
     let mut threads = Vec::new();
     for intake in intakes {
+        // Each partition builds its own journeys, with its own connections.
+        let building = match intake {
+            Intake::Partition { .. } => Some(JourneyBuilding {
+                journeys: Box::new(ClickhouseJourneys::open(&args.clickhouse)?),
+                reader: Box::new(ClickhouseReader::open(&args.clickhouse)?),
+                settle: Duration::from_millis(args.settle_ms),
+                replicas: args.replicas as usize,
+            }),
+            Intake::Meta => None,
+        };
         let counts = Arc::new(IntakeCounts::default());
         let (urls, writer, stop, c) = (
             args.nats.clone(),
@@ -41,7 +53,7 @@ pub fn run(args: &CorrelateArgs) -> CmdResult {
         let replicas = args.replicas as usize;
         let t = std::thread::Builder::new()
             .name(format!("intake-{intake:?}"))
-            .spawn(move || consume::run(&urls, intake, replicas, writer, stop, c))
+            .spawn(move || consume::run(&urls, intake, replicas, writer, building, stop, c))
             .map_err(|e| format!("cannot start a consumer: {e}"))?;
         threads.push((intake, t, counts));
     }
@@ -81,13 +93,18 @@ pub fn run(args: &CorrelateArgs) -> CmdResult {
         }
         log::info!(
             "{intake:?}: {} messages, {} rows, {} not stored in time, {} corrupt, {} of an \
-             unknown version, {} rows for another partition",
+             unknown version, {} rows for another partition; {} journeys stored, {} rows \
+             still waiting, {} rows of unknown links, {} redelivered rows in journeys already",
             counts.messages.load(Ordering::Relaxed),
             counts.rows.load(Ordering::Relaxed),
             counts.not_stored.load(Ordering::Relaxed),
             counts.corrupt.load(Ordering::Relaxed),
             counts.unknown_version.load(Ordering::Relaxed),
-            counts.misrouted_rows.load(Ordering::Relaxed)
+            counts.misrouted_rows.load(Ordering::Relaxed),
+            counts.journeys.load(Ordering::Relaxed),
+            counts.waiting_rows.load(Ordering::Relaxed),
+            counts.unlinked_rows.load(Ordering::Relaxed),
+            counts.rows_in_journeys_already.load(Ordering::Relaxed)
         );
     }
     drop(writer);

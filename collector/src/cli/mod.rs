@@ -141,6 +141,10 @@ pub struct CorrelateArgs {
     /// order of its cluster `hopcap`.
     #[arg(long, value_name = "URL,...")]
     pub clickhouse: String,
+    /// How long a journey must go without a new sighting before it is stored (as
+    /// `paths --follow --settle-ms`).
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub settle_ms: u64,
 }
 
 /// `K/N` with K < N.
@@ -352,6 +356,11 @@ pub struct PathsArgs {
     /// printed.
     #[arg(long, value_name = "MS", default_value_t = 2000, requires = "follow")]
     pub settle_ms: u64,
+    /// Print the journeys the scaled mode's correlators built and stored (`correlate`),
+    /// rather than correlating the stored rows; with --clickhouse. Without the clock lines:
+    /// each correlator estimated the clocks as it went.
+    #[arg(long, conflicts_with = "follow")]
+    pub built: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -444,6 +453,8 @@ pub fn run(cli: Cli) -> CmdResult {
             let reader = args.query.db.reader()?;
             if args.follow {
                 paths::follow(&*reader, &args)
+            } else if args.built {
+                paths::run_built(&*reader, &args.query)
             } else {
                 paths::run_paths(&*reader, &args.query)
             }

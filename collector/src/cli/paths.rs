@@ -3,7 +3,7 @@
 //! journeys that settled ([`crate::settle`]).
 
 use super::{CmdResult, PathsArgs, QueryArgs};
-use crate::load::{correlate_rows, correlate_selection, Correlated};
+use crate::load::{built_selection, correlate_rows, correlate_selection, Correlated};
 use crate::render;
 use crate::settle::{Settled, Settler};
 use crate::store::{StoreReader, TimelineQuery};
@@ -32,6 +32,31 @@ pub fn run_paths(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
         for line in render::paths::clock_lines(&report) {
             writeln!(out, "{line}")?;
         }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `paths --built`: the journeys the correlators stored.
+pub fn run_built(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
+    let Some(mut report) = built_selection(reader, &args.window.selection(now_ns())?)? else {
+        return Err(
+            "--built: this store keeps no built journeys (only the scaled mode's \
+                    correlators build them: give --clickhouse)"
+                .into(),
+        );
+    };
+    if let Some(n) = args.limit {
+        report.journeys.truncate(usize::try_from(n).unwrap_or(0));
+    }
+    if report.journeys.is_empty() {
+        super::say_nothing_matched(reader)?;
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        render::paths::write_json(&report, &mut out)?;
+    } else {
+        render::paths::write_text(&report, &mut out)?;
     }
     out.flush()?;
     Ok(())

@@ -7,13 +7,13 @@
 //! `vanish`); the first such hop and its first missing range are the journey's fate. A hop
 //! that missed a piece the next hops have (capture loss on that one link) loses nothing.
 
-use serde::{Deserialize, Serialize};
 use super::order::{order, Ordered};
 use super::pieces::{Compound, Family, Part, Span};
 use super::vanish::{self, Fate};
 use super::{nat, tunnel, Hop, Journey};
 use hopcap_proto::summary::{Endpoints, Summary};
 use hopcap_proto::types::PacketType;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One piece of a whole as one hop saw it.

@@ -51,11 +51,11 @@ pub use topology::Topology;
 pub use tunnel::{label as tunnel_label, TunnelSpan};
 pub use vanish::Fate;
 
-use serde::{Deserialize, Serialize};
 use hopcap_proto::record::{LinkKind, Observation, MAX_NAME};
 use hopcap_proto::summary::Summary;
 use hopcap_proto::types::PacketType;
 use journey::Item;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 use view::View;
 
@@ -333,6 +333,20 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         flows,
         crossings: own,
     }
+}
+
+/// Numbers the flows of `journeys` (in place); returns how many there are.
+pub fn number_flows(journeys: &mut [Journey]) -> usize {
+    let ids = flow::assign(
+        journeys
+            .iter()
+            .map(|j| j.hops.iter().map(JourneyHop::summary).collect()),
+    );
+    let flows = ids.iter().max().map_or(0, |m| m + 1);
+    for (j, f) in journeys.iter_mut().zip(ids) {
+        j.flow = f;
+    }
+    flows
 }
 
 /// The crossings `hops` hold on their own (what [`correlate`] would count of them): what a

@@ -3,10 +3,10 @@
 //! the differences become rewrites (source → SNAT/masquerade, destination → DNAT/port
 //! forward or the reverse translation of a reply, ICMP echo id).
 
-use serde::{Deserialize, Serialize};
 use hopcap_proto::print::Endpoint;
 pub use hopcap_proto::summary::Endpoints;
 use hopcap_proto::types::Addr;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NatKind {

@@ -30,7 +30,7 @@ impl std::fmt::Display for StoredJourneyError {
 impl std::error::Error for StoredJourneyError {}
 
 pub fn encode(j: &Journey) -> Vec<u8> {
-    let mut out = vec![JOURNEY_VERSION];
+    let out = vec![JOURNEY_VERSION];
     // Serialising into a Vec fails only on types postcard cannot express; Journey has none.
     match postcard::to_extend(j, out) {
         Ok(v) => v,

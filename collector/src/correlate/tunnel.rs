@@ -2,8 +2,8 @@
 //! fingerprint ignores outer headers, so the underlay sightings joined the inner packet's
 //! journey) grouped per tunnel, with the endpoints.
 
-use serde::{Deserialize, Serialize};
 use hopcap_proto::summary::{Summary, Tunnel};
+use serde::{Deserialize, Serialize};
 
 /// One tunnel and the first and last hop (positions) that saw the packet inside it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

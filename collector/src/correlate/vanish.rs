@@ -12,7 +12,6 @@
 //! A loss is only reported as `MaybeCaptureLoss` when the capture itself dropped packets
 //! where the next sighting was due, within the match window after the last one.
 
-use serde::{Deserialize, Serialize};
 use super::clock::ClockModel;
 use super::order::Ordered;
 use super::topology::{is_tunnel_device, Topology};
@@ -21,6 +20,7 @@ use super::DropInterval;
 use hopcap_proto::record::LinkKind;
 use hopcap_proto::summary::{Net, Summary};
 use hopcap_proto::types::PacketType;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fate {

@@ -6,9 +6,11 @@
 //! A message that does not decode is not stored: one of an unknown version is left for a
 //! correlator that reads it (redelivered later), a corrupt one is terminated and counted.
 
+use super::clock_share;
 use super::envelope::{decode, EnvelopeError, MetaMsg, PartMsg};
+use super::journeys::{Journeys, PartRows};
 use super::streams::{self, NatsError};
-use crate::store::{ObservationBatch, StoreWriter, COMMIT_FAILED};
+use crate::store::{JourneyStore, ObservationBatch, StoreReader, StoreWriter, COMMIT_FAILED};
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::AckKind;
 use futures_util::StreamExt;
@@ -40,6 +42,12 @@ pub struct IntakeCounts {
     pub unknown_version: AtomicU64,
     /// Messages the store did not make durable in time (left for redelivery).
     pub not_stored: AtomicU64,
+    /// Journeys built and stored; rows waiting for theirs to settle; rows given up because
+    /// the store never learnt their link; redelivered rows already in a stored journey.
+    pub journeys: AtomicU64,
+    pub waiting_rows: AtomicU64,
+    pub unlinked_rows: AtomicU64,
+    pub rows_in_journeys_already: AtomicU64,
 }
 
 /// Which stream a consumer reads.
@@ -49,13 +57,28 @@ pub enum Intake {
     Meta,
 }
 
+/// What a partition's correlator needs to build journeys: where to keep them, what the
+/// store knows of the boards (links, capture drops, sampling), and the settle time.
+pub struct JourneyBuilding {
+    pub journeys: Box<dyn JourneyStore>,
+    pub reader: Box<dyn StoreReader + Send>,
+    pub settle: Duration,
+    /// Replicas of the clock bucket.
+    pub replicas: usize,
+}
+
 /// Runs one consumer until `stop`: connects, makes the streams if missing, takes messages.
+/// A partition's consumer with `building` also builds the partition's journeys.
 /// Returns the first error that is not a passing NATS failure (those are retried).
+///
+/// The store and its readers block on their own runtime, so they are called between the
+/// NATS calls (each a `block_on` of this thread's runtime), never inside one.
 pub fn run(
     urls: &str,
     intake: Intake,
     replicas: usize,
     store: Arc<dyn StoreWriter>,
+    building: Option<JourneyBuilding>,
     stop: Arc<AtomicBool>,
     counts: Arc<IntakeCounts>,
 ) -> Result<(), NatsError> {
@@ -63,7 +86,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the NATS runtime: {e}"))?;
-    rt.block_on(async {
+    let (consumer, mut journeys) = rt.block_on(async {
         let js = streams::connect(urls, Duration::from_secs(10)).await?;
         let consumer = match intake {
             Intake::Partition { k, of } => {
@@ -75,35 +98,62 @@ pub fn run(
                 streams::durable(&js, streams::META_STREAM, streams::META_CONSUMER).await?
             }
         };
-        counts.ready.store(true, Ordering::Release);
-        while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = take(&consumer, intake, store.as_ref(), &counts).await {
-                log::warn!("NATS ({intake:?}): {e}; trying again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+        let journeys = match (intake, building) {
+            (Intake::Partition { k, of }, Some(b)) => {
+                let bucket = clock_share::bucket(&js, b.replicas).await?;
+                Some(Journeys::new(k, of, b, bucket))
             }
+            _ => None,
+        };
+        Ok::<_, NatsError>((consumer, journeys))
+    })?;
+    counts.ready.store(true, Ordering::Release);
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = take(
+            &rt,
+            &consumer,
+            intake,
+            store.as_ref(),
+            journeys.as_mut(),
+            &counts,
+        ) {
+            log::warn!("NATS ({intake:?}): {e}; trying again");
+            std::thread::sleep(Duration::from_millis(500));
         }
-        Ok(())
-    })
+        if let Some(j) = journeys.as_mut() {
+            j.tick(&rt, &counts);
+        }
+    }
+    if let Some(j) = journeys {
+        j.give_back(&rt);
+    }
+    Ok(())
 }
 
-/// One fetch: store every message, then acknowledge what is durable.
-async fn take(
+/// One fetch: store every message, then acknowledge what is durable (a partition's
+/// messages that build journeys: once their rows are in stored journeys).
+fn take(
+    rt: &tokio::runtime::Runtime,
     consumer: &PullConsumer,
     intake: Intake,
     store: &dyn StoreWriter,
+    journeys: Option<&mut Journeys>,
     counts: &IntakeCounts,
 ) -> Result<(), NatsError> {
-    let mut batch = consumer
-        .fetch()
-        .max_messages(FETCH)
-        .expires(FETCH_WAIT)
-        .messages()
-        .await
-        .map_err(|e| format!("fetch: {e}"))?;
-    let mut taken = Vec::new();
-    while let Some(m) = batch.next().await {
-        taken.push(m.map_err(|e| format!("fetch: {e}"))?);
-    }
+    let taken = rt.block_on(async {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(FETCH)
+            .expires(FETCH_WAIT)
+            .messages()
+            .await
+            .map_err(|e| format!("fetch: {e}"))?;
+        let mut taken = Vec::new();
+        while let Some(m) = batch.next().await {
+            taken.push(m.map_err(|e| format!("fetch: {e}"))?);
+        }
+        Ok::<_, NatsError>(taken)
+    })?;
     if taken.is_empty() {
         return Ok(());
     }
@@ -119,35 +169,61 @@ async fn take(
         Intake::Meta => metas(&taken, store),
     };
     let durable = store.flush(STORE_WAIT);
-    for (m, v) in taken.iter().zip(verdicts) {
+    let mut acks = Vec::new();
+    let mut stored = Vec::new();
+    for (m, v) in taken.into_iter().zip(verdicts) {
         let kind = match v {
-            Verdict::Stored(w) => {
-                let stored = durable
+            Verdict::Stored(w, msg) => {
+                let is_stored = durable
                     && w.as_ref().is_none_or(|(w, seq)| {
                         let at = w.load(Ordering::Acquire);
                         at & COMMIT_FAILED == 0 && at > *seq
                     });
-                if stored {
-                    AckKind::Ack
-                } else {
+                if !is_stored {
                     counts.not_stored.fetch_add(1, Ordering::Relaxed);
                     AckKind::Nak(Some(Duration::from_secs(1)))
+                } else if let (Some(msg), true) = (msg, journeys.is_some()) {
+                    stored.push((m, msg));
+                    continue;
+                } else {
+                    AckKind::Ack
                 }
             }
             Verdict::Leave => AckKind::Nak(Some(Duration::from_secs(5))),
             Verdict::Terminate => AckKind::Term,
         };
-        if let Err(e) = m.ack_with(kind).await {
-            // Not acknowledged: it comes back after the ack wait, and the store keeps it once.
-            log::debug!("NATS ({intake:?}): ack: {e}");
-        }
+        acks.push((m, kind));
     }
+    if let Some(j) = journeys {
+        acks.extend(j.take(stored, counts));
+    }
+    ack_all(rt, acks, intake);
     Ok(())
 }
 
+fn ack_all(
+    rt: &tokio::runtime::Runtime,
+    acks: Vec<(async_nats::jetstream::Message, AckKind)>,
+    intake: Intake,
+) {
+    if acks.is_empty() {
+        return;
+    }
+    rt.block_on(async {
+        for (m, kind) in acks {
+            if let Err(e) = m.ack_with(kind).await {
+                // Not acknowledged: it comes back after the ack wait, and the store keeps it
+                // once.
+                log::debug!("NATS ({intake:?}): ack: {e}");
+            }
+        }
+    });
+}
+
 enum Verdict {
-    /// Handed to the store; with the watermark that says when it is durable.
-    Stored(Option<(Arc<AtomicU64>, u64)>),
+    /// Handed to the store; with the watermark that says when it is durable, and a batch
+    /// part's rows.
+    Stored(Option<(Arc<AtomicU64>, u64)>, Option<Box<PartRows>>),
     Leave,
     Terminate,
 }
@@ -191,6 +267,11 @@ fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) 
         );
     }
     let watermark = Arc::new(AtomicU64::new(0));
+    let taken = PartRows {
+        key: (msg.run, msg.seq, msg.part.index),
+        positions: msg.part.rows.clone(),
+        rows: msg.rows.clone(),
+    };
     let mut batch = ObservationBatch::new(msg.board, msg.rows);
     batch.run = Some(msg.run);
     batch.seq = Some(msg.seq);
@@ -209,7 +290,7 @@ fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) 
         return Verdict::Terminate;
     }
     match store.batch_part(batch, msg.part) {
-        Ok(()) => Verdict::Stored(Some((watermark, msg.seq))),
+        Ok(()) => Verdict::Stored(Some((watermark, msg.seq)), Some(Box::new(taken))),
         Err(e) => {
             log::warn!("store: batch {} part {}: {e}", msg.seq, index);
             Verdict::Leave
@@ -274,7 +355,7 @@ fn meta(payload: &[u8], store: &dyn StoreWriter) -> Verdict {
         MetaMsg::Disconnected { board, remote } => store.disconnected(board, remote),
     };
     match done {
-        Ok(()) => Verdict::Stored(None),
+        Ok(()) => Verdict::Stored(None, None),
         Err(e) => {
             log::warn!("store: board metadata: {e}");
             Verdict::Leave

@@ -18,11 +18,19 @@
 //!   the `meta` one), write what they take to the store and acknowledge after the store
 //!   says it is durable: at-least-once delivery, made exactly-once by the store keeping each
 //!   part of a batch once.
+//! - Each partition's correlator also **builds its journeys** ([`build`], [`journeys`]): rows
+//!   wait until their journey settles, the journey is stored with its rows, and only then is
+//!   a message acknowledged; so every journey is built by one correlator, from all its rows,
+//!   once. Board clocks are estimated from the crossings every partition shares through a
+//!   key-value bucket ([`clock_share`]).
 //!
 //! [`JetStreamWriter`]: publish::JetStreamWriter
 
+pub mod build;
+pub mod clock_share;
 pub mod consume;
 pub mod envelope;
+pub mod journeys;
 pub mod partition;
 pub mod publish;
 pub mod streams;

@@ -184,4 +184,15 @@ pub trait StoreReader {
         q: &TimelineQuery,
         each: &mut dyn FnMut(Cursor, &[u8]) -> bool,
     ) -> Result<(), QueryError>;
+
+    /// The journeys the scaled mode's correlators built and stored whose first hop lies in
+    /// `[from_ns, to_ns)`; `None` from a store that keeps none (the embedded one: its queries
+    /// correlate what they read).
+    fn built_journeys(
+        &self,
+        _from_ns: u64,
+        _to_ns: u64,
+    ) -> Result<Option<Vec<super::StoredJourney>>, QueryError> {
+        Ok(None)
+    }
 }

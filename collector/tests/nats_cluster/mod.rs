@@ -1,5 +1,6 @@
-//! A 3-node NATS JetStream cluster on loopback for a test (scripts/nats.sh), on ports of its
-//! own (so tests run in parallel), stopped by its pid files when dropped, also on failure.
+//! A 3-node NATS JetStream cluster for a test (scripts/nats.sh): on loopback on ports of its
+//! own (so tests run in parallel), or inside a test's namespace; stopped by its pid files
+//! when dropped, also on failure.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -28,6 +29,7 @@ fn free_base(tag: u16) -> u16 {
 
 /// A cluster this test started, stopped (by its pid files) when dropped.
 pub struct Cluster {
+    netns: Option<String>,
     dir: PathBuf,
     base: u16,
     pub urls: String,
@@ -37,18 +39,42 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/nats.sh")
 }
 
+/// `bash scripts/nats.sh`, in `netns` when given.
+fn nats_sh(netns: Option<&str>) -> Command {
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "bash"]);
+            c
+        }
+        None => Command::new("bash"),
+    };
+    c.arg(script());
+    c
+}
+
 impl Cluster {
+    #[allow(dead_code)] // not every test runs on loopback
     pub fn up(tag: u16) -> Cluster {
-        let base = free_base(tag);
+        Cluster::up_in(None, tag)
+    }
+
+    /// In `netns` (a fresh namespace: the default ports are free there), or on loopback.
+    pub fn up_in(netns: Option<&str>, tag: u16) -> Cluster {
+        let base = if netns.is_some() {
+            14_222
+        } else {
+            free_base(tag)
+        };
         let dir = std::env::temp_dir().join(format!("hopcap-nats-{}-{tag}", std::process::id()));
-        let out = Command::new("bash")
-            .arg(script())
+        let out = nats_sh(netns)
             .args(["up", dir.to_str().unwrap(), "--nodes", "3", "--partitions"])
             .arg(PARTITIONS.to_string())
             .env("HOPCAP_NATS_PORT_BASE", base.to_string())
             .output()
             .expect("run scripts/nats.sh");
         let cluster = Cluster {
+            netns: netns.map(String::from),
             dir,
             base,
             urls: String::from_utf8_lossy(&out.stdout).trim().to_string(),
@@ -63,8 +89,7 @@ impl Cluster {
 
     #[allow(dead_code)] // not every test kills nodes
     pub fn node(&self, verb: &str, k: u32) {
-        let out = Command::new("bash")
-            .arg(script())
+        let out = nats_sh(self.netns.as_deref())
             .args([verb, self.dir.to_str().unwrap(), &k.to_string()])
             .env("HOPCAP_NATS_PORT_BASE", self.base.to_string())
             .output()
@@ -79,8 +104,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
+        let _ = nats_sh(self.netns.as_deref())
             .args(["down", self.dir.to_str().unwrap()])
             .env("HOPCAP_NATS_PORT_BASE", self.base.to_string())
             .status();
