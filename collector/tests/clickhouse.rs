@@ -1,17 +1,19 @@
 //! The ClickHouse backend against the SQLite one: the same observations written through each
 //! store's writer read back the same through the query commands; a batch written twice reads
-//! once; an unreachable server is a clear error. Each test starts its own two shards
-//! (scripts/clickhouse.sh).
+//! once; an unreachable server is a clear error; journeys stored by correlators read back once,
+//! on their fingerprint's shard. Each test starts its own two shards (scripts/clickhouse.sh).
 
 mod ch_shards;
 
 use ch_shards::Shards;
-use hopcap_collector::store::clickhouse::{ClickhouseHandle, ClickhouseReader, WriterConfig};
+use hopcap_collector::store::clickhouse::{
+    ClickhouseHandle, ClickhouseJourneys, ClickhouseReader, WriterConfig,
+};
 use hopcap_collector::store::sqlite::writer::WriterConfig as SqliteConfig;
 use hopcap_collector::store::sqlite::{open_for_writing, WriterHandle};
 use hopcap_collector::store::{
-    BatchPart, BoardHello, BoardStats, FrameBytes, LinkId, ObservationBatch, RunTally, StoreReader,
-    StoreWriter, TimelineQuery,
+    BatchPart, BoardHello, BoardStats, FrameBytes, JourneyStore, LinkId, ObservationBatch, RowKey,
+    RunId, RunTally, StoreError, StoreReader, StoreWriter, StoredJourney, TimelineQuery,
 };
 use hopcap_proto::message::{ClockStep, ClockSync, GaveUp};
 use hopcap_proto::record::Observation;
@@ -413,6 +415,15 @@ fn retention_drops_whole_days_past_the_limit() {
             .unwrap();
     }
     assert!(writer.flush(Duration::from_secs(30)));
+    // A journey of each day, on each shard.
+    let journeys = ClickhouseJourneys::open(&ch.spec()).unwrap();
+    let old_and_new: Vec<StoredJourney> = [(0, now - 3 * day_ns), (1, now)]
+        .into_iter()
+        .flat_map(|(seq, first_ns)| {
+            (0..2).map(move |fingerprint| journey(s.run, seq, fingerprint, first_ns, 2))
+        })
+        .collect();
+    journeys.store_journeys(&old_and_new).unwrap();
     let reader = ClickhouseReader::open(&ch.spec()).unwrap();
     let stored = |r: &ClickhouseReader| {
         let mut ts = Vec::new();
@@ -423,15 +434,163 @@ fn retention_drops_whole_days_past_the_limit() {
         .unwrap();
         ts
     };
+    let old_members = || journeys.members_of(&[(s.run, 0)]).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while stored(&reader).len() > 1 && std::time::Instant::now() < deadline {
+    // Retention goes table by table: until the old day is gone from each.
+    while (stored(&reader).len() > 1
+        || journeys.journeys(0, u64::MAX).unwrap().len() > 2
+        || !old_members().is_empty())
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
     let left = stored(&reader);
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0] >= now, "the recent row stays");
+    let kept = journeys.journeys(0, u64::MAX).unwrap();
+    assert_eq!(kept, old_and_new[2..], "the recent journeys stay");
+    assert_eq!(old_members(), [], "the old journeys' rows went with them");
+    assert_eq!(journeys.members_of(&[(s.run, 1)]).unwrap().len(), 4);
+    for i in 0..2 {
+        let left = ch.sql(i, "SELECT count() FROM hopcap.journey_rows_local");
+        assert_eq!(
+            left.trim(),
+            "2",
+            "shard {i}: the old journey's rows went with it"
+        );
+    }
     drop(writer);
     w.finish();
+}
+
+/// A journey of `members` rows of batch (`run`, `seq`), the rows told apart by
+/// `fingerprint`.
+fn journey(run: RunId, seq: u64, fingerprint: u64, first_ns: u64, members: u32) -> StoredJourney {
+    let members: Vec<RowKey> = (0..members)
+        .map(|i| RowKey {
+            run,
+            seq,
+            row: fingerprint as u32 * 100 + i,
+        })
+        .collect();
+    StoredJourney {
+        id: StoredJourney::id_of(&members),
+        partition: (fingerprint % 3) as u32,
+        first_ns,
+        fingerprint,
+        members,
+        body: format!("journey {fingerprint} of batch {seq}").into_bytes(),
+    }
+}
+
+#[test]
+fn journeys_stored_twice_read_back_once_from_their_shards() {
+    let ch = Shards::up("journeys", 2);
+    let store = ClickhouseJourneys::open(&ch.spec()).unwrap();
+    let run = RunId::from_raw(-77);
+    let other_run = RunId::from_raw(78);
+    // Batches 0..3 of `run`, each with a journey on each shard (fingerprint % 2), and one of
+    // another run's batch 0.
+    let mut all: Vec<StoredJourney> = (0..6u64)
+        .map(|k| journey(run, k / 2, 100 + k, T0 + (5 - k) * 1_000, 3 + k as u32))
+        .collect();
+    all.push(journey(other_run, 0, 7, T0 + 500, 2));
+    store.store_journeys(&[]).unwrap();
+    store.store_journeys(&all).unwrap();
+    // Again, the way a correlator that restarted before its ack does, in another order.
+    let mut again = all.clone();
+    again.reverse();
+    store.store_journeys(&again).unwrap();
+    for i in 0..2 {
+        let wrong = ch.sql(
+            i,
+            &format!("SELECT count() FROM hopcap.journeys_local WHERE fingerprint % 2 != {i}"),
+        );
+        assert_eq!(wrong.trim(), "0", "shard {i} holds only its journeys");
+        let strays = ch.sql(
+            i,
+            "SELECT count() FROM hopcap.journey_rows_local \
+             WHERE id NOT IN (SELECT id FROM hopcap.journeys_local)",
+        );
+        assert_eq!(
+            strays.trim(),
+            "0",
+            "shard {i}: rows are on their journey's shard"
+        );
+        let rows = ch.sql(i, "SELECT count() FROM hopcap.journey_rows_local FINAL");
+        let expected: usize = all
+            .iter()
+            .filter(|j| j.fingerprint % 2 == i as u64)
+            .map(|j| j.members.len())
+            .sum();
+        assert_eq!(rows.trim(), expected.to_string(), "shard {i}");
+    }
+
+    let mut expected = all.clone();
+    expected.sort_by_key(|j| (j.first_ns, j.id));
+    for j in &mut expected {
+        j.members.sort();
+    }
+    let back = store.journeys(0, u64::MAX).unwrap();
+    assert_eq!(back, expected, "each journey once, fields as stored");
+    // The window is [from, to).
+    let window = store.journeys(T0 + 1_000, T0 + 3_000).unwrap();
+    let firsts: Vec<u64> = window.iter().map(|j| j.first_ns).collect();
+    assert_eq!(firsts, [T0 + 1_000, T0 + 2_000]);
+    assert!(store.journeys(T0 + 10_000, u64::MAX).unwrap().is_empty());
+    assert!(store.journeys(T0 + 3_000, T0).unwrap().is_empty());
+
+    // The member rows of the batches asked, and only those.
+    let members_of_batches = |batches: &[(RunId, u64)]| -> Vec<RowKey> {
+        let mut keys: Vec<RowKey> = all
+            .iter()
+            .flat_map(|j| j.members.iter().copied())
+            .filter(|m| batches.contains(&(m.run, m.seq)))
+            .collect();
+        keys.sort();
+        keys
+    };
+    for batches in [
+        &[(run, 0)][..],
+        &[(run, 1), (run, 2)],
+        &[(other_run, 0), (run, 2), (run, 99), (RunId::from_raw(5), 0)],
+        &[(run, 99)],
+    ] {
+        let got = store.members_of(batches).unwrap();
+        assert_eq!(got, members_of_batches(batches), "{batches:?}");
+    }
+    assert_eq!(store.members_of(&[(run, 0)]).unwrap().len(), 3 + 4);
+    assert!(store.members_of(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn an_unreachable_journey_store_is_a_clear_error() {
+    let url = "http://127.0.0.1:9";
+    let err = ClickhouseJourneys::open(url).unwrap_err();
+    assert!(err.contains(url), "{err}");
+
+    // A shard that goes down after opening: the calls that need it say which it is.
+    let ch = Shards::up("journeys-down", 2);
+    let store = ClickhouseJourneys::open(&ch.spec()).unwrap();
+    let run = RunId::from_raw(1);
+    let on_both = [journey(run, 0, 0, T0, 2), journey(run, 0, 1, T0, 2)];
+    store.store_journeys(&on_both).unwrap();
+    ch.kill(1);
+    match store.store_journeys(&on_both) {
+        Err(StoreError::Refused(why)) => assert!(why.contains(&ch.urls[1]), "{why}"),
+        other => panic!("stored with a shard down: {other:?}"),
+    }
+    let err = store.journeys(0, u64::MAX).unwrap_err().to_string();
+    assert!(err.contains(&ch.urls[1]), "{err}");
+    // Read over the Distributed table: the first shard answers, naming itself.
+    match store.members_of(&[(run, 0)]) {
+        Err(StoreError::Refused(why)) => assert!(why.contains(&ch.urls[0]), "{why}"),
+        other => panic!("members read with a shard down: {other:?}"),
+    }
+    // What needs only the shard still up goes on.
+    store
+        .store_journeys(&[journey(run, 1, 0, T0, 1)])
+        .expect("the other shard still stores");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! ClickHouse storage, for fleets past one collector: observations in a Distributed table
 //! over N shards, sharded by fingerprint; the small tables (boards, links, runs, stats) on the
-//! first shard. The layout is documented in [`schema`]. [`ClickhouseWriter`] and
+//! first shard; the journeys scaled correlators store ([`ClickhouseJourneys`]) beside their
+//! observations. The layout is documented in [`schema`]. [`ClickhouseWriter`] and
 //! [`ClickhouseReader`] have the SQLite backend's semantics; ids are hashes of names
 //! ([`crate::store::name_ids`]), so several writers agree without coordination. Every statement of this backend
 //! lives in this folder.
@@ -8,6 +9,7 @@
 mod command;
 pub mod cursor;
 mod handle;
+mod journeys;
 pub mod ledger;
 mod reader;
 pub mod retention;
@@ -18,5 +20,6 @@ pub mod tables;
 pub mod writer;
 
 pub use handle::{ClickhouseHandle, ClickhouseWriter};
+pub use journeys::ClickhouseJourneys;
 pub use reader::{stored_copies, ClickhouseReader};
 pub use writer::WriterConfig;

@@ -1,7 +1,9 @@
 //! Retention by age without TTL (18.16 has none): observations are partitioned by day of
-//! capture time, and a day is dropped, on every shard, once all of it is older than the
-//! limit. So rows are kept between the limit and the limit plus one day.
+//! capture time (journeys and their rows by day of their first hop), and a day is dropped,
+//! on every shard, once all of it is older than the limit. So rows are kept between the
+//! limit and the limit plus one day.
 
+use super::schema::DAY_PARTITIONED;
 use super::shards::Shards;
 
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
@@ -21,23 +23,28 @@ pub fn expired(partition: &str, now_ns: i64, max_age_ns: i64) -> bool {
     day_start_ns(partition).is_some_and(|start| start + DAY_NS <= now_ns - max_age_ns)
 }
 
-/// Drops the expired days of `observations_local` on every shard; the days dropped.
+/// Drops the expired days of the day-partitioned tables (observations, journeys and their
+/// rows) on every shard; the partitions dropped.
 pub fn drop_expired(shards: &Shards, now_ns: i64, max_age_ns: i64) -> Result<usize, String> {
     let mut dropped = 0;
     for i in 0..shards.len() {
-        let days: Vec<String> = shards.run(i, |c| async move {
-            c.query(
-                "SELECT DISTINCT partition FROM system.parts WHERE database = 'hopcap' \
-                 AND table = 'observations_local' AND active",
-            )
-            .fetch_all()
-            .await
-        })?;
-        for day in days.iter().filter(|d| expired(d, now_ns, max_age_ns)) {
-            // The partition value is YYYYMMDD digits (checked by `expired`): no quoting needed.
-            let sql = format!("ALTER TABLE hopcap.observations_local DROP PARTITION {day}");
-            shards.run(i, |c| async move { c.query(&sql).execute().await })?;
-            dropped += 1;
+        for &table in DAY_PARTITIONED {
+            let days: Vec<String> = shards.run(i, |c| async move {
+                c.query(
+                    "SELECT DISTINCT partition FROM system.parts WHERE database = 'hopcap' \
+                     AND table = ? AND active",
+                )
+                .bind(table)
+                .fetch_all()
+                .await
+            })?;
+            for day in days.iter().filter(|d| expired(d, now_ns, max_age_ns)) {
+                // The partition value is YYYYMMDD digits (checked by `expired`): no quoting
+                // needed.
+                let sql = format!("ALTER TABLE hopcap.{table} DROP PARTITION {day}");
+                shards.run(i, |c| async move { c.query(&sql).execute().await })?;
+                dropped += 1;
+            }
         }
     }
     Ok(dropped)

@@ -16,6 +16,22 @@
 //!   pkttype, wire_len, cap_len, fingerprint, ethertype, ip_version, src, dst (FixedString(16),
 //!   IPv4 in the first 4 bytes), proto, src_port, dst_port, summary (postcard: the whole
 //!   decoded summary), snap (frame bytes, '' when none)
+//! journeys_local       on every shard: one row per journey a scaled correlator stored
+//!   first_ns, id, partition (the correlator's), fingerprint, members (how many rows of
+//!   journey_rows it has), body (as `correlate::stored` encodes it)
+//!   ReplacingMergeTree, ORDER BY (first_ns, id): a journey stored again merges away (its id
+//!   comes from its rows). PARTITION BY day of first_ns: retention drops it with the
+//!   observations of that day.
+//! journeys             Distributed over it, sharding key fingerprint: a journey is on the
+//!                      shard of its observations. Writers route it themselves, as above.
+//! journey_rows_local   on every shard, the shard of its journey: one row per member
+//!   first_ns (its journey's), run, seq, row, id (its journey's)
+//!   ReplacingMergeTree, ORDER BY (run, seq, row): a row is a member of one journey.
+//!   PARTITION BY day of first_ns: its rows go with their journey. On a shard a journey is
+//!   inserted before its rows, so a row that reads as a member has its journey stored; a
+//!   journey with fewer rows than `members` is not read back (its write did not finish).
+//! journey_rows         Distributed over it, no sharding key (its rows carry no fingerprint):
+//!                      read only; 18.16 refuses inserts into it on more than one shard.
 //!
 //! On the first shard only (small, append-only logs: readers fold them):
 //! hellos       board, name, run, boot_id, agent_version, capture, remote, at_ns,
@@ -56,7 +72,26 @@ pub const SHARD_TABLES: &[&str] = &[
     ORDER BY (ts_ns, run, seq, row)",
     "CREATE TABLE IF NOT EXISTS hopcap.observations AS hopcap.observations_local
     ENGINE = Distributed(hopcap, hopcap, observations_local, fingerprint)",
+    "CREATE TABLE IF NOT EXISTS hopcap.journeys_local (
+        first_ns UInt64, id UInt64, partition UInt32, fingerprint UInt64, members UInt32,
+        body String
+    ) ENGINE = ReplacingMergeTree()
+    PARTITION BY toYYYYMMDD(toDateTime(intDiv(first_ns, 1000000000)))
+    ORDER BY (first_ns, id)",
+    "CREATE TABLE IF NOT EXISTS hopcap.journeys AS hopcap.journeys_local
+    ENGINE = Distributed(hopcap, hopcap, journeys_local, fingerprint)",
+    "CREATE TABLE IF NOT EXISTS hopcap.journey_rows_local (
+        first_ns UInt64, run Int64, seq UInt64, row UInt32, id UInt64
+    ) ENGINE = ReplacingMergeTree()
+    PARTITION BY toYYYYMMDD(toDateTime(intDiv(first_ns, 1000000000)))
+    ORDER BY (run, seq, row)",
+    "CREATE TABLE IF NOT EXISTS hopcap.journey_rows AS hopcap.journey_rows_local
+    ENGINE = Distributed(hopcap, hopcap, journey_rows_local)",
 ];
+
+/// The tables partitioned by day, which retention drops by day (on every shard).
+pub const DAY_PARTITIONED: &[&str] =
+    &["observations_local", "journeys_local", "journey_rows_local"];
 
 /// On the first shard.
 pub const SMALL_TABLES: &[&str] = &[

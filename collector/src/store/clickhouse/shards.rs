@@ -129,7 +129,7 @@ impl Shards {
             .collect()
     }
 
-    /// Creates what is missing: the database and observation tables on every shard, the
+    /// Creates what is missing: the database, observation and journey tables on every shard, the
     /// small tables on the first. Checks that the cluster the Distributed table reads over
     /// has as many shards as were given.
     pub fn create_schema(&self) -> Result<(), String> {
