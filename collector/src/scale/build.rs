@@ -277,7 +277,7 @@ pub fn rows_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::testbed::{flannel_pings, Bed, Rng};
+    use crate::correlate::testbed::{Bed, Rng};
     use std::collections::HashSet;
 
     struct Fixture {

@@ -59,6 +59,7 @@ pub enum Intake {
 
 /// What a partition's correlator needs to build journeys: where to keep them, what the
 /// store knows of the boards (links, capture drops, sampling), and the settle time.
+#[allow(missing_debug_implementations)] // trait objects of the store
 pub struct JourneyBuilding {
     pub journeys: Box<dyn JourneyStore>,
     pub reader: Box<dyn StoreReader + Send>,

@@ -198,42 +198,51 @@ impl JourneyStore for ClickhouseJourneys {
     }
 
     fn journeys(&self, from_ns: u64, to_ns: u64) -> Result<Vec<StoredJourney>, QueryError> {
-        if from_ns >= to_ns {
+        read_journeys(&self.shards, from_ns, to_ns)
+    }
+}
+
+/// The journeys stored in `[from_ns, to_ns)` (for [`ClickhouseJourneys`] and the reader).
+pub(super) fn read_journeys(
+    shards: &Shards,
+    from_ns: u64,
+    to_ns: u64,
+) -> Result<Vec<StoredJourney>, QueryError> {
+    if from_ns >= to_ns {
+        return Ok(Vec::new());
+    }
+    // Each shard's local tables: a journey's rows are on its shard, and FINAL on the
+    // local table merges what was written twice.
+    let results = shards.on_each(|_, c| async move {
+        let journeys: Vec<JourneyRow> = c
+            .query(
+                "SELECT ?fields FROM hopcap.journeys_local FINAL \
+                 WHERE first_ns >= ? AND first_ns < ?",
+            )
+            .bind(from_ns)
+            .bind(to_ns)
+            .fetch_all()
+            .await?;
+        if journeys.is_empty() {
             return Ok(Vec::new());
         }
-        // Each shard's local tables: a journey's rows are on its shard, and FINAL on the
-        // local table merges what was written twice.
-        let results = self.shards.on_each(|_, c| async move {
-            let journeys: Vec<JourneyRow> = c
-                .query(
-                    "SELECT ?fields FROM hopcap.journeys_local FINAL \
-                     WHERE first_ns >= ? AND first_ns < ?",
-                )
-                .bind(from_ns)
-                .bind(to_ns)
-                .fetch_all()
-                .await?;
-            if journeys.is_empty() {
-                return Ok(Vec::new());
-            }
-            // Read after the journeys: rows are written after theirs, so none is missed.
-            let rows: Vec<MemberRow> = c
-                .query(
-                    "SELECT ?fields FROM hopcap.journey_rows_local FINAL \
-                     WHERE first_ns >= ? AND first_ns < ?",
-                )
-                .bind(from_ns)
-                .bind(to_ns)
-                .fetch_all()
-                .await?;
-            Ok(complete(journeys, rows))
-        });
-        let per_shard = results
-            .into_iter()
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| QueryError::Backend(e.into()))?;
-        Ok(merged(per_shard))
-    }
+        // Read after the journeys: rows are written after theirs, so none is missed.
+        let rows: Vec<MemberRow> = c
+            .query(
+                "SELECT ?fields FROM hopcap.journey_rows_local FINAL \
+                 WHERE first_ns >= ? AND first_ns < ?",
+            )
+            .bind(from_ns)
+            .bind(to_ns)
+            .fetch_all()
+            .await?;
+        Ok(complete(journeys, rows))
+    });
+    let per_shard = results
+        .into_iter()
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| QueryError::Backend(e.into()))?;
+    Ok(merged(per_shard))
 }
 
 async fn insert_rows<T>(

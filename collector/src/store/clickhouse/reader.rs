@@ -212,6 +212,14 @@ fn corrected(steps: &[Step], row: &ObsRow) -> u64 {
 }
 
 impl StoreReader for ClickhouseReader {
+    fn built_journeys(
+        &self,
+        from_ns: u64,
+        to_ns: u64,
+    ) -> Result<Option<Vec<crate::store::StoredJourney>>, QueryError> {
+        super::journeys::read_journeys(&self.shards, from_ns, to_ns).map(Some)
+    }
+
     fn timeline(
         &self,
         q: &TimelineQuery,
