@@ -81,6 +81,20 @@ fn delivery(rtr: &str, ch: &str) -> (i64, i64, i64) {
     (n("stored"), n("seen"), n("lost_in_transit"))
 }
 
+/// The ClickHouse store's stored count once it has not changed for 2 s (at most 30 s).
+fn stored_when_quiet(rtr: &str, ch: &str) -> i64 {
+    let end = Instant::now() + Duration::from_secs(30);
+    let (mut last, mut since) = (delivery(rtr, ch).0, Instant::now());
+    while Instant::now() < end && since.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = delivery(rtr, ch).0;
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+    last
+}
+
 #[test]
 fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     let dir_db = scratch("scaled-db");
@@ -110,9 +124,21 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     );
     pi::warm_up(&bed, &sqlite, &[]);
     traffic::ping(&bed, "ctr", FAR, 1001, 5, "0.05");
-    // A NATS node killed mid-run (SIGKILL): the streams keep a quorum of two.
+    // A NATS node killed mid-run (SIGKILL): the streams keep a quorum of two. The pings
+    // after it are stored once the leaders are elected again (seconds).
+    let before = stored_when_quiet(&rtr, &spec);
     nats.node("kill", 1);
     traffic::ping(&bed, "ctr", FAR, 1002, 5, "0.05");
+    let want = before + 5 * 2 * 4;
+    let end = Instant::now() + Duration::from_secs(60);
+    while delivery(&rtr, &spec).0 < want && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let after = delivery(&rtr, &spec).0;
+    assert!(
+        after >= want,
+        "after the node's death: {after} stored, {want} wanted"
+    );
     // Then a correlator killed mid-run, and started again: what it had taken and not
     // acknowledged (rows stored, journeys not yet) comes back to it.
     let _ = second.kill();

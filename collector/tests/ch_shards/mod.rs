@@ -10,6 +10,8 @@ use std::process::Command;
 
 #[derive(Debug)]
 pub struct Shards {
+    /// The namespace the shards run in (None: this one).
+    netns: Option<String>,
     dir: PathBuf,
     base: u16,
     pub urls: Vec<String>,
@@ -65,6 +67,7 @@ impl Shards {
             .output()
             .expect("scripts/clickhouse.sh runs");
         let mut me = Shards {
+            netns: netns.map(String::from),
             dir,
             base,
             urls: Vec::new(),
@@ -91,6 +94,32 @@ impl Shards {
     /// Runs `sql` on shard `i` over HTTP; its answer's body.
     pub fn sql(&self, i: usize, sql: &str) -> String {
         let port = self.base + 1 + i as u16;
+        if let Some(ns) = &self.netns {
+            // The shard listens on the namespace's loopback: ask from inside it (curl comes
+            // with scripts/nats.sh, which the tests in namespaces run).
+            let mut child = Command::new("ip")
+                .args(["netns", "exec", ns, "curl", "-sS", "--fail-with-body"])
+                .args(["--data-binary", "@-", &format!("http://127.0.0.1:{port}/")])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("curl runs");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(sql.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            let body = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "{sql}: {body}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return body;
+        }
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         write!(
             s,
