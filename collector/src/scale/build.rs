@@ -42,6 +42,8 @@ pub struct Row {
 #[derive(Debug)]
 struct Waiting {
     row: Row,
+    /// Its partition token's number: the rows of one journey share it.
+    family: u64,
     message: MessageKey,
     arrived: Instant,
 }
@@ -103,6 +105,7 @@ impl Builder {
         }
         self.held.insert(message, rows.len());
         self.waiting.extend(rows.into_iter().map(|row| Waiting {
+            family: super::partition::token_key(&row.obs),
             row,
             message,
             arrived: now,
@@ -124,13 +127,29 @@ impl Builder {
         &self.crossings
     }
 
-    /// Correlates the waiting rows; the journeys whose every row arrived `settle` ago, and
-    /// that share no row with one that has not, are settled.
+    /// Correlates the waiting rows that may settle; the journeys whose every row arrived
+    /// `settle` ago, and that share no row with one that has not, are settled.
+    ///
+    /// Only the families (partition tokens) with a row that arrived `settle` ago are
+    /// correlated: a journey of another family has only younger rows, so it cannot settle
+    /// now. Each row is then correlated about once, not on every tick it waits through.
     pub fn settle(&self, links: &Links, cfg: &Config, now: Instant) -> Settled {
         let mut out = Settled::default();
+        let old = |w: &Waiting| now.duration_since(w.arrived) >= self.settle;
+        let mut families: Vec<u64> = self
+            .waiting
+            .iter()
+            .filter(|w| old(w))
+            .map(|w| w.family)
+            .collect();
+        families.sort_unstable();
+        families.dedup();
         let mut hops = Vec::new();
         let mut position = Vec::new();
         for (i, w) in self.waiting.iter().enumerate() {
+            if families.binary_search(&w.family).is_err() {
+                continue;
+            }
             match links.by_id.get(&w.row.link) {
                 Some((board, info)) => {
                     let mut obs = w.row.obs.clone();
@@ -151,7 +170,8 @@ impl Builder {
         if hops.is_empty() {
             return out;
         }
-        let report = correlate(hops.clone(), links.topology, cfg);
+        let n_hops = hops.len();
+        let report = correlate(hops, links.topology, cfg);
         let settled_row =
             |input: usize| now.duration_since(self.waiting[position[input]].arrived) >= self.settle;
         // Journeys that share a row settle together: a union over shared inputs.
@@ -163,14 +183,14 @@ impl Builder {
             }
             i
         }
-        let mut owner: HashMap<usize, usize> = HashMap::new();
+        let mut owner: Vec<Option<usize>> = vec![None; n_hops];
         for (j, journey) in report.journeys.iter().enumerate() {
             for input in journey.inputs() {
-                if let Some(&other) = owner.get(&input) {
+                if let Some(other) = owner[input] {
                     let (a, b) = (root(&mut group, j), root(&mut group, other));
                     group[a] = b;
                 } else {
-                    owner.insert(input, j);
+                    owner[input] = Some(j);
                 }
             }
         }
@@ -194,7 +214,17 @@ impl Builder {
             members.sort_unstable();
             members.dedup();
             leaving.extend(journey.inputs().map(|i| position[i]));
-            settled_hops.extend(journey.inputs().map(|i| hops[i].clone()));
+            // Rebuilt from the rows (the correlator took the hops): every one had its link.
+            settled_hops.extend(journey.inputs().filter_map(|i| {
+                let w = &self.waiting[position[i]];
+                let (board, info) = links.by_id.get(&w.row.link)?;
+                let mut obs = w.row.obs.clone();
+                obs.link = info.key;
+                Some(Hop {
+                    board: board.clone(),
+                    obs,
+                })
+            }));
             let mut journey = journey.clone();
             // Flow numbers are of one correlation: readers number the flows of what they read.
             journey.flow = 0;

@@ -33,12 +33,17 @@ impl Token {
 
 /// The subject token of an observation.
 pub fn token(obs: &Observation) -> Token {
-    let key = piece_family_key(&obs.summary).unwrap_or(obs.fingerprint);
+    let key = token_key(obs);
     let mut hex = [0u8; 16];
     for (i, d) in hex.iter_mut().enumerate() {
         *d = b"0123456789abcdef"[((key >> (60 - 4 * i)) & 0xf) as usize];
     }
     Token(hex)
+}
+
+/// The number a token spells: the packet's piece family, else its fingerprint.
+pub fn token_key(obs: &Observation) -> u64 {
+    piece_family_key(&obs.summary).unwrap_or(obs.fingerprint)
 }
 
 /// The partition the servers map `obs.<token>` to, of `partitions`.
