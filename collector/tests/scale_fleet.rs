@@ -1,9 +1,10 @@
 //! Scaled mode with 100 simulated agents: real agent frames over loopback TCP into two
 //! ingest nodes (each an ingest server whose store is a JetStreamWriter), a 3-node NATS
 //! JetStream cluster with 3 partitions, two correlators (partitions 0 and 2 with the boards'
-//! metadata, and partition 1) storing into two ClickHouse shards. Every batch each agent saw
-//! acknowledged must be stored once, and every board's delivery must reconcile. Prints the
-//! observations/s end to end (a figure, not an assert).
+//! metadata, and partition 1) storing into two ClickHouse shards and building the journeys.
+//! Every batch each agent saw acknowledged must be stored once, every board's delivery must
+//! reconcile, and every stored row must be in one built journey. Prints the observations/s
+//! end to end (a figure, not an assert).
 
 mod ch_shards;
 mod nats_cluster;
@@ -12,9 +13,11 @@ mod wire;
 use ch_shards::Shards;
 use hopcap_collector::ingest::ack::ACK_MAX_LEN;
 use hopcap_collector::ingest::{IngestConfig, Server, TcpListen};
-use hopcap_collector::scale::consume::{self, Intake, IntakeCounts};
+use hopcap_collector::scale::consume::{self, Intake, IntakeCounts, JourneyBuilding};
 use hopcap_collector::scale::publish::{JetStreamConfig, JetStreamWriter};
-use hopcap_collector::store::clickhouse::{ClickhouseHandle, ClickhouseReader, WriterConfig};
+use hopcap_collector::store::clickhouse::{
+    ClickhouseHandle, ClickhouseJourneys, ClickhouseReader, WriterConfig,
+};
 use hopcap_collector::store::{StoreReader, StoreWriter};
 use hopcap_proto::batch::BatchEncoder;
 use hopcap_proto::frame::parse_ack;
@@ -89,13 +92,22 @@ fn a_hundred_agents_through_two_ingest_nodes_are_stored_once() {
     .flatten()
     .map(|intake| {
         let (urls, w, stop) = (nats.urls.clone(), Arc::clone(&writer), Arc::clone(&stop));
+        let building = match intake {
+            Intake::Partition { .. } => Some(JourneyBuilding {
+                journeys: Box::new(ClickhouseJourneys::open(&ch.spec()).unwrap()),
+                reader: Box::new(ClickhouseReader::open(&ch.spec()).unwrap()),
+                settle: Duration::from_secs(2),
+                replicas: 3,
+            }),
+            Intake::Meta => None,
+        };
         std::thread::spawn(move || {
             consume::run(
                 &urls,
                 intake,
                 3,
                 w,
-                None,
+                building,
                 stop,
                 Arc::new(IntakeCounts::default()),
             )
@@ -197,6 +209,29 @@ fn a_hundred_agents_through_two_ingest_nodes_are_stored_once() {
         );
         assert_eq!(b.links_present, 4, "board {}", b.name);
     }
+    // Every stored row in one journey the correlators built.
+    let count = |sql: &str| -> i64 { ch.sql(0, sql).trim().parse().unwrap_or(-1) };
+    let rows_in_journeys = "SELECT uniqExact(run, seq, row) FROM hopcap.journey_rows";
+    let mut built = count(rows_in_journeys);
+    while built < total && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+        built = count(rows_in_journeys);
+    }
+    let built_secs = start.elapsed().as_secs_f64();
+    let journeys = count("SELECT uniqExact(id) FROM hopcap.journeys");
+    eprintln!(
+        "journeys: {journeys} built from {built} rows in {built_secs:.2} s from the start: \
+         {:.0} obs/s end to end",
+        built as f64 / built_secs
+    );
+    assert_eq!(built, total, "stored rows in built journeys");
+    assert_eq!(
+        count("SELECT uniqExact(run, seq, row, id) FROM hopcap.journey_rows"),
+        total,
+        "a row in two journeys"
+    );
+    // SampleGen: 100 packets of 3 hops a batch, each its own journey.
+    assert_eq!(journeys, total / 3);
     for s in ingest {
         s.stop();
     }
