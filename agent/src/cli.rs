@@ -21,6 +21,8 @@ Usage: hopcap-agent [--collector HOST:PORT] [--print | --json] [-w FILE] [OPTION
 
 Live capture (root, or CAP_NET_RAW; + CAP_SYS_ADMIN, CAP_SYS_PTRACE for --netns):
       --collector HOST:PORT  stream observations to hopcap-collector, encrypted (Noise) with:
+                             (HOST:PORT,HOST:PORT,...: ingest nodes, the next tried when one
+                             does not answer)
       --key FILE             this board's key file (`hopcap-collector keys init/add` makes it;
                              it names the board and pins the collector's public key)
       --collector-pub FILE   the collector's public key, if the key file does not carry it

@@ -1,11 +1,14 @@
 //! Scaled mode, live, on the Pi+Docker bed: inside the router's namespace a 3-node NATS
-//! JetStream cluster (scripts/nats.sh, 3 partitions) and two ClickHouse shards; an ingest
-//! node (`serve --nats`) and two correlators (`correlate --partition 0/3 --partition 2/3`
-//! and `--partition 1/3`) store what one agent sends. Beside it a second agent streams to an
-//! embedded collector (`serve --db`). Every packet both agents saw on all four links must have
-//! the same journey from both stores; then one correlator is killed (SIGKILL) mid-run and
-//! restarted, and every batch the scaled agent had acknowledged must be stored, once.
-//! The same on the two-board VXLAN bed, each board's agent through its own ingest node.
+//! JetStream cluster (scripts/nats.sh, 3 partitions) and two ClickHouse shards; two ingest
+//! nodes (`serve --nats`) and two correlators (`correlate --partition 0/3 --partition 2/3`
+//! and `--partition 1/3`) store what one agent (`--collector NODE1,NODE2`) sends. Beside it a
+//! second agent streams to an embedded collector (`serve --db`). Mid-run a NATS node is
+//! killed, then the agent's ingest node (it moves to the other), then a correlator (started
+//! again). Every batch the scaled agent had acknowledged must be stored, once; every stored
+//! row must be in one journey the correlators built; every packet both agents saw on all
+//! four links must have the same journey from the embedded store, from ClickHouse's rows
+//! and among the built journeys. The same on the two-board VXLAN bed, each board's agent
+//! through its own ingest node.
 //!
 //! Root only (namespaces, AF_PACKET). Every process is ours, stopped by PID.
 
@@ -28,6 +31,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const INGEST: &str = "192.168.43.1:7881";
+const INGEST2: &str = "192.168.43.1:7882";
 
 /// Whole journeys (`hops` links) of a store, and those both stores have, with equal hops.
 fn same_whole_journeys(
@@ -81,6 +85,16 @@ fn delivery(rtr: &str, ch: &str) -> (i64, i64, i64) {
     (n("stored"), n("seen"), n("lost_in_transit"))
 }
 
+/// Waits (up to 60 s) until the ClickHouse store has `want` observations.
+fn wait_stored(rtr: &str, ch: &str, want: i64, when: &str) {
+    let end = Instant::now() + Duration::from_secs(60);
+    while delivery(rtr, ch).0 < want && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let got = delivery(rtr, ch).0;
+    assert!(got >= want, "{when}: {got} stored, {want} wanted");
+}
+
 /// The ClickHouse store's stored count once it has not changed for 2 s (at most 30 s).
 fn stored_when_quiet(rtr: &str, ch: &str) -> i64 {
     let end = Instant::now() + Duration::from_secs(30);
@@ -105,19 +119,31 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     let spec = ch.spec();
     let nats = Cluster::up_in(Some(&rtr), 1);
     let sqlite = Collector::start(&rtr, COLLECTOR, dir_db.path());
-    let ingest = Collector::start_with(
-        &rtr,
-        INGEST,
-        dir_sc.path(),
-        &["--nats", &nats.urls, "--partitions", "3"],
-    );
+    let mut ingest: Vec<Collector> = [INGEST, INGEST2]
+        .iter()
+        .map(|addr| {
+            Collector::start_with(
+                &rtr,
+                addr,
+                dir_sc.path(),
+                &["--nats", &nats.urls, "--partitions", "3"],
+            )
+        })
+        .collect();
     let mut first = correlator(&rtr, &nats, &spec, &["0/3", "2/3"], "corr-a", dir_sc.path());
     let mut second = correlator(&rtr, &nats, &spec, &["1/3"], "corr-b", dir_sc.path());
     let ctr = bed.ns("ctr");
     let into_sqlite = pi::streaming_agent(&bed, &[], dir_db.path());
     let into_nats = Agent::start(
         &bed.ns("pi"),
-        &["--id", BOARD, "--netns", &ctr, "--collector", INGEST],
+        &[
+            "--id",
+            BOARD,
+            "--netns",
+            &ctr,
+            "--collector",
+            &format!("{INGEST},{INGEST2}"),
+        ],
         2,
         "agent-nats",
         dir_sc.path(),
@@ -129,15 +155,22 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     let before = stored_when_quiet(&rtr, &spec);
     nats.node("kill", 1);
     traffic::ping(&bed, "ctr", FAR, 1002, 5, "0.05");
-    let want = before + 5 * 2 * 4;
-    let end = Instant::now() + Duration::from_secs(60);
-    while delivery(&rtr, &spec).0 < want && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let after = delivery(&rtr, &spec).0;
-    assert!(
-        after >= want,
-        "after the node's death: {after} stored, {want} wanted"
+    wait_stored(
+        &rtr,
+        &spec,
+        before + 5 * 2 * 4,
+        "after the NATS node's death",
+    );
+    // The agent's ingest node killed (SIGKILL): the agent moves to the other one and sends
+    // again what was not acknowledged; the store keeps it once.
+    let before = stored_when_quiet(&rtr, &spec);
+    ingest[0].kill9();
+    traffic::ping(&bed, "ctr", FAR, 1004, 5, "0.05");
+    wait_stored(
+        &rtr,
+        &spec,
+        before + 5 * 2 * 4,
+        "after the ingest node's death",
     );
     // Then a correlator killed mid-run, and started again: what it had taken and not
     // acknowledged (rows stored, journeys not yet) comes back to it.
@@ -168,9 +201,10 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     // stored row in exactly one of them.
     let built = built_journeys(&rtr, &spec, &ch, &from_sqlite, 4);
     eprintln!("scaled: {built} packets on all four links built by the correlators as embedded");
-    assert!(built >= 30, "15 pings, request and reply: {built}");
+    assert!(built >= 40, "20 pings, request and reply: {built}");
     let _ = first.stop();
     let _ = second.stop();
+    ingest[1].stop();
     drop(ingest);
     drop(sqlite);
 }

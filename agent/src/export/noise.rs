@@ -192,7 +192,14 @@ impl NoiseConnector {
 
 impl Connector for NoiseConnector {
     fn connect(&mut self) -> io::Result<Box<dyn Stream>> {
-        let mut tcp = self.tcp.open()?;
+        let opened = self.tcp.open();
+        // The carrier may have moved on to the collector's next address.
+        self.label = format!(
+            "{} (Noise, key {})",
+            self.tcp.peer(),
+            fingerprint(&self.collector)
+        );
+        let mut tcp = opened?;
         let noise = self.handshake(&mut tcp)?;
         Ok(Box::new(NoiseStream {
             tcp,

@@ -62,19 +62,32 @@ impl Default for TcpOptions {
     }
 }
 
-/// Plain TCP to one address.
+/// Plain TCP to one of the collector's addresses (its ingest nodes, in scaled mode): the
+/// first, and after a failed attempt the next, round the list; a working address is kept.
 #[derive(Debug)]
 pub struct TcpConnector {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
+    current: usize,
+    /// The last attempt failed: the next tries the next address.
+    failed: bool,
     label: String,
     opts: TcpOptions,
 }
 
 impl TcpConnector {
     pub fn new(addr: SocketAddr, opts: TcpOptions) -> TcpConnector {
+        TcpConnector::any_of(vec![addr], opts)
+    }
+
+    /// `addrs` must not be empty (the agent refuses a `--collector` that resolves to
+    /// nothing); an empty list fails every attempt.
+    pub fn any_of(addrs: Vec<SocketAddr>, opts: TcpOptions) -> TcpConnector {
+        let label = addrs.first().map_or_else(String::new, ToString::to_string);
         TcpConnector {
-            addr,
-            label: addr.to_string(),
+            addrs,
+            current: 0,
+            failed: false,
+            label,
             opts,
         }
     }
@@ -82,13 +95,25 @@ impl TcpConnector {
 
 impl TcpConnector {
     /// A connected socket with the options set (the Noise connector's carrier too).
-    pub fn open(&self) -> io::Result<TcpStream> {
+    pub fn open(&mut self) -> io::Result<TcpStream> {
+        if self.failed && self.addrs.len() > 1 {
+            self.current = (self.current + 1) % self.addrs.len();
+            self.label = self.addrs[self.current].to_string();
+        }
+        let Some(&addr) = self.addrs.get(self.current) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no collector address",
+            ));
+        };
+        let socket = self.connect_to(addr);
+        self.failed = socket.is_err();
+        socket
+    }
+
+    fn connect_to(&self, addr: SocketAddr) -> io::Result<TcpStream> {
         let o = &self.opts;
-        let socket = Socket::new(
-            Domain::for_address(self.addr),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )?;
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_tcp_nodelay(true)?;
         socket.set_write_timeout(Some(o.write_timeout))?;
         socket.set_tcp_user_timeout(Some(o.user_timeout))?;
@@ -99,7 +124,7 @@ impl TcpConnector {
                 .with_interval(Duration::from_secs(5))
                 .with_retries(3),
         )?;
-        socket.connect_timeout(&SockAddr::from(self.addr), o.connect_timeout)?;
+        socket.connect_timeout(&SockAddr::from(addr), o.connect_timeout)?;
         Ok(TcpStream::from(socket))
     }
 }
@@ -150,5 +175,45 @@ pub(super) fn recv_nowait(tcp: &TcpStream, buf: &mut [u8]) -> io::Result<Option<
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod failover_tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A port nothing listens on (bound, then closed).
+    fn dead_port() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }
+
+    #[test]
+    fn a_dead_address_is_left_for_the_next_and_a_live_one_kept() {
+        let live = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (dead, up) = (dead_port(), live.local_addr().unwrap());
+        let mut c = TcpConnector::any_of(vec![dead, up], TcpOptions::default());
+        assert!(c.open().is_err());
+        assert_eq!(
+            c.peer(),
+            dead.to_string(),
+            "a failure is logged under its address"
+        );
+        assert!(c.open().is_ok());
+        assert_eq!(c.peer(), up.to_string());
+        // A working address is kept; when it dies, the list goes round.
+        assert!(c.open().is_ok());
+        assert_eq!(c.peer(), up.to_string());
+        drop(live);
+        assert!(c.open().is_err());
+        assert!(c.open().is_err());
+        assert_eq!(c.peer(), dead.to_string());
+    }
+
+    #[test]
+    fn no_address_is_an_error_not_a_panic() {
+        let mut c = TcpConnector::any_of(Vec::new(), TcpOptions::default());
+        assert_eq!(c.open().unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 }

@@ -72,7 +72,7 @@ enum Destination<'a> {
     Stdout(OutputMode),
     Collector(
         &'a CollectorConfig,
-        SocketAddr,
+        Vec<SocketAddr>,
         Option<(BoardKey, [u8; 32])>,
     ),
     Pcapng(&'a PcapngConfig),
@@ -105,7 +105,7 @@ impl LiveCapture {
                 Output::Stdout(mode) => Ok(Destination::Stdout(*mode)),
                 Output::Collector(c) => Ok(Destination::Collector(
                     c,
-                    resolve(&c.addr)?,
+                    resolve_all(&c.addr)?,
                     keys(&c.security)?,
                 )),
                 Output::Pcapng(p) => Ok(Destination::Pcapng(p)),
@@ -126,9 +126,11 @@ impl LiveCapture {
             user,
             exclude: dests
                 .iter()
-                .filter_map(|d| match d {
-                    Destination::Collector(_, addr, _) => Some(filter::endpoint(addr)),
-                    Destination::Stdout(_) | Destination::Pcapng(_) => None,
+                .flat_map(|d| match d {
+                    Destination::Collector(_, addrs, _) => {
+                        addrs.iter().map(filter::endpoint).collect()
+                    }
+                    Destination::Stdout(_) | Destination::Pcapng(_) => Vec::new(),
                 })
                 .collect(),
             snaplen: cfg.capture.snaplen,
@@ -152,9 +154,9 @@ impl LiveCapture {
         let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(dests.len());
         for dest in dests {
             sinks.push(match dest {
-                Destination::Collector(c, addr, keys) => {
+                Destination::Collector(c, addrs, keys) => {
                     let greeting = Greeting::new(&board, &links, cfg, capture_mode(&capture));
-                    Box::new(export_sink(&board, c, addr, keys, greeting)?)
+                    Box::new(export_sink(&board, c, addrs, keys, greeting)?)
                 }
                 Destination::Stdout(mode) => Box::new(PrintSink::new(mode, &board)),
                 Destination::Pcapng(p) => Box::new(
@@ -338,7 +340,7 @@ impl LiveCapture {
 fn export_sink(
     board: &str,
     c: &CollectorConfig,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     keys: Option<(BoardKey, [u8; 32])>,
     greeting: Greeting,
 ) -> Result<ExportSink, RunError> {
@@ -347,7 +349,7 @@ fn export_sink(
         queue_bytes: c.queue_bytes,
         ..ExportConfig::default()
     };
-    let tcp = TcpConnector::new(addr, TcpOptions::default());
+    let tcp = TcpConnector::any_of(addrs, TcpOptions::default());
     let connector: Box<dyn Connector> = match keys {
         Some((key, collector)) => {
             if key.board.as_deref().is_some_and(|name| name != board) {
@@ -434,14 +436,30 @@ fn keys(security: &Security) -> Result<Option<(BoardKey, [u8; 32])>, RunError> {
     Ok(Some((board, collector)))
 }
 
-fn resolve(addr: &str) -> Result<SocketAddr, RunError> {
-    let mut found = addr.to_socket_addrs().map_err(|source| RunError::Resolve {
-        addr: addr.to_string(),
-        source,
-    })?;
-    found.next().ok_or_else(|| RunError::NoAddress {
-        addr: addr.to_string(),
-    })
+/// Every address of `HOST:PORT[,HOST:PORT...]` (the collector's ingest nodes), in order:
+/// the exporter moves to the next when one does not answer.
+fn resolve_all(addrs: &str) -> Result<Vec<SocketAddr>, RunError> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for addr in addrs.split(',').map(str::trim) {
+        let found: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|source| RunError::Resolve {
+                addr: addr.to_string(),
+                source,
+            })?
+            .collect();
+        if found.is_empty() {
+            return Err(RunError::NoAddress {
+                addr: addr.to_string(),
+            });
+        }
+        for a in found {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn hostname() -> String {
@@ -494,4 +512,27 @@ fn signed_duration(ns: i64) -> String {
     }
     let (h, m, s) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60);
     format!("{sign}{days}d {h:02}:{m:02}:{s:02}.{:03}", rest % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_ingest_nodes_resolves_in_order_each_once() {
+        let got = resolve_all("127.0.0.1:7881, 127.0.0.2:7882,127.0.0.1:7881").unwrap();
+        let want: Vec<SocketAddr> = vec![
+            "127.0.0.1:7881".parse().unwrap(),
+            "127.0.0.2:7882".parse().unwrap(),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_in_the_error() {
+        let e = resolve_all("127.0.0.1:7881,nonsense").unwrap_err();
+        assert!(e.to_string().contains("nonsense"), "{e}");
+        let e = resolve_all("127.0.0.1:7881,").unwrap_err();
+        assert!(e.to_string().contains("--collector"), "{e}");
+    }
 }
