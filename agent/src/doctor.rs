@@ -86,7 +86,7 @@ pub fn examine(cfg: &DoctorConfig) -> Vec<Finding> {
     out.extend(runtimes());
     out.extend(links(&cfg.links));
     if let Some(addr) = &cfg.collector {
-        out.push(collector(addr));
+        out.extend(collectors(addr));
     }
     out
 }
@@ -365,6 +365,11 @@ fn vlan_filter_on(link: &str) -> bool {
         })
 }
 
+/// Each ingest node of a `--collector` list (the agent moves between them).
+fn collectors(list: &str) -> Vec<Finding> {
+    list.split(',').map(|a| collector(a.trim())).collect()
+}
+
 fn collector(addr: &str) -> Finding {
     let resolved = match addr.to_socket_addrs() {
         Ok(mut a) => a.next(),
@@ -413,5 +418,14 @@ mod tests {
         let f = collector("127.0.0.1:1");
         assert_eq!(f.level, Level::Fail, "{f}");
         assert!(collector("no-such-host.invalid:7878").level == Level::Fail);
+    }
+
+    #[test]
+    fn each_ingest_node_of_a_list_is_checked() {
+        let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = live.local_addr().unwrap().to_string();
+        let list = format!("{up}, 127.0.0.1:1");
+        let found: Vec<Level> = collectors(&list).into_iter().map(|f| f.level).collect();
+        assert_eq!(found, vec![Level::Ok, Level::Fail]);
     }
 }
