@@ -201,9 +201,8 @@ impl Builder {
                 open[r] = true;
             }
         }
-        let mut settled_hops = Vec::new();
         let mut leaving: Vec<usize> = Vec::new();
-        for (j, journey) in report.journeys.iter().enumerate() {
+        for (j, mut journey) in report.journeys.into_iter().enumerate() {
             if open[root(&mut group, j)] {
                 continue;
             }
@@ -214,18 +213,6 @@ impl Builder {
             members.sort_unstable();
             members.dedup();
             leaving.extend(journey.inputs().map(|i| position[i]));
-            // Rebuilt from the rows (the correlator took the hops): every one had its link.
-            settled_hops.extend(journey.inputs().filter_map(|i| {
-                let w = &self.waiting[position[i]];
-                let (board, info) = links.by_id.get(&w.row.link)?;
-                let mut obs = w.row.obs.clone();
-                obs.link = info.key;
-                Some(Hop {
-                    board: board.clone(),
-                    obs,
-                })
-            }));
-            let mut journey = journey.clone();
             // Flow numbers are of one correlation: readers number the flows of what they read.
             journey.flow = 0;
             out.journeys.push(StoredJourney {
@@ -240,6 +227,23 @@ impl Builder {
                 body: stored::encode(&journey),
             });
         }
+        leaving.sort_unstable();
+        leaving.dedup();
+        // The settled rows' crossings, each row once (the correlator took the hops, so they
+        // are made again from the rows; every one had its link).
+        let settled_hops: Vec<Hop> = leaving
+            .iter()
+            .filter_map(|&i| {
+                let w = &self.waiting[i];
+                let (board, info) = links.by_id.get(&w.row.link)?;
+                let mut obs = w.row.obs.clone();
+                obs.link = info.key;
+                Some(Hop {
+                    board: board.clone(),
+                    obs,
+                })
+            })
+            .collect();
         out.crossings = crossings_of(&settled_hops, links.topology, cfg);
         out.leaving.extend(leaving);
         out.leaving.sort_unstable();
