@@ -524,4 +524,16 @@ mod tests {
             0
         );
     }
+
+    /// What a partition shares (10 minutes: 60 windows of a pair, crossings both ways
+    /// every 20 ms) stays far under NATS's 1 MiB message limit.
+    #[test]
+    fn ten_minutes_of_a_pair_is_a_small_record() {
+        let mut rng = Rng::new(3);
+        let s = crossings(&mut rng, 0, 1, |_| 37_000_000, 600);
+        let c = Crossings::of(&s, &names(2), 10_000_000_000);
+        assert_eq!(c.pairs.values().map(BTreeMap::len).sum::<usize>(), 60);
+        let bytes = postcard::to_allocvec(&c).unwrap().len();
+        assert!(bytes < 1_500, "{bytes} bytes");
+    }
 }

@@ -13,7 +13,7 @@ pub const CLOCK_BUCKET: &str = "HOPCAP_CLOCK";
 
 /// Crossings older than this (before the newest window a partition has) are not shared:
 /// what waits in a partition is seconds old, and the record must stay well under NATS's
-/// message limit (1 MiB by default): 60 windows of 10 s take about 1.5 KB per board pair.
+/// message limit (1 MiB by default): 60 windows of 10 s take about 1 KB per board pair.
 pub const SHARED_SPAN_NS: u64 = 600_000_000_000;
 
 fn key(k: u32) -> String {
