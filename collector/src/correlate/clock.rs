@@ -172,12 +172,15 @@ impl Crossings {
         true
     }
 
-    /// Forgets windows before `before_ns` (on the first board's clock): a correlator that
-    /// runs for days shares a bounded record.
-    pub fn forget_before(&mut self, before_ns: u64) {
-        let first = before_ns / self.window_ns.max(1);
+    /// Keeps, of each pair, the windows within `span_ns` of its newest: a correlator that
+    /// runs for days shares a bounded record. Per pair, because windows are on the first
+    /// board's clock, and a board's clock may be years off (a Pi without a real-time clock).
+    pub fn keep_last(&mut self, span_ns: u64) {
+        let span = span_ns / self.window_ns.max(1);
         for wins in self.pairs.values_mut() {
-            *wins = wins.split_off(&first);
+            if let Some(&newest) = wins.keys().last() {
+                *wins = wins.split_off(&newest.saturating_sub(span));
+            }
         }
         self.pairs.retain(|_, w| !w.is_empty());
     }
@@ -525,15 +528,36 @@ mod tests {
         );
     }
 
-    /// What a partition shares (10 minutes: 60 windows of a pair, crossings both ways
-    /// every 20 ms) stays far under NATS's 1 MiB message limit.
+    /// What a partition shares of a board pair (2 minutes: 12 windows, crossings both
+    /// ways every 20 ms) is a few hundred bytes: thousands of pairs fit in NATS's 1 MiB.
     #[test]
-    fn ten_minutes_of_a_pair_is_a_small_record() {
+    fn two_minutes_of_a_pair_is_a_small_record() {
         let mut rng = Rng::new(3);
-        let s = crossings(&mut rng, 0, 1, |_| 37_000_000, 600);
+        let s = crossings(&mut rng, 0, 1, |_| 37_000_000, 120);
         let c = Crossings::of(&s, &names(2), 10_000_000_000);
-        assert_eq!(c.pairs.values().map(BTreeMap::len).sum::<usize>(), 60);
+        assert_eq!(c.pairs.values().map(BTreeMap::len).sum::<usize>(), 12);
         let bytes = postcard::to_allocvec(&c).unwrap().len();
-        assert!(bytes < 1_500, "{bytes} bytes");
+        assert!(bytes < 300, "{bytes} bytes");
+    }
+
+    /// Each pair keeps its own last windows: a pair whose first board's clock is a year
+    /// behind is not forgotten for it.
+    #[test]
+    fn each_pair_keeps_its_own_last_windows() {
+        let mut rng = Rng::new(5);
+        let mut s = crossings(&mut rng, 0, 1, |_| 0, 60);
+        let year = 365 * 86_400_000_000_000u64;
+        s.extend(
+            crossings(&mut rng, 2, 3, |_| 0, 60)
+                .into_iter()
+                .map(|x| Sample {
+                    t_send: x.t_send - year,
+                    ..x
+                }),
+        );
+        let mut c = Crossings::of(&s, &names(4), 10_000_000_000);
+        c.keep_last(20_000_000_000);
+        let kept: Vec<usize> = c.pairs.values().map(BTreeMap::len).collect();
+        assert_eq!(kept, vec![3, 3]);
     }
 }

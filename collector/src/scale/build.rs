@@ -275,17 +275,7 @@ impl Builder {
             !gone
         });
         self.crossings.merge(&settled.crossings);
-        if let Some(newest) = self
-            .crossings
-            .pairs
-            .values()
-            .filter_map(|w| w.keys().last())
-            .max()
-        {
-            let newest_ns = newest.saturating_mul(self.crossings.window_ns);
-            self.crossings
-                .forget_before(newest_ns.saturating_sub(super::clock_share::SHARED_SPAN_NS));
-        }
+        self.crossings.keep_last(super::clock_share::SHARED_SPAN_NS);
         done
     }
 }

@@ -12,9 +12,11 @@ use async_nats::jetstream::{kv, stream, Context};
 pub const CLOCK_BUCKET: &str = "HOPCAP_CLOCK";
 
 /// Crossings older than this (before the newest window a partition has) are not shared:
-/// what waits in a partition is seconds old, and the record must stay well under NATS's
-/// message limit (1 MiB by default): 60 windows of 10 s take about 1 KB per board pair.
-pub const SHARED_SPAN_NS: u64 = 600_000_000_000;
+/// what waits in a partition is seconds old, so the estimate needs the last few windows,
+/// and the record must stay well under NATS's message limit (1 MiB by default). 12 windows
+/// of 10 s take about 200 bytes per board pair (a unit test of `correlate::clock`): room
+/// for thousands of pairs.
+pub const SHARED_SPAN_NS: u64 = 120_000_000_000;
 
 fn key(k: u32) -> String {
     format!("partition-{k}")
