@@ -145,7 +145,7 @@ pub struct NoiseConnector {
 
 impl NoiseConnector {
     pub fn new(tcp: TcpConnector, key: BoardKey, collector: [u8; 32]) -> NoiseConnector {
-        let label = format!("{} (Noise, key {})", tcp.peer(), fingerprint(&collector));
+        let label = label(&tcp, &collector);
         NoiseConnector {
             tcp,
             key,
@@ -188,6 +188,10 @@ impl NoiseConnector {
         tcp.set_read_timeout(None)?;
         hs.into_transport_mode().map_err(noise_error)
     }
+}
+
+fn label(tcp: &TcpConnector, collector: &[u8; 32]) -> String {
+    format!("{} (Noise, key {})", tcp.peer(), fingerprint(collector))
 }
 
 impl Connector for NoiseConnector {
