@@ -52,6 +52,20 @@ fn an_empty_database_says_so_on_stderr() {
 }
 
 #[test]
+fn built_journeys_from_the_embedded_store_are_a_clear_error() {
+    let dir = ScratchDir::new("cli-built").expect("scratch dir");
+    let db = empty_db(&dir);
+    let out = collector(&["paths", "--built", "--db", &db]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(err.contains("--built") && err.contains("--clickhouse"), "{err}");
+    // And it is not a way to follow.
+    let out = collector(&["paths", "--built", "--follow", "--db", &db]);
+    assert!(!out.status.success());
+}
+
+#[test]
 fn a_date_alone_is_a_time() {
     let dir = ScratchDir::new("cli-date").expect("scratch dir");
     let db = empty_db(&dir);

@@ -3,6 +3,7 @@
 //! journeys that settled ([`crate::settle`]).
 
 use super::{CmdResult, PathsArgs, QueryArgs};
+use crate::correlate::Report;
 use crate::load::{built_selection, correlate_rows, correlate_selection, Correlated};
 use crate::render;
 use crate::settle::{Settled, Settler};
@@ -17,35 +18,30 @@ use std::time::{Duration, Instant};
 const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
 pub fn run_paths(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
-    let mut report = correlate_selection(reader, &args.window.selection(now_ns())?)?;
-    if let Some(n) = args.limit {
-        report.journeys.truncate(usize::try_from(n).unwrap_or(0));
-    }
-    if report.journeys.is_empty() {
-        super::say_nothing_matched(reader)?;
-    }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if args.json {
-        render::paths::write_json(&report, &mut out)?;
-    } else {
-        render::paths::write_text(&report, &mut out)?;
-        for line in render::paths::clock_lines(&report) {
-            writeln!(out, "{line}")?;
-        }
-    }
-    out.flush()?;
-    Ok(())
+    let report = correlate_selection(reader, &args.window.selection(now_ns())?)?;
+    print_paths(reader, report, args, true)
 }
 
 /// `paths --built`: the journeys the correlators stored.
 pub fn run_built(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
-    let Some(mut report) = built_selection(reader, &args.window.selection(now_ns())?)? else {
+    let Some(report) = built_selection(reader, &args.window.selection(now_ns())?)? else {
         return Err(
             "--built: this store keeps no built journeys (only the scaled mode's \
                     correlators build them: give --clickhouse)"
                 .into(),
         );
     };
+    print_paths(reader, report, args, false)
+}
+
+/// `--limit`, then the journeys (and the clock estimate's lines, as text, with
+/// `clock_lines`).
+fn print_paths(
+    reader: &dyn StoreReader,
+    mut report: Report,
+    args: &QueryArgs,
+    clock_lines: bool,
+) -> CmdResult {
     if let Some(n) = args.limit {
         report.journeys.truncate(usize::try_from(n).unwrap_or(0));
     }
@@ -57,6 +53,11 @@ pub fn run_built(reader: &dyn StoreReader, args: &QueryArgs) -> CmdResult {
         render::paths::write_json(&report, &mut out)?;
     } else {
         render::paths::write_text(&report, &mut out)?;
+        if clock_lines {
+            for line in render::paths::clock_lines(&report) {
+                writeln!(out, "{line}")?;
+            }
+        }
     }
     out.flush()?;
     Ok(())

@@ -318,15 +318,7 @@ pub fn correlate(hops: Vec<Hop>, topo: &Topology, cfg: &Config) -> Report {
         }
     }
     let mut journeys: Vec<Journey> = built.into_iter().flatten().collect();
-    let flow_ids = flow::assign(
-        journeys
-            .iter()
-            .map(|j| j.hops.iter().map(JourneyHop::summary).collect()),
-    );
-    let flows = flow_ids.iter().max().map_or(0, |m| m + 1);
-    for (j, f) in journeys.iter_mut().zip(flow_ids) {
-        j.flow = f;
-    }
+    let flows = number_flows(&mut journeys);
     Report {
         journeys,
         clock,

@@ -5,9 +5,9 @@
 //! traffic gives, give or take the last moments another partition has not shared yet.
 
 use super::envelope::{decode, encode};
-use super::streams::{patiently, NatsError};
+use super::streams::{self, NatsError};
 use crate::correlate::Crossings;
-use async_nats::jetstream::{kv, stream, Context};
+use async_nats::jetstream::{kv, Context};
 
 pub const CLOCK_BUCKET: &str = "HOPCAP_CLOCK";
 
@@ -24,21 +24,7 @@ fn key(k: u32) -> String {
 
 /// The bucket, created if missing.
 pub async fn bucket(js: &Context, replicas: usize) -> Result<kv::Store, NatsError> {
-    patiently(|| async {
-        if let Ok(store) = js.get_key_value(CLOCK_BUCKET).await {
-            return Ok(store);
-        }
-        js.create_key_value(kv::Config {
-            bucket: CLOCK_BUCKET.into(),
-            history: 1,
-            num_replicas: replicas,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| format!("bucket {CLOCK_BUCKET}: {e}"))
-    })
-    .await
+    streams::bucket(js, CLOCK_BUCKET, replicas).await
 }
 
 /// Shares partition `k`'s crossings (replacing what it shared before).

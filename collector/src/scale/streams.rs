@@ -116,19 +116,24 @@ pub async fn ensure(js: &Context, partitions: u32, replicas: usize) -> Result<()
 
 /// The bucket of each run's last published batch, created if missing.
 pub async fn runs(js: &Context, replicas: usize) -> Result<kv::Store, NatsError> {
+    bucket(js, RUNS_BUCKET, replicas).await
+}
+
+/// Key-value bucket `name` (the latest value of each key only), created if missing.
+pub async fn bucket(js: &Context, name: &str, replicas: usize) -> Result<kv::Store, NatsError> {
     patiently(|| async {
-        if let Ok(store) = js.get_key_value(RUNS_BUCKET).await {
+        if let Ok(store) = js.get_key_value(name).await {
             return Ok(store);
         }
         js.create_key_value(kv::Config {
-            bucket: RUNS_BUCKET.into(),
+            bucket: name.into(),
             history: 1,
             num_replicas: replicas,
             storage: stream::StorageType::File,
             ..Default::default()
         })
         .await
-        .map_err(|e| format!("bucket {RUNS_BUCKET}: {e}"))
+        .map_err(|e| format!("bucket {name}: {e}"))
     })
     .await
 }

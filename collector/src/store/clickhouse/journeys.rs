@@ -3,7 +3,7 @@
 //! tables directly; on that shard the journey is inserted before its rows, so a row that
 //! reads as a member always has its journey stored (see [`super::schema`]).
 
-use super::shards::Shards;
+use super::shards::{insert_rows, Shards};
 use crate::store::{JourneyStore, QueryError, RowKey, RunId, StoreError, StoredJourney};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -243,24 +243,6 @@ pub(super) fn read_journeys(
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| QueryError::Backend(e.into()))?;
     Ok(merged(per_shard))
-}
-
-async fn insert_rows<T>(
-    c: &clickhouse::Client,
-    table: &str,
-    rows: Vec<T>,
-) -> clickhouse::error::Result<()>
-where
-    T: clickhouse::Row + Serialize,
-{
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut insert = c.insert::<T>(table)?;
-    for r in &rows {
-        insert.write(r).await?;
-    }
-    insert.end().await
 }
 
 #[cfg(test)]

@@ -163,3 +163,23 @@ impl Shards {
         Ok(())
     }
 }
+
+/// Inserts `rows` into `table` (RowBinary) and waits for the server to take them; nothing
+/// when there are none.
+pub(super) async fn insert_rows<T>(
+    c: &Client,
+    table: &str,
+    rows: Vec<T>,
+) -> clickhouse::error::Result<()>
+where
+    T: clickhouse::Row + serde::Serialize,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = c.insert::<T>(table)?;
+    for r in &rows {
+        insert.write(r).await?;
+    }
+    insert.end().await
+}

@@ -12,7 +12,7 @@
 use super::command::WriteCmd;
 use super::cursor::{default_writer_no, CursorClock};
 use super::row::{encode_batch, ObsRow, RowPlace};
-use super::shards::Shards;
+use super::shards::{insert_rows, Shards};
 use super::tables::{
     BatchRow, ClockStepRow, DisconnectRow, GaveUpRow, HelloRow, LinkRow, StatsRow, TallyRow,
 };
@@ -501,7 +501,7 @@ impl Writer {
             ins.obs.into_iter().map(std::sync::Mutex::new).collect();
         let results = self.shards.on_each(|i, c| {
             let rows = std::mem::take(&mut *obs[i].lock().unwrap_or_else(|e| e.into_inner()));
-            async move { insert_rows(c, "hopcap.observations_local", rows).await }
+            async move { insert_rows(&c, "hopcap.observations_local", rows).await }
         });
         for r in results {
             r.map_err(classify)?;
@@ -525,27 +525,9 @@ impl Writer {
             return Ok(());
         }
         self.shards
-            .run(0, |c| async move { insert_rows(c, table, rows).await })
+            .run(0, |c| async move { insert_rows(&c, table, rows).await })
             .map_err(classify)
     }
-}
-
-async fn insert_rows<T>(
-    c: clickhouse::Client,
-    table: &str,
-    rows: Vec<T>,
-) -> clickhouse::error::Result<()>
-where
-    T: clickhouse::Row + serde::Serialize,
-{
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut insert = c.insert::<T>(table)?;
-    for r in &rows {
-        insert.write(r).await?;
-    }
-    insert.end().await
 }
 
 fn link_row(board: i64, link: i64, pos: u32, l: &LinkInfo, now: i64) -> LinkRow {
