@@ -59,7 +59,10 @@ fn built_journeys_from_the_embedded_store_are_a_clear_error() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let err = text(&out.stderr);
-    assert!(err.contains("--built") && err.contains("--clickhouse"), "{err}");
+    assert!(
+        err.contains("--built") && err.contains("--clickhouse"),
+        "{err}"
+    );
     // And it is not a way to follow.
     let out = collector(&["paths", "--built", "--follow", "--db", &db]);
     assert!(!out.status.success());
