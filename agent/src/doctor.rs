@@ -367,8 +367,8 @@ fn vlan_filter_on(link: &str) -> bool {
 
 /// Each ingest node of a `--collector` list (the agent moves between them).
 fn collectors(list: &str, out: &mut Vec<Finding>) {
-    for a in list.split(',') {
-        out.push(collector(a.trim()));
+    for a in crate::run::collector_addrs(list) {
+        out.push(collector(a));
     }
 }
 

@@ -61,10 +61,11 @@ fn correlator(rtr: &str, nats: &Cluster, ch: &str, parts: &[&str], name: &str, d
     Proc::spawn(rtr, e2e::bins::collector(), &args, name, dir)
 }
 
-/// `boards --json` of the ClickHouse store: (stored, seen, lost in transit) of the board.
-fn delivery(rtr: &str, ch: &str) -> (i64, i64, i64) {
+/// `boards --json` of the ClickHouse store: (stored, seen, lost in transit), summed over its
+/// boards.
+fn delivery(ns: &str, ch: &str) -> (i64, i64, i64) {
     let out = Command::new("ip")
-        .args(["netns", "exec", rtr])
+        .args(["netns", "exec", ns])
         .arg(e2e::bins::collector())
         .args(["boards", "--json", "--clickhouse", ch])
         .output()
@@ -74,24 +75,37 @@ fn delivery(rtr: &str, ch: &str) -> (i64, i64, i64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: Value =
-        serde_json::from_str(text.lines().next().unwrap_or("null")).unwrap_or(Value::Null);
-    let board = match &v {
-        Value::Array(a) => a.first().cloned().unwrap_or(Value::Null),
-        other => other.clone(),
-    };
-    let n = |k: &str| board[k].as_i64().unwrap_or(-1);
-    (n("stored"), n("seen"), n("lost_in_transit"))
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|v| match v {
+            Value::Array(a) => a,
+            other => vec![other],
+        })
+        .fold((0, 0, 0), |(s, n, l), b| {
+            let get = |k: &str| b[k].as_i64().unwrap_or(0);
+            (
+                s + get("stored"),
+                n + get("seen"),
+                l + get("lost_in_transit"),
+            )
+        })
+}
+
+/// [`delivery`] once `want` observations are stored, or after 60 s.
+fn delivery_once_stored(ns: &str, ch: &str, want: i64) -> (i64, i64, i64) {
+    let end = Instant::now() + Duration::from_secs(60);
+    let mut last = delivery(ns, ch);
+    while last.0 < want && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        last = delivery(ns, ch);
+    }
+    last
 }
 
 /// Waits (up to 60 s) until the ClickHouse store has `want` observations.
-fn wait_stored(rtr: &str, ch: &str, want: i64, when: &str) {
-    let end = Instant::now() + Duration::from_secs(60);
-    while delivery(rtr, ch).0 < want && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let got = delivery(rtr, ch).0;
+fn wait_stored(ns: &str, ch: &str, want: i64, when: &str) {
+    let got = delivery_once_stored(ns, ch, want).0;
     assert!(got >= want, "{when}: {got} stored, {want} wanted");
 }
 
@@ -181,12 +195,7 @@ fn agents_through_nats_and_clickhouse_give_the_paths_of_the_embedded_mode() {
     into_sqlite.stop();
     // Every observation the agent had acknowledged reaches ClickHouse, once.
     let acked = into_nats.records_acked as i64;
-    let end = Instant::now() + Duration::from_secs(60);
-    let mut last = delivery(&rtr, &spec);
-    while last.0 < acked && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(500));
-        last = delivery(&rtr, &spec);
-    }
+    let last = delivery_once_stored(&rtr, &spec, acked);
     assert_eq!(last.0, acked, "stored, seen, lost in transit: {last:?}");
     assert_eq!(last.2, 0, "nothing lost in transit: {last:?}");
     let from_sqlite = e2e::collector::icmp_journeys(&rtr, &["--db", sqlite.db.to_str().unwrap()]);
@@ -293,29 +302,7 @@ fn two_boards_through_two_ingest_nodes_give_the_paths_of_the_embedded_mode() {
             acked += s.records_acked as i64;
         }
     }
-    let end = Instant::now() + Duration::from_secs(60);
-    let stored = || -> i64 {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &srv])
-            .arg(e2e::bins::collector())
-            .args(["boards", "--json", "--clickhouse", &spec])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .flat_map(|v| match v {
-                Value::Array(a) => a,
-                other => vec![other],
-            })
-            .map(|b| b["stored"].as_i64().unwrap_or(0))
-            .sum()
-    };
-    let mut got = stored();
-    while got < acked && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(500));
-        got = stored();
-    }
+    let got = delivery_once_stored(&srv, &spec, acked).0;
     assert_eq!(
         got, acked,
         "observations stored of those both agents had acknowledged"

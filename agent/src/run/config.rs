@@ -48,7 +48,7 @@ pub enum Output {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CollectorConfig {
-    /// `HOST:PORT`, resolved when the capture starts.
+    /// `HOST:PORT[,HOST:PORT...]` ([`collector_addrs`]), resolved when the capture starts.
     pub addr: String,
     /// Byte budget of encoded batches held while the collector is away.
     pub queue_bytes: usize,
@@ -86,4 +86,9 @@ impl Default for RunConfig {
             outputs: vec![Output::Stdout(OutputMode::default())],
         }
     }
+}
+
+/// The entries of a `--collector` list (a scaled mode's ingest nodes), in order.
+pub fn collector_addrs(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim)
 }

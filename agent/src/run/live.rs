@@ -440,7 +440,7 @@ fn keys(security: &Security) -> Result<Option<(BoardKey, [u8; 32])>, RunError> {
 /// the exporter moves to the next when one does not answer.
 fn resolve_all(addrs: &str) -> Result<Vec<SocketAddr>, RunError> {
     let mut out: Vec<SocketAddr> = Vec::new();
-    for addr in addrs.split(',').map(str::trim) {
+    for addr in super::config::collector_addrs(addrs) {
         let found: Vec<SocketAddr> = addr
             .to_socket_addrs()
             .map_err(|source| RunError::Resolve {

@@ -13,7 +13,7 @@ pub mod sink;
 mod slots;
 mod summary;
 
-pub use config::{CollectorConfig, Output, PcapngConfig, RunConfig, Security};
+pub use config::{collector_addrs, CollectorConfig, Output, PcapngConfig, RunConfig, Security};
 pub use error::RunError;
 pub use link_counts::LinkCounts;
 pub use live::{Flow, LiveCapture};

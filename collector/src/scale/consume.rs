@@ -165,7 +165,7 @@ fn take(
     let verdicts: Vec<Verdict> = match intake {
         Intake::Partition { k, .. } => taken
             .iter()
-            .map(|m| part(&m.payload, k, store, counts))
+            .map(|m| part(&m.payload, k, store, journeys.is_some(), counts))
             .collect(),
         Intake::Meta => metas(&taken, store),
     };
@@ -183,7 +183,7 @@ fn take(
                 if !is_stored {
                     counts.not_stored.fetch_add(1, Ordering::Relaxed);
                     AckKind::Nak(Some(Duration::from_secs(1)))
-                } else if let (Some(msg), true) = (msg, journeys.is_some()) {
+                } else if let Some(msg) = msg {
                     stored.push((m, msg));
                     continue;
                 } else {
@@ -222,8 +222,8 @@ fn ack_all(
 }
 
 enum Verdict {
-    /// Handed to the store; with the watermark that says when it is durable, and a batch
-    /// part's rows.
+    /// Handed to the store; with the watermark that says when it is durable, and the batch
+    /// part's rows when the partition builds journeys.
     Stored(Option<(Arc<AtomicU64>, u64)>, Option<Box<PartRows>>),
     Leave,
     Terminate,
@@ -248,7 +248,14 @@ fn undecodable(e: EnvelopeError, what: &str, counts: Option<&IntakeCounts>) -> V
     }
 }
 
-fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) -> Verdict {
+/// Decodes and stores one batch part; with `keep_rows`, its rows come back in the verdict.
+fn part(
+    payload: &[u8],
+    k: u32,
+    store: &dyn StoreWriter,
+    keep_rows: bool,
+    counts: &IntakeCounts,
+) -> Verdict {
     let msg: PartMsg = match decode(payload) {
         Ok(m) => m,
         Err(e) => return undecodable(e, "batch part", Some(counts)),
@@ -268,11 +275,14 @@ fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) 
         );
     }
     let watermark = Arc::new(AtomicU64::new(0));
-    let taken = PartRows {
-        key: (msg.run, msg.seq, msg.part.index),
-        positions: msg.part.rows.clone(),
-        rows: msg.rows.clone(),
-    };
+    // The rows go to the store and, when it builds journeys, to the partition's builder.
+    let taken = keep_rows.then(|| {
+        Box::new(PartRows {
+            key: (msg.run, msg.seq, msg.part.index),
+            positions: msg.part.rows.clone(),
+            rows: msg.rows.clone(),
+        })
+    });
     let mut batch = ObservationBatch::new(msg.board, msg.rows);
     batch.run = Some(msg.run);
     batch.seq = Some(msg.seq);
@@ -291,7 +301,7 @@ fn part(payload: &[u8], k: u32, store: &dyn StoreWriter, counts: &IntakeCounts) 
         return Verdict::Terminate;
     }
     match store.batch_part(batch, msg.part) {
-        Ok(()) => Verdict::Stored(Some((watermark, msg.seq)), Some(Box::new(taken))),
+        Ok(()) => Verdict::Stored(Some((watermark, msg.seq)), taken),
         Err(e) => {
             log::warn!("store: batch {} part {}: {e}", msg.seq, index);
             Verdict::Leave
